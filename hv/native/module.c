@@ -1,0 +1,437 @@
+/*
+ * module.c: the CPython binding, hv._native.  The only file that includes
+ * Python.h.
+ *
+ * hv._native.Machine wraps one struct hv_guest.  Machine.run() releases the
+ * GIL for the whole run; the host calls back here (re-taking the GIL) only to
+ * stream console bytes to a Python callable and, every few milliseconds, to
+ * let Python see signals such as Ctrl-C.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "hv.h"
+
+typedef struct {
+    PyTypeObject *machine_type;
+} module_state;
+
+typedef struct {
+    PyObject_HEAD
+    struct hv_guest *g;
+    int running;
+    /* During a run: where console bytes go, and an exception to re-raise. */
+    PyObject *console_cb;
+    PyObject *pending_exc;
+} Machine;
+
+static void save_exception(Machine *m)
+{
+    if (m->pending_exc) {
+        PyErr_Clear();
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    m->pending_exc = PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    m->pending_exc = value;
+#endif
+}
+
+static void restore_exception(Machine *m)
+{
+    PyObject *exc = m->pending_exc;
+    m->pending_exc = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+#endif
+}
+
+/* ---- host callbacks (called without the GIL) ---- */
+
+static int cb_console(void *ctx, const uint8_t *buf, size_t len)
+{
+    Machine *m = ctx;
+    PyGILState_STATE st = PyGILState_Ensure();
+    int failed = 0;
+    if (!m->pending_exc) {
+        PyObject *r = PyObject_CallFunction(m->console_cb, "y#", (const char *)buf,
+                                            (Py_ssize_t)len);
+        if (!r) {
+            save_exception(m);
+            failed = 1;
+        }
+        Py_XDECREF(r);
+    }
+    PyGILState_Release(st);
+    return failed;
+}
+
+static int cb_check_signals(void *ctx)
+{
+    Machine *m = ctx;
+    PyGILState_STATE st = PyGILState_Ensure();
+    if (!m->pending_exc && PyErr_CheckSignals() < 0)
+        save_exception(m);
+    int stop = m->pending_exc != NULL;
+    PyGILState_Release(st);
+    return stop;
+}
+
+/* ---- Machine ---- */
+
+static PyObject *Machine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = { "memory_bytes", "switcher", NULL };
+    unsigned long long mem;
+    const char *swname = "emu";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K|s", kwlist, &mem, &swname))
+        return NULL;
+    if (mem % HV_PAGE_SIZE || mem < HV_MEM_MIN || mem > HV_MEM_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "memory_bytes must be a multiple of 4096 between %u and %u, not %llu",
+                     HV_MEM_MIN, HV_MEM_MAX, mem);
+        return NULL;
+    }
+    const struct hv_switcher_ops *ops = hv_switcher_find(swname);
+    if (!ops) {
+        PyErr_Format(PyExc_ValueError, "unknown switcher '%s' (available: emu)", swname);
+        return NULL;
+    }
+    Machine *self = (Machine *)type->tp_alloc(type, 0);
+    if (!self)
+        return NULL;
+    char err[256];
+    self->g = hv_guest_create((uint32_t)mem, ops, err, sizeof(err));
+    if (!self->g) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, err);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void Machine_dealloc(Machine *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    hv_guest_destroy(self->g);
+    Py_XDECREF(self->pending_exc);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int check_idle(Machine *self)
+{
+    if (self->running) {
+        PyErr_SetString(PyExc_RuntimeError, "the machine is running in another thread");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_u32(PyObject *o, const char *what, uint32_t *out)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    if (PyErr_Occurred() || v > 0xffffffffull) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s must be a 32-bit unsigned integer, not %R", what, o);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static PyObject *Machine_load(Machine *self, PyObject *args)
+{
+    PyObject *paddr_o, *memsz_o;
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "Oy*O:load", &paddr_o, &buf, &memsz_o))
+        return NULL;
+    uint32_t paddr, memsz;
+    PyObject *ret = NULL;
+    char err[256];
+    if (check_idle(self) || parse_u32(paddr_o, "paddr", &paddr) ||
+        parse_u32(memsz_o, "memsz", &memsz))
+        goto error;
+    if ((unsigned long long)buf.len > memsz) {
+        PyErr_Format(PyExc_ValueError, "segment at 0x%08x: %zd bytes of data exceed memsz 0x%x",
+                     paddr, buf.len, memsz);
+        goto error;
+    }
+    if (!hv_load_segment(self->g, paddr, buf.buf, (uint32_t)buf.len, memsz, err, sizeof(err))) {
+        PyErr_SetString(PyExc_ValueError, err);
+        goto error;
+    }
+    ret = Py_NewRef(Py_None);
+error:
+    PyBuffer_Release(&buf);
+    return ret;
+}
+
+static PyObject *Machine_boot(Machine *self, PyObject *args)
+{
+    PyObject *entry_o;
+    const char *cmd;
+    Py_ssize_t cmdlen;
+    if (!PyArg_ParseTuple(args, "Oy#:boot", &entry_o, &cmd, &cmdlen))
+        return NULL;
+    uint32_t entry;
+    char err[256];
+    if (check_idle(self) || parse_u32(entry_o, "entry", &entry))
+        return NULL;
+    if (!hv_boot(self->g, entry, cmd, (size_t)cmdlen, err, sizeof(err))) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = { "timeout", "max_instructions", "console", NULL };
+    PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:run", kwlist, &timeout_o, &max_o,
+                                     &console))
+        return NULL;
+    if (check_idle(self))
+        return NULL;
+    struct hv_guest *g = self->g;
+    if (g->stop != HV_RUNNING) {
+        PyErr_SetString(PyExc_RuntimeError, "the guest has already stopped; boot a new Machine");
+        return NULL;
+    }
+    double timeout = 0;
+    if (timeout_o != Py_None) {
+        timeout = PyFloat_AsDouble(timeout_o);
+        if (PyErr_Occurred())
+            return NULL;
+        if (!(timeout > 0)) {
+            PyErr_SetString(PyExc_ValueError, "timeout must be a positive number of seconds");
+            return NULL;
+        }
+    }
+    unsigned long long max_insns = 0;
+    if (max_o != Py_None) {
+        max_insns = PyLong_AsUnsignedLongLong(max_o);
+        if (PyErr_Occurred())
+            return NULL;
+        if (max_insns == 0) {
+            PyErr_SetString(PyExc_ValueError, "max_instructions must be positive");
+            return NULL;
+        }
+    }
+
+    struct hv_launcher l = { .ctx = self, .console_fd = -1, .check_signals = cb_check_signals };
+    if (PyLong_Check(console)) {
+        long fd = PyLong_AsLong(console);
+        if (PyErr_Occurred())
+            return NULL;
+        if (fd < 0 || fd > INT_MAX) {
+            PyErr_SetString(PyExc_ValueError, "console file descriptor out of range");
+            return NULL;
+        }
+        l.console_fd = (int)fd;
+    } else if (console != Py_None) {
+        if (!PyCallable_Check(console)) {
+            PyErr_SetString(PyExc_TypeError, "console must be None, a file descriptor or a callable");
+            return NULL;
+        }
+        l.console = cb_console;
+    }
+
+    uint64_t start = g->sw_ops->instructions(g->sw);
+    g->max_instructions = max_insns ? start + max_insns : 0;
+    g->launcher = &l;
+    self->console_cb = console;
+    self->running = 1;
+    double t0 = hv_monotonic();
+    g->deadline = timeout > 0 ? t0 + timeout : 0;
+    Py_BEGIN_ALLOW_THREADS
+    hv_run(g);
+    Py_END_ALLOW_THREADS
+    double elapsed = hv_monotonic() - t0;
+    self->running = 0;
+    self->console_cb = NULL;
+    g->launcher = NULL;
+
+    if (self->pending_exc) {
+        restore_exception(self);
+        return NULL;
+    }
+    if (g->stop == HV_STOP_SIGNAL) {
+        PyErr_SetNone(PyExc_KeyboardInterrupt);
+        return NULL;
+    }
+    uint64_t insns = g->sw_ops->instructions(g->sw) - start;
+    PyObject *status = g->stop == HV_STOP_EXIT ? PyLong_FromLong(g->status) : Py_NewRef(Py_None);
+    PyObject *reason = g->stop == HV_STOP_KILLED ? PyUnicode_DecodeUTF8(g->reason,
+                                                   (Py_ssize_t)strlen(g->reason), "replace")
+                                                 : Py_NewRef(Py_None);
+    PyObject *out = PyBytes_FromStringAndSize((const char *)g->console,
+                                              (Py_ssize_t)g->console_len);
+    PyObject *ret = NULL;
+    if (status && reason && out)
+        ret = Py_BuildValue("(OOOKdO)", status, reason, out, (unsigned long long)insns, elapsed,
+                            g->stop == HV_STOP_RESTART ? Py_True : Py_False);
+    Py_XDECREF(status);
+    Py_XDECREF(reason);
+    Py_XDECREF(out);
+    return ret;
+}
+
+static PyObject *Machine_read(Machine *self, PyObject *args)
+{
+    PyObject *addr_o, *len_o;
+    if (!PyArg_ParseTuple(args, "OO:read", &addr_o, &len_o))
+        return NULL;
+    uint32_t addr, len;
+    if (check_idle(self) || parse_u32(addr_o, "addr", &addr) || parse_u32(len_o, "length", &len))
+        return NULL;
+    const uint8_t *p = hv_gpa(self->g, addr, len);
+    if (!p) {
+        PyErr_Format(PyExc_ValueError, "read of %u bytes at 0x%08x is outside guest RAM (%u bytes)",
+                     len, addr, self->g->ram_size);
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)p, len);
+}
+
+static PyObject *Machine_write(Machine *self, PyObject *args)
+{
+    PyObject *addr_o;
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "Oy*:write", &addr_o, &buf))
+        return NULL;
+    uint32_t addr;
+    PyObject *ret = NULL;
+    if (check_idle(self) || parse_u32(addr_o, "addr", &addr))
+        goto error;
+    uint8_t *p = buf.len <= 0xffffffffLL ? hv_gpa(self->g, addr, (uint32_t)buf.len) : NULL;
+    if (!p) {
+        PyErr_Format(PyExc_ValueError, "write of %zd bytes at 0x%08x is outside guest RAM (%u bytes)",
+                     buf.len, addr, self->g->ram_size);
+        goto error;
+    }
+    memcpy(p, buf.buf, (size_t)buf.len);
+    ret = Py_NewRef(Py_None);
+error:
+    PyBuffer_Release(&buf);
+    return ret;
+}
+
+static PyObject *Machine_get_memory_size(Machine *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->g->ram_size);
+}
+
+static PyObject *Machine_get_switcher(Machine *self, void *closure)
+{
+    (void)closure;
+    return PyUnicode_FromString(self->g->sw_ops->name);
+}
+
+static PyMethodDef Machine_methods[] = {
+    { "load", (PyCFunction)Machine_load, METH_VARARGS,
+      "load(paddr, data, memsz): copy data to guest RAM at paddr and zero up to memsz." },
+    { "boot", (PyCFunction)Machine_boot, METH_VARARGS,
+      "boot(entry, cmdline): set the ABI v1 entry state and the multiboot info block." },
+    { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
+      "run(timeout=None, max_instructions=None, console=None) -> "
+      "(status, reason, console, instructions, elapsed, restart)" },
+    { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
+    { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef Machine_getset[] = {
+    { "memory_size", (getter)Machine_get_memory_size, NULL, "guest RAM in bytes", NULL },
+    { "switcher", (getter)Machine_get_switcher, NULL, "the switcher's name", NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyType_Slot Machine_slots[] = {
+    { Py_tp_new, Machine_new },
+    { Py_tp_dealloc, Machine_dealloc },
+    { Py_tp_methods, Machine_methods },
+    { Py_tp_getset, Machine_getset },
+    { Py_tp_doc, "Machine(memory_bytes, switcher='emu'): one guest and its RAM." },
+    { 0, NULL },
+};
+
+static PyType_Spec Machine_spec = {
+    .name = "hv._native.Machine",
+    .basicsize = sizeof(Machine),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = Machine_slots,
+};
+
+static int module_exec(PyObject *mod)
+{
+    module_state *st = PyModule_GetState(mod);
+    st->machine_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Machine_spec, NULL);
+    if (!st->machine_type)
+        return -1;
+    if (PyModule_AddType(mod, st->machine_type) < 0)
+        return -1;
+    if (PyModule_AddIntConstant(mod, "IMAGE_BASE", HV_IMAGE_BASE) < 0 ||
+        PyModule_AddIntConstant(mod, "MEMORY_MIN", HV_MEM_MIN) < 0 ||
+        PyModule_AddIntConstant(mod, "MEMORY_MAX", HV_MEM_MAX) < 0)
+        return -1;
+    PyObject *sw = Py_BuildValue("(s)", hv_switcher_emu.name);
+    if (!sw || PyModule_AddObject(mod, "SWITCHERS", sw) < 0) {
+        Py_XDECREF(sw);
+        return -1;
+    }
+    return 0;
+}
+
+static int module_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    module_state *st = PyModule_GetState(mod);
+    Py_VISIT(st->machine_type);
+    return 0;
+}
+
+static int module_clear(PyObject *mod)
+{
+    module_state *st = PyModule_GetState(mod);
+    Py_CLEAR(st->machine_type);
+    return 0;
+}
+
+static void module_free(void *mod)
+{
+    module_clear((PyObject *)mod);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    { Py_mod_exec, module_exec },
+    { 0, NULL },
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "hv._native",
+    .m_doc = "The hv host: guest memory, the run loop, hypercalls and the switchers.",
+    .m_size = sizeof(module_state),
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    return PyModuleDef_Init(&native_module);
+}

@@ -1,0 +1,248 @@
+/*
+ * switcher_emu.c: the software switcher's dispatcher and code cache.
+ *
+ * Guest code is decoded once into blocks (switcher_emu_decode.c).  Blocks
+ * live in one arena; when it fills up, every block is dropped at once.  A
+ * block is found by its start address through a direct-mapped jump cache in
+ * front of a hash table.  Each page of guest RAM that holds decoded code is
+ * marked in `codemap`, so a store there invalidates exactly that page's
+ * blocks (self-modifying code works).
+ *
+ * Instruction counting is exact: entering a block adds its length, and an
+ * exit part-way through subtracts the instructions that did not retire.
+ */
+#include <stdlib.h>
+
+#include "switcher_emu.h"
+
+#define ARENA_SIZE (32u << 20)
+#define BLOCK_BYTES(n) (sizeof(struct block) + ((size_t)(n) + 1) * sizeof(struct insn))
+
+static uint32_t hhash(uint32_t eip)
+{
+    return (eip * 0x9e3779b1u) >> (32 - HASH_BITS);
+}
+
+static void *emu_create(struct hv_guest *g)
+{
+    struct cpu *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    size_t pages = g->ram_size / HV_PAGE_SIZE + 1;
+    c->ram = g->ram;
+    c->ram_size = g->ram_size;
+    c->codemap = calloc(pages, 1);
+    c->page_blocks = calloc(pages, sizeof(struct block *));
+    c->arena = malloc(ARENA_SIZE);      /* untouched pages cost nothing */
+    c->arena_size = ARENA_SIZE;
+    if (!c->codemap || !c->page_blocks || !c->arena) {
+        free(c->codemap);
+        free(c->page_blocks);
+        free(c->arena);
+        free(c);
+        return NULL;
+    }
+    c->sreg[0] = c->sreg[2] = c->sreg[3] = c->sreg[4] = c->sreg[5] = 0x10;  /* ES SS DS FS GS */
+    c->sreg[1] = 0x08;                                                      /* CS */
+    c->eflags = HV_FLAGS_FIXED;
+    return c;
+}
+
+static void emu_destroy(void *sw)
+{
+    struct cpu *c = sw;
+    free(c->codemap);
+    free(c->page_blocks);
+    free(c->arena);
+    free(c);
+}
+
+static void flush_all(struct cpu *c)
+{
+    memset(c->jcache, 0, sizeof(c->jcache));
+    memset(c->hash, 0, sizeof(c->hash));
+    size_t pages = c->ram_size / HV_PAGE_SIZE + 1;
+    memset(c->codemap, 0, pages);
+    memset(c->page_blocks, 0, pages * sizeof(struct block *));
+    c->arena_used = 0;
+    c->link_slot = NULL;
+    c->flushes++;
+}
+
+static struct block *page_next(const struct block *b, uint32_t page)
+{
+    return b->page_next[page == b->page ? 0 : 1];
+}
+
+static struct block *translate(struct cpu *c, uint32_t eip)
+{
+    if (c->arena_size - c->arena_used < BLOCK_BYTES(BLOCK_MAX_INSNS))
+        flush_all(c);
+    struct block *b = (struct block *)(c->arena + c->arena_used);
+    emu_decode_block(c, eip, b, BLOCK_MAX_INSNS);
+    c->arena_used += (BLOCK_BYTES(b->ninsn) + 15) & ~(size_t)15;
+
+    uint32_t h = hhash(eip);
+    b->hash_next = c->hash[h];
+    c->hash[h] = b;
+    for (uint32_t k = 0; k < b->npages; k++) {
+        uint32_t p = b->page + k;
+        b->page_next[k] = c->page_blocks[p];
+        c->page_blocks[p] = b;
+        c->codemap[p] = 1;
+    }
+    return b;
+}
+
+struct block *emu_lookup(struct cpu *c, uint32_t eip)
+{
+    struct block **slot = &c->jcache[jhash(eip)];
+    struct block *b = *slot;
+    if (b && b->eip == eip)
+        return b;
+    for (b = c->hash[hhash(eip)]; b; b = b->hash_next)
+        if (b->eip == eip)
+            break;
+    if (!b)
+        b = translate(c, eip);
+    *slot = b;
+    return b;
+}
+
+
+
+static void kill_block(struct cpu *c, struct block *b)
+{
+    uint32_t eip = b->eip;
+    struct block **pp = &c->hash[hhash(eip)];
+    while (*pp && *pp != b)
+        pp = &(*pp)->hash_next;
+    if (*pp)
+        *pp = b->hash_next;
+    if (c->jcache[jhash(eip)] == b)
+        c->jcache[jhash(eip)] = NULL;
+    b->eip = BLOCK_DEAD;
+    /* Anything still running or chained into it stops before the old code. */
+    for (uint32_t k = 0; k <= b->ninsn; k++)
+        b->insns[k].fn = op_stale;
+}
+
+/* A store hit a page with decoded code: drop that page's blocks. */
+void emu_smc(struct cpu *c, uint32_t a, uint32_t len)
+{
+    for (uint32_t p = a >> 12; p <= (a + len - 1) >> 12; p++) {
+        if (!c->codemap[p])
+            continue;
+        for (struct block *b = c->page_blocks[p]; b; b = page_next(b, p))
+            if (b->eip != BLOCK_DEAD)
+                kill_block(c, b);
+        c->page_blocks[p] = NULL;
+        c->codemap[p] = 0;
+    }
+}
+
+const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t vec, uint32_t err,
+                                 uint32_t cr2)
+{
+    struct hv_trap *t = c->trap;
+    t->kind = HV_TRAP_FAULT;
+    t->vector = vec;
+    t->error_code = err;
+    t->cr2 = cr2;
+    t->eip = i->eip;
+    t->next_eip = i->next;
+    c->eip = i->eip;
+    c->icount -= i->remain;         /* the faulting instruction did not retire */
+    return NULL;
+}
+
+const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
+                                uint32_t vector)
+{
+    struct hv_trap *t = c->trap;
+    t->kind = kind;
+    t->vector = vector;
+    t->eip = i->eip;
+    t->next_eip = i->next;
+    c->eip = i->next;
+    c->icount -= i->remain - 1u;    /* this one retired; the rest of the block did not */
+    return NULL;
+}
+
+static void enter_block(struct cpu *c, const struct block *b)
+{
+#ifdef HV_NO_TAILCALL
+    for (const struct insn *i = b->insns; i;)
+        i = i->fn(c, i);
+#else
+    b->insns[0].fn(c, b->insns);
+#endif
+}
+
+static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
+{
+    struct cpu *c = sw;
+    memset(t, 0, sizeof(*t));
+    c->trap = t;
+    c->stop_at = c->icount + budget;
+    while (t->kind == HV_TRAP_NONE) {
+        if (c->icount >= c->stop_at) {
+            t->kind = HV_TRAP_BUDGET;
+            break;
+        }
+        struct block *b = emu_lookup(c, c->eip);
+        if (c->link_slot) {
+            *c->link_slot = b;
+            c->link_slot = NULL;
+        }
+        if (c->icount + b->ninsn > c->stop_at) {
+            /* Too long for what is left of the budget: decode just enough,
+             * into a block that is never cached. */
+            b = &c->scratch.blk;
+            emu_decode_block(c, c->eip, b, (unsigned)(c->stop_at - c->icount));
+        }
+        c->icount += b->ninsn;
+        enter_block(c, b);
+    }
+    c->link_slot = NULL;
+}
+
+static void emu_get_regs(void *sw, struct hv_regs *r)
+{
+    const struct cpu *c = sw;
+    memcpy(r->gpr, c->r, sizeof(r->gpr));
+    r->eip = c->eip;
+    r->eflags = emu_flags(c);
+}
+
+static void emu_set_regs(void *sw, const struct hv_regs *r)
+{
+    struct cpu *c = sw;
+    memcpy(c->r, r->gpr, sizeof(r->gpr));
+    c->r[REG_NONE] = 0;
+    c->eip = r->eip;
+    emu_set_flags(c, r->eflags);
+    c->link_slot = NULL;
+}
+
+static uint64_t emu_instructions(void *sw)
+{
+    return ((const struct cpu *)sw)->icount;
+}
+
+const struct hv_switcher_ops hv_switcher_emu = {
+    .name = "emu",
+    .create = emu_create,
+    .destroy = emu_destroy,
+    .run = emu_run,
+    .get_regs = emu_get_regs,
+    .set_regs = emu_set_regs,
+    .instructions = emu_instructions,
+};
+
+const struct hv_switcher_ops *hv_switcher_find(const char *name)
+{
+    if (strcmp(name, hv_switcher_emu.name) == 0)
+        return &hv_switcher_emu;
+    return NULL;
+}

@@ -1,0 +1,118 @@
+/*
+ * switcher_emu_string.c: MOVS, CMPS, STOS, LODS, SCAS with REP/REPE/REPNE
+ * (Intel SDM vol. 2, "REP/REPE/REPZ/REPNE/REPNZ").
+ *
+ * A repeated instruction retires as one instruction.  If an iteration faults,
+ * ESI/EDI/ECX describe the work already done, so the instruction restarts
+ * where it stopped, as on hardware.  Forward MOVS and STOS over RAM that holds
+ * no code take a bulk path.
+ */
+#include "switcher_emu.h"
+
+enum { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS };
+
+/* One iteration; returns false after raising #PF. */
+static bool str_step(struct cpu *c, const struct insn *i, int sz, int32_t step)
+{
+    uint32_t si = c->r[HV_ESI], di = c->r[HV_EDI], v;
+    switch (i->op) {
+    case STR_MOVS:
+        if (!mem_ok(c, si, sz)) goto fault_si;
+        if (!mem_ok(c, di, sz)) goto fault_di;
+        st(c, di, sz, ld(c, si, sz));
+        c->r[HV_ESI] = si + (uint32_t)step;
+        c->r[HV_EDI] = di + (uint32_t)step;
+        return true;
+    case STR_CMPS:
+        if (!mem_ok(c, si, sz)) goto fault_si;
+        if (!mem_ok(c, di, sz)) goto fault_di;
+        alu(c, ALU_CMP, sz, ld(c, si, sz), ld(c, di, sz));
+        c->r[HV_ESI] = si + (uint32_t)step;
+        c->r[HV_EDI] = di + (uint32_t)step;
+        return true;
+    case STR_STOS:
+        if (!mem_ok(c, di, sz)) goto fault_di;
+        st(c, di, sz, getreg(c, sz, HV_EAX));
+        c->r[HV_EDI] = di + (uint32_t)step;
+        return true;
+    case STR_LODS:
+        if (!mem_ok(c, si, sz)) goto fault_si;
+        setreg(c, sz, HV_EAX, ld(c, si, sz));
+        c->r[HV_ESI] = si + (uint32_t)step;
+        return true;
+    default:
+        if (!mem_ok(c, di, sz)) goto fault_di;
+        v = ld(c, di, sz);
+        alu(c, ALU_CMP, sz, getreg(c, sz, HV_EAX), v);
+        c->r[HV_EDI] = di + (uint32_t)step;
+        return true;
+    }
+fault_si:
+    emu_fault_ret(c, i, HV_VEC_PF, 0, si);
+    return false;
+fault_di:
+    emu_fault_ret(c, i, HV_VEC_PF, 0, di);
+    return false;
+}
+
+static bool range_has_code(const struct cpu *c, uint32_t a, uint32_t len)
+{
+    for (uint32_t p = a >> 12; p <= (a + len - 1) >> 12; p++)
+        if (c->codemap[p])
+            return true;
+    return false;
+}
+
+/* rep movs / rep stos forward, all in RAM, no code: do it in one go. */
+static bool str_bulk(struct cpu *c, const struct insn *i, int sz)
+{
+    uint32_t n = c->r[HV_ECX], si = c->r[HV_ESI], di = c->r[HV_EDI];
+    if (n > c->ram_size / (uint32_t)sz)
+        return false;
+    uint32_t len = n * (uint32_t)sz;
+    if (!mem_ok(c, di, len) || range_has_code(c, di, len))
+        return false;
+    if (i->op == STR_MOVS) {
+        if (!mem_ok(c, si, len))
+            return false;
+        if (di > si && di < si + len)
+            return false;           /* overlap replicates a pattern: go slowly */
+        memmove(c->ram + di, c->ram + si, len);
+        c->r[HV_ESI] = si + len;
+    } else if (sz == 1) {
+        memset(c->ram + di, (int)(c->r[HV_EAX] & 0xff), len);
+    } else {
+        uint32_t v = c->r[HV_EAX];
+        for (uint32_t k = 0; k < len; k += (uint32_t)sz)
+            memcpy(c->ram + di + k, &v, (size_t)sz);
+    }
+    c->r[HV_EDI] = di + len;
+    c->r[HV_ECX] = 0;
+    return true;
+}
+
+OP(op_string)
+{
+    int sz = i->size;
+    int32_t step = (c->eflags & HV_DF) ? -sz : sz;
+    if (!(i->pfx & (PFX_REP | PFX_REPNE))) {
+        if (!str_step(c, i, sz, step))
+            STOP();
+        NEXT();
+    }
+    if (step > 0 && (i->op == STR_MOVS || i->op == STR_STOS) && c->r[HV_ECX] > 1 &&
+        str_bulk(c, i, sz))
+        NEXT();
+    bool cmp = i->op == STR_CMPS || i->op == STR_SCAS;
+    while (c->r[HV_ECX] != 0) {
+        if (!str_step(c, i, sz, step))
+            STOP();
+        c->r[HV_ECX]--;
+        if (cmp) {
+            bool zf = c->cc_res == 0;       /* str_step left a CC_SUB record */
+            if ((i->pfx & PFX_REP) ? !zf : zf)
+                break;
+        }
+    }
+    NEXT();
+}

@@ -8,6 +8,18 @@ import os
 from glob import glob
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class BuildExt(build_ext):
+    """Keep sanitizer objects apart from normal ones, so neither is reused for the other."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if os.environ.get("HV_SANITIZE"):
+            self.build_temp = os.path.join(self.build_temp, "sanitize")
+            self.force = True
+
 
 cflags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
 ldflags = []
@@ -21,6 +33,7 @@ if os.environ.get("HV_SANITIZE"):
     macros.append(("HV_NO_TAILCALL", "1"))
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=[
         Extension(
             "hv._native",

@@ -26,7 +26,7 @@ struct block;
 /* Plain dispatch loop: each handler returns the next instruction. */
 typedef const struct insn *emu_fn(struct cpu *c, const struct insn *i);
 #define OP(name) const struct insn *name(struct cpu *c, const struct insn *i)
-#define RUN_AT(p) return (p)
+#define RUN_AT(p) do { (void)c; return (p); } while (0)
 #define STOP() return NULL
 #else
 /* Direct threading: each handler tail-calls the next (a sibling call at -O2). */

@@ -656,7 +656,7 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         i->fn = op_hlt;
         return D_END;
     case 0xf5: case 0xf8: case 0xf9: case 0xfa: case 0xfb: case 0xfc: case 0xfd: {
-        static const uint8_t which[] = { 2, 0, 0, 0, 0, 1, 5, 6, 3, 4 };    /* F5..FD */
+        static const uint8_t which[] = { 2, 0, 0, 0, 1, 5, 6, 3, 4 };    /* F5..FD */
         i->op = which[b - 0xf5];
         i->fn = op_flagbit;
         return D_NEXT;

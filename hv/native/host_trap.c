@@ -25,8 +25,10 @@ static void kill_unhandled(struct hv_guest *g, const struct hv_trap *t)
         hv_kill(g, "unhandled #PF at eip=0x%08x cr2=0x%08x", t->eip, t->cr2);
     } else if (t->vector == HV_VEC_UD) {
         char bytes[3 * sizeof(t->bytes) + 1] = "";
+        size_t len = 0;
         for (unsigned k = 0; k < t->nbytes && k < sizeof(t->bytes); k++)
-            snprintf(bytes + 3 * k, 4, k ? " %02x" : "%02x", t->bytes[k]);
+            len += (size_t)snprintf(bytes + len, sizeof(bytes) - len, k ? " %02x" : "%02x",
+                                    t->bytes[k]);
         hv_kill(g, "unhandled #UD at eip=0x%08x bytes=%s", t->eip, bytes);
     } else if (name && t->kind == HV_TRAP_FAULT) {
         hv_kill(g, "unhandled %s at eip=0x%08x", name, t->eip);

@@ -1,0 +1,61 @@
+/*
+ * crt0.S - guest entry point for the hv target (Guest ABI v1).
+ *
+ * The host enters at _start in 32-bit protected mode, paging off,
+ * interrupts off, flat segments, with
+ *     EAX = 0x2BADB002   (multiboot v1 loader magic)
+ *     EBX = gpa of the multiboot info block
+ *     ESP = top of RAM.
+ * .bss is already zero: the loader zeroes every PT_LOAD past p_filesz.
+ * We record the handoff, call main(), flush the console and EXIT with
+ * main's return value.
+ */
+
+#define MULTIBOOT_HEADER_MAGIC  0x1BADB002
+/* bit 0: page-align modules, bit 1: we want mem_lower/mem_upper and the map */
+#define MULTIBOOT_HEADER_FLAGS  0x00000003
+#define HC_EXIT                 33
+#define BOOT_STACK_SIZE         16384
+
+/* The multiboot header, so QEMU -kernel (or GRUB) can boot this image too.
+ * link.ld puts this section first, well inside the first 8 KiB of the file. */
+    .section .multiboot, "a"
+    .balign 4
+    .long MULTIBOOT_HEADER_MAGIC
+    .long MULTIBOOT_HEADER_FLAGS
+    .long -(MULTIBOOT_HEADER_MAGIC + MULTIBOOT_HEADER_FLAGS)
+
+    .text
+    .globl _start
+    .type _start, @function
+_start:
+    cld                             /* the C ABI expects DF clear */
+    movl    %eax, hv_multiboot_magic
+    movl    %ebx, hv_multiboot_info
+
+    /* hv gives us ESP = top of RAM.  Other multiboot loaders leave ESP
+     * undefined, so if it does not point above the image, use our own. */
+    cmpl    $hv_image_end, %esp
+    ja      1f
+    movl    $boot_stack_top, %esp
+1:
+    andl    $-16, %esp              /* SysV i386: 16-byte aligned at a call */
+    xorl    %ebp, %ebp              /* end of the frame-pointer chain */
+    call    main
+
+    movl    %eax, %esi              /* callee-saved: survives hv_flush */
+    call    hv_flush
+    movl    $HC_EXIT, %eax
+    movl    %esi, %ebx
+    int     $0x1f
+2:
+    jmp     2b                      /* EXIT does not return */
+    .size _start, . - _start
+
+    .bss
+    .balign 16
+boot_stack:
+    .skip BOOT_STACK_SIZE
+boot_stack_top:
+
+    .section .note.GNU-stack, "", @progbits

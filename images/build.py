@@ -193,7 +193,9 @@ def is_stale(job: Job, toolchain_mtime: float) -> bool:
 def run_job(job: Job) -> str | None:
     """Build one image; returns None on success, else gcc's diagnostics."""
     try:
-        cc.compile_guest([job.source], job.output, [f"-{job.opt}", *job.cflags],
+        # The project's own guests must be warning-free, like the host's C.
+        flags = [f"-{job.opt}", "-Wall", "-Wextra", "-Werror", *job.cflags]
+        cc.compile_guest([job.source], job.output, flags,
                          job.target, capture=True)
     except cc.CcError as exc:
         return f"{exc}\n{exc.diagnostics}".rstrip()

@@ -19,6 +19,11 @@ int64_t __divdi3(int64_t a, int64_t b);
 int64_t __moddi3(int64_t a, int64_t b);
 int __popcountsi2(uint32_t v);
 int __popcountdi2(uint64_t v);
+int __paritysi2(uint32_t v);
+int __paritydi2(uint64_t v);
+int __ctzdi2(uint64_t v);
+int __clzdi2(uint64_t v);
+int __ffsdi2(int64_t v);
 
 /* hi:lo / d with the `divl` instruction.  Requires hi < d (so the quotient
  * fits in 32 bits); d == 0 raises #DE. */
@@ -133,4 +138,38 @@ int __popcountsi2(uint32_t v)
 int __popcountdi2(uint64_t v)
 {
     return __popcountsi2((uint32_t)v) + __popcountsi2((uint32_t)(v >> 32));
+}
+
+/* __builtin_parity*: 1 when an odd number of bits are set. */
+int __paritysi2(uint32_t v)
+{
+    return __popcountsi2(v) & 1;
+}
+
+int __paritydi2(uint64_t v)
+{
+    return __popcountdi2(v) & 1;
+}
+
+/* The 64-bit bit scans gcc calls on i386 (results are undefined for 0,
+ * like the builtins; we answer 64). */
+int __ctzdi2(uint64_t v)
+{
+    uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+    if (lo)
+        return __builtin_ctz(lo);
+    return hi ? 32 + __builtin_ctz(hi) : 64;
+}
+
+int __clzdi2(uint64_t v)
+{
+    uint32_t lo = (uint32_t)v, hi = (uint32_t)(v >> 32);
+    if (hi)
+        return __builtin_clz(hi);
+    return lo ? 32 + __builtin_clz(lo) : 64;
+}
+
+int __ffsdi2(int64_t v)
+{
+    return v ? __ctzdi2((uint64_t)v) + 1 : 0;
 }

@@ -1,0 +1,176 @@
+"""Tests for the benchmark harness (bench/): the Unicorn runner implements Guest
+ABI v1 as hv does, and run.py's ratio and geometric-mean arithmetic is right.
+
+These are fast; the benchmark itself (python bench/run.py) is not a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "bench"
+
+needs_gcc = pytest.mark.skipif(
+    shutil.which(os.environ.get("HV_CC", "gcc")) is None,
+    reason="gcc not found: install gcc (Debian: apt-get install gcc) to build guests",
+)
+
+
+def load(name: str):
+    """A module from bench/ (which is not a package), registered in sys.modules."""
+    key = f"hv_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    pytest.importorskip("unicorn", reason="unicorn is not installed (pip install unicorn)")
+    return load("unicorn_runner")
+
+
+@pytest.fixture
+def build_guest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Build C source into an hv image with the SDK (hv cc)."""
+    if shutil.which(os.environ.get("HV_CC", "gcc")) is None:
+        pytest.skip("gcc not found: install gcc to build guests")
+    from hv import cc
+
+    monkeypatch.setenv("HV_CACHE_DIR", str(tmp_path / "sdk-cache"))
+
+    def build(name: str, source: str) -> Path:
+        src = tmp_path / f"{name}.c"
+        src.write_text(source)
+        return cc.compile_guest([src], tmp_path / f"{name}.elf", ["-O2"], "hv", capture=True)
+
+    return build
+
+
+ABI_GUEST = r"""
+#include <hv_guest.h>
+
+int main(void)
+{
+    int local;
+    const struct hv_multiboot_info *mb = hv_multiboot();
+
+    printf("magic=%08x mb=%s flags=%u\n", (unsigned)hv_multiboot_magic,
+           mb ? "yes" : "no", mb ? (unsigned)mb->flags : 99u);
+    printf("stack_top_mib=%u\n", (unsigned)((uintptr_t)&local >> 20));
+    printf("unknown=%ld badfd=%ld\n", hv_hypercall(99, 0, 0, 0, 0),
+           hv_write(7, "x", 1));
+    long n = hv_write(1, "raw\n", 4);
+    printf("write=%ld\n", n);
+    uint64_t t0 = hv_clock(), t1 = hv_clock();
+    printf("clock_monotonic=%d\n", t1 >= t0);
+    hv_flush();
+    hv_debug_putc('P');
+    hv_debug_putc('\n');
+    hv_exit(42);
+}
+"""
+
+
+@needs_gcc
+def test_unicorn_runner_implements_abi(runner, build_guest) -> None:
+    ex = runner.run_image(build_guest("abi", ABI_GUEST), memory_mib=64, timeout=30)
+    assert ex.reason == "exit"
+    assert ex.status == 42
+    assert ex.console.decode() == (
+        "magic=2badb002 mb=yes flags=0\n"
+        "stack_top_mib=63\n"
+        "unknown=-38 badfd=-9\n"
+        "raw\n"
+        "write=4\n"
+        "clock_monotonic=1\n"
+        "P\n"
+    )
+    assert ex.elapsed > 0 and ex.setup > 0
+
+
+@needs_gcc
+def test_unicorn_runner_debug_exit_port(runner, build_guest) -> None:
+    image = build_guest("port", "#include <hv_guest.h>\n"
+                        "int main(void) { printf(\"bye\\n\"); hv_debug_exit(7); }\n")
+    ex = runner.run_image(image, timeout=30)
+    assert (ex.status, ex.reason, ex.console) == (7, "exit", b"bye\n")
+
+
+@needs_gcc
+def test_unicorn_runner_kills_bad_pointer(runner, build_guest) -> None:
+    image = build_guest("bad", "#include <hv_guest.h>\n"
+                        "int main(void) { hv_write(1, (void *)0xf0000000, 16); return 0; }\n")
+    ex = runner.run_image(image, timeout=30)
+    assert ex.status is None
+    assert ex.reason == "bad write address 0xf0000000 len 16"
+
+
+def test_unicorn_runner_refuses_non_elf(runner, tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.elf"
+    bogus.write_bytes(b"not an elf at all")
+    with pytest.raises(runner.ImageError, match="bogus.elf"):
+        runner.run_image(bogus)
+
+
+@needs_gcc
+def test_unicorn_runner_runs_a_bench_guest(runner, build_guest) -> None:
+    """The fib benchmark's source, with a small n, gives fib's answer."""
+    source = (REPO / "images" / "bench" / "fib.c").read_text()
+    assert "bench_n = 30;" in source
+    image = build_guest("fib20", source.replace("bench_n = 30;", "bench_n = 20;"))
+    ex = runner.run_image(image, timeout=30)
+    assert (ex.status, ex.console) == (0, b"fib(20) = 6765\n")
+
+
+# ---- run.py arithmetic ------------------------------------------------------
+
+
+def test_speed_ratio() -> None:
+    run = load("run")
+    assert run.speed_ratio(0.300, 0.100) == pytest.approx(3.0)  # hv 3x faster
+    assert run.speed_ratio(0.050, 0.100) == pytest.approx(0.5)  # hv 2x slower
+    assert run.speed_ratio(None, 0.1) is None
+    assert run.speed_ratio(0.1, None) is None
+    assert run.speed_ratio(0.1, 0.0) is None
+
+
+def test_geomean() -> None:
+    run = load("run")
+    assert run.geomean([2.0, 8.0]) == pytest.approx(4.0)
+    assert run.geomean([0.5, 2.0, 1.0]) == pytest.approx(1.0)
+    assert run.geomean([3.0]) == pytest.approx(3.0)
+    ratios = [run.speed_ratio(u, h) for u, h in [(0.155, 0.062), (3.6, 0.83), (0.345, 0.54)]]
+    expected = math.exp((math.log(0.155 / 0.062) + math.log(3.6 / 0.83)
+                         + math.log(0.345 / 0.54)) / 3)
+    assert run.geomean(ratios) == pytest.approx(expected)
+    assert run.geomean([]) is None
+    assert run.geomean([2.0, None]) is None  # a missing figure is not averaged away
+    assert run.geomean([2.0, 0.0]) is None
+
+
+def test_mips_and_best_of_samples() -> None:
+    run = load("run")
+    assert run.mips(360_000_000, 1.0) == pytest.approx(360.0)
+    assert run.mips(None, 1.0) is None
+    assert run.Samples([0.3, 0.1, 0.2]).best == 0.1
+    assert run.Samples().best is None
+
+
+def test_consoles_must_agree() -> None:
+    run = load("run")
+    assert run.check_consoles("fib", {"hv": b"42\n", "unicorn": b"42\n"}) == "42\n"
+    with pytest.raises(run.BenchError, match="disagree"):
+        run.check_consoles("fib", {"hv": b"42\n", "unicorn": b"42\n", "native": b"43\n"})

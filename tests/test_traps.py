@@ -1,0 +1,173 @@
+"""Trap guests: faults with no guest gate kill the guest with an exact reason.
+
+Guest ABI v1, "Faults": the reason names the vector and the EIP of the
+faulting or trapping instruction; #PF also names cr2, and #UD the instruction
+bytes.  Each trap guest in images/traps/ marks its faulting instruction with a
+global label fault_<op>; the expected EIP is read from the ELF symbol table.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+REPO = Path(__file__).resolve().parent.parent
+IMAGES = REPO / "images"
+TIMEOUT = 60
+RAM_MIB = 64
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gcc") is None, reason="gcc is needed to build the trap guests"
+)
+
+
+@pytest.fixture(scope="session")
+def trap_images() -> Path:
+    path = IMAGES / "build.py"
+    if not path.is_file():
+        pytest.skip("images/build.py is missing")
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    name = "hv_images_build"
+    build = sys.modules.get(name)
+    if build is None:
+        spec = importlib.util.spec_from_file_location(name, path)
+        build = importlib.util.module_from_spec(spec)
+        sys.modules[name] = build    # dataclasses look their module up while it loads
+        spec.loader.exec_module(build)
+    report = build.build_all(kinds=["traps"])
+    if not report.ok:
+        details = "\n\n".join(f"{job.name}:\n{error}" for job, error in report.failed)
+        pytest.fail(f"trap images failed to build:\n{details}", pytrace=False)
+    return IMAGES / "build"
+
+
+@pytest.fixture(scope="module")
+def hv():
+    try:
+        import hv._native  # binds hv as well
+    except ImportError as exc:
+        pytest.skip(f"hv._native cannot be imported ({exc}); build the extension first")
+    if not hasattr(hv, "Guest"):
+        pytest.skip("hv.Guest is not available in this tree yet")
+    return hv
+
+
+def symbol(image: Path, name: str) -> int:
+    with open(image, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        found = symtab.get_symbol_by_name(name) if symtab else None
+    assert found, f"{image.name} has no symbol {name}"
+    return found[0]["st_value"]
+
+
+def run(hv, image: Path, cmdline: str = "", **kwargs):
+    guest = hv.Guest(str(image), memory_mib=RAM_MIB, cmdline=cmdline)
+    return guest.run(timeout=TIMEOUT, **kwargs)
+
+
+def assert_killed(ex, reason: str, *, prefix: bool = False) -> None:
+    assert ex.status is None, f"guest exited with {ex.status}; console: {bytes(ex.console)!r}"
+    if prefix:
+        assert ex.reason is not None and ex.reason.startswith(reason), ex.reason
+    else:
+        assert ex.reason == reason
+    assert b"survived" not in bytes(ex.console)
+
+
+@pytest.mark.parametrize("op", ["div8", "div16", "div32", "idiv8", "idiv16", "idiv32", "quot32"])
+def test_divide_error(hv, trap_images, op):
+    image = trap_images / "trap_de.elf"
+    ex = run(hv, image, f"op={op}")
+    assert bytes(ex.console).startswith(f"trigger {op}\n".encode())
+    assert_killed(ex, f"unhandled #DE at eip=0x{symbol(image, 'fault_' + op):08x}")
+
+
+def test_invalid_opcode_ud2(hv, trap_images):
+    image = trap_images / "trap_ud.elf"
+    ex = run(hv, image, "op=ud2")
+    assert_killed(ex, f"unhandled #UD at eip=0x{symbol(image, 'fault_ud2'):08x} bytes=0f 0b")
+
+
+@pytest.mark.parametrize(("op", "bytes_"), [("0f04", "0f 04"), ("lockreg", "f0 01 c8")])
+def test_invalid_opcode_bytes(hv, trap_images, op, bytes_):
+    """The reason starts with the undefined instruction's bytes."""
+    image = trap_images / "trap_ud.elf"
+    ex = run(hv, image, f"op={op}")
+    eip = symbol(image, f"fault_{op}")
+    assert_killed(ex, f"unhandled #UD at eip=0x{eip:08x} bytes={bytes_}", prefix=True)
+
+
+@pytest.mark.parametrize(("op", "vector"), [("int3", "#BP"), ("int3long", "#BP"),
+                                            ("into", "#OF")])
+def test_breakpoint_and_overflow(hv, trap_images, op, vector):
+    image = trap_images / "trap_softint.elf"
+    ex = run(hv, image, f"op={op}")
+    assert_killed(ex, f"unhandled {vector} at eip=0x{symbol(image, 'fault_' + op):08x}")
+    if op == "into":
+        assert b"into with OF clear did not trap\n" in bytes(ex.console)
+
+
+def test_int80_without_gate(hv, trap_images):
+    image = trap_images / "trap_softint.elf"
+    ex = run(hv, image, "op=int80")
+    assert_killed(ex, f"unhandled int 0x80 at eip=0x{symbol(image, 'fault_int80'):08x}")
+
+
+@pytest.mark.parametrize(("op", "cr2"), [("load", 0x08000000), ("store", 0x08000000),
+                                         ("movsb", RAM_MIB << 20)])
+def test_page_fault_outside_ram(hv, trap_images, op, cr2):
+    image = trap_images / "trap_pf.elf"
+    ex = run(hv, image, f"op={op}")
+    eip = symbol(image, f"fault_{op}")
+    assert_killed(ex, f"unhandled #PF at eip=0x{eip:08x} cr2=0x{cr2:08x}")
+
+
+def test_page_fault_on_fetch(hv, trap_images):
+    ex = run(hv, trap_images / "trap_pf.elf", "op=exec")
+    assert_killed(ex, "unhandled #PF at eip=0x08000000 cr2=0x08000000")
+
+
+def test_hlt_with_interrupts_off(hv, trap_images):
+    ex = run(hv, trap_images / "trap_hlt.elf")
+    assert ex.status is None
+    assert ex.reason is not None and "hlt" in ex.reason
+    assert b"survived" not in bytes(ex.console)
+
+
+def test_self_modifying_code(hv, trap_images):
+    ex = run(hv, trap_images / "trap_smc.elf")
+    assert ex.reason is None and ex.status == 0
+    assert bytes(ex.console) == (
+        b"smc 1: 11111111 -> 22222222\n"
+        b"smc 2: c2ec8096 last 15\n"
+        b"smc 3: 00000042\n"
+        b"smc 4: 55\n"
+    )
+
+
+def _icount(hv, trap_images, extra: int) -> int:
+    ex = run(hv, trap_images / "trap_icount.elf", f"extra={extra}")
+    assert ex.reason is None and ex.status == 0
+    if not ex.instructions:
+        pytest.skip("this switcher does not count instructions")
+    return ex.instructions
+
+
+def test_instruction_count_is_exact(hv, trap_images):
+    base = _icount(hv, trap_images, 0)
+    assert _icount(hv, trap_images, 0) == base, "the count is not deterministic"
+    assert _icount(hv, trap_images, 1) - base == 1000      # 1000 nops
+    assert _icount(hv, trap_images, 2) - base == 2001      # mov + 1000 x (dec, jnz)
+    assert _icount(hv, trap_images, 3) - base == 2000      # 500 x 4 instructions
+
+
+def test_instruction_budget_kills_with_timeout(hv, trap_images):
+    ex = run(hv, trap_images / "trap_icount.elf", "extra=9", max_instructions=100_000)
+    assert ex.status is None
+    assert ex.reason == "timeout"

@@ -1,0 +1,268 @@
+"""Random differential testing of the emu switcher against the real CPU.
+
+`generate(seed, count)` writes an assembly program made of `count` random test
+cases.  Each case loads random values into the registers, a scratch buffer and
+the arithmetic flags, executes one random instruction, and records every
+register, EFLAGS and the scratch buffer.  The same source is assembled twice:
+as an hv guest (console via the WRITE hypercall) and as a static i386 Linux
+program (write(2) through int $0x80).  Both dumps must agree on everything the
+Intel SDM defines; each case carries the mask of the flags that are defined.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass
+
+CF, PF, AF, ZF, SF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x800
+ARITH = CF | PF | AF | ZF | SF | OF
+REGS = ["eax", "ecx", "edx", "ebx", "ebp", "esi", "edi"]     # esp stays ours
+SCRATCH = 32
+RECORD = 4 * len(REGS) + 4 + SCRATCH
+EDGES = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF,
+         0x80000000, 0x80000001, 0xFFFFFFFE, 0xFFFFFFFF]
+CONDS = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
+SUFFIX = {1: "b", 2: "w", 4: "l"}
+NAMES = {
+    1: ["al", "cl", "dl", "bl", "ah", "ch", "dh", "bh"],
+    2: ["ax", "cx", "dx", "bx", "sp", "bp", "si", "di"],
+    4: ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"],
+}
+
+
+@dataclass
+class Case:
+    text: str           # the instruction under test, for reports
+    mask: int           # defined arithmetic flags after it
+
+
+def _value(rng: random.Random) -> int:
+    if rng.random() < 0.5:
+        return rng.choice(EDGES)
+    return rng.getrandbits(32)
+
+
+def _reg(rng: random.Random, sz: int, avoid_esp: bool = True) -> str:
+    while True:
+        n = rng.randrange(8)
+        if not (avoid_esp and sz != 1 and n == 4):
+            return "%" + NAMES[sz][n]
+
+
+def _mem(rng: random.Random, sz: int) -> str:
+    disp = rng.randrange(0, SCRATCH - sz + 1)
+    return f"scratch+{disp}"
+
+
+class Generator:
+    """Builds one program; `cases` describes each test case in order."""
+
+    def __init__(self, seed: int):
+        self.rng = random.Random(seed)
+        self.cases: list[Case] = []
+        self.lines: list[str] = []
+
+    # -- instruction templates: each returns (asm, defined-flag mask, regs) --
+    def alu(self, sz):
+        r = self.rng
+        op = r.choice(["add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test"])
+        s = SUFFIX[sz]
+        form = r.randrange(5)
+        if op == "test" and form == 2:
+            form = 3
+        imm = _value(r) & ((1 << (8 * sz)) - 1)
+        if form == 0:
+            asm = f"{op}{s} {_reg(r, sz)}, {_reg(r, sz)}"
+        elif form == 1:
+            if sz > 1 and r.random() < 0.4:
+                imm = r.randrange(-128, 128) & ((1 << (8 * sz)) - 1)
+            asm = f"{op}{s} ${imm:#x}, {_reg(r, sz)}"
+        elif form == 2:
+            asm = f"{op}{s} {_mem(r, sz)}, {_reg(r, sz)}"
+        elif form == 3:
+            asm = f"{op}{s} {_reg(r, sz)}, {_mem(r, sz)}"
+        else:
+            asm = f"{op}{s} ${imm:#x}, {_mem(r, sz)}"
+        mask = ARITH & ~AF if op in ("or", "and", "xor", "test") else ARITH
+        return asm, mask
+
+    def unary(self, sz):
+        r = self.rng
+        op = r.choice(["inc", "dec", "neg", "not"])
+        dst = _reg(r, sz) if r.random() < 0.6 else _mem(r, sz)
+        return f"{op}{SUFFIX[sz]} {dst}", ARITH
+
+    def shift(self, sz):
+        r = self.rng
+        op = r.choice(["rol", "ror", "rcl", "rcr", "shl", "shr", "sar"])
+        dst = _reg(r, sz) if r.random() < 0.7 else _mem(r, sz)
+        kind = r.randrange(3)
+        if kind == 0:
+            count, src = 1, "$1"
+        elif kind == 1:
+            count = r.choice([0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, r.randrange(256)])
+            src = f"${count}"
+        else:
+            count, src = None, "%cl"
+        if src == "%cl" and dst in ("%cl", "%cx", "%ecx"):
+            dst = "%" + NAMES[sz][3]
+        return f"{op}{SUFFIX[sz]} {src}, {dst}", (op, sz, count)
+
+    def shift_mask(self, spec, ecx):
+        op, sz, count = spec
+        n = (ecx & 0xFF if count is None else count) & 31
+        bits = 8 * sz
+        if n == 0:
+            return ARITH
+        if op in ("rol", "ror", "rcl", "rcr"):
+            mask = ARITH
+            if n != 1:
+                mask &= ~OF
+            return mask
+        mask = ARITH & ~AF
+        if n != 1:
+            mask &= ~OF
+        if n >= bits:
+            mask &= ~CF
+        return mask
+
+    def muldiv(self, sz):
+        r = self.rng
+        op = r.choice(["mul", "imul", "imul2", "imul3"] if sz > 1 else ["mul", "imul"])
+        s = SUFFIX[sz]
+        src = _reg(r, sz) if r.random() < 0.6 else _mem(r, sz)
+        if op == "imul2":
+            return f"imul{s} {src}, {_reg(r, sz)}", CF | OF
+        if op == "imul3":
+            imm = r.randrange(-200, 200) if r.random() < 0.5 else _value(r) & 0x7FFF
+            return f"imul{s} ${imm}, {src}, {_reg(r, sz)}", CF | OF
+        return f"{op}{s} {src}", CF | OF
+
+    def bits(self, sz):
+        r = self.rng
+        sz = 4 if sz == 1 else sz
+        s = SUFFIX[sz]
+        op = r.choice(["bt", "bts", "btr", "btc", "bsf", "bsr"])
+        if op in ("bsf", "bsr"):
+            return f"{op}{s} {_reg(r, sz)}, {_reg(r, sz)}", ZF
+        if r.random() < 0.5:
+            return f"{op}{s} ${r.randrange(64)}, {_reg(r, sz)}", CF
+        return f"{op}{s} {_reg(r, sz)}, {_reg(r, sz)}", CF
+
+    def misc(self, sz):
+        r = self.rng
+        s = SUFFIX[sz]
+        k = r.randrange(12)
+        if k == 0:
+            return f"set{r.choice(CONDS)} {_reg(r, 1)}", ARITH
+        if k == 1 and sz > 1:
+            return f"cmov{r.choice(CONDS)}{s} {_reg(r, sz)}, {_reg(r, sz)}", ARITH
+        if k == 2 and sz > 1:
+            ext = r.choice(["movzbl", "movsbl", "movzwl", "movswl", "movzbw", "movsbw"])
+            src = _reg(r, 1 if "b" in ext[4:5] else 2) if r.random() < 0.6 else _mem(r, 2)
+            dst = _reg(r, 2 if ext.endswith("w") else 4)
+            return f"{ext} {src}, {dst}", ARITH
+        if 3 <= k <= 5:
+            op = ["xchg", "xadd", "cmpxchg"][k - 3]
+            dst = _reg(r, sz) if r.random() < .5 else _mem(r, sz)
+            return f"{op}{s} {_reg(r, sz)}, {dst}", ARITH
+        if k == 6:
+            base, index = _reg(r, 4), _reg(r, 4)
+            disp = r.choice([0, 1, -1, 127, -128, 0x12345678, r.getrandbits(32) - (1 << 31)])
+            return f"leal {disp}({base},{index},{r.choice([1, 2, 4, 8])}), {_reg(r, 4)}", ARITH
+        if k == 7:
+            return r.choice(["cbtw", "cwtl", "cwtd", "cltd", "lahf", "sahf", "cmc", "clc", "stc",
+                             "bswap %eax", "bswap %esi"]), ARITH
+        if k == 8:
+            return r.choice(["daa", "das"]), CF | AF | SF | ZF | PF
+        if k == 9:
+            return r.choice(["aaa", "aas"]), CF | AF
+        if k == 10 and sz > 1:
+            op = r.choice(["shld", "shrd"])
+            n = r.randrange(0, 32 if sz == 4 else 17)
+            mask = ARITH & ~AF & (ARITH if n == 1 else ~OF)
+            if n == 0:
+                mask = ARITH
+            return f"{op}{s} ${n}, {_reg(r, sz)}, {_reg(r, sz)}", mask
+        return f"nop{'w' if sz == 2 else 'l'} 4(%eax,%ecx,2)", ARITH
+
+    def one_case(self):
+        r = self.rng
+        sz = r.choice([1, 2, 4, 4])
+        family = r.choice(["alu", "alu", "unary", "shift", "shift", "muldiv", "bits", "misc",
+                           "misc"])
+        regs = {name: _value(r) for name in REGS}
+        if r.random() < 0.3:
+            regs["ecx"] = r.randrange(40)
+        if family == "shift":
+            asm, spec = self.shift(sz)
+            mask = self.shift_mask(spec, regs["ecx"])
+        else:
+            asm, mask = getattr(self, family)(sz)
+        flags = r.choice([0, ARITH]) if r.random() < 0.3 else r.getrandbits(12) & ARITH
+        scratch = bytes(r.getrandbits(8) for _ in range(SCRATCH))
+        self.emit_case(len(self.cases), regs, flags, scratch, asm)
+        self.cases.append(Case(asm, mask))
+
+    def emit_case(self, n, regs, flags, scratch, asm):
+        out = f"out+{n * RECORD}"
+        for k in range(0, SCRATCH, 4):
+            (word,) = struct.unpack_from("<I", scratch, k)
+            self.lines.append(f"  movl ${word:#x}, scratch+{k}")
+        self.lines.append(f"  pushl ${flags | 2:#x}\n  popfl")
+        for name, v in regs.items():
+            self.lines.append(f"  movl ${v:#x}, %{name}")
+        self.lines.append(f"  {asm}")
+        self.lines.append("  pushfl")
+        for k, name in enumerate(REGS):
+            self.lines.append(f"  movl %{name}, {out}+{4 * k}")
+        self.lines.append(f"  popl {out}+{4 * len(REGS)}")
+        for k in range(0, SCRATCH, 4):
+            dst = f"{out}+{4 * len(REGS) + 4 + k}"
+            self.lines.append(f"  movl scratch+{k}, %eax\n  movl %eax, {dst}")
+
+    def program(self, count: int) -> str:
+        for _ in range(count):
+            self.one_case()
+        size = count * RECORD
+        return "\n".join([
+            "  .text", "  .globl _start", "_start:", *self.lines,
+            "#ifdef HV_TARGET_LINUX",
+            "  movl $4, %eax\n  movl $1, %ebx\n  movl $out, %ecx",
+            f"  movl ${size}, %edx\n  int $0x80",
+            "  movl $1, %eax\n  movl $0, %ebx\n  int $0x80",
+            "#else",
+            "  movl $32, %eax\n  movl $1, %ebx\n  movl $out, %ecx",
+            f"  movl ${size}, %edx\n  int $0x1f",
+            "  movl $33, %eax\n  movl $0, %ebx\n  int $0x1f",
+            "#endif",
+            "  .bss", "  .align 16", f"scratch: .skip {SCRATCH}", f"out: .skip {size}", "",
+        ])
+
+
+def generate(seed: int, count: int) -> tuple[str, list[Case]]:
+    g = Generator(seed)
+    return g.program(count), g.cases
+
+
+def compare(cases: list[Case], native: bytes, emu: bytes) -> list[str]:
+    """Describe every difference that the SDM says cannot happen."""
+    problems = []
+    if len(native) != len(emu):
+        return [f"dump sizes differ: native {len(native)} bytes, emu {len(emu)} bytes"]
+    for n, case in enumerate(cases):
+        a = native[n * RECORD:(n + 1) * RECORD]
+        b = emu[n * RECORD:(n + 1) * RECORD]
+        ra = struct.unpack_from(f"<{len(REGS) + 1}I", a)
+        rb = struct.unpack_from(f"<{len(REGS) + 1}I", b)
+        diffs = [f"{name}: cpu {x:#010x} emu {y:#010x}"
+                 for name, x, y in zip(REGS, ra, rb, strict=False) if x != y]
+        fa, fb = ra[-1] & case.mask, rb[-1] & case.mask
+        if fa != fb:
+            diffs.append(f"flags: cpu {fa:#05x} emu {fb:#05x} (mask {case.mask:#05x})")
+        if a[-SCRATCH:] != b[-SCRATCH:]:
+            diffs.append(f"memory: cpu {a[-SCRATCH:].hex()} emu {b[-SCRATCH:].hex()}")
+        if diffs:
+            problems.append(f"case {n}: {case.text}: " + "; ".join(diffs))
+    return problems

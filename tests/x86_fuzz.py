@@ -153,7 +153,7 @@ class Generator:
     def misc(self, sz):
         r = self.rng
         s = SUFFIX[sz]
-        k = r.randrange(12)
+        k = r.randrange(13)
         if k == 0:
             return f"set{r.choice(CONDS)} {_reg(r, 1)}", ARITH
         if k == 1 and sz > 1:
@@ -185,7 +185,21 @@ class Generator:
             if n == 0:
                 mask = ARITH
             return f"{op}{s} ${n}, {_reg(r, sz)}, {_reg(r, sz)}", mask
+        if k == 11:
+            return self.compare_branch()
         return f"nop{'w' if sz == 2 else 'l'} 4(%eax,%ecx,2)", ARITH
+
+    def compare_branch(self):
+        """CMP/TEST then Jcc, the pair the emu fuses; EDI records the path taken."""
+        r = self.rng
+        a, b = _reg(r, 4), _reg(r, 4)
+        imm = _value(r) if r.random() < 0.5 else r.randrange(-128, 128) & 0xFFFFFFFF
+        first = r.choice([f"cmpl {b}, {a}", f"cmpl ${imm:#x}, {a}", f"cmpl {_mem(r, 4)}, {a}",
+                          f"cmpl {a}, {_mem(r, 4)}", f"cmpl ${imm:#x}, {_mem(r, 4)}",
+                          f"testl {b}, {a}", f"testl ${imm:#x}, {a}"])
+        asm = (f"{first}\n  j{r.choice(CONDS)} 1f\n  movl $0x1111, %edi\n  jmp 2f\n"
+               "1:\n  movl $0x2222, %edi\n2:")
+        return asm, ARITH & ~AF if first.startswith("test") else ARITH
 
     def one_case(self):
         r = self.rng

@@ -204,7 +204,20 @@ const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_tra
 uint32_t emu_flags(const struct cpu *c);            /* full EFLAGS */
 void emu_set_flags(struct cpu *c, uint32_t f);      /* write EFLAGS (arith + system) */
 bool emu_cond_slow(const struct cpu *c, int cc);
-int emu_cf(const struct cpu *c);
+int emu_cf_slow(const struct cpu *c);
+
+/* CF, with the common producers answered inline (INC/DEC and ADC need it). */
+static inline int emu_cf(const struct cpu *c)
+{
+    uint32_t kind = c->cc_op >> 2;
+    if (kind == CC_SUB)
+        return c->cc_a < c->cc_b;
+    if (kind == CC_LOGIC)
+        return 0;
+    if (kind == CC_ADD)
+        return c->cc_res < c->cc_a;
+    return emu_cf_slow(c);
+}
 
 static inline void set_cc(struct cpu *c, int kind, int sz, uint32_t a, uint32_t b, uint32_t r)
 {
@@ -296,10 +309,11 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
 /* Continue at `target`, through successor slot k of this instruction when it
  * still points at the right block, else via the jump cache, else back to the
  * dispatcher (which fills the slot). */
-#define GOTO(target, k) do {                                                   \
+#define GOTO(target, k) GOTO_AT(i, target, k)
+#define GOTO_AT(ins, target, k) do {                                           \
         uint32_t t_ = (target);                                                \
         c->eip = t_;                                                           \
-        struct block *nb_ = i->link[k];                                        \
+        struct block *nb_ = (ins)->link[k];                                    \
         if (HV_LIKELY(nb_ && nb_->eip == t_)) {                                \
             if (HV_LIKELY(c->icount + nb_->ninsn <= c->stop_at)) {             \
                 c->icount += nb_->ninsn;                                       \
@@ -307,7 +321,7 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
             }                                                                  \
             STOP();                                                            \
         }                                                                      \
-        c->link_slot = (struct block **)(uintptr_t)&i->link[k];               \
+        c->link_slot = (struct block **)(uintptr_t)&(ins)->link[k];           \
         STOP();                                                                \
     } while (0)
 

@@ -57,23 +57,26 @@
     }
 
 ALU_FORMS(op_alu, i->size, i->op)
-ALU_FORMS(op_add32, 4, ALU_ADD)
-ALU_FORMS(op_or32, 4, ALU_OR)
-ALU_FORMS(op_adc32, 4, ALU_ADC)
-ALU_FORMS(op_sbb32, 4, ALU_SBB)
-ALU_FORMS(op_and32, 4, ALU_AND)
-ALU_FORMS(op_sub32, 4, ALU_SUB)
-ALU_FORMS(op_xor32, 4, ALU_XOR)
-ALU_FORMS(op_cmp32, 4, ALU_CMP)
-ALU_FORMS(op_test32, 4, ALU_TEST)
+
+#define ALU_SIZE(N, SZ)                                                        \
+    ALU_FORMS(op_add##N, SZ, ALU_ADD) ALU_FORMS(op_or##N, SZ, ALU_OR)          \
+    ALU_FORMS(op_adc##N, SZ, ALU_ADC) ALU_FORMS(op_sbb##N, SZ, ALU_SBB)        \
+    ALU_FORMS(op_and##N, SZ, ALU_AND) ALU_FORMS(op_sub##N, SZ, ALU_SUB)        \
+    ALU_FORMS(op_xor##N, SZ, ALU_XOR) ALU_FORMS(op_cmp##N, SZ, ALU_CMP)        \
+    ALU_FORMS(op_test##N, SZ, ALU_TEST)
+ALU_SIZE(8, 1)
+ALU_SIZE(16, 2)
+ALU_SIZE(32, 4)
 
 #define FORM_ROW(P) { P##_rr, P##_ri, P##_rm, P##_mr, P##_mi }
+#define OPS_ROW(N) {                                                           \
+        FORM_ROW(op_add##N), FORM_ROW(op_or##N), FORM_ROW(op_adc##N),          \
+        FORM_ROW(op_sbb##N), FORM_ROW(op_and##N), FORM_ROW(op_sub##N),         \
+        FORM_ROW(op_xor##N), FORM_ROW(op_cmp##N), FORM_ROW(op_test##N),        \
+    }
 emu_fn *const emu_alu_generic[5] = FORM_ROW(op_alu);
-emu_fn *const emu_alu32[9][5] = {
-    FORM_ROW(op_add32), FORM_ROW(op_or32), FORM_ROW(op_adc32), FORM_ROW(op_sbb32),
-    FORM_ROW(op_and32), FORM_ROW(op_sub32), FORM_ROW(op_xor32), FORM_ROW(op_cmp32),
-    FORM_ROW(op_test32),
-};
+/* [log2 size][operation][form] */
+emu_fn *const emu_alu[3][9][5] = { OPS_ROW(8), OPS_ROW(16), OPS_ROW(32) };
 
 /* ---- MOV ---- */
 #define MOV_FORMS(P, SZ)                                                       \

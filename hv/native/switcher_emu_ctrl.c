@@ -16,6 +16,96 @@ OP(op_jcc)
     GOTO(i->next, 1);
 }
 
+/*
+ * CMP or TEST (32-bit) immediately followed by Jcc: one handler does both,
+ * recording the flags as CMP/TEST would and branching on the condition
+ * computed straight from the operands.  The Jcc insn that follows keeps the
+ * target and the successor slots.
+ */
+static inline __attribute__((always_inline)) bool
+fused_cond(int cc, bool test, uint32_t a, uint32_t b, uint32_t r)
+{
+    bool v;
+    switch (cc >> 1) {
+    case 0: v = test ? false : (((a ^ b) & (a ^ r)) >> 31) != 0; break;
+    case 1: v = test ? false : a < b; break;
+    case 2: v = r == 0; break;
+    case 3: v = test ? r == 0 : a <= b; break;
+    case 4: v = (r >> 31) != 0; break;
+    case 5: v = !__builtin_parity(r & 0xff); break;
+    case 6: v = test ? (r >> 31) != 0 : (int32_t)a < (int32_t)b; break;
+    default: v = test ? (r == 0 || (r >> 31)) : (int32_t)a <= (int32_t)b; break;
+    }
+    return v ^ (cc & 1);
+}
+
+#define FUSED_BODY(CC, TEST)                                                   \
+    uint32_t r_;                                                               \
+    if (TEST) {                                                                \
+        r_ = a_ & b_;                                                          \
+        set_cc(c, CC_LOGIC, 4, 0, 0, r_);                                      \
+    } else {                                                                   \
+        r_ = a_ - b_;                                                          \
+        set_cc(c, CC_SUB, 4, a_, b_, r_);                                      \
+    }                                                                          \
+    const struct insn *j_ = i + 1;                                             \
+    if (fused_cond(CC, TEST, a_, b_, r_))                                      \
+        GOTO_AT(j_, j_->imm, 0);                                               \
+    GOTO_AT(j_, j_->next, 1);
+
+#define FUSED(CC)                                                              \
+    static OP(op_cmp_rr_j##CC) { uint32_t a_ = c->r[i->rm], b_ = c->r[i->reg]; FUSED_BODY(CC, 0) } \
+    static OP(op_cmp_ri_j##CC) { uint32_t a_ = c->r[i->rm], b_ = i->imm; FUSED_BODY(CC, 0) } \
+    static OP(op_cmp_rm_j##CC)                                                 \
+    {                                                                          \
+        uint32_t m_ = ea(c, i);                                                \
+        CHECK(m_, 4);                                                          \
+        uint32_t a_ = c->r[i->reg], b_ = ld(c, m_, 4);                         \
+        FUSED_BODY(CC, 0)                                                      \
+    }                                                                          \
+    static OP(op_cmp_mr_j##CC)                                                 \
+    {                                                                          \
+        uint32_t m_ = ea(c, i);                                                \
+        CHECK(m_, 4);                                                          \
+        uint32_t a_ = ld(c, m_, 4), b_ = c->r[i->reg];                         \
+        FUSED_BODY(CC, 0)                                                      \
+    }                                                                          \
+    static OP(op_cmp_mi_j##CC)                                                 \
+    {                                                                          \
+        uint32_t m_ = ea(c, i);                                                \
+        CHECK(m_, 4);                                                          \
+        uint32_t a_ = ld(c, m_, 4), b_ = i->imm;                               \
+        FUSED_BODY(CC, 0)                                                      \
+    }                                                                          \
+    static OP(op_test_rr_j##CC) { uint32_t a_ = c->r[i->rm], b_ = c->r[i->reg]; FUSED_BODY(CC, 1) } \
+    static OP(op_test_ri_j##CC) { uint32_t a_ = c->r[i->rm], b_ = i->imm; FUSED_BODY(CC, 1) }
+
+FUSED(0) FUSED(1) FUSED(2) FUSED(3) FUSED(4) FUSED(5) FUSED(6) FUSED(7)
+FUSED(8) FUSED(9) FUSED(10) FUSED(11) FUSED(12) FUSED(13) FUSED(14) FUSED(15)
+
+#define FUSED_ROW(F) { F##_j0, F##_j1, F##_j2, F##_j3, F##_j4, F##_j5, F##_j6, F##_j7, \
+                       F##_j8, F##_j9, F##_j10, F##_j11, F##_j12, F##_j13, F##_j14, F##_j15 }
+static emu_fn *const fused_table[7][16] = {
+    FUSED_ROW(op_cmp_rr), FUSED_ROW(op_cmp_ri), FUSED_ROW(op_cmp_rm), FUSED_ROW(op_cmp_mr),
+    FUSED_ROW(op_cmp_mi), FUSED_ROW(op_test_rr), FUSED_ROW(op_test_ri),
+};
+
+extern emu_fn *const emu_alu[3][9][5];
+
+/* The fused handler for `cmp` (a 32-bit CMP/TEST handler) then Jcc `cond`. */
+emu_fn *emu_fused_cmp_jcc(emu_fn *cmp, int cond)
+{
+    emu_fn *const *cmps = emu_alu[2][ALU_CMP], *const *tests = emu_alu[2][ALU_TEST];
+    for (int form = 0; form < 5; form++)
+        if (cmp == cmps[form])
+            return fused_table[form][cond];
+    if (cmp == tests[0])
+        return fused_table[5][cond];
+    if (cmp == tests[1])
+        return fused_table[6][cond];
+    return NULL;
+}
+
 OP(op_jmp)
 {
     GOTO(i->imm, 0);

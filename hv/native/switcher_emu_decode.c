@@ -9,8 +9,8 @@
  */
 #include "switcher_emu.h"
 
-extern emu_fn *const emu_alu_generic[5];
-extern emu_fn *const emu_alu32[9][5];
+extern emu_fn *const emu_alu[3][9][5];
+extern emu_fn *emu_fused_cmp_jcc(emu_fn *cmp, int cond);
 extern emu_fn *const emu_mov_generic[5];
 extern emu_fn *const emu_mov32[5];
 
@@ -101,10 +101,10 @@ static bool is_mem(const struct insn *i)
     return i->rm == RM_MEM;
 }
 
-/* Pick an ALU handler: the per-operation one for 32 bits, else the generic. */
+/* Pick the ALU handler specialised for this operation, size and form. */
 static emu_fn *alu_fn(int op, int sz, int form)
 {
-    return sz == 4 ? emu_alu32[op][form] : emu_alu_generic[form];
+    return emu_alu[sz_log(sz)][op][form];
 }
 
 static emu_fn *mov_fn(int sz, int form)
@@ -745,6 +745,12 @@ void emu_decode_block(struct cpu *c, uint32_t eip, struct block *b, unsigned max
         if (i->next > pc && ((i->next - 1) >> 12) > last)
             last = (i->next - 1) >> 12;
         pc = i->next;
+        /* A compare followed by a conditional jump runs as one handler. */
+        if (i->fn == op_jcc && n >= 2) {
+            emu_fn *fused = emu_fused_cmp_jcc(i[-1].fn, i->op);
+            if (fused)
+                i[-1].fn = fused;
+        }
         if (res == D_END || (pc >> 12) != page)
             break;
     }

@@ -82,7 +82,7 @@ uint32_t emu_flags(const struct cpu *c)
     return f;
 }
 
-int emu_cf(const struct cpu *c)
+int emu_cf_slow(const struct cpu *c)
 {
     uint32_t kind = c->cc_op >> 2;
     if (kind == CC_EAGER)

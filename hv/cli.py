@@ -1,0 +1,206 @@
+"""The `hv` command: run and inspect guest images, and compile guests.
+
+    hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
+                 [--cmdline STR] [--switcher NAME]
+    hv info IMAGE [--memory MiB]
+    hv cc ARGS...            (hv.cc.main: gcc with the guest SDK)
+
+Every user mistake is reported as one line, `hv: error: ...`, with exit
+status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from hv.errors import HvError
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main"]
+
+EXIT_USAGE = 2
+EXIT_KILLED = 125
+EXIT_INTERRUPTED = 130
+
+RUN_EPILOG = """\
+exit status:
+  0-255  the guest's own exit status
+  125    the guest was killed; "hv: guest killed: <reason>" is printed on stderr
+  2      usage error, or the image was refused ("hv: error: <message>")
+  130    interrupted by Ctrl-C
+
+A guest may itself exit with 2, 125 or 130; those statuses are ambiguous with
+hv's own. Read stderr (or use the Python API, hv.run) to tell them apart.
+"""
+
+MAIN_EPILOG = """\
+Run 'hv COMMAND --help' for a command's options; 'hv run --help' lists exit statuses.
+"""
+
+
+class _UsageError(Exception):
+    """A command-line mistake, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage block and then the error; one line is enough.
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `hv` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["cc"]:
+            # hv cc owns its whole command line: gcc flags must not meet argparse.
+            from hv import cc
+
+            return cc.main(argv[1:])
+        args = _parser().parse_args(argv)
+        return args.func(args)
+    except SystemExit as exc:                   # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        _flush_stdout()
+        print("hv: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (_UsageError, HvError, ImportError, OSError, ValueError, TypeError) as exc:
+        _flush_stdout()
+        print(f"hv: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# ---- commands ----
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import hv
+
+    guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
+                     switcher=args.switcher)
+    # sys.stdout is None when fd 1 is closed: then the console is only captured.
+    ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
+                   console=sys.stdout)
+    if ex.killed:
+        _flush_stdout()
+        print(f"hv: guest killed: {ex.reason}", file=sys.stderr)
+        return EXIT_KILLED
+    return ex.status
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import hv
+
+    image = hv.load_image(args.image, args.memory << 20)
+    print(f"image:    {image.path}")
+    print(f"entry:    {image.entry:#010x}")
+    print(f"memory:   {args.memory} MiB (image checked against this RAM size)")
+    print(f"segments: {len(image.segments)} PT_LOAD")
+    print()
+    header = ("#", "paddr", "vaddr", "filesz", "memsz", "end", "flags", "offset")
+    rows = [header] + [
+        (str(s.index), f"{s.paddr:#010x}", f"{s.vaddr:#010x}", f"{s.filesz:#x}",
+         f"{s.memsz:#x}", f"{s.end:#010x}", s.flags_str, f"{s.offset:#x}")
+        for s in image.segments
+    ]
+    widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+              .rstrip())
+    return 0
+
+
+# ---- the parser ----
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="hv", description="Run 32-bit x86 ELF guests in hv's own hypervisor.",
+                     epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hv {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser("run", help="run a guest image, streaming its console to stdout",
+                         description="Run a guest image. Its console goes to stdout as it "
+                         "runs;\nhv exits with the guest's exit status.",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("image", metavar="IMAGE", help="ELF32 i386 image (Guest ABI v1)")
+    _add_memory(run)
+    run.add_argument("--timeout", type=_seconds, metavar="S",
+                     help="kill the guest with 'timeout' after S wall-clock seconds")
+    run.add_argument("--max-instructions", type=_count, metavar="N",
+                     help="kill the guest with 'timeout' after N instructions")
+    run.add_argument("--cmdline", type=os.fsencode, default=b"", metavar="STR",
+                     help="multiboot command line handed to the guest (default: empty)")
+    run.add_argument("--switcher", default="emu", metavar="NAME",
+                     help="what runs the guest (default: emu, the interpreter)")
+    run.set_defaults(func=_cmd_run)
+
+    info = sub.add_parser("info", help="show an image's entry point and segments",
+                          description="Check an image as 'hv run' would, then show its entry "
+                          "point and PT_LOAD segments.")
+    info.add_argument("image", metavar="IMAGE", help="ELF32 i386 image (Guest ABI v1)")
+    _add_memory(info)
+    info.set_defaults(func=_cmd_info)
+
+    # Listed for --help only; main() hands `hv cc ...` to hv.cc before argparse.
+    sub.add_parser("cc", help="compile and link a guest with the hv SDK (see 'hv cc --help')",
+                   add_help=False)
+    return parser
+
+
+def _add_memory(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--memory", type=_mib, default=64, metavar="MiB",
+                        help="guest RAM in MiB, 2..3072 (default: 64)")
+
+
+def _mib(text: str) -> int:
+    value = _parse(int, text, "an integer number of MiB")
+    if not 2 <= value <= 3072:
+        raise argparse.ArgumentTypeError(f"must be between 2 and 3072 MiB, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _parse(float, text, "a number of seconds")
+    if math.isnan(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _parse(int, text, "a positive integer")
+    if not 1 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"must be a positive integer below 2**64, not {text}")
+    return value
+
+
+def _parse(kind: type, text: str, what: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, not {text!r}") from None
+
+
+# ---- helpers ----
+
+def _version() -> str:
+    import hv
+
+    return hv.__version__
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _flush_stdout() -> None:
+    # Keep what was printed ahead of the error line; a closed pipe is not our problem here.
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,299 @@
+"""The Python API: `Guest`, `run` and `Exit`.
+
+A Guest is an image plus how to boot it (RAM size, command line, switcher).
+Each `Guest.run()` builds a fresh `hv._native.Machine`, loads the image,
+boots it and runs it with the GIL released, so many guests can run at once
+in threads.  The extension is imported on first use, so `import hv` (and
+`hv cc`) work before it is built.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from hv import elf
+
+__all__ = ["MAX_RESTARTS", "Exit", "Guest", "run"]
+
+MEMORY_MIB_MIN = 2
+MEMORY_MIB_MAX = 3072
+# The host keeps the command line at 0x9800..0xF800 (one byte for the NUL).
+CMDLINE_MAX = 0x5FFF
+# A guest that keeps asking SHUTDOWN(restart) is stuck in a boot loop.
+MAX_RESTARTS = 16
+_U64_MAX = (1 << 64) - 1
+
+ConsoleSink = None | int | Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a run ended.
+
+    status: the guest's exit status (0..255), or None if it was killed.
+    reason: why it was killed (e.g. "timeout"), or None if it exited.
+    console: every console byte it wrote (across restarts).
+    instructions: instructions retired (0 if the switcher does not count).
+    elapsed: seconds spent running the guest, loading excluded.
+    """
+
+    status: int | None
+    reason: str | None
+    console: bytes = field(repr=False)
+    instructions: int
+    elapsed: float
+
+    @property
+    def killed(self) -> bool:
+        return self.status is None
+
+    def __repr__(self) -> str:
+        shown = self.console[:60]
+        more = f"...+{len(self.console) - 60} bytes" if len(self.console) > 60 else ""
+        return (f"Exit(status={self.status!r}, reason={self.reason!r}, console={shown!r}{more}, "
+                f"instructions={self.instructions}, elapsed={self.elapsed:.6f})")
+
+
+class Guest:
+    """An image and how to boot it; `run()` it as often as you like.
+
+    image: path of an ELF32 image (Guest ABI v1); checked now, ImageError if refused.
+    memory_mib: guest RAM in MiB (2..3072).
+    cmdline: the multiboot command line (str or bytes, no NUL).
+    switcher: what runs the guest; "emu" (the interpreter) is always there.
+    """
+
+    def __init__(self, image: str | os.PathLike[str] | elf.Image, memory_mib: int = 64,
+                 cmdline: str | bytes = "", switcher: str = "emu") -> None:
+        self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
+        self._cmdline = _check_cmdline(cmdline)
+        self._switcher = _check_switcher(switcher)
+        path = image.path if isinstance(image, elf.Image) else _check_path(image)
+        self._image = elf.load_image(path, self._memory_mib << 20)
+
+    @property
+    def image(self) -> elf.Image:
+        return self._image
+
+    @property
+    def memory_mib(self) -> int:
+        return self._memory_mib
+
+    @property
+    def cmdline(self) -> bytes:
+        return self._cmdline
+
+    @property
+    def switcher(self) -> str:
+        return self._switcher
+
+    def __repr__(self) -> str:
+        return (f"Guest({self._image.path!r}, memory_mib={self._memory_mib}, "
+                f"cmdline={self._cmdline!r}, switcher={self._switcher!r})")
+
+    def run(self, timeout: float | None = None, max_instructions: int | None = None,
+            console: Any = None) -> Exit:
+        """Boot the image in a fresh machine and run it until it exits or is killed.
+
+        timeout: wall-clock seconds before the guest is killed with "timeout".
+        max_instructions: instruction budget; running out also kills with "timeout".
+        console: where console bytes go while the guest runs, besides Exit.console:
+            None; a file descriptor; a file object with a real fileno() (flushed,
+            then written directly by the host); an object with write(bytes); or a
+            callable(bytes).
+        Both limits cover the whole run, restarts included.  Ctrl-C raises
+        KeyboardInterrupt.
+        """
+        timeout = _check_timeout(timeout)
+        budget = _check_max_instructions(max_instructions)
+        return _Run(self, timeout, budget, _console_sink(console)).go()
+
+    # Used by _Run: one boot of the image in a fresh machine.
+    def _boot(self, native: ModuleType) -> Any:
+        machine = native.Machine(self._memory_mib << 20, self._switcher)
+        self._image = elf.load_into(machine, self._image)
+        machine.boot(self._image.entry, self._cmdline)
+        return machine
+
+
+class _Run:
+    """One Guest.run(): boots, and boots again while the guest asks to restart."""
+
+    def __init__(self, guest: Guest, timeout: float | None, budget: int | None,
+                 sink: ConsoleSink) -> None:
+        self.guest, self.timeout, self.budget, self.sink = guest, timeout, budget, sink
+        self.console: list[bytes] = []
+        self.instructions = 0
+        self.elapsed = 0.0
+
+    def go(self) -> Exit:
+        native = _native()
+        for _ in range(MAX_RESTARTS + 1):
+            limits = self._remaining()
+            if limits is None:
+                return self._exit(None, "timeout")
+            machine = self.guest._boot(native)
+            status, reason, out, count, elapsed, restart = machine.run(*limits, self.sink)
+            self.console.append(out)
+            self.instructions += count
+            self.elapsed += elapsed
+            if not restart:
+                return self._exit(status, reason)
+        return self._exit(None, f"too many restarts (more than {MAX_RESTARTS})")
+
+    def _remaining(self) -> tuple[float | None, int | None] | None:
+        """What is left of the limits for the next boot; None if nothing is."""
+        timeout = budget = None
+        if self.timeout is not None:
+            timeout = self.timeout - self.elapsed
+            if timeout <= 0:
+                return None
+        if self.budget is not None:
+            budget = self.budget - self.instructions
+            if budget <= 0:
+                return None
+        return timeout, budget
+
+    def _exit(self, status: int | None, reason: str | None) -> Exit:
+        return Exit(status, reason, b"".join(self.console), self.instructions, self.elapsed)
+
+
+def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
+        cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
+        max_instructions: int | None = None, console: Any = None) -> Exit:
+    """Run an image once: `Guest(image, ...).run(...)` in one call."""
+    guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher)
+    return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
+
+
+# ---- the extension ----
+
+_native_module: ModuleType | None = None
+
+
+def _native() -> ModuleType:
+    """hv._native, imported on first use with an actionable error if it is not built."""
+    global _native_module
+    if _native_module is None:
+        try:
+            from hv import _native as module
+        except ImportError as exc:
+            raise ImportError(
+                f"hv._native is not built ({exc}); install hv with `pip install -e .` or run "
+                "`python setup.py build_ext --inplace` in the source tree") from exc
+        _native_module = module
+    return _native_module
+
+
+def switchers() -> tuple[str, ...]:
+    """Names of the switchers this build of the extension has."""
+    return tuple(getattr(_native(), "SWITCHERS", ("emu",)))
+
+
+# ---- argument checks: each error names the parameter ----
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _check_path(image: Any) -> str:
+    try:
+        return os.fspath(image)
+    except TypeError:
+        raise TypeError(f"image must be a path or an hv.Image, not {type(image).__name__}"
+                        ) from None
+
+
+def _check_cmdline(cmdline: Any) -> bytes:
+    if isinstance(cmdline, str):
+        cmdline = cmdline.encode()
+    elif not isinstance(cmdline, bytes | bytearray):
+        raise TypeError(f"cmdline must be str or bytes, not {type(cmdline).__name__}")
+    if b"\0" in cmdline:
+        raise ValueError("cmdline must not contain a NUL byte")
+    if len(cmdline) > CMDLINE_MAX:
+        raise ValueError(f"cmdline is {len(cmdline)} bytes; the limit is {CMDLINE_MAX}")
+    return bytes(cmdline)
+
+
+def _check_switcher(switcher: Any) -> str:
+    if not isinstance(switcher, str):
+        raise TypeError(f"switcher must be a str, not {type(switcher).__name__}")
+    available = switchers()
+    if switcher not in available:
+        raise ValueError(f"unknown switcher {switcher!r} (available: {', '.join(available)})")
+    return switcher
+
+
+def _check_timeout(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if math.isnan(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
+    return float(timeout)
+
+
+def _check_max_instructions(value: Any) -> int | None:
+    if value is None:
+        return None
+    return _check_int("max_instructions", value, 1, _U64_MAX)
+
+
+def _console_sink(console: Any) -> ConsoleSink:
+    """Turn Guest.run's `console` argument into what Machine.run takes."""
+    if console is None:
+        return None
+    if isinstance(console, int) and not isinstance(console, bool):
+        if console < 0:
+            raise ValueError(f"console file descriptor must be >= 0, not {console}")
+        return console
+    fd = _real_fileno(console)
+    if fd is not None:
+        # Bytes the object buffered must come out before the host's own writes.
+        console.flush()
+        return fd
+    if isinstance(console, io.TextIOBase):
+        return _text_writer(console)
+    write = getattr(console, "write", None)
+    if callable(write):
+        return write
+    if callable(console):
+        return console
+    raise TypeError("console must be None, a file descriptor, a file object, an object with "
+                    f"write(bytes) or a callable, not {type(console).__name__}")
+
+
+def _real_fileno(obj: Any) -> int | None:
+    """obj.fileno() if obj is a file with a real descriptor (not io.BytesIO or a capture)."""
+    fileno = getattr(obj, "fileno", None)
+    if not callable(fileno) or not callable(getattr(obj, "flush", None)):
+        return None
+    try:
+        fd = fileno()
+    except (OSError, ValueError):       # io.UnsupportedOperation is both
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
+
+
+def _text_writer(stream: io.TextIOBase) -> Callable[[bytes], None]:
+    """A callable that decodes console bytes (UTF-8, split sequences kept) onto a text stream."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def write(data: bytes) -> None:
+        stream.write(decoder.decode(data))
+
+    return write
+

@@ -21,7 +21,8 @@ class BuildExt(build_ext):
             self.force = True
 
 
-cflags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing"]
+cflags = ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fno-strict-aliasing",
+          "-fvisibility=hidden"]
 ldflags = []
 macros = []
 if os.environ.get("HV_SANITIZE"):

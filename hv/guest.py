@@ -24,8 +24,6 @@ __all__ = ["MAX_RESTARTS", "Exit", "Guest", "run"]
 
 MEMORY_MIB_MIN = 2
 MEMORY_MIB_MAX = 3072
-# The host keeps the command line at 0x9800..0xF800 (one byte for the NUL).
-CMDLINE_MAX = 0x5FFF
 # A guest that keeps asking SHUTDOWN(restart) is stuck in a boot loop.
 MAX_RESTARTS = 16
 _U64_MAX = (1 << 64) - 1
@@ -222,8 +220,9 @@ def _check_cmdline(cmdline: Any) -> bytes:
         raise TypeError(f"cmdline must be str or bytes, not {type(cmdline).__name__}")
     if b"\0" in cmdline:
         raise ValueError("cmdline must not contain a NUL byte")
-    if len(cmdline) > CMDLINE_MAX:
-        raise ValueError(f"cmdline is {len(cmdline)} bytes; the limit is {CMDLINE_MAX}")
+    limit = _native().CMDLINE_MAX     # the room the host keeps below 1 MiB
+    if len(cmdline) > limit:
+        raise ValueError(f"cmdline is {len(cmdline)} bytes; the limit is {limit}")
     return bytes(cmdline)
 
 

@@ -386,7 +386,8 @@ static int module_exec(PyObject *mod)
         return -1;
     if (PyModule_AddIntConstant(mod, "IMAGE_BASE", HV_IMAGE_BASE) < 0 ||
         PyModule_AddIntConstant(mod, "MEMORY_MIN", HV_MEM_MIN) < 0 ||
-        PyModule_AddIntConstant(mod, "MEMORY_MAX", HV_MEM_MAX) < 0)
+        PyModule_AddIntConstant(mod, "MEMORY_MAX", HV_MEM_MAX) < 0 ||
+        PyModule_AddIntConstant(mod, "CMDLINE_MAX", HV_MB_CMDLINE_MAX - 1) < 0)
         return -1;
     PyObject *sw = Py_BuildValue("(s)", hv_switcher_emu.name);
     if (!sw || PyModule_AddObject(mod, "SWITCHERS", sw) < 0) {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hv.elf import Image, Segment, load_image
 from hv.errors import HvError, ImageError
-from hv.guest import Exit, Guest, run
+from hv.guest import Exit, Guest, TestResult, run
 
 __all__ = [
     "Exit",
@@ -21,6 +21,7 @@ __all__ = [
     "Image",
     "ImageError",
     "Segment",
+    "TestResult",
     "__version__",
     "load_image",
     "run",

@@ -20,7 +20,7 @@ from typing import Any
 
 from hv import elf
 
-__all__ = ["MAX_RESTARTS", "Exit", "Guest", "run"]
+__all__ = ["MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
 
 MEMORY_MIB_MIN = 2
 MEMORY_MIB_MAX = 3072
@@ -32,6 +32,32 @@ ConsoleSink = None | int | Callable[[bytes], Any]
 
 
 @dataclass(frozen=True)
+class TestResult:
+    """One TEST_RESULT report from the guest (see docs/abi.md).
+
+    outcome: "passed", "failed" or "skipped".  The other fields are what the
+    guest's assertion recorded; any may be None.
+    """
+
+    outcome: str
+    file: str | None = None
+    line: int = 0
+    expr: str | None = None
+    lhs: str | None = None
+    rhs: str | None = None
+    message: str | None = None
+
+    __test__ = False        # not a pytest test class
+
+    OUTCOMES = ("passed", "failed", "skipped")
+
+    @classmethod
+    def from_native(cls, raw: tuple) -> TestResult:
+        outcome, file, line, expr, lhs, rhs, message = raw
+        return cls(cls.OUTCOMES[outcome], file, line, expr, lhs, rhs, message)
+
+
+@dataclass(frozen=True)
 class Exit:
     """How a run ended.
 
@@ -40,6 +66,7 @@ class Exit:
     console: every console byte it wrote (across restarts).
     instructions: instructions retired (0 if the switcher does not count).
     elapsed: seconds spent running the guest, loading excluded.
+    results: the TEST_RESULT reports the guest made, in order.
     """
 
     status: int | None
@@ -47,6 +74,7 @@ class Exit:
     console: bytes = field(repr=False)
     instructions: int
     elapsed: float
+    results: tuple[TestResult, ...] = ()
 
     @property
     def killed(self) -> bool:
@@ -128,6 +156,7 @@ class _Run:
                  sink: ConsoleSink) -> None:
         self.guest, self.timeout, self.budget, self.sink = guest, timeout, budget, sink
         self.console: list[bytes] = []
+        self.results: list[TestResult] = []
         self.instructions = 0
         self.elapsed = 0.0
 
@@ -138,8 +167,10 @@ class _Run:
             if limits is None:
                 return self._exit(None, "timeout")
             machine = self.guest._boot(native)
-            status, reason, out, count, elapsed, restart = machine.run(*limits, self.sink)
+            status, reason, out, count, elapsed, restart, results = machine.run(
+                *limits, self.sink)
             self.console.append(out)
+            self.results.extend(map(TestResult.from_native, results))
             self.instructions += count
             self.elapsed += elapsed
             if not restart:
@@ -160,7 +191,8 @@ class _Run:
         return timeout, budget
 
     def _exit(self, status: int | None, reason: str | None) -> Exit:
-        return Exit(status, reason, b"".join(self.console), self.instructions, self.elapsed)
+        return Exit(status, reason, b"".join(self.console), self.instructions, self.elapsed,
+                    tuple(self.results))
 
 
 def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,

@@ -69,6 +69,15 @@ void hv_guest_destroy(struct hv_guest *g)
         g->sw_ops->destroy(g->sw);
     munmap(g->ram, g->ram_size);
     free(g->console);
+    for (size_t k = 0; k < g->nresults; k++) {
+        struct hv_test_result *r = &g->results[k];
+        free(r->file);
+        free(r->expr);
+        free(r->lhs);
+        free(r->rhs);
+        free(r->message);
+    }
+    free(g->results);
     free(g);
 }
 

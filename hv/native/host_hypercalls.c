@@ -6,6 +6,7 @@
  * A bad argument is answered with a negative errno in EAX; a pointer outside
  * guest RAM kills the guest (hv_read/hv_write do that).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "hv.h"
@@ -117,6 +118,67 @@ static void hc_clock(struct hv_guest *g, struct hcall *hc)
     hc->set_edx = true;
 }
 
+/* A guest string for a test report: NULL for address 0, else a host copy
+ * (at most HV_TEST_STRING_MAX - 1 bytes; longer strings are cut). */
+static char *test_string(struct hv_guest *g, uint32_t addr)
+{
+    if (!addr)
+        return NULL;
+    char buf[HV_TEST_STRING_MAX];
+    read_guest_string(g, addr, buf, sizeof(buf));
+    return g->stop == HV_RUNNING ? strdup(buf) : NULL;
+}
+
+/*
+ * TEST_RESULT(outcome, record): a test case reports pass (0), fail (1) or
+ * skip (2).  record is 0 or the gpa of seven u32: file, line, expr, lhs, rhs,
+ * message, reserved; each string field is 0 or the gpa of a NUL-terminated
+ * string.  Reports accumulate; the embedder reads them after the run.
+ */
+static void hc_test_result(struct hv_guest *g, struct hcall *hc)
+{
+    uint32_t outcome = hc->arg[0], rec[7] = { 0 };
+    if (outcome > HV_TEST_SKIP) {
+        hc->ret = (uint32_t)-E_INVAL;
+        return;
+    }
+    if (hc->arg[1] && !hv_read(g, hc->arg[1], rec, sizeof(rec)))
+        return;
+    if (g->nresults >= HV_TEST_RESULTS_MAX) {
+        hv_kill(g, "more than %u test results", HV_TEST_RESULTS_MAX);
+        return;
+    }
+    if (g->nresults == g->results_cap) {
+        size_t cap = g->results_cap ? 2 * g->results_cap : 4;
+        struct hv_test_result *p = realloc(g->results, cap * sizeof(*p));
+        if (!p) {
+            hv_kill(g, "out of host memory for test results");
+            return;
+        }
+        g->results = p;
+        g->results_cap = cap;
+    }
+    struct hv_test_result r = {
+        .outcome = (enum hv_outcome)outcome,
+        .line = rec[1],
+        .file = test_string(g, rec[0]),
+        .expr = test_string(g, rec[2]),
+        .lhs = test_string(g, rec[3]),
+        .rhs = test_string(g, rec[4]),
+        .message = test_string(g, rec[5]),
+    };
+    if (g->stop != HV_RUNNING) {        /* a bad string pointer: no half reports */
+        free(r.file);
+        free(r.expr);
+        free(r.lhs);
+        free(r.rhs);
+        free(r.message);
+        return;
+    }
+    g->results[g->nresults++] = r;
+    hc->ret = 0;
+}
+
 /* Hypercalls of ABI v1 whose machinery (interrupts, timer, paging) is not
  * built yet.  They stop the guest loudly rather than pretend to work. */
 static void hc_not_yet(struct hv_guest *g, struct hcall *hc);
@@ -140,6 +202,7 @@ static const struct {
     [HV_HC_WRITE] = { "WRITE", hc_write },
     [HV_HC_EXIT] = { "EXIT", hc_exit },
     [HV_HC_CLOCK] = { "CLOCK", hc_clock },
+    [HV_HC_TEST_RESULT] = { "TEST_RESULT", hc_test_result },
 };
 
 static void hc_not_yet(struct hv_guest *g, struct hcall *hc)

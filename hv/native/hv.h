@@ -149,7 +149,21 @@ struct hv_guest {
     /* Hypercall waiting to be serviced by the run loop. */
     bool hcall_pending;
     uint32_t guest_data;            /* gpa registered by INIT, 0 if none */
+
+    /* Test results reported with TEST_RESULT, in order. */
+    struct hv_test_result *results;
+    size_t nresults, results_cap;
 };
+
+/* One TEST_RESULT report; strings are host copies (NULL when absent). */
+enum hv_outcome { HV_TEST_PASS = 0, HV_TEST_FAIL = 1, HV_TEST_SKIP = 2 };
+struct hv_test_result {
+    enum hv_outcome outcome;
+    uint32_t line;
+    char *file, *expr, *lhs, *rhs, *message;
+};
+#define HV_TEST_RESULTS_MAX 65536
+#define HV_TEST_STRING_MAX 1024
 
 /* ---- host_core.c: lifetime, memory, kill, run loop ---- */
 
@@ -211,6 +225,7 @@ enum {
     HV_HC_FLUSH_TLB = 5, HV_HC_LOAD_IDT_ENTRY = 6, HV_HC_SET_CLOCKEVENT = 9,
     HV_HC_HALT = 10, HV_HC_SET_PTE = 14, HV_HC_SET_PGD = 15, HV_HC_NOTIFY = 17,
     HV_HC_SEND_INTERRUPTS = 19, HV_HC_WRITE = 32, HV_HC_EXIT = 33, HV_HC_CLOCK = 34,
+    HV_HC_TEST_RESULT = 35,
     HV_HC_MAX = 64,
 };
 

@@ -196,6 +196,31 @@ static PyObject *Machine_boot(Machine *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *str_or_none(const char *s)
+{
+    if (!s)
+        return Py_NewRef(Py_None);
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
+/* TEST_RESULT reports as a tuple of (outcome, file, line, expr, lhs, rhs, message). */
+static PyObject *test_results(const struct hv_guest *g)
+{
+    PyObject *list = PyTuple_New((Py_ssize_t)g->nresults);
+    for (size_t k = 0; list && k < g->nresults; k++) {
+        const struct hv_test_result *r = &g->results[k];
+        PyObject *item = Py_BuildValue("(iNINNNN)", (int)r->outcome, str_or_none(r->file),
+                                       r->line, str_or_none(r->expr), str_or_none(r->lhs),
+                                       str_or_none(r->rhs), str_or_none(r->message));
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyTuple_SET_ITEM(list, (Py_ssize_t)k, item);
+    }
+    return list;
+}
+
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = { "timeout", "max_instructions", "console", NULL };
@@ -279,13 +304,15 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
                                                  : Py_NewRef(Py_None);
     PyObject *out = PyBytes_FromStringAndSize((const char *)g->console,
                                               (Py_ssize_t)g->console_len);
+    PyObject *results = test_results(g);
     PyObject *ret = NULL;
-    if (status && reason && out)
-        ret = Py_BuildValue("(OOOKdO)", status, reason, out, (unsigned long long)insns, elapsed,
-                            g->stop == HV_STOP_RESTART ? Py_True : Py_False);
+    if (status && reason && out && results)
+        ret = Py_BuildValue("(OOOKdOO)", status, reason, out, (unsigned long long)insns, elapsed,
+                            g->stop == HV_STOP_RESTART ? Py_True : Py_False, results);
     Py_XDECREF(status);
     Py_XDECREF(reason);
     Py_XDECREF(out);
+    Py_XDECREF(results);
     return ret;
 }
 
@@ -348,7 +375,7 @@ static PyMethodDef Machine_methods[] = {
       "boot(entry, cmdline): set the ABI v1 entry state and the multiboot info block." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
       "run(timeout=None, max_instructions=None, console=None) -> "
-      "(status, reason, console, instructions, elapsed, restart)" },
+      "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },
     { NULL, NULL, 0, NULL },

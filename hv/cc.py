@@ -65,7 +65,8 @@ BASE_FLAGS = (
 )
 
 # The SDK's libc, linked into every guest after the user's sources.
-SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "string.c")
+SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "string.c",
+            "testing.c")
 SDK_CRT0 = {"hv": "crt0.S", "linux": "crt0_linux.S"}
 TARGET_DEFINE = {"hv": "-DHV_TARGET_HV", "linux": "-DHV_TARGET_LINUX"}
 

@@ -8,15 +8,19 @@ Rules (source -> outputs in images/build/):
     conformance/<stem>.c  -> conf_<stem>.elf   and conf_<stem>.linux
     bench/<stem>.c        -> bench_<stem>.elf  and bench_<stem>.linux
     traps/<stem>.c        -> trap_<stem>.elf
+    suites/<name>/*.c     -> suite_<name>.elf  and suite_<name>.linux
+                             (every .c file of the directory linked into one
+                             test-suite image; see docs/sdk.md "Writing tests")
 
 The `.linux` twin is the same source linked as a static i386 Linux program:
 the real-CPU reference.  Directives on the first lines of a source:
     /* hv-variants: O0 O2 Os */   one build per level, named e.g. conf_mix-O0.elf
     /* hv-cflags: -DFOO -funroll-loops */   extra gcc flags
-Without hv-variants a source is built once, at -O2.
+Without hv-variants a source is built once, at -O2.  In a suite the
+directives of all its files count together (hv-variants must agree).
 
-An output is rebuilt when it is missing or older than its source, a header
-next to the source, any SDK file, or hv/cc.py.  Importable: tests and the
+An output is rebuilt when it is missing or older than its sources, a header
+next to them, any SDK file, or hv/cc.py.  Importable: tests and the
 bench script call build_all().
 """
 
@@ -47,11 +51,16 @@ from hv import cc  # noqa: E402
 
 @dataclass(frozen=True)
 class Rule:
-    """How the sources of one directory become images."""
+    """How the sources of one directory become images.
+
+    Normally each `<stem>.c` is one image.  With `per_directory`, each
+    subdirectory is one image made from all of its .c files.
+    """
 
     directory: str
     prefix: str
     targets: tuple[str, ...]
+    per_directory: bool = False
 
 
 RULES = (
@@ -59,6 +68,7 @@ RULES = (
     Rule("conformance", "conf_", ("hv", "linux")),
     Rule("bench", "bench_", ("hv", "linux")),
     Rule("traps", "trap_", ("hv",)),
+    Rule("suites", "suite_", ("hv", "linux"), per_directory=True),
 )
 
 OPT_LEVELS = ("O0", "O1", "O2", "O3", "Os")
@@ -74,17 +84,26 @@ class BuildError(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """One image to build: a source compiled for one target at one level."""
+    """One image to build: a source compiled for one target at one level.
+
+    For a suite, `source` is its directory and `sources` the .c files in it.
+    """
 
     source: Path
     output: Path
     target: str
     opt: str
     cflags: tuple[str, ...] = ()
+    sources: tuple[Path, ...] = ()
 
     @property
     def name(self) -> str:
         return self.output.name
+
+    @property
+    def inputs(self) -> tuple[Path, ...]:
+        """The files handed to the compiler."""
+        return self.sources or (self.source,)
 
 
 @dataclass
@@ -127,21 +146,46 @@ def parse_directives(source: Path) -> tuple[list[str] | None, list[str]]:
     return levels, cflags
 
 
-def jobs_for_source(source: Path, rule: Rule, build_dir: Path) -> list[Job]:
-    """The images one source produces under its directory's rule."""
-    levels, cflags = parse_directives(source)
+def _jobs(source: Path, stem: str, sources: tuple[Path, ...], levels: list[str] | None,
+          cflags: list[str], rule: Rule, build_dir: Path) -> list[Job]:
     variants = [(level, f"-{level}") for level in levels] if levels else [(DEFAULT_OPT, "")]
     return [
         Job(
             source=source,
-            output=build_dir / f"{rule.prefix}{source.stem}{tag}{SUFFIX[target]}",
+            output=build_dir / f"{rule.prefix}{stem}{tag}{SUFFIX[target]}",
             target=target,
             opt=level,
             cflags=tuple(cflags),
+            sources=sources,
         )
         for level, tag in variants
         for target in rule.targets
     ]
+
+
+def jobs_for_source(source: Path, rule: Rule, build_dir: Path) -> list[Job]:
+    """The images one source produces under its directory's rule."""
+    levels, cflags = parse_directives(source)
+    return _jobs(source, source.stem, (), levels, cflags, rule, build_dir)
+
+
+def jobs_for_suite(directory: Path, rule: Rule, build_dir: Path) -> list[Job]:
+    """The images a suite directory produces: all its .c files linked together
+    (none if it has no .c file).  Directives of all the files count."""
+    sources = tuple(sorted(directory.glob("*.c")))
+    levels: list[str] | None = None
+    cflags: list[str] = []
+    for source in sources:
+        file_levels, file_cflags = parse_directives(source)
+        cflags += file_cflags
+        if file_levels is not None:
+            if levels is not None and file_levels != levels:
+                raise BuildError(f"{directory}: the files of a suite disagree on hv-variants "
+                                 f"({' '.join(levels)} vs {' '.join(file_levels)})")
+            levels = file_levels
+    if not sources:
+        return []
+    return _jobs(directory, directory.name, sources, levels, cflags, rule, build_dir)
 
 
 def plan(
@@ -161,7 +205,12 @@ def plan(
     for rule in RULES:
         if wanted is not None and rule.directory not in wanted:
             continue
-        for source in sorted((images_dir / rule.directory).glob("*.c")):
+        base = images_dir / rule.directory
+        if rule.per_directory:
+            for directory in sorted(path for path in base.glob("*") if path.is_dir()):
+                jobs += jobs_for_suite(directory, rule, build_dir)
+            continue
+        for source in sorted(base.glob("*.c")):
             jobs += jobs_for_source(source, rule, build_dir)
     if patterns:
         jobs = [job for job in jobs if any(fnmatch.fnmatch(job.name, p) for p in patterns)]
@@ -186,7 +235,10 @@ def is_stale(job: Job, toolchain_mtime: float) -> bool:
     except FileNotFoundError:
         return True
     # Headers beside the source (e.g. conformance/conf.h) are shared by all.
-    inputs = [job.source, *job.source.parent.glob("*.h")]
+    folder = job.inputs[0].parent
+    inputs = [*job.inputs, *folder.glob("*.h")]
+    if job.sources:
+        inputs.append(folder)    # a suite's directory changes when a file comes or goes
     return built < max(_newest_mtime(inputs), toolchain_mtime)
 
 
@@ -195,7 +247,7 @@ def run_job(job: Job) -> str | None:
     try:
         # The project's own guests must be warning-free, like the host's C.
         flags = [f"-{job.opt}", "-Wall", "-Wextra", "-Werror", *job.cflags]
-        cc.compile_guest([job.source], job.output, flags,
+        cc.compile_guest(list(job.inputs), job.output, flags,
                          job.target, capture=True)
     except cc.CcError as exc:
         return f"{exc}\n{exc.diagnostics}".rstrip()

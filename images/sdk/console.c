@@ -12,6 +12,7 @@
 
 static char console_buf[CONSOLE_BUFFER_SIZE];
 static size_t console_used;
+static bool console_mid_line;    /* the last byte put was not a newline */
 
 void hv_flush(void)
 {
@@ -31,9 +32,15 @@ void hv_console_put(const char *s, size_t n)
     while (n--) {
         char c = *s++;
         console_buf[console_used++] = c;
+        console_mid_line = c != '\n';
         if (c == '\n' || console_used == CONSOLE_BUFFER_SIZE)
             hv_flush();
     }
+}
+
+bool hv_console_mid_line(void)
+{
+    return console_mid_line;
 }
 
 static void console_sink_put(struct hv_sink *sink, const char *s, size_t n)

@@ -5,6 +5,7 @@
  * and gets: the hypercall numbers and a wrapper for every hypercall, the
  * debug-port helpers, the multiboot v1 structures handed over at entry, and
  * the declarations of the SDK's tiny libc (stdio.h, string.h, stdlib.h).
+ * Test cases and assertions are in hv_test.h, which includes this header.
  *
  * The same source also builds as a static i386 Linux program when compiled
  * with -DHV_TARGET_LINUX (`hv cc --linux`).  That build is the "real CPU"
@@ -43,16 +44,23 @@
 #define HV_HC_WRITE            32
 #define HV_HC_EXIT             33
 #define HV_HC_CLOCK            34
+#define HV_HC_TEST_RESULT      35
 
 /* The software interrupt vector that enters the hypervisor. */
 #define HV_HYPERCALL_VECTOR    0x1f
 
 /* Errors come back negated; an unknown hypercall number returns -HV_ENOSYS. */
 #define HV_ENOSYS              38
+#define HV_EINVAL              22
 
 /* Second argument of SHUTDOWN. */
 #define HV_SHUTDOWN_POWEROFF   1
 #define HV_SHUTDOWN_RESTART    2
+
+/* First argument of TEST_RESULT: how a test case ended. */
+#define HV_TEST_PASS           0
+#define HV_TEST_FAIL           1
+#define HV_TEST_SKIP           2
 
 /* Console file descriptors accepted by WRITE. */
 #define HV_STDOUT              1
@@ -240,6 +248,27 @@ static inline uint64_t hv_clock(void)
                      : "ebx", "ecx", "esi", "memory", "cc");
     return ((uint64_t)hi << 32) | lo;
 #endif
+}
+
+/* The record TEST_RESULT reads: seven 32-bit words.  Each string field is 0
+ * or the gpa of a NUL-terminated string (the host keeps up to 1023 bytes). */
+struct hv_test_record {
+    uint32_t file;               /* source file of the check */
+    uint32_t line;               /* its line, or 0 */
+    uint32_t expr;               /* the expression as written, e.g. "x == 4" */
+    uint32_t lhs;                /* left value as text, e.g. "3" */
+    uint32_t rhs;                /* right value as text, e.g. "4" */
+    uint32_t message;            /* free text (HV_FAIL, HV_SKIP) */
+    uint32_t reserved;           /* 0 */
+};
+
+/* 35: report how the running test case ended: outcome HV_TEST_PASS, _FAIL or
+ * _SKIP, record NULL or the details above.  Returns 0, or -HV_EINVAL for a
+ * bad outcome (-HV_ENOSYS on the Linux target).  The hv_test.h macros call
+ * it for you. */
+static inline long hv_test_result(uint32_t outcome, const struct hv_test_record *record)
+{
+    return hv_hypercall(HV_HC_TEST_RESULT, outcome, HV_GPA(record), 0, 0);
 }
 
 /* ---- Port I/O and the debug ports. -------------------------------------- */

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,5 +22,9 @@ int hv_vformat(struct hv_sink *sink, const char *fmt, va_list ap);
 /* Appends n bytes to the buffered console, flushing at newlines and when
  * the buffer is full (console.c). */
 void hv_console_put(const char *s, size_t n);
+
+/* True when the last byte printed through the buffer was not a newline
+ * (console.c); the test runner then starts its report on a new line. */
+bool hv_console_mid_line(void);
 
 #endif /* HV_LIBC_H */

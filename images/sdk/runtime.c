@@ -3,6 +3,9 @@
  * the command line.  Also the assert() failure path. */
 #include <assert.h>
 #include <hv_guest.h>
+#include <hv_test.h>
+
+#include "hv_libc.h"
 
 uint32_t hv_multiboot_magic;
 struct hv_multiboot_info *hv_multiboot_info;

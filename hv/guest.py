@@ -101,8 +101,13 @@ class Guest:
         self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
         self._cmdline = _check_cmdline(cmdline)
         self._switcher = _check_switcher(switcher)
-        path = image.path if isinstance(image, elf.Image) else _check_path(image)
-        self._image = elf.load_image(path, self._memory_mib << 20)
+        memory = self._memory_mib << 20
+        if isinstance(image, elf.Image) and image.memory_bytes == memory:
+            # Already checked; load_into() checks again if the file changed since.
+            self._image = image
+        else:
+            path = image.path if isinstance(image, elf.Image) else _check_path(image)
+            self._image = elf.load_image(path, memory)
 
     @property
     def image(self) -> elf.Image:

@@ -96,17 +96,6 @@ def conformance_images() -> Path:
     return BUILD
 
 
-def load_hv():
-    """The hv package, or skip with the reason it cannot be used."""
-    try:
-        import hv._native  # binds hv as well
-    except ImportError as exc:
-        pytest.skip(f"hv._native cannot be imported ({exc}); build the extension first")
-    if not hasattr(hv, "run"):
-        pytest.skip("hv.run is not available in this tree yet")
-    return hv
-
-
 def run_native(path: Path) -> subprocess.CompletedProcess:
     try:
         return subprocess.run([str(path)], capture_output=True, timeout=NATIVE_TIMEOUT)
@@ -172,8 +161,8 @@ def test_reference_runs_natively(conformance_images, stem):
 
 @pytest.mark.parametrize("switcher", switchers())
 @pytest.mark.parametrize("stem", conformance_stems())
-def test_guest_matches_cpu(conformance_images, stem, switcher):
-    hv = load_hv()
+def test_guest_matches_cpu(native, conformance_images, stem, switcher):
+    import hv
     native = run_native(conformance_images / f"conf_{stem}.linux")
     assert native.returncode == 0, "the native reference itself failed"
     ex = run_hv(hv, conformance_images / f"conf_{stem}.elf", switcher)

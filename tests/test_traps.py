@@ -48,13 +48,10 @@ def trap_images() -> Path:
 
 
 @pytest.fixture(scope="module")
-def hv():
-    try:
-        import hv._native  # binds hv as well
-    except ImportError as exc:
-        pytest.skip(f"hv._native cannot be imported ({exc}); build the extension first")
-    if not hasattr(hv, "Guest"):
-        pytest.skip("hv.Guest is not available in this tree yet")
+def hv(native):
+    """The hv package, once the conftest's `native` fixture has found the extension."""
+    import hv
+
     return hv
 
 

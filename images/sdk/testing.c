@@ -294,26 +294,32 @@ void hv_test__fail_mem(const char *file, int line, const char *expr, const void 
     test_end(HV_TEST_FAIL, file, line, expr, test_lhs, test_rhs, test_message);
 }
 
+/* HV_FAIL and HV_SKIP: a printf-style message and nothing else. */
+__attribute__((noreturn)) static void end_with_message(uint32_t outcome, const char *file,
+                                                     int line, const char *fmt,
+                                                     va_list ap)
+{
+    hv_flush();
+    vsnprintf(test_message, sizeof(test_message), fmt, ap);
+    test_end(outcome, file, line, NULL, NULL, NULL, test_message);
+}
+
 void hv_test__fail_msg(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
 
-    hv_flush();
     va_start(ap, fmt);
-    vsnprintf(test_message, sizeof(test_message), fmt, ap);
+    end_with_message(HV_TEST_FAIL, file, line, fmt, ap);
     va_end(ap);
-    test_end(HV_TEST_FAIL, file, line, NULL, NULL, NULL, test_message);
 }
 
 void hv_test__skip(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
 
-    hv_flush();
     va_start(ap, fmt);
-    vsnprintf(test_message, sizeof(test_message), fmt, ap);
+    end_with_message(HV_TEST_SKIP, file, line, fmt, ap);
     va_end(ap);
-    test_end(HV_TEST_SKIP, file, line, NULL, NULL, NULL, test_message);
 }
 
 /* Run one test; returns its outcome.  With resume set, a failure or skip

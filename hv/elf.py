@@ -33,6 +33,8 @@ __all__ = [
     "Segment",
     "load_image",
     "load_into",
+    "map_file",
+    "open_elf",
 ]
 
 IMAGE_BASE = 0x100000              # ABI v1: nothing loads below 1 MiB
@@ -113,7 +115,7 @@ def load_image(path: str | os.PathLike[str], memory_bytes: int = DEFAULT_MEMORY_
     Raises ImageError naming the file and the problem if ABI v1 refuses it.
     """
     path = os.fspath(path)
-    data, stamp = _map(path)
+    data, stamp = map_file(path)
     try:
         return _parse(data, stamp, path, memory_bytes)
     finally:
@@ -127,7 +129,7 @@ def load_into(machine: _Loader, image: Image) -> Image:
     checked (or the machine's RAM differs), it is checked again first and the
     new Image is returned, so a rebuilt image never loads with stale headers.
     """
-    data, stamp = _map(image.path)
+    data, stamp = map_file(image.path)
     try:
         if stamp != image.stamp or machine.memory_size != image.memory_bytes:
             image = _parse(data, stamp, image.path, machine.memory_size)
@@ -146,7 +148,7 @@ def load_into(machine: _Loader, image: Image) -> Image:
 
 # ---- mapping ----
 
-def _map(path: str) -> tuple[mmap.mmap, tuple[int, ...]]:
+def map_file(path: str) -> tuple[mmap.mmap, tuple[int, ...]]:
     """Map the file read-only; returns the mapping and the file's identity."""
     try:
         # O_NONBLOCK: opening a FIFO must fail the S_ISREG check below, not hang.
@@ -228,7 +230,7 @@ class _ELF32File(ELFFile):
         return structs
 
 
-def _open_elf(data: mmap.mmap) -> ELFFile:
+def open_elf(data: mmap.mmap) -> ELFFile:
     """pyelftools over the mapping (no copy); the plain ELFFile if our fast
     path no longer fits the installed pyelftools."""
     try:
@@ -253,7 +255,7 @@ def _check_header(data: mmap.mmap, size: int) -> ELFFile:
     if size < _EHDR_SIZE:
         raise _Refused(f"truncated ELF header ({size} of {_EHDR_SIZE} bytes)")
     try:
-        elf = _open_elf(data)
+        elf = open_elf(data)
     except (ELFError, struct.error, ValueError) as exc:
         raise _Refused(f"unreadable ELF header: {exc}") from None
     e_type, machine = elf["e_type"], elf["e_machine"]
@@ -340,7 +342,7 @@ def _size_str(nbytes: int) -> str:
 def _read_symbols(path: str) -> dict[str, int]:
     from elftools.elf.sections import SymbolTableSection
 
-    data, _ = _map(path)
+    data, _ = map_file(path)
     table: dict[str, int] = {}
     try:
         for section in ELFFile(data).iter_sections():

@@ -126,7 +126,7 @@ def is_suite(path: str | os.PathLike[str]) -> bool:
 
 def _read(path: str) -> tuple[TestCase, ...]:
     try:
-        data, _ = elf._map(path)
+        data, _ = elf.map_file(path)
     except ImageError as exc:
         raise NotASuite(str(exc)) from None
     try:
@@ -143,7 +143,7 @@ class _Table:
         if data[:4] != b"\x7fELF" or data[4:6] != b"\x01\x01":
             raise NotASuite(f"{path}: not a 32-bit little-endian ELF image")
         try:
-            self.elf = elf._open_elf(data)
+            self.elf = elf.open_elf(data)
             self.section = self.elf.get_section_by_name(SECTION)
             self.loads = list(self._loads())
         except (ELFError, ConstructError, struct.error, ValueError) as exc:

@@ -343,7 +343,7 @@ static PyObject *Machine_write(Machine *self, PyObject *args)
     PyObject *ret = NULL;
     if (check_idle(self) || parse_u32(addr_o, "addr", &addr))
         goto error;
-    uint8_t *p = buf.len <= 0xffffffffLL ? hv_gpa(self->g, addr, (uint32_t)buf.len) : NULL;
+    uint8_t *p = (uint64_t)buf.len <= UINT32_MAX ? hv_gpa(self->g, addr, (uint32_t)buf.len) : NULL;
     if (!p) {
         PyErr_Format(PyExc_ValueError, "write of %zd bytes at 0x%08x is outside guest RAM (%u bytes)",
                      buf.len, addr, self->g->ram_size);

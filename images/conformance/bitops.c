@@ -315,19 +315,7 @@ static const char *const cc_forms[7] = {"set r", "set h", "set m", "cmov32 r", "
 static const char *const cc_names[16] = {"o", "no", "b", "ae", "e", "ne", "be", "a",
                                          "s", "ns", "p", "np", "l", "ge", "le", "g"};
 
-/* The 32 combinations of CF PF ZF SF OF as EFLAGS values. */
-static u32 cc_state(int i)
-{
-    u32 f = F_FIXED;
-
-    if (i & 1) f |= F_CF;
-    if (i & 2) f |= F_PF;
-    if (i & 4) f |= F_ZF;
-    if (i & 8) f |= F_SF;
-    if (i & 16) f |= F_OF;
-    return f;
-}
-
+/* setcc and cmovcc over the 32 combinations of CF PF ZF SF OF (cc_state, conf.h). */
 static void run_cc(void)
 {
     for (int cc = 0; cc < 16; cc++) {

@@ -80,4 +80,18 @@ static inline int conf_done(const char *name)
     return 0;
 }
 
+/* Arithmetic flag state number i (0..63): bits 0-5 select CF PF ZF SF OF AF. */
+static inline u32 cc_state(int i)
+{
+    u32 f = F_FIXED;
+
+    if (i & 1) f |= F_CF;
+    if (i & 2) f |= F_PF;
+    if (i & 4) f |= F_ZF;
+    if (i & 8) f |= F_SF;
+    if (i & 16) f |= F_OF;
+    if (i & 32) f |= F_AF;
+    return f;
+}
+
 #endif

@@ -24,19 +24,6 @@
 #define F_RW (F_ARITH | F_DF)
 #define F_SHOWN (F_RW | 0x2 | 0x8 | 0x20 | 0x8000)
 
-static u32 cc_state(int i)
-{
-    u32 f = F_FIXED;
-
-    if (i & 1) f |= F_CF;
-    if (i & 2) f |= F_PF;
-    if (i & 4) f |= F_ZF;
-    if (i & 8) f |= F_SF;
-    if (i & 16) f |= F_OF;
-    if (i & 32) f |= F_AF;
-    return f;
-}
-
 /* ---- clc stc cmc cld std ------------------------------------------------- */
 
 #define FLAGFN(name, bytes)                                                     \

@@ -3,10 +3,11 @@
     hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
                  [--cmdline STR] [--switcher NAME]
     hv info IMAGE [--memory MiB]
+    hv selftest [--verbose]  (hv.selftest: run a built-in guest, say ok or FAILED)
     hv cc ARGS...            (hv.cc.main: gcc with the guest SDK)
 
 Every user mistake is reported as one line, `hv: error: ...`, with exit
-status 2 and no traceback.
+status 2 and no traceback.  `python -m hv` is the same command.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import NoReturn
 
 from hv.errors import HvError
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main"]
 
+EXIT_FAILED = 1                 # hv selftest found a problem
 EXIT_USAGE = 2
 EXIT_KILLED = 125
 EXIT_INTERRUPTED = 130
@@ -35,6 +37,13 @@ exit status:
 
 A guest may itself exit with 2, 125 or 130; those statuses are ambiguous with
 hv's own. Read stderr (or use the Python API, hv.run) to tell them apart.
+"""
+
+SELFTEST_EPILOG = """\
+output and exit status:
+  0  "hv selftest: ok (hv VERSION, python VERSION MACHINE, switcher NAME,
+     N instructions in T ms)" on stdout
+  1  "hv selftest: FAILED: <reason>" on stderr
 """
 
 MAIN_EPILOG = """\
@@ -114,6 +123,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    from hv.selftest import selftest
+
+    result = selftest()
+    if args.verbose:
+        for line in result.details:
+            print(f"  {line}")
+    if not result.ok:
+        _flush_stdout()
+        print(result.summary(), file=sys.stderr)
+        return EXIT_FAILED
+    print(result.summary())
+    return 0
+
+
 # ---- the parser ----
 
 def _parser() -> _Parser:
@@ -144,6 +168,16 @@ def _parser() -> _Parser:
     info.add_argument("image", metavar="IMAGE", help="ELF32 i386 image (Guest ABI v1)")
     _add_memory(info)
     info.set_defaults(func=_cmd_info)
+
+    selftest = sub.add_parser(
+        "selftest", help="check that hv works here: run a built-in guest",
+        description="Check this installation: load the C extension, then run a small guest "
+        "built in memory\n(no compiler or image files needed) under each switcher and check "
+        "its exit status,\nconsole and instruction count.",
+        epilog=SELFTEST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    selftest.add_argument("-v", "--verbose", action="store_true",
+                          help="also show each step (versions, paths, what the guest did)")
+    selftest.set_defaults(func=_cmd_selftest)
 
     # Listed for --help only; main() hands `hv cc ...` to hv.cc before argparse.
     sub.add_parser("cc", help="compile and link a guest with the hv SDK (see 'hv cc --help')",

@@ -1,15 +1,16 @@
-"""Turning the inventory into files with the jinja2 templates in farm/templates/."""
+"""Turning nodes into files with the jinja2 templates in farm/templates/."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 
-from farm.inventory import Inventory, QemuNode
+from farm.inventory import QemuNode
 
-__all__ = ["NodeImage", "SshEntry", "qemu_args", "ssh_config"]
+__all__ = ["SshEntry", "qemu_args", "ssh_config"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -17,13 +18,13 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                           autoescape=False)
 
 
-@dataclass(frozen=True)
-class NodeImage:
-    """The node image's three files."""
+class BootImage(Protocol):
+    """What the QEMU template needs of a node image (farm.image.NodeImage)."""
 
     kernel: Path
     initrd: Path
     disk: Path
+    append: str
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,16 @@ class SshEntry:
     port: int
     user: str
     key: str | None
-    disposable: bool
+    known_hosts: str | None      # a farm-owned known_hosts (QEMU nodes), else the user's
 
 
-KERNEL_ARGS = "root=/dev/vda rw console=ttyS0 quiet"
-
-
-def qemu_args(node: QemuNode, image: NodeImage, port: int, run_dir: Path,
-              qemu: str = "qemu-system-i386", append: str = KERNEL_ARGS) -> list[str]:
+def qemu_args(node: QemuNode, image: BootImage, port: int, run_dir: Path,
+              qemu: str = "qemu-system-i386") -> list[str]:
     """The argv that boots `node`, with sshd reachable on 127.0.0.1:`port`."""
     text = _env.get_template("qemu.args.j2").render(node=node, image=image, port=port,
-                                                    run_dir=run_dir, qemu=qemu, append=append)
+                                                    run_dir=run_dir, qemu=qemu)
     return [line for line in text.splitlines() if line]
 
 
-def ssh_config(inventory: Inventory, entries: list[SshEntry]) -> str:
-    return _env.get_template("ssh_config.j2").render(inventory=inventory, entries=entries)
+def ssh_config(entries: list[SshEntry], path: Path | str = "ssh_config") -> str:
+    return _env.get_template("ssh_config.j2").render(entries=entries, path=path)

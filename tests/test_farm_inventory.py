@@ -2,11 +2,12 @@
 
 import shlex
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from farm.inventory import InventoryError, QemuNode, SshHost, load_inventory, parse_inventory
-from farm.render import NodeImage, SshEntry, qemu_args, ssh_config
+from farm.render import SshEntry, qemu_args, ssh_config
 
 
 def test_embedded_default_is_two_local_qemu_nodes():
@@ -60,7 +61,8 @@ def test_unreadable_file_names_it(tmp_path):
 
 def test_qemu_command_line(tmp_path):
     node = QemuNode("node-1", 384)
-    image = NodeImage(Path("/img/vmlinuz"), Path("/img/initrd.img"), Path("/img/disk.raw"))
+    image = SimpleNamespace(kernel=Path("/img/vmlinuz"), initrd=Path("/img/initrd.img"),
+                            disk=Path("/img/disk.raw"), append="root=/dev/vda rw quiet")
     args = qemu_args(node, image, 40022, tmp_path)
     text = shlex.join(args)
     assert args[0] == "qemu-system-i386"
@@ -70,15 +72,16 @@ def test_qemu_command_line(tmp_path):
                      f"-serial file:{tmp_path}/node-1.console.log",
                      f"-qmp unix:{tmp_path}/node-1.qmp,server=on,wait=off"):
         assert fragment in text
-    assert args[args.index("-append") + 1] == "root=/dev/vda rw console=ttyS0 quiet"
+    # the node learns its name from the kernel command line (its hostname)
+    assert args[args.index("-append") + 1] == "root=/dev/vda rw quiet farm.name=node-1"
 
 
 def test_ssh_config_entries():
-    inv = load_inventory(None)
-    text = ssh_config(inv, [SshEntry("node-1", "127.0.0.1", 40022, "root", "/k/id", True),
-                            SshEntry("box", "10.0.0.5", 22, "ci", None, False)])
+    text = ssh_config([SshEntry("node-1", "127.0.0.1", 40022, "root", "/k/id", "/run/kh"),
+                       SshEntry("box", "10.0.0.5", 22, "ci", None, None)])
     blocks = text.split("Host ")[1:]
     assert blocks[0].startswith("node-1\n") and "Port 40022" in blocks[0]
-    assert "IdentityFile /k/id" in blocks[0] and "StrictHostKeyChecking no" in blocks[0]
+    assert "IdentityFile /k/id" in blocks[0] and "StrictHostKeyChecking yes" in blocks[0]
+    assert "UserKnownHostsFile /run/kh" in blocks[0]
     assert blocks[1].startswith("box\n") and "User ci" in blocks[1]
     assert "IdentityFile" not in blocks[1] and "StrictHostKeyChecking" not in blocks[1]

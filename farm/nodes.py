@@ -1,0 +1,347 @@
+"""Node lifecycle: bring nodes up, check them, list them, take them down.
+
+`up` boots every QEMU node of the inventory in parallel, waits for a real
+SSH command to succeed on each (over fabric), provisions hv when the node's
+copy is older than ours, and health-checks it with `python -m hv selftest`.
+A node that fails any step is marked bad with the reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+import hv
+from farm import qemu, remote, render
+from farm.errors import FarmError
+from farm.inventory import Inventory, QemuNode, SshHost
+from farm.state import BAD, BOOTING, READY, NodeState, RunDir
+
+__all__ = ["bring_up", "down", "plan_nodes", "ready_nodes", "refresh", "up"]
+
+QEMU_WORKDIR = "/root/hv-farm/work"
+QEMU_MARKER = "/opt/farm/hv.json"
+
+
+def plan_nodes(inventory: Inventory, count: int | None) -> list[QemuNode | SshHost]:
+    """The inventory's nodes, cut or extended to `count` when it is given."""
+    nodes = list(inventory.nodes)
+    if count is None:
+        return nodes
+    if count < 1:
+        raise FarmError(f"-n must be at least 1, not {count}")
+    if count <= len(nodes):
+        return nodes[:count]
+    qemu_nodes = inventory.qemu_nodes
+    if not qemu_nodes:
+        raise FarmError(f"{inventory.source}: has {len(nodes)} SSH hosts and no [[qemu]] "
+                        f"nodes, so -n {count} cannot add nodes")
+    last = qemu_nodes[-1]
+    prefix = last.name.rsplit("-", 1)[0]
+    names = {n.name for n in nodes}
+    k = 1
+    while len(nodes) < count:
+        name = f"{prefix}-{k}"
+        if name not in names:
+            nodes.append(QemuNode(name, last.memory_mib, last.image))
+            names.add(name)
+        k += 1
+    return nodes
+
+
+def refresh(run: RunDir) -> list[str]:
+    """Mark QEMU nodes whose process is gone as bad; returns their names."""
+    gone = []
+    with run.locked() as nodes:
+        for name, node in nodes.items():
+            if node.state != BAD and not node.alive():
+                node.mark_bad(f"its QEMU process ({node.pid}) is gone")
+                gone.append(name)
+    return gone
+
+
+def ready_nodes(run: RunDir) -> list[NodeState]:
+    return [n for n in run.load().values() if n.state == READY and n.alive()]
+
+
+def write_ssh_files(run: RunDir, nodes: dict[str, NodeState], host_key: str | None = None
+                    ) -> None:
+    """The run directory's ssh_config and known_hosts for `nodes`."""
+    entries = []
+    lines = []
+    if host_key is None and run.known_hosts.exists():
+        first = run.known_hosts.read_text().split("\n", 1)[0].split(" ", 1)
+        host_key = first[1] if len(first) == 2 else None
+    for node in nodes.values():
+        farm_owned = node.kind == "qemu"
+        entries.append(render.SshEntry(node.name, node.host, node.port, node.user, node.key,
+                                       str(run.known_hosts.resolve()) if farm_owned else None))
+        if farm_owned and host_key:
+            lines.append(f"[{node.host}]:{node.port} {host_key}")
+    run.ssh_config.write_text(render.ssh_config(entries, run.ssh_config.resolve()))
+    run.known_hosts.write_text("".join(line + "\n" for line in lines))
+
+
+Step = Callable[[str], None]
+
+
+def up(run: RunDir, inventory: Inventory, count: int | None = None,
+       console: Console | None = None, boot_timeout: float = 120.0) -> list[NodeState]:
+    """Bring the inventory's nodes up; returns every node's final state."""
+    console = console or Console(stderr=True)
+    wanted = plan_nodes(inventory, count)
+    gone = refresh(run)
+    if gone:
+        console.print(f"farm: {', '.join(gone)}: QEMU had exited; booting again")
+    image = None
+    if any(isinstance(w, QemuNode) for w in wanted):
+        from farm.image import ensure_image
+        image = ensure_image(console)
+    todo: list[NodeState] = []
+    with run.locked() as nodes:
+        for spec in wanted:
+            old = nodes.get(spec.name)
+            if old is not None and old.state == READY:
+                continue
+            if old is not None and old.kind == "qemu":
+                qemu.stop(old, run.qmp_socket(old.name))
+            node = _start(run, spec, image)
+            nodes[spec.name] = node
+            todo.append(node)
+        write_ssh_files(run, nodes, image.host_key if image else None)
+    if todo:
+        _bring_up_all(run, todo, console, boot_timeout)
+    return [n for n in run.load().values() if n.name in {w.name for w in wanted}]
+
+
+def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
+    now = time.time()
+    if isinstance(spec, SshHost):
+        key = str(Path(spec.key).expanduser()) if spec.key else None
+        return NodeState(spec.name, "ssh", spec.host, spec.port, spec.user, key,
+                         python=spec.python, started=now)
+    port = qemu.free_port()
+    argv = render.qemu_args(spec, image, port, run.path.resolve(), qemu=qemu.QEMU)
+    for path in (run.console_log(spec.name), run.qmp_socket(spec.name)):
+        path.unlink(missing_ok=True)
+    proc = qemu.start(argv, run.qemu_log(spec.name))
+    return NodeState(spec.name, "qemu", "127.0.0.1", port, "root", str(image.key),
+                     python=image.python, workdir=QEMU_WORKDIR, pid=proc.pid, started=now,
+                     extra={"image": image.key_hash})
+
+
+def _bring_up_all(run: RunDir, todo: list[NodeState], console: Console,
+                  boot_timeout: float) -> None:
+    artifacts = _Artifacts()
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[node]:<10}"),
+                  TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        tasks = {n.name: progress.add_task("booting", node=n.name, total=1) for n in todo}
+
+        def one(node: NodeState) -> None:
+            def step(text: str) -> None:
+                progress.update(tasks[node.name], description=text)
+            try:
+                bring_up(run, node, step, boot_timeout, artifacts)
+                step(f"[green]ready[/] ({node.health})")
+            except FarmError as exc:
+                node.mark_bad(str(exc))
+                step(f"[red]bad[/]: {exc}")
+            progress.update(tasks[node.name], completed=1)
+            run.update(node.name, **_fields(node))
+
+        with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+            list(pool.map(one, todo))
+
+
+def _fields(node: NodeState) -> dict[str, object]:
+    return {k: getattr(node, k) for k in ("state", "reason", "ready_at", "health", "health_at",
+                                           "hv_version", "python", "workdir", "extra")}
+
+
+class _Artifacts:
+    """The hv wheel (QEMU nodes) and sdist (SSH hosts), built once per `up`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wheel: tuple[Path, str] | None = None
+        self._sdist: tuple[Path, str] | None = None
+
+    def wheel(self) -> tuple[Path, str]:
+        with self._lock:
+            if self._wheel is None:
+                from farm.image import build_hv_wheel
+                path = build_hv_wheel()
+                self._wheel = (path, remote.sha256_file(path))
+            return self._wheel
+
+    def sdist(self) -> tuple[Path, str]:
+        with self._lock:
+            if self._sdist is None:
+                path = build_sdist(Path(tempfile.mkdtemp(prefix="farm-sdist-")))
+                self._sdist = (path, remote.sha256_file(path))
+            return self._sdist
+
+
+def build_sdist(out: Path) -> Path:
+    """The hv sdist of this checkout (for SSH hosts of any architecture)."""
+    src = Path(hv.__file__).resolve().parent.parent
+    if not (src / "pyproject.toml").exists():
+        raise FarmError(f"{src}: not an hv source checkout; cannot build an sdist for SSH hosts")
+    code = "import sys, setuptools.build_meta as b; print(b.build_sdist(sys.argv[1]))"
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], cwd=src, text=True,
+                          capture_output=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        raise FarmError(f"building the hv sdist failed: {tail}")
+    return out / proc.stdout.strip().splitlines()[-1]
+
+
+def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
+             artifacts: _Artifacts) -> None:
+    """Wait for sshd, run a real command, provision hv, health-check.  Raises FarmError."""
+    started = node.started or time.time()
+    if node.kind == "qemu":
+        step("booting (waiting for sshd)")
+        try:
+            qemu.wait_banner(node.host, node.port, boot_timeout, alive=node.alive)
+        except FarmError as exc:
+            raise FarmError(f"{exc}; {_console_tail(run, node)}") from None
+        node.extra = {**node.extra, "boot_to_sshd": f"{time.time() - started:.1f}"}
+    step("ssh")
+    conn = remote.connect(run, node)
+    try:
+        _first_command(conn, node)
+        step("provisioning")
+        if node.kind == "qemu":
+            wheel, digest = artifacts.wheel()
+            if remote.install_wheel(conn, node.python, wheel, digest, hv.__version__,
+                                    QEMU_MARKER):
+                step("installed a newer hv")
+        else:
+            _provision_ssh_host(conn, node, artifacts)
+        step("health check")
+        health = remote.check_health(conn, node.python, hv.__version__)
+    finally:
+        conn.close()
+    node.hv_version = health.version
+    node.health = health.line
+    node.health_at = time.time()
+    node.state = READY
+    node.reason = ""
+    node.ready_at = time.time()
+    node.extra = {**node.extra, "boot_to_ready": f"{node.ready_at - started:.1f}"}
+
+
+def _first_command(conn, node: NodeState) -> None:
+    # sshd may answer its banner a moment before it accepts logins.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            remote.run(conn, "true", timeout=30)
+            return
+        except FarmError as exc:
+            if time.monotonic() > deadline:
+                raise FarmError(f"ssh {node.user}@{node.address}: {exc}") from None
+            conn.close()
+            time.sleep(1)
+
+
+def _provision_ssh_host(conn, node: NodeState, artifacts: _Artifacts) -> None:
+    """An SSH host gets a venv in ~/.hv-farm with hv (from our sdist) and pytest-xdist."""
+    from importlib.metadata import version
+    home = remote.run(conn, "echo $HOME").strip()
+    base = f"{home}/.hv-farm"
+    venv = f"{base}/venv"
+    remote.run(conn, f"test -x {shlex.quote(venv)}/bin/python || "
+                     f"{shlex.quote(node.python)} -m venv {shlex.quote(venv)}", timeout=300)
+    sdist, digest = artifacts.sdist()
+    marker = f"{base}/hv.json"
+    held = remote.run(conn, f"cat {shlex.quote(marker)} 2>/dev/null || true")
+    if digest not in held:
+        target = f"{base}/{sdist.name}"
+        conn.put(str(sdist), target)
+        pins = " ".join(f"{p}=={version(p)}" for p in ("pytest", "pytest-xdist", "execnet"))
+        info = json.dumps({"version": hv.__version__, "sdist_sha256": digest})
+        remote.run(conn, f"{shlex.quote(venv)}/bin/python -m pip install -q "
+                         f"{shlex.quote(target)} {pins} && "
+                         f"printf '%s\\n' {shlex.quote(info)} > {shlex.quote(marker)}",
+                   timeout=900)
+    node.python = f"{venv}/bin/python"
+    node.workdir = f"{base}/work"
+
+
+def _console_tail(run: RunDir, node: NodeState) -> str:
+    for path in (run.qemu_log(node.name), run.console_log(node.name)):
+        try:
+            lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
+        except OSError:
+            continue
+        if lines:
+            return f"last line of {path}: {lines[-1].strip()[:160]}"
+    return f"see {run.console_log(node.name)}"
+
+
+def health_check(run: RunDir, names: list[str] | None = None) -> list[NodeState]:
+    """Re-run the health check on ready nodes (used by `farm status --check`)."""
+    out = []
+    for node in run.load().values():
+        if names and node.name not in names:
+            continue
+        if node.state != READY:
+            out.append(node)
+            continue
+        conn = remote.connect(run, node)
+        try:
+            health = remote.check_health(conn, node.python, hv.__version__)
+            node.health, node.health_at = health.line, time.time()
+        except FarmError as exc:
+            node.mark_bad(f"health check: {exc}")
+            node.health_at = time.time()
+        finally:
+            conn.close()
+        run.update(node.name, **_fields(node))
+        out.append(node)
+    return out
+
+
+def mark_bad(run: RunDir, name: str, reason: str) -> None:
+    run.update(name, state=BAD, reason=reason)
+
+
+def down(run: RunDir, names: list[str] | None = None) -> list[tuple[str, str]]:
+    """Stop QEMU nodes and forget every node (or just `names`)."""
+    done = []
+    with run.locked() as nodes:
+        unknown = sorted(set(names or ()) - set(nodes))
+        if unknown:
+            raise FarmError(f"no such node: {unknown[0]} (see farm status)")
+        for name in list(nodes):
+            if names and name not in names:
+                continue
+            node = nodes.pop(name)
+            if node.kind == "qemu":
+                done.append((name, qemu.stop(node, run.qmp_socket(name))))
+                run.qmp_socket(name).unlink(missing_ok=True)
+            else:
+                done.append((name, "forgotten (not ours to stop)"))
+        write_ssh_files(run, nodes)
+    return done
+
+
+def node_states_json(nodes: list[NodeState]) -> str:
+    return json.dumps([n.__dict__ for n in nodes], indent=1)
+
+
+__all__ += ["BOOTING", "health_check", "mark_bad", "node_states_json", "write_ssh_files"]

@@ -1,0 +1,191 @@
+"""Talking to nodes over SSH with fabric: commands, health checks, uploads.
+
+Every connection is built from the run directory's generated `ssh_config`,
+the same file execnet's ssh gateways use during `farm run`, so fabric and
+xdist reach a node the same way.  Host keys are checked: QEMU nodes against
+the run directory's `known_hosts` (the farm's own host key, baked into the
+image), SSH hosts against the user's `~/.ssh/known_hosts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shlex
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import fabric
+from fabric.exceptions import GroupException
+from paramiko import RejectPolicy
+
+from farm.errors import FarmError
+from farm.state import NodeState, RunDir
+
+__all__ = ["ExecResult", "check_health", "connect", "exec_all", "one_line", "sha256_file",
+           "upload_files"]
+
+MANIFEST = ".farm-manifest.json"
+
+
+def connect(run: RunDir, node: NodeState, timeout: float = 10.0) -> fabric.Connection:
+    """A fabric Connection to `node` (not opened yet)."""
+    config = fabric.Config(runtime_ssh_path=str(run.ssh_config))
+    kwargs: dict[str, object] = {"banner_timeout": timeout, "auth_timeout": timeout}
+    if node.key:
+        kwargs.update(key_filename=[node.key], look_for_keys=False, allow_agent=False)
+    conn = fabric.Connection(node.name, config=config, connect_timeout=int(timeout),
+                             connect_kwargs=kwargs)
+    conn.client.set_missing_host_key_policy(RejectPolicy())
+    if node.kind == "qemu":
+        conn.client.load_host_keys(str(run.known_hosts))
+    else:
+        conn.client.load_system_host_keys()
+    return conn
+
+
+def one_line(exc: BaseException) -> str:
+    """A user-facing one-line description of a connection or command failure."""
+    text = str(exc).strip() or type(exc).__name__
+    result = getattr(exc, "result", None)
+    if result is not None and hasattr(result, "exited"):
+        out = (result.stderr or result.stdout or "").strip().splitlines()
+        text = f"exit {result.exited}" + (f": {out[-1]}" if out else "")
+    if "not found in known_hosts" in text:
+        text += " (unknown host key: ssh to it once by hand to accept it)"
+    return " ".join(text.split())
+
+
+def run(conn: fabric.Connection, command: str, timeout: float = 120.0) -> str:
+    """Run `command`; return stdout, or raise FarmError with one line."""
+    try:
+        result = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
+    except Exception as exc:                         # paramiko/socket/invoke errors
+        raise FarmError(one_line(exc)) from None
+    if result.exited != 0:
+        lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        tail = f": {lines[-1]}" if lines else ""
+        raise FarmError(f"`{command}` exited {result.exited}{tail}")
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class Health:
+    version: str         # e.g. "0.1.0"
+    line: str            # the selftest's line
+
+
+def check_health(conn: fabric.Connection, python: str, want_version: str) -> Health:
+    """Version check plus `python -m hv selftest` on the node."""
+    py = shlex.quote(python)
+    out = run(conn, f"{py} -m hv --version && {py} -m hv selftest")
+    lines = [line for line in out.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("hv "):
+        raise FarmError(f"unexpected `hv --version` output: {out.strip()[:80]!r}")
+    version = lines[0].split()[1]
+    if version != want_version:
+        raise FarmError(f"hv {version} on the node, but hv {want_version} here")
+    selftest = lines[-1] if len(lines) > 1 else ""
+    if "ok" not in selftest:
+        raise FarmError(f"hv selftest: {selftest or 'no output'}")
+    return Health(version, selftest)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def upload_files(conn: fabric.Connection, workdir: str, root: Path,
+                 files: Iterable[str]) -> list[str]:
+    """Mirror `files` (paths relative to `root`) into `workdir` on the node.
+
+    Only files whose content differs from what the node already holds (its
+    manifest of sha256 sums) travel, as one tar.gz.  Returns those files.
+    """
+    local = {f: sha256_file(root / f) for f in sorted(set(files))}
+    wd = shlex.quote(workdir)
+    remote_text = run(conn, f"mkdir -p {wd} && cat {wd}/{MANIFEST} 2>/dev/null || true")
+    try:
+        remote = json.loads(remote_text) if remote_text.strip() else {}
+    except ValueError:
+        remote = {}
+    changed = [f for f, digest in local.items() if remote.get(f) != digest]
+    if not changed:
+        return []
+    remote.update({f: local[f] for f in changed})
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
+        for f in changed:
+            tar.add(root / f, arcname=f, recursive=False)
+        data = json.dumps(remote, indent=0).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    bundle = f"{workdir}/.farm-upload.tar.gz"
+    try:
+        conn.put(buf, bundle)
+    except Exception as exc:
+        raise FarmError(f"upload to {workdir}: {one_line(exc)}") from None
+    run(conn, f"tar -xzf {shlex.quote(bundle)} -C {wd} && rm -f {shlex.quote(bundle)}")
+    return changed
+
+
+def install_wheel(conn: fabric.Connection, python: str, wheel: Path, digest: str,
+                  version: str, marker: str) -> bool:
+    """Install `wheel` on the node unless its marker file says it holds it."""
+    held = run(conn, f"cat {shlex.quote(marker)} 2>/dev/null || true")
+    try:
+        if json.loads(held or "{}").get("wheel_sha256") == digest:
+            return False
+    except ValueError:
+        pass
+    target = f"/tmp/{wheel.name}"
+    try:
+        conn.put(str(wheel), target)
+    except Exception as exc:
+        raise FarmError(f"upload of {wheel.name}: {one_line(exc)}") from None
+    info = json.dumps({"version": version, "wheel_sha256": digest})
+    run(conn, f"{shlex.quote(python)} -m pip install -q --no-index --no-deps --force-reinstall "
+              f"{shlex.quote(target)} && rm -f {shlex.quote(target)} && "
+              f"printf '%s\\n' {shlex.quote(info)} > {shlex.quote(marker)}", timeout=300)
+    return True
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    node: str
+    ok: bool
+    exited: int | None       # None when the command never ran (connection failed)
+    stdout: str
+    stderr: str
+
+
+def exec_all(conns: dict[str, fabric.Connection], command: str,
+             timeout: float | None = None) -> list[ExecResult]:
+    """Run `command` on every connection at once with a fabric ThreadingGroup.
+
+    A host that fails (non-zero exit, or no connection) does not stop the
+    others; every host gets a result.
+    """
+    by_conn = {id(c): name for name, c in conns.items()}
+    group = fabric.ThreadingGroup.from_connections(list(conns.values()))
+    try:
+        results = group.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
+    except GroupException as exc:
+        results = exc.result
+    out: list[ExecResult] = []
+    for conn, res in results.items():
+        name = by_conn[id(conn)]
+        if isinstance(res, BaseException):
+            out.append(ExecResult(name, False, None, "", one_line(res)))
+        else:
+            out.append(ExecResult(name, res.exited == 0, res.exited, res.stdout, res.stderr))
+    return sorted(out, key=lambda r: r.node)

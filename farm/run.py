@@ -1,0 +1,385 @@
+"""`farm run`: pytest on the controller, one xdist worker per node.
+
+Each ready node gets an execnet ssh gateway built from the run directory's
+ssh_config (`--tx ssh=NODE//ssh_config=...//python=...//chdir=...`).  The
+files the run needs (the guest images and directories named on the command
+line, plus pytest's config files) are mirrored into the node's work
+directory with fabric beforehand, at the same relative paths, so node ids
+are the same as in a local run.
+
+`FarmPlugin` lives in the controller.  When a node dies mid-run it marks
+the node bad in the run directory, puts the test that was running back in
+the queue for another node (once), and keeps every result that already
+came back.  Each test's JUnit record names the node that ran it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from rich.console import Console
+
+from farm import nodes as farm_nodes
+from farm import qemu, remote
+from farm.errors import FarmError
+from farm.inventory import Inventory
+from farm.state import NodeState, RunDir
+from hv.pytest_plugin import NODE_ENV
+
+__all__ = ["FarmPlugin", "farm_run", "tx_spec", "upload_set"]
+
+DEFAULT_SUITE = "images/build/suite_demo.elf"
+CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg",
+                "conftest.py")
+RESERVED = ("-n", "--numprocesses", "--tx", "--dist", "-d", "--junitxml", "--junit-xml",
+            "--rootdir", "--rsyncdir", "--px")
+MAX_UPLOAD_FILES = 20000
+
+
+def tx_spec(run: RunDir, node: NodeState) -> str:
+    """The execnet spec that starts an xdist worker on `node`."""
+    return (f"ssh={node.name}//ssh_config={run.ssh_config.resolve()}//python={node.python}"
+            f"//chdir={node.workdir}//env:{NODE_ENV}={node.name}")
+
+
+def _reserved(arg: str) -> str | None:
+    for opt in RESERVED:
+        if arg == opt or arg.startswith(opt + "=") or (
+                len(opt) == 2 and arg.startswith(opt) and not arg.startswith("--")):
+            return opt
+    return None
+
+
+def upload_set(args: list[str], cwd: Path) -> tuple[list[str], list[str]]:
+    """(pytest args with paths made relative to cwd, files to mirror on nodes)."""
+    out: list[str] = []
+    files: set[str] = set()
+    positional = False
+    for arg in args:
+        opt = _reserved(arg)
+        if opt:
+            raise FarmError(f"farm run sets {opt} itself; leave it out")
+        if arg.startswith("-"):
+            out.append(arg)
+            continue
+        path_part, sep, rest = arg.partition("::")
+        path = Path(path_part)
+        if not path.exists():
+            out.append(arg)
+            continue
+        positional = True
+        full = path.resolve()
+        try:
+            rel = full.relative_to(cwd.resolve())
+        except ValueError:
+            raise FarmError(f"{arg}: outside the current directory {cwd}; nodes mirror the "
+                            "current directory, so run farm from a directory that holds it"
+                            ) from None
+        out.append(str(rel) + sep + rest)
+        files |= _files_under(full, cwd.resolve())
+    if not positional and (cwd / DEFAULT_SUITE).exists():
+        out.append(DEFAULT_SUITE)
+        files.add(DEFAULT_SUITE)
+    for name in CONFIG_FILES:
+        if (cwd / name).is_file():
+            files.add(name)
+    if len(files) > MAX_UPLOAD_FILES:
+        raise FarmError(f"the paths given hold {len(files)} files (more than "
+                        f"{MAX_UPLOAD_FILES}); name the suites to run more narrowly")
+    return out, sorted(files)
+
+
+def _files_under(path: Path, cwd: Path) -> set[str]:
+    if path.is_file():
+        return {str(path.relative_to(cwd))}
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
+        for name in filenames:
+            if not name.startswith(".") and not name.endswith(".pyc"):
+                found.add(str((Path(dirpath) / name).relative_to(cwd)))
+    return found
+
+
+class FarmPlugin:
+    """Controller-side pytest plugin for a farm run (see the module docstring)."""
+
+    def __init__(self, run: RunDir, nodes: dict[str, NodeState]):
+        self.run = run
+        self.nodes = nodes
+        self.rescheduled: set[str] = set()
+        self.finished: set[tuple[str, str]] = set()   # (nodeid, worker id) fully reported
+        self.already_reported: set[str] = set()
+        self.ran: Counter[str] = Counter()
+        self.lost: dict[str, str] = {}
+        self.config: pytest.Config | None = None
+        self._restore = None
+
+    def _say(self, text: str) -> None:
+        tr = self.config.pluginmanager.getplugin("terminalreporter") if self.config else None
+        if tr is not None:
+            tr.write_line(text, yellow=True)
+        else:
+            print(text, file=sys.stderr)
+
+    @staticmethod
+    def _node_of(worker: object) -> str:
+        spec = getattr(getattr(worker, "gateway", None), "spec", None)
+        return getattr(spec, "env", {}).get(NODE_ENV, "") if spec is not None else ""
+
+    @pytest.hookimpl
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: list) -> None:
+        self._send_args_as_given()
+        dsession = config.pluginmanager.getplugin("dsession")
+        if dsession is None or not hasattr(dsession, "_clone_node"):
+            return
+        original = dsession._clone_node
+
+        def clone(worker):
+            # xdist replaces a crashed worker with a new one on the same spec.  For a
+            # node that is gone that cannot work: its tests go to the other nodes.
+            name = self._node_of(worker)
+            node = self.nodes.get(name)
+            if node is None or _reachable(node):
+                try:
+                    return original(worker)
+                except Exception as exc:          # execnet could not reach it
+                    self._say(f"farm: cannot restart a worker on {name}: "
+                              f"{remote.one_line(exc)}")
+            else:
+                self._say(f"farm: {name} is gone; its remaining tests run on the other nodes")
+            return self._substitute(dsession, original)
+
+        dsession._clone_node = clone
+
+    def _send_args_as_given(self) -> None:
+        # xdist maps existing paths onto rsync roots for remote workers and refuses
+        # paths outside them.  farm mirrors the current directory with fabric instead
+        # (rsync is deprecated), so the args go to the nodes as they are.
+        from xdist import workermanage
+        if self._restore is None:
+            self._restore = workermanage.make_reltoroot
+            workermanage.make_reltoroot = lambda roots, args: list(args)
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._restore is not None:
+            from xdist import workermanage
+            workermanage.make_reltoroot = self._restore
+            self._restore = None
+
+    def _substitute(self, dsession, original):
+        """A new worker on a surviving node, when tests wait and no worker takes them.
+
+        xdist tells each worker to finish once nothing is left to hand out, so a
+        test taken back from a dead node near the end of a run would find no
+        worker; a fresh one on a live node runs it.
+        """
+        import execnet
+        sched = dsession.sched
+        if not sched.pending or any(not w.shutting_down for w in sched.nodes):
+            return None
+        for live in list(sched.nodes):
+            node = self.nodes.get(self._node_of(live))
+            if node is not None and not _reachable(node):
+                continue
+            spec = execnet.XSpec(live.gateway.spec._spec)
+            self._say(f"farm: starting another worker on {self._node_of(live) or 'a live node'}"
+                      " for the rescheduled tests")
+            try:
+                return original(SimpleNamespace(gateway=SimpleNamespace(spec=spec)))
+            except Exception as exc:
+                self._say(f"farm: could not start it: {remote.one_line(exc)}")
+        return None
+
+    @pytest.hookimpl
+    def pytest_testnodeready(self, node) -> None:
+        name = self._node_of(node)
+        if name:
+            self._say(f"farm: worker {node.gateway.id} runs on {name} "
+                      f"({self.nodes[name].address if name in self.nodes else '?'})")
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node, error) -> None:
+        if error is None:
+            return
+        name = self._node_of(node)
+        why = " ".join(str(error).split())[:200] or "connection lost"
+        self.lost[name or node.gateway.id] = why
+        self._say(f"farm: {name or node.gateway.id} went down during the run ({why})")
+        if name:
+            farm_nodes.mark_bad(self.run, name, f"lost during farm run: {why}")
+
+    @staticmethod
+    def _worker_id(worker: object) -> str:
+        return getattr(getattr(worker, "gateway", None), "id", "") or ""
+
+    @pytest.hookimpl
+    def pytest_handlecrashitem(self, crashitem: str, report, sched) -> None:
+        if (crashitem, self._worker_id(report.node)) in self.finished:
+            # Its reports all arrived; only the "done" message was lost with the node.
+            self.already_reported.add(crashitem)
+            report.outcome = "rerun"
+            return
+        others = [n for n in getattr(sched, "nodes", []) if n is not report.node]
+        if crashitem in self.rescheduled or not others:
+            return                          # a second crash, or nowhere to go: it fails
+        self.rescheduled.add(crashitem)
+        sched.mark_test_pending(crashitem)
+        report.outcome = "rerun"
+        where = self._node_of(report.node) or "its node"
+        self._say(f"farm: {crashitem} was running on {where}; rescheduled on another node")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        if report.outcome == "rerun" and report.when == "???":
+            if report.nodeid in self.already_reported:
+                return "", "", ""
+            if report.nodeid in self.rescheduled:
+                return "rescheduled", "R", ("RESCHEDULED", {"yellow": True})
+        return None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.outcome == "rerun" and report.when == "???":
+            self._drop_junit_record(report)
+            return
+        if report.when == "teardown":
+            self.finished.add((report.nodeid, self._worker_id(getattr(report, "node", None))))
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.ran[self._node_of(getattr(report, "node", None)) or "local"] += 1
+
+    def _drop_junit_record(self, report) -> None:
+        # The crashed attempt has no outcome of its own: the rerun reports the test.
+        from _pytest.junitxml import xml_key
+        xml = self.config.stash.get(xml_key, None) if self.config else None
+        if xml is None:
+            return
+        reporter = xml.node_reporters.pop((report.nodeid, getattr(report, "node", None)), None)
+        if reporter is not None and reporter in xml.node_reporters_ordered:
+            xml.node_reporters_ordered.remove(reporter)
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.ran and not self.lost:
+            return
+        terminalreporter.write_sep("-", "farm")
+        for name, count in sorted(self.ran.items()):
+            terminalreporter.write_line(f"{name}: ran {count} tests")
+        for name, why in sorted(self.lost.items()):
+            terminalreporter.write_line(f"{name}: lost mid-run and marked bad ({why})",
+                                        red=True)
+        if self.rescheduled:
+            terminalreporter.write_line(f"rescheduled after a node loss: "
+                                        f"{', '.join(sorted(self.rescheduled))}")
+
+
+def _reachable(node: NodeState) -> bool:
+    if not node.alive():
+        return False
+    try:
+        qemu.wait_banner(node.host, node.port, timeout=3.0)
+        return True
+    except FarmError:
+        return False
+
+
+def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local: bool = False,
+             count: int | None = None, console: Console | None = None,
+             boot_timeout: float = 120.0) -> int:
+    """Run pytest across the farm (or locally); returns pytest's exit code."""
+    console = console or Console(stderr=True)
+    cwd = Path.cwd()
+    args, files = upload_set(pytest_args, cwd)
+    run.ensure()
+    junit = (run.path / "junit.xml").resolve()
+    html = (run.path / "report.html").resolve()
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    for stale in (junit, html):            # never report an earlier run's results
+        stale.unlink(missing_ok=True)
+    if local:
+        argv = [*args, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
+        plugin = FarmPlugin(run, {})
+        code = pytest.main(argv, plugins=[plugin])
+        where = "local workers (-n auto)"
+    else:
+        ready = _ready(run, inventory, count, console, boot_timeout)
+        _provision(run, ready, files, cwd, console)
+        argv = [*args, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
+        for node in ready:
+            argv += ["--tx", tx_spec(run, node)]
+        plugin = FarmPlugin(run, {n.name: n for n in ready})
+        code = pytest.main(argv, plugins=[plugin])
+        where = ", ".join(n.name for n in ready)
+    extra = {"command": "farm run " + " ".join(pytest_args), "started": started,
+             "nodes": where, "exit code": str(int(code))}
+    if plugin.lost:
+        extra["lost nodes"] = "; ".join(f"{k}: {v}" for k, v in sorted(plugin.lost.items()))
+    if junit.exists():
+        from farm.report import write_html
+        write_html(junit, html, title="farm run", extra=extra)
+        console.print(f"farm: JUnit XML {junit}\nfarm: HTML report {html}")
+    return int(code)
+
+
+def _ready(run: RunDir, inventory: Inventory, count: int | None, console: Console,
+           boot_timeout: float) -> list[NodeState]:
+    farm_nodes.refresh(run)
+    ready = farm_nodes.ready_nodes(run)
+    if not ready or (count is not None and len(ready) < count):
+        farm_nodes.up(run, inventory, count, console, boot_timeout)
+        ready = farm_nodes.ready_nodes(run)
+    if count is not None:
+        ready = ready[:count]
+    if not ready:
+        bad = [f"{n.name}: {n.reason}" for n in run.load().values()]
+        raise FarmError("no node is ready" + (f" ({'; '.join(bad)})" if bad else ""))
+    return ready
+
+
+def _provision(run: RunDir, ready: list[NodeState], files: list[str], cwd: Path,
+               console: Console) -> None:
+    """Mirror the run's files onto every node (only what changed)."""
+    wheel = None
+    if any(n.kind == "qemu" for n in ready):
+        from farm.image import build_hv_wheel
+        path = build_hv_wheel(console)
+        wheel = (path, remote.sha256_file(path))
+
+    def one(node: NodeState) -> tuple[str, str]:
+        conn = remote.connect(run, node)
+        try:
+            note = ""
+            if node.kind == "qemu" and wheel is not None:
+                import hv
+                if remote.install_wheel(conn, node.python, wheel[0], wheel[1], hv.__version__,
+                                        farm_nodes.QEMU_MARKER):
+                    note = "newer hv installed; "
+            sent = remote.upload_files(conn, node.workdir, cwd, files)
+            return node.name, f"{note}{len(sent)} of {len(files)} files sent"
+        except FarmError as exc:
+            farm_nodes.mark_bad(run, node.name, f"provisioning: {exc}")
+            return node.name, f"bad: {exc}"
+        finally:
+            conn.close()
+
+    with console.status("farm: provisioning nodes"):
+        with ThreadPoolExecutor(max_workers=len(ready)) as pool:
+            results = list(pool.map(one, ready))
+    for name, text in results:
+        console.print(f"farm: {name}: {text}")
+    failed = [name for name, text in results if text.startswith("bad:")]
+    ready[:] = [n for n in ready if n.name not in failed]
+    if not ready:
+        raise FarmError("provisioning failed on every node (see farm status)")

@@ -1,0 +1,145 @@
+"""End to end: real i386 QEMU nodes, real SSH, real xdist workers on them.
+
+Builds (or reuses) the node image, boots two nodes under TCG with `farm up`,
+and drives them with the `farm` command exactly as a user would.  It takes
+a few minutes, so it runs only when FARM_E2E=1 (`tox -e farm` sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from farm import qemu
+from farm.report import outcomes, read_junit
+from farm.state import RunDir
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "images" / "build"
+
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("FARM_E2E") != "1",
+                       reason="boots real QEMU nodes for minutes; set FARM_E2E=1 "
+                              "(tox -e farm does)"),
+    pytest.mark.skipif(shutil.which("qemu-system-i386") is None,
+                       reason="qemu-system-i386 is not installed (./bootstrap installs it)"),
+    pytest.mark.skipif(os.geteuid() != 0,
+                       reason="building the node image needs root (debootstrap, chroot)"),
+]
+
+
+def farm(*args: str, run_dir: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    # farm's options come first: what follows belongs to the command (exec, run)
+    cmd = [sys.executable, "-m", "farm", args[0], "--run-dir", str(run_dir), *args[1:]]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("farm")
+    up = farm("up", run_dir=path)
+    assert up.returncode == 0, f"farm up failed:\n{up.stdout}\n{up.stderr}"
+    yield path
+    down = farm("down", run_dir=path)
+    assert down.returncode == 0, down.stderr
+
+
+def status(run_dir: Path) -> dict[str, dict]:
+    result = farm("status", "--json", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr
+    return {n["name"]: n for n in json.loads(result.stdout)}
+
+
+def test_up_boots_two_healthy_nodes(run_dir):
+    nodes = status(run_dir)
+    assert sorted(nodes) == ["node-1", "node-2"]
+    for node in nodes.values():
+        assert node["state"] == "ready", node
+        assert node["health"].startswith("hv selftest: ok"), node
+        assert "i686" in node["health"]              # the guest really ran on an i386 node
+        assert node["hv_version"] == __import__("hv").__version__
+        assert float(node["extra"]["boot_to_ready"]) > 0
+        assert RunDir(run_dir).load()[node["name"]].alive()
+
+
+def test_exec_reports_every_node_even_when_one_fails(run_dir):
+    result = farm("exec", "hostname; test $(hostname) = node-1", run_dir=run_dir)
+    assert result.returncode == 1
+    assert "node-1: exit 0" in result.stdout and "node-2: exit 1" in result.stdout
+    # each node really ran it: the hostnames come from the nodes themselves
+    assert result.stdout.count("node-1\n") >= 1 and "node-2\n" in result.stdout
+    assert "failed on 1 of 2 nodes: node-2" in result.stderr
+
+
+def test_run_spreads_suites_and_matches_local(run_dir, tmp_path):
+    suites = ["images/build/suite_demo.elf", "images/build/suite_asserts.elf"]
+    remote = farm("run", *suites, run_dir=run_dir)
+    assert remote.returncode == 0, remote.stdout[-3000:] + remote.stderr
+    local = farm("run", "--local", *suites, run_dir=tmp_path)
+    assert local.returncode == 0, local.stdout[-3000:] + local.stderr
+
+    junit = run_dir / "junit.xml"
+    cases = read_junit(junit)
+    assert {c.node for c in cases} == {"node-1", "node-2"}     # both nodes ran tests
+    assert outcomes(junit) == outcomes(tmp_path / "junit.xml")  # same results as local
+    assert len(cases) > 40
+    html = (run_dir / "report.html").read_text()
+    assert "node-1" in html and "node-2" in html
+
+
+def test_a_node_killed_mid_run_loses_nothing(run_dir):
+    """QMP `quit` on node-2 while it runs tests: the run completes on node-1."""
+    suite = "images/build/suite_trivial.elf"
+    cmd = [sys.executable, "-m", "farm", "run", "--run-dir", str(run_dir), "-v", suite]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines = []
+    killed_at = None
+    deadline = time.monotonic() + 600
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if killed_at is None and sum("PASSED" in x for x in lines) >= 150:
+            qemu.qmp(RunDir(run_dir).qmp_socket("node-2"), "quit")
+            killed_at = len(lines)
+        assert time.monotonic() < deadline, "farm run did not finish"
+    code = proc.wait(timeout=60)
+    out = "".join(lines)
+    print("".join(x for x in lines if "PASSED" not in x))    # shown if this test fails
+    assert killed_at is not None, out[-3000:]
+    assert code == 0, out[-3000:]
+    assert "node-2 went down" in out
+
+    cases = read_junit(run_dir / "junit.xml")
+    seen: dict[str, list] = {}
+    for c in cases:
+        seen.setdefault(c.nodeid, []).append((c.node, c.outcome))
+    assert {k: v for k, v in seen.items() if len(v) > 1} == {}, "reported twice"
+    assert len(cases) == 1000
+    assert all(c.outcome == "passed" for c in cases)
+    ran = {c.node for c in cases}
+    assert ran == {"node-1", "node-2"}           # node-2's finished results were kept
+    assert sum(c.node == "node-1" for c in cases) > 500
+
+    nodes = status(run_dir)
+    assert nodes["node-2"]["state"] == "bad"
+    assert "lost during farm run" in nodes["node-2"]["reason"]
+    assert nodes["node-1"]["state"] == "ready"
+
+
+def test_down_stops_every_node(run_dir, tmp_path):
+    state = RunDir(run_dir).load()
+    pids = [n.pid for n in state.values() if n.alive()]
+    result = farm("down", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr
+    assert RunDir(run_dir).load() == {}
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or b"qemu" not in Path(
+            f"/proc/{pid}/cmdline").read_bytes()

@@ -245,8 +245,9 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
 
 
 def _first_command(conn, node: NodeState) -> None:
-    # sshd may answer its banner a moment before it accepts logins.
-    deadline = time.monotonic() + 30
+    # A booting node's sshd may answer its banner a moment before it accepts
+    # logins; an existing host gets one try.
+    deadline = time.monotonic() + (30 if node.kind == "qemu" else 0)
     while True:
         try:
             remote.run(conn, "true", timeout=30)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import shlex
+import socket
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import fabric
 from fabric.exceptions import GroupException
-from paramiko import RejectPolicy
+from paramiko import AuthenticationException, RejectPolicy
+from paramiko.ssh_exception import NoValidConnectionsError
 
 from farm.errors import FarmError
 from farm.state import NodeState, RunDir
@@ -49,6 +51,15 @@ def connect(run: RunDir, node: NodeState, timeout: float = 10.0) -> fabric.Conne
 
 def one_line(exc: BaseException) -> str:
     """A user-facing one-line description of a connection or command failure."""
+    if isinstance(exc, NoValidConnectionsError):
+        why = {getattr(e, "strerror", None) or str(e) for e in exc.errors.values()}
+        return f"cannot connect ({'; '.join(sorted(why)).lower()})"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, AuthenticationException):
+        return f"authentication failed: {exc}"
     text = str(exc).strip() or type(exc).__name__
     result = getattr(exc, "result", None)
     if result is not None and hasattr(result, "exited"):

@@ -41,6 +41,10 @@ CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup
 RESERVED = ("-n", "--numprocesses", "--tx", "--dist", "-d", "--junitxml", "--junit-xml",
             "--rootdir", "--rsyncdir", "--px")
 MAX_UPLOAD_FILES = 20000
+# pytest would rewrite the asserts of every module in hv's distribution, farm
+# included; farm is already running, and its asserts need no rewriting.
+QUIET = ["-W", "ignore:Module already imported so cannot be rewritten; farm"
+               ":pytest.PytestAssertRewriteWarning"]
 
 
 def tx_spec(run: RunDir, node: NodeState) -> str:
@@ -309,14 +313,14 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
     for stale in (junit, html):            # never report an earlier run's results
         stale.unlink(missing_ok=True)
     if local:
-        argv = [*args, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
+        argv = [*args, *QUIET, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
         plugin = FarmPlugin(run, {})
         code = pytest.main(argv, plugins=[plugin])
         where = "local workers (-n auto)"
     else:
         ready = _ready(run, inventory, count, console, boot_timeout)
         _provision(run, ready, files, cwd, console)
-        argv = [*args, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
+        argv = [*args, *QUIET, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
         for node in ready:
             argv += ["--tx", tx_spec(run, node)]
         plugin = FarmPlugin(run, {n.name: n for n in ready})

@@ -108,6 +108,12 @@ def parse_inventory(text: str, source: str) -> Inventory:
     dupes = sorted({name for name in names if names.count(name) > 1})
     if dupes:
         raise InventoryError(f"{source}: node name {dupes[0]!r} is used more than once")
+    seen: dict[tuple[str, int, str], str] = {}
+    for host in (n for n in nodes if isinstance(n, SshHost)):
+        other = seen.setdefault((host.host, host.port, host.user), host.name)
+        if other != host.name:
+            raise InventoryError(f"{source}: [[ssh]] {host.name!r} is the same "
+                                 f"{host.user}@{host.host}:{host.port} as {other!r}")
     return Inventory(source, tuple(nodes))
 
 

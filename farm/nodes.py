@@ -9,7 +9,9 @@ A node that fails any step is marked bad with the reason; the others go on.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -101,7 +103,7 @@ def up(run: RunDir, inventory: Inventory, count: int | None = None,
     """Bring the inventory's nodes up; returns every node's final state."""
     console = console or Console(stderr=True)
     wanted = plan_nodes(inventory, count)
-    gone = refresh(run)
+    gone = [name for name in refresh(run) if name in {w.name for w in wanted}]
     if gone:
         console.print(f"farm: {', '.join(gone)}: QEMU had exited; booting again")
     image = None
@@ -143,7 +145,7 @@ def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
 
 def _bring_up_all(run: RunDir, todo: list[NodeState], console: Console,
                   boot_timeout: float) -> None:
-    artifacts = _Artifacts()
+    artifacts = _Artifacts(run.path / "dist")
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[node]:<10}"),
                   TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -158,6 +160,9 @@ def _bring_up_all(run: RunDir, todo: list[NodeState], console: Console,
             except FarmError as exc:
                 node.mark_bad(str(exc))
                 step(f"[red]bad[/]: {exc}")
+            except Exception as exc:             # paramiko, OS errors: still one node
+                node.mark_bad(remote.one_line(exc))
+                step(f"[red]bad[/]: {node.reason}")
             progress.update(tasks[node.name], completed=1)
             run.update(node.name, **_fields(node))
 
@@ -173,7 +178,8 @@ def _fields(node: NodeState) -> dict[str, object]:
 class _Artifacts:
     """The hv wheel (QEMU nodes) and sdist (SSH hosts), built once per `up`."""
 
-    def __init__(self) -> None:
+    def __init__(self, dist: Path | None = None) -> None:
+        self._dist = dist or Path(tempfile.gettempdir()) / f"farm-sdist-{os.getpid()}"
         self._lock = threading.Lock()
         self._wheel: tuple[Path, str] | None = None
         self._sdist: tuple[Path, str] | None = None
@@ -189,7 +195,9 @@ class _Artifacts:
     def sdist(self) -> tuple[Path, str]:
         with self._lock:
             if self._sdist is None:
-                path = build_sdist(Path(tempfile.mkdtemp(prefix="farm-sdist-")))
+                shutil.rmtree(self._dist, ignore_errors=True)
+                self._dist.mkdir(parents=True)
+                path = build_sdist(self._dist.resolve())
                 self._sdist = (path, remote.sha256_file(path))
             return self._sdist
 
@@ -221,8 +229,12 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
         node.extra = {**node.extra, "boot_to_sshd": f"{time.time() - started:.1f}"}
     step("ssh")
     conn = remote.connect(run, node)
+
+    def mark(what: str) -> None:
+        node.extra = {**node.extra, what: f"{time.time() - started:.1f}"}
     try:
         _first_command(conn, node)
+        mark("boot_to_ssh_command")
         step("provisioning")
         if node.kind == "qemu":
             wheel, digest = artifacts.wheel()
@@ -231,6 +243,7 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
                 step("installed a newer hv")
         else:
             _provision_ssh_host(conn, node, artifacts)
+        mark("boot_to_provisioned")
         step("health check")
         health = remote.check_health(conn, node.python, hv.__version__)
     finally:
@@ -272,7 +285,10 @@ def _provision_ssh_host(conn, node: NodeState, artifacts: _Artifacts) -> None:
     held = remote.run(conn, f"cat {shlex.quote(marker)} 2>/dev/null || true")
     if digest not in held:
         target = f"{base}/{sdist.name}"
-        conn.put(str(sdist), target)
+        try:
+            conn.put(str(sdist), target)
+        except Exception as exc:
+            raise FarmError(f"upload of {sdist.name}: {remote.one_line(exc)}") from None
         pins = " ".join(f"{p}=={version(p)}" for p in ("pytest", "pytest-xdist", "execnet"))
         info = json.dumps({"version": hv.__version__, "sdist_sha256": digest})
         remote.run(conn, f"{shlex.quote(venv)}/bin/python -m pip install -q "

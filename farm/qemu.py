@@ -63,7 +63,7 @@ def qmp(sock: Path, command: str, timeout: float = 5.0) -> dict:
 def stop(node: NodeState, qmp_sock: Path, grace: float = 5.0) -> str:
     """Stop a QEMU node: QMP quit, then SIGTERM, then SIGKILL.  Says how."""
     pid = node.pid
-    if pid is None or not pid_alive(pid):
+    if pid is None or not node.alive():        # never signal a reused pid
         return "already gone"
     how = "quit over QMP"
     try:

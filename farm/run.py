@@ -74,7 +74,7 @@ def upload_set(args: list[str], cwd: Path) -> tuple[list[str], list[str]]:
             out.append(arg)
             continue
         path_part, sep, rest = arg.partition("::")
-        path = Path(path_part)
+        path = cwd / path_part
         if not path.exists():
             out.append(arg)
             continue
@@ -163,9 +163,26 @@ class FarmPlugin:
                               f"{remote.one_line(exc)}")
             else:
                 self._say(f"farm: {name} is gone; its remaining tests run on the other nodes")
-            return self._substitute(dsession, original)
+            replacement = self._substitute(dsession, original)
+            if replacement is None and not (dsession._active_nodes - {worker}):
+                self._no_node_left(dsession)
+            return replacement
 
         dsession._clone_node = clone
+
+    def _no_node_left(self, dsession) -> None:
+        """Every node is gone: the tests still waiting fail, and the run ends."""
+        sched = dsession.sched
+        waiting = [sched.collection[i] for i in sched.pending] if sched.collection else []
+        sched.pending[:] = []
+        self._say(f"farm: no node is left; {len(waiting)} tests cannot run")
+        for nodeid in waiting:
+            path = nodeid.split("::")[0]
+            rep = pytest.TestReport(nodeid=nodeid, location=(path, None, path), keywords={},
+                                    outcome="failed", when="call",
+                                    longrepr="not run: every farm node was lost (see farm status)")
+            self.config.hook.pytest_runtest_logreport(report=rep)
+        dsession.triggershutdown()             # with no worker left, the session ends
 
     def _send_args_as_given(self) -> None:
         # xdist maps existing paths onto rsync roots for remote workers and refuses

@@ -73,9 +73,10 @@ class NodeState:
         if self.pid is None or not pid_alive(self.pid):
             return False
         try:                                   # the pid may have been reused since
-            return b"qemu" in Path(f"/proc/{self.pid}/cmdline").read_bytes()
+            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
         except OSError:
             return False
+        return not cmdline or b"qemu" in cmdline   # empty for a moment after exec
 
 
 def pid_alive(pid: int) -> bool:

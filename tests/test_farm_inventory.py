@@ -85,3 +85,11 @@ def test_ssh_config_entries():
     assert "UserKnownHostsFile /run/kh" in blocks[0]
     assert blocks[1].startswith("box\n") and "User ci" in blocks[1]
     assert "IdentityFile" not in blocks[1] and "StrictHostKeyChecking" not in blocks[1]
+
+
+def test_two_ssh_entries_for_one_address_are_refused():
+    text = ('[[ssh]]\nname = "a"\nhost = "10.0.0.5"\n'
+            '[[ssh]]\nname = "b"\nhost = "10.0.0.5"\nport = 22\n')
+    with pytest.raises(InventoryError, match=r"f\.toml: \[\[ssh\]\] 'b' is the same "
+                                             r"root@10\.0\.0\.5:22 as 'a'"):
+        parse_inventory(text, "f.toml")

@@ -1,0 +1,255 @@
+"""`farm run` without QEMU: what it uploads, the xdist specs, and losing a node mid-run.
+
+The node-loss tests run real pytest-xdist sessions with local (popen) workers
+that stand for nodes `a` and `b` (their HV_NODE); a test kills its worker
+with SIGKILL the way a node that dies takes its worker with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from farm.errors import FarmError
+from farm.run import DEFAULT_SUITE, tx_spec, upload_set
+from farm.state import NodeState, RunDir
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ---- upload_set ----
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "a.elf").write_bytes(b"a")
+    (tmp_path / "suites" / "sub").mkdir()
+    (tmp_path / "suites" / "sub" / "b.elf").write_bytes(b"b")
+    (tmp_path / "suites" / "__pycache__").mkdir()
+    (tmp_path / "suites" / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"")
+    (tmp_path / "suites" / ".hidden").mkdir()
+    (tmp_path / "suites" / ".hidden" / "c.elf").write_bytes(b"c")
+    (tmp_path / "suites" / ".dotfile").write_bytes(b"")
+    (tmp_path / "suites" / "stale.pyc").write_bytes(b"")
+    (tmp_path / "test_one.py").write_text("def test_one(): pass\n")
+    return tmp_path
+
+
+def test_upload_set_keeps_relative_paths_and_options(cwd):
+    args, files = upload_set(["-q", "test_one.py", "-k", "one", "suites/a.elf"], cwd)
+    assert args == ["-q", "test_one.py", "-k", "one", "suites/a.elf"]
+    assert files == ["suites/a.elf", "test_one.py"]
+
+
+def test_upload_set_keeps_node_ids(cwd):
+    args, files = upload_set(["test_one.py::test_one", "suites/a.elf::case[1]"], cwd)
+    assert args == ["test_one.py::test_one", "suites/a.elf::case[1]"]
+    assert files == ["suites/a.elf", "test_one.py"]
+
+
+def test_upload_set_makes_absolute_paths_relative(cwd):
+    args, files = upload_set([str(cwd / "suites" / "a.elf"), f"{cwd}/test_one.py::test_one"],
+                             cwd)
+    assert args == ["suites/a.elf", "test_one.py::test_one"]
+    assert files == ["suites/a.elf", "test_one.py"]
+
+
+def test_upload_set_refuses_paths_outside_cwd(cwd, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "x.elf"
+    outside.write_bytes(b"")
+    for arg in (str(outside), os.path.relpath(outside, cwd)):
+        with pytest.raises(FarmError) as info:
+            upload_set([arg], cwd)
+        assert str(info.value).startswith(f"{arg}: outside the current directory {cwd}; ")
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("args, option", [
+    (["-n", "2"], "-n"),
+    (["-n2"], "-n"),
+    (["-nauto"], "-n"),
+    (["--numprocesses=4"], "--numprocesses"),
+    (["--tx", "x"], "--tx"),
+    (["--dist", "loadfile"], "--dist"),
+    (["-d"], "-d"),
+    (["--junitxml=x"], "--junitxml"),
+    (["--junit-xml", "x.xml"], "--junit-xml"),
+    (["--rootdir=/"], "--rootdir"),
+    (["--rsyncdir", "x"], "--rsyncdir"),
+    (["--px", "x"], "--px"),
+])
+def test_upload_set_refuses_options_farm_sets(cwd, args, option):
+    with pytest.raises(FarmError) as info:
+        upload_set(["-q", *args, "test_one.py"], cwd)
+    assert str(info.value) == f"farm run sets {option} itself; leave it out"
+
+
+@pytest.mark.parametrize("arg", ["--junit-prefix=x", "--no-header", "-q", "--durations=5"])
+def test_upload_set_lets_other_options_through(cwd, arg):
+    assert upload_set([arg, "test_one.py"], cwd)[0] == [arg, "test_one.py"]
+
+
+def test_upload_set_includes_config_files(cwd):
+    for name in ("pytest.ini", "pyproject.toml", "conftest.py", "tox.ini", "setup.cfg"):
+        (cwd / name).write_text("")
+    (cwd / "README.md").write_text("")
+    _, files = upload_set(["test_one.py"], cwd)
+    assert files == sorted(["conftest.py", "pyproject.toml", "pytest.ini", "setup.cfg",
+                            "test_one.py", "tox.ini"])
+
+
+def test_upload_set_expands_directories(cwd):
+    args, files = upload_set(["suites"], cwd)
+    assert args == ["suites"]
+    assert files == ["suites/a.elf", "suites/sub/b.elf"]
+    assert upload_set([str(cwd / "suites" / "sub")], cwd) == (["suites/sub"],
+                                                                ["suites/sub/b.elf"])
+
+
+def test_upload_set_default_suite(cwd):
+    assert upload_set(["-q"], cwd) == (["-q"], [])                 # no default suite here
+    (cwd / DEFAULT_SUITE).parent.mkdir(parents=True)
+    (cwd / DEFAULT_SUITE).write_bytes(b"\x7fELF")
+    assert DEFAULT_SUITE == "images/build/suite_demo.elf"
+    assert upload_set(["-q", "-k", "nothing"], cwd) == (
+        ["-q", "-k", "nothing", DEFAULT_SUITE], [DEFAULT_SUITE])
+    # A path on the command line replaces the default.
+    assert upload_set(["test_one.py"], cwd) == (["test_one.py"], ["test_one.py"])
+
+
+# ---- tx_spec ----
+
+def test_tx_spec(tmp_path):
+    run = RunDir(tmp_path / "run")
+    node = NodeState("node-1", "qemu", "127.0.0.1", 40001, python="/opt/farm/venv/bin/python",
+                     workdir="/root/hv-farm/work")
+    spec = tx_spec(run, node)
+    parts = spec.split("//")
+    assert parts == ["ssh=node-1", f"ssh_config={(tmp_path / 'run' / 'ssh_config').resolve()}",
+                     "python=/opt/farm/venv/bin/python", "chdir=/root/hv-farm/work",
+                     "env:HV_NODE=node-1"]
+    assert Path(parts[1].split("=", 1)[1]).is_absolute()
+    import execnet
+    xspec = execnet.XSpec(spec)
+    assert (xspec.ssh, xspec.python, xspec.chdir, xspec.env) == (
+        "node-1", "/opt/farm/venv/bin/python", "/root/hv-farm/work", {"HV_NODE": "node-1"})
+
+
+# ---- a node dies mid-run (real xdist, popen workers) ----
+
+TESTS = """\
+import os, time, pytest
+
+@pytest.mark.parametrize("i", range(8))
+def test_many(i):
+    time.sleep(0.2)
+    if i >= 2 and (os.environ.get("HV_NODE") == "a" or os.environ.get("KILL_EVERY_WORKER")):
+        os.kill(os.getpid(), 9)       # the worker's node dies mid-run
+"""
+
+DRIVER = """\
+import subprocess, sys
+import pytest
+from farm.run import FarmPlugin
+from farm.state import NodeState, RunDir
+
+gone = subprocess.Popen(["true"])
+gone.wait()                           # a dead pid: farm sees these nodes' QEMU as gone
+run = RunDir(".farm")
+run.ensure()
+nodes = {{name: NodeState(name, "qemu", "127.0.0.1", 1, pid=gone.pid) for name in {dead}}}
+code = pytest.main(["test_x.py", "-p", "xdist", "--dist", "load",
+                    "--tx", "popen//env:HV_NODE=a", "--tx", "popen//env:HV_NODE=b",
+                    "--junitxml=j.xml", "-p", "no:benchmark", "-p", "no:cacheprovider",
+                    "-W", "ignore::pytest.PytestAssertRewriteWarning"],
+                   plugins=[FarmPlugin(run, nodes)])
+print("DRIVER EXIT", int(code))
+sys.exit(int(code))
+"""
+
+
+class Session:
+    def __init__(self, where: Path, proc: subprocess.Popen, started: float):
+        self.where, self.proc, self.started = where, proc, started
+        self.out = ""
+        self.code: int | None = None
+        self.seconds = 0.0
+
+    def finish(self, timeout: float) -> Session:
+        try:
+            self.out, _ = self.proc.communicate(timeout=timeout)
+            self.code = self.proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.out, _ = self.proc.communicate()
+        self.seconds = time.monotonic() - self.started
+        return self
+
+    def testcases(self) -> list[ET.Element]:
+        return list(ET.parse(self.where / "j.xml").getroot().iter("testcase"))
+
+
+def _start(where: Path, dead: list[str], kill_every_worker: bool) -> Session:
+    where.mkdir()
+    (where / "test_x.py").write_text(TESTS)
+    (where / "drive.py").write_text(DRIVER.format(dead=dead))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HV_NODE", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if kill_every_worker:
+        env["KILL_EVERY_WORKER"] = "1"
+    proc = subprocess.Popen([sys.executable, "drive.py"], cwd=where, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    return Session(where, proc, time.monotonic())
+
+
+@pytest.fixture(scope="module")
+def node_loss(tmp_path_factory):
+    """Both sessions at once (they take a few seconds each): one node dies, every node dies."""
+    base = tmp_path_factory.mktemp("node-loss")
+    one = _start(base / "one", ["a"], kill_every_worker=False)
+    every = _start(base / "every", ["a", "b"], kill_every_worker=True)
+    return {"one": one.finish(60), "every": every.finish(60)}
+
+
+def test_a_node_dying_mid_run_loses_no_results(node_loss):
+    s = node_loss["one"]
+    assert s.code == 0, s.out
+    assert "farm: a went down during the run" in s.out
+    assert re.search(r"farm: test_x\.py::test_many\[\d\] was running on a; rescheduled on "
+                     r"another node", s.out), s.out
+    assert "a: lost mid-run and marked bad" in s.out
+    summary = s.out.rstrip().splitlines()[-2]                    # the last is DRIVER EXIT
+    assert re.search(r"^=+ 8 passed, (.*, )?1 rescheduled in [\d.]+s =+$", summary), summary
+    cases = s.testcases()
+    assert sorted(c.get("name") for c in cases) == [f"test_many[{i}]" for i in range(8)]
+    for case in cases:
+        assert list(case) == [], ET.tostring(case)               # passed: no failure/error
+        assert float(case.get("time")) >= 0.2                    # a real run, not the crash
+    suite = next(ET.parse(s.where / "j.xml").getroot().iter("testsuite"))
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "0", "0")
+
+
+def test_every_node_dying_ends_the_run(node_loss):
+    s = node_loss["every"]
+    assert s.code is not None, f"still running after {s.seconds:.0f} s:\n{s.out}"
+    assert s.code != 0, s.out
+    assert "went down during the run" in s.out
+    assert "DRIVER EXIT" in s.out
+
+
+def test_every_node_dying_fails_cleanly_and_reports_every_test(node_loss):
+    s = node_loss["every"]
+    assert "INTERNALERROR" not in s.out and "Traceback" not in s.out, s.out
+    assert s.code in (1, 2), s.out
+    names = sorted(c.get("name") for c in s.testcases())
+    assert names == [f"test_many[{i}]" for i in range(8)]

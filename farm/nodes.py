@@ -123,7 +123,13 @@ def up(run: RunDir, inventory: Inventory, count: int | None = None,
             todo.append(node)
         write_ssh_files(run, nodes, image.host_key if image else None)
     if todo:
-        _bring_up_all(run, todo, console, boot_timeout)
+        artifacts = _Artifacts(run.path / "dist")
+        if any(n.kind == "qemu" for n in todo):
+            try:
+                artifacts.wheel()              # while the nodes boot
+            except FarmError:
+                pass                           # each node reports it when it needs it
+        _bring_up_all(run, todo, console, boot_timeout, artifacts)
     return [n for n in run.load().values() if n.name in {w.name for w in wanted}]
 
 
@@ -144,8 +150,7 @@ def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
 
 
 def _bring_up_all(run: RunDir, todo: list[NodeState], console: Console,
-                  boot_timeout: float) -> None:
-    artifacts = _Artifacts(run.path / "dist")
+                  boot_timeout: float, artifacts: _Artifacts) -> None:
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[node]:<10}"),
                   TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -188,7 +193,10 @@ class _Artifacts:
         with self._lock:
             if self._wheel is None:
                 from farm.image import build_hv_wheel
-                path = build_hv_wheel()
+                try:
+                    path = build_hv_wheel()
+                except FarmError as exc:
+                    raise FarmError(f"building hv's i386 wheel: {exc}") from None
                 self._wheel = (path, remote.sha256_file(path))
             return self._wheel
 

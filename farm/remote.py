@@ -166,6 +166,7 @@ def install_wheel(conn: fabric.Connection, python: str, wheel: Path, digest: str
         raise FarmError(f"upload of {wheel.name}: {one_line(exc)}") from None
     info = json.dumps({"version": version, "wheel_sha256": digest})
     run(conn, f"{shlex.quote(python)} -m pip install -q --no-index --no-deps --force-reinstall "
+              "--no-compile "
               f"{shlex.quote(target)} && rm -f {shlex.quote(target)} && "
               f"printf '%s\\n' {shlex.quote(info)} > {shlex.quote(marker)}", timeout=300)
     return True

@@ -314,7 +314,7 @@ def test_install_wheel_installs_otherwise(wheel, held):
     assert conn.puts == [(f"/tmp/{wheel.name}", b"PK wheel bytes")]
     install = conn.commands[-1]
     assert install.startswith("/opt/farm/venv/bin/python -m pip install -q --no-index "
-                              f"--no-deps --force-reinstall /tmp/{wheel.name} && "
+                              f"--no-deps --force-reinstall --no-compile /tmp/{wheel.name} && "
                               f"rm -f /tmp/{wheel.name} && printf ")
     # The marker records the new wheel, written only after pip succeeded.
     info = json.dumps({"version": "0.1.0", "wheel_sha256": digest})

@@ -408,6 +408,13 @@ def _prune_logs(logs: Path, keep: int) -> None:
             path.unlink()
 
 
+def _prune_wheels(wheels: Path, keep: int) -> None:
+    """Every edit of the checkout makes a wheel; keep only the newest few."""
+    old = sorted(wheels.iterdir(), key=lambda p: p.stat().st_mtime)[:-keep]
+    for path in old:
+        _rmtree(path)
+
+
 _lock = threading.RLock()
 _lock_depth = 0
 
@@ -669,6 +676,7 @@ def _build_wheel(b: _Build, builder: Path, rebuild: bool) -> Path:
         _replace_dir(tmp, cache_dir() / "wheels" / srchash)
         _rmtree(work)
         _rmtree(out)
+        _prune_wheels(cache_dir() / "wheels", keep=5)
     wheel = _cached_wheel(srchash)
     assert wheel is not None
     return wheel

@@ -357,12 +357,16 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
 def _ready(run: RunDir, inventory: Inventory, count: int | None, console: Console,
            boot_timeout: float) -> list[NodeState]:
     farm_nodes.refresh(run)
-    ready = farm_nodes.ready_nodes(run)
-    if not ready or (count is not None and len(ready) < count):
+    wanted = [n.name for n in farm_nodes.plan_nodes(inventory, count)]
+
+    def ready_wanted() -> list[NodeState]:
+        by_name = {n.name: n for n in farm_nodes.ready_nodes(run)}
+        return [by_name[name] for name in wanted if name in by_name]
+
+    ready = ready_wanted()
+    if len(ready) < len(wanted):       # boot what is missing or bad; ready ones stay
         farm_nodes.up(run, inventory, count, console, boot_timeout)
-        ready = farm_nodes.ready_nodes(run)
-    if count is not None:
-        ready = ready[:count]
+        ready = ready_wanted()
     if not ready:
         bad = [f"{n.name}: {n.reason}" for n in run.load().values()]
         raise FarmError("no node is ready" + (f" ({'; '.join(bad)})" if bad else ""))

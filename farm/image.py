@@ -128,13 +128,20 @@ def cache_dir() -> Path:
 
 
 def source_root() -> Path:
-    """The hv checkout this process imports hv from."""
-    root = Path(hv.__file__).resolve().parent.parent
-    if not (root / "pyproject.toml").is_file():
-        raise FarmError(f"building the node image needs an hv source checkout (with "
-                        f"pyproject.toml and images/node/); hv is imported from {root}, "
-                        f"which is not one")
-    return root
+    """The hv checkout to build from.
+
+    The one hv is imported from (an editable install), else $HV_SOURCE, else
+    the current directory: a plain `pip install .` (tox) runs from its checkout.
+    """
+    imported = Path(hv.__file__).resolve().parent.parent
+    candidates = [imported, os.environ.get("HV_SOURCE"), Path.cwd()]
+    for root in (Path(c).resolve() for c in candidates if c):
+        if (root / "pyproject.toml").is_file() and (root / "images" / "node").is_dir() \
+                and (root / "hv" / "native").is_dir():
+            return root
+    raise FarmError("building the node image needs an hv source checkout (with "
+                    f"pyproject.toml and images/node/); hv is imported from {imported}, "
+                    "which is not one: run farm from the checkout or set HV_SOURCE")
 
 
 def _recipe_dir() -> Path:

@@ -287,9 +287,14 @@ class FarmPlugin:
         xml = self.config.stash.get(xml_key, None) if self.config else None
         if xml is None:
             return
-        reporter = xml.node_reporters.pop((report.nodeid, getattr(report, "node", None)), None)
-        if reporter is not None and reporter in xml.node_reporters_ordered:
-            xml.node_reporters_ordered.remove(reporter)
+        # node_reporter() finds the record junitxml made for this report (its key
+        # differs between pytest versions); remove that very object.
+        reporter = xml.node_reporter(report)
+        for key, value in list(xml.node_reporters.items()):
+            if value is reporter:
+                del xml.node_reporters[key]
+        xml.node_reporters_ordered[:] = [r for r in xml.node_reporters_ordered
+                                         if r is not reporter]
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:

@@ -354,8 +354,11 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
         extra["lost nodes"] = "; ".join(f"{k}: {v}" for k, v in sorted(plugin.lost.items()))
     if junit.exists():
         from farm.report import write_html
-        write_html(junit, html, title="farm run", extra=extra)
-        console.print(f"farm: JUnit XML {junit}\nfarm: HTML report {html}")
+        try:
+            write_html(junit, html, title="farm run", extra=extra)
+            console.print(f"farm: JUnit XML {junit}\nfarm: HTML report {html}")
+        except FarmError as exc:             # the run's own result still stands
+            console.print(f"farm: no HTML report: {exc}", markup=False)
     return int(code)
 
 

@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -162,8 +163,21 @@ def test_a_missing_tool_names_its_debian_package(cache, recipe, monkeypatch, too
 
 def test_not_a_checkout(monkeypatch, tmp_path):
     monkeypatch.setattr(fi.hv, "__file__", str(tmp_path / "site-packages" / "hv" / "__init__.py"))
-    with pytest.raises(FarmError, match="needs an hv source checkout"):
+    monkeypatch.delenv("HV_SOURCE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FarmError, match="needs an hv source checkout.*set HV_SOURCE"):
         fi.source_root()
+
+
+def test_a_plain_install_finds_the_checkout_it_runs_from(monkeypatch, tmp_path):
+    checkout = Path(__file__).resolve().parent.parent
+    monkeypatch.setattr(fi.hv, "__file__", str(tmp_path / "site-packages" / "hv" / "__init__.py"))
+    monkeypatch.delenv("HV_SOURCE", raising=False)
+    monkeypatch.chdir(checkout)
+    assert fi.source_root() == checkout
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HV_SOURCE", str(checkout))
+    assert fi.source_root() == checkout
 
 
 def test_a_failed_step_names_the_step_and_the_log(cache):

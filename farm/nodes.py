@@ -28,9 +28,10 @@ import hv
 from farm import qemu, remote, render
 from farm.errors import FarmError
 from farm.inventory import Inventory, QemuNode, SshHost
-from farm.state import BAD, BOOTING, READY, NodeState, RunDir
+from farm.state import BAD, READY, NodeState, RunDir
 
-__all__ = ["bring_up", "down", "plan_nodes", "ready_nodes", "refresh", "up"]
+__all__ = ["bring_up", "down", "health_check", "mark_bad", "plan_nodes", "ready_nodes",
+           "refresh", "up", "write_ssh_files"]
 
 QEMU_WORKDIR = "/root/hv-farm/work"
 QEMU_MARKER = "/opt/farm/hv.json"
@@ -318,27 +319,28 @@ def _console_tail(run: RunDir, node: NodeState) -> str:
     return f"see {run.console_log(node.name)}"
 
 
-def health_check(run: RunDir, names: list[str] | None = None) -> list[NodeState]:
-    """Re-run the health check on ready nodes (used by `farm status --check`)."""
-    out = []
-    for node in run.load().values():
-        if names and node.name not in names:
-            continue
+def health_check(run: RunDir) -> list[NodeState]:
+    """Re-run the health check on every ready node at once (`farm status --check`)."""
+    def one(node: NodeState) -> NodeState:
         if node.state != READY:
-            out.append(node)
-            continue
+            return node
         conn = remote.connect(run, node)
         try:
             health = remote.check_health(conn, node.python, hv.__version__)
-            node.health, node.health_at = health.line, time.time()
+            node.health = health.line
         except FarmError as exc:
             node.mark_bad(f"health check: {exc}")
-            node.health_at = time.time()
+        except Exception as exc:                 # paramiko, OS errors
+            node.mark_bad(f"health check: {remote.one_line(exc)}")
         finally:
             conn.close()
+        node.health_at = time.time()
         run.update(node.name, **_fields(node))
-        out.append(node)
-    return out
+        return node
+
+    found = list(run.load().values())
+    with ThreadPoolExecutor(max_workers=max(1, len(found))) as pool:
+        return list(pool.map(one, found))
 
 
 def mark_bad(run: RunDir, name: str, reason: str) -> None:
@@ -364,9 +366,3 @@ def down(run: RunDir, names: list[str] | None = None) -> list[tuple[str, str]]:
         write_ssh_files(run, nodes)
     return done
 
-
-def node_states_json(nodes: list[NodeState]) -> str:
-    return json.dumps([n.__dict__ for n in nodes], indent=1)
-
-
-__all__ += ["BOOTING", "health_check", "mark_bad", "node_states_json", "write_ssh_files"]

@@ -107,11 +107,8 @@ def check_health(conn: fabric.Connection, python: str, want_version: str) -> Hea
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def upload_files(conn: fabric.Connection, workdir: str, root: Path,

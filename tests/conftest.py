@@ -49,15 +49,11 @@ def sample_guest_names() -> list[str]:
     return sorted(f"{src.stem}.elf" for src in (IMAGES / "guests").glob("*.c"))
 
 
-@pytest.fixture(scope="session")
-def guest_images() -> Path:
-    """images/build/ with every sample guest of images/guests/ built and up to date."""
+def build_images(what: str, *names: str) -> None:
+    """Run images/build.py for `names` (skips without gcc; fails if the build does)."""
     gcc = os.environ.get("HV_CC", "gcc")
     if shutil.which(gcc) is None:
-        pytest.skip(f"{gcc} not found: the sample guests in images/guests/ cannot be built")
-    names = sample_guest_names()
-    if not names:
-        pytest.skip("images/guests/ has no sample guests yet")
+        pytest.skip(f"{gcc} not found: {what} cannot be built")
     BUILD.mkdir(parents=True, exist_ok=True)
     # pytest-xdist workers share images/build; one build at a time.
     with open(BUILD / ".tests.lock", "w") as lock:
@@ -67,9 +63,29 @@ def guest_images() -> Path:
     if proc.returncode != 0:
         pytest.fail(f"python images/build.py failed ({proc.returncode}):\n"
                     f"{proc.stdout}{proc.stderr}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def guest_images() -> Path:
+    """images/build/ with every sample guest of images/guests/ built and up to date."""
+    names = sample_guest_names()
+    if not names:
+        pytest.skip("images/guests/ has no sample guests yet")
+    build_images("the sample guests in images/guests/", *names)
     missing = [name for name in names if not (BUILD / name).is_file()]
     if missing:
         pytest.fail(f"images/build.py did not produce {', '.join(missing)}", pytrace=False)
+    return BUILD
+
+
+@pytest.fixture(scope="session")
+def sample_suites() -> Path:
+    """images/build/ with suite_*.elf built from images/suites/."""
+    if not any((IMAGES / "suites").glob("*/*.c")):
+        pytest.skip("images/suites/ has no sample suites yet")
+    build_images("the sample suites", "suite_*.elf")
+    if not (BUILD / "suite_demo.elf").is_file():
+        pytest.skip("images/build.py does not build suite_demo.elf yet")
     return BUILD
 
 

@@ -69,6 +69,16 @@ def test_up_boots_two_healthy_nodes(run_dir):
         assert RunDir(run_dir).load()[node["name"]].alive()
 
 
+def test_status_check_runs_the_health_check_again(run_dir):
+    before = status(run_dir)
+    result = farm("status", "--check", "--json", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr
+    after = {n["name"]: n for n in json.loads(result.stdout)}
+    for name, node in after.items():
+        assert node["state"] == "ready"
+        assert node["health_at"] > before[name]["health_at"]
+
+
 def test_exec_reports_every_node_even_when_one_fails(run_dir):
     result = farm("exec", "hostname; test $(hostname) = node-1", run_dir=run_dir)
     assert result.returncode == 1
@@ -132,6 +142,17 @@ def test_a_node_killed_mid_run_loses_nothing(run_dir):
     assert nodes["node-2"]["state"] == "bad"
     assert "lost during farm run" in nodes["node-2"]["reason"]
     assert nodes["node-1"]["state"] == "ready"
+
+
+def test_up_boots_the_lost_node_again_and_keeps_the_other(run_dir):
+    before = status(run_dir)
+    assert before["node-2"]["state"] == "bad"
+    result = farm("up", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr
+    after = status(run_dir)
+    assert after["node-2"]["state"] == "ready"
+    assert after["node-2"]["pid"] != before["node-2"]["pid"]        # a fresh QEMU
+    assert after["node-1"]["pid"] == before["node-1"]["pid"]        # left alone
 
 
 def test_down_stops_every_node(run_dir, tmp_path):

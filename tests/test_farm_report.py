@@ -7,10 +7,8 @@ itself reported (its summary line, its collection, the testsuite attributes).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -39,18 +37,8 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def suites() -> None:
+def suites(sample_suites) -> None:
     """images/build/suite_*.elf, built and up to date (skips without gcc)."""
-    gcc = os.environ.get("HV_CC", "gcc")
-    if shutil.which(gcc) is None:
-        pytest.skip(f"{gcc} not found: the sample suites cannot be built")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    with open(BUILD / ".tests.lock", "w") as lock:    # xdist workers share images/build
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run([sys.executable, "images/build.py", "suite_*.elf"], cwd=REPO,
-                              capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        pytest.fail(f"python images/build.py failed:\n{proc.stdout}{proc.stderr}", pytrace=False)
 
 
 def _pytest(*args: str, node: str | None = None) -> subprocess.Popen[str]:

@@ -9,13 +9,11 @@ images/build.py) are checked at the end.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
 import struct
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -695,27 +693,6 @@ def test_xdist_workers_name_their_node(hvtest_subprocess, pytester: pytest.Pytes
 
 
 # ---- the sample suites of images/suites/ ----
-
-@pytest.fixture(scope="session")
-def sample_suites() -> Path:
-    """images/build/ with suite_*.elf built from images/suites/ (skips until they exist)."""
-    if not any((REPO / "images" / "suites").glob("*/*.c")):
-        pytest.skip("images/suites/ has no sample suites yet")
-    gcc = os.environ.get("HV_CC", "gcc")
-    if shutil.which(gcc) is None:
-        pytest.skip(f"{gcc} not found: the sample suites cannot be built")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    with open(BUILD / ".tests.lock", "w") as lock:    # xdist workers share images/build
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = subprocess.run([sys.executable, str(REPO / "images" / "build.py"), "suite_*.elf"],
-                              cwd=REPO, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        pytest.fail(f"python images/build.py failed ({proc.returncode}):\n"
-                    f"{proc.stdout}{proc.stderr}", pytrace=False)
-    if not (BUILD / "suite_demo.elf").is_file():
-        pytest.skip("images/build.py does not build suite_demo.elf yet")
-    return BUILD
-
 
 def _sample(pytester: pytest.Pytester, build: Path, name: str) -> str:
     shutil.copy(build / name, pytester.path / name)

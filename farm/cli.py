@@ -121,8 +121,9 @@ def _print_table(found: list[NodeState], console: Console) -> None:
         state = f"[{colour.get(n.state, 'white')}]{n.state}[/]"
         if n.state == "bad" and n.reason:
             state += f": {n.reason}"
-        health = n.health.removeprefix("hv selftest: ")
-        check = f"{_ago(n.health_at)} ago: {health}" if n.health_at else "-"
+        # "hv selftest: ok (hv 0.1.0, ...)" -> "ok"; the full line is in --json
+        health = n.health.removeprefix("hv selftest: ").split(" (", 1)[0] or "failed"
+        check = f"{health}, {_ago(n.health_at)} ago" if n.health_at else "-"
         table.add_row(n.name, n.kind, n.address, state, _ago(n.started), check)
     console.print(table)
 

@@ -21,12 +21,6 @@
 
 typedef u32 (*alu_fn)(u32 a, u32 b, u32 fin, u32 *fout);
 
-#define P8 ""
-#define P16 ".byte 0x66\n\t"
-#define P32 ""
-#define W8 0
-#define W16 1
-#define W32 1
 #define SFX8 "b"
 #define SFX16 "w"
 #define SFX32 "l"

@@ -11,13 +11,6 @@
  */
 #include "conf.h"
 
-#define P8 ""
-#define P16 ".byte 0x66\n\t"
-#define P32 ""
-#define W8 0
-#define W16 1
-#define W32 1
-
 #define LOGIC (F_CF | F_PF | F_ZF | F_SF | F_OF)
 
 static const u32 flags_in[2] = {0x002, 0x8d7};

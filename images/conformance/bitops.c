@@ -14,9 +14,6 @@
  */
 #include "conf.h"
 
-#define P16 ".byte 0x66\n\t"
-#define P32 ""
-
 /* ---- bsf (0f bc) and bsr (0f bd), destination EAX, source ECX / (%esi). */
 
 typedef u32 (*scan_fn)(u32 dst, u32 src, u32 fin, u32 *fout);

@@ -31,6 +31,15 @@ typedef uint64_t u64;
 #define F_ARITH (F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF)   /* 0x8d5 */
 #define F_FIXED 0x002u
 
+/* Operand-size prefix for an instruction written as bytes (P*), and whether
+ * the "w" bit of its opcode is set (W*), by operand size. */
+#define P8 ""
+#define P16 ".byte 0x66\n\t"
+#define P32 ""
+#define W8 0
+#define W16 1
+#define W32 1
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 

@@ -15,13 +15,6 @@
 
 typedef int64_t i64;
 
-#define P8 ""
-#define P16 ".byte 0x66\n\t"
-#define P32 ""
-#define W8 0
-#define W16 1
-#define W32 1
-
 struct rd {
     u32 eax, edx;
 };

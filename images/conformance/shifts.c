@@ -22,13 +22,6 @@
 
 typedef u32 (*sh_fn)(u32 a, u32 b, u32 cnt, u32 fin, u32 *fout);
 
-#define P8 ""
-#define P16 ".byte 0x66\n\t"
-#define P32 ""
-#define W8 0
-#define W16 1
-#define W32 1
-
 #define FN(name) static u32 name(u32 a, u32 b, u32 cnt, u32 fin, u32 *fout)
 
 /* Destination EDX/DX/DL (or DH), count in CL, shld/shrd source EBX. */

@@ -129,13 +129,13 @@ def _print_table(found: list[NodeState], console: Console) -> None:
 
 
 def _cmd_exec(args: argparse.Namespace, err: Console) -> int:
-    from farm import remote
+    from farm import nodes, remote
     if args.command[:1] == ["--"]:
         args.command = args.command[1:]
     if not args.command:
         raise _UsageError("farm exec needs a command, e.g. farm exec uname -a")
     run = RunDir(args.run_dir)
-    ready = [n for n in run.load().values() if n.state == READY and n.alive()]
+    ready = nodes.ready_nodes(run)
     if not ready:
         raise FarmError(f"no ready nodes in {run.path} (start them with 'farm up')")
     command = " ".join(args.command)

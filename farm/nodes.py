@@ -30,8 +30,8 @@ from farm.errors import FarmError
 from farm.inventory import Inventory, QemuNode, SshHost
 from farm.state import BAD, READY, NodeState, RunDir
 
-__all__ = ["bring_up", "down", "health_check", "mark_bad", "plan_nodes", "ready_nodes",
-           "refresh", "up", "write_ssh_files"]
+__all__ = ["Artifacts", "bring_up", "down", "health_check", "install_hv", "mark_bad",
+           "plan_nodes", "ready_nodes", "refresh", "up", "write_ssh_files"]
 
 QEMU_WORKDIR = "/root/hv-farm/work"
 QEMU_MARKER = "/opt/farm/hv.json"
@@ -124,7 +124,7 @@ def up(run: RunDir, inventory: Inventory, count: int | None = None,
             todo.append(node)
         write_ssh_files(run, nodes, image.host_key if image else None)
     if todo:
-        artifacts = _Artifacts(run.path / "dist")
+        artifacts = Artifacts(run.path / "dist")
         if any(n.kind == "qemu" for n in todo):
             try:
                 artifacts.wheel()              # while the nodes boot
@@ -151,7 +151,7 @@ def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
 
 
 def _bring_up_all(run: RunDir, todo: list[NodeState], console: Console,
-                  boot_timeout: float, artifacts: _Artifacts) -> None:
+                  boot_timeout: float, artifacts: Artifacts) -> None:
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[node]:<10}"),
                   TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -181,11 +181,12 @@ def _fields(node: NodeState) -> dict[str, object]:
                                            "hv_version", "python", "workdir", "extra")}
 
 
-class _Artifacts:
-    """The hv wheel (QEMU nodes) and sdist (SSH hosts), built once per `up`."""
+class Artifacts:
+    """The hv wheel (QEMU nodes) and sdist (SSH hosts), built once per `up` or `run`."""
 
-    def __init__(self, dist: Path | None = None) -> None:
+    def __init__(self, dist: Path | None = None, console: Console | None = None) -> None:
         self._dist = dist or Path(tempfile.gettempdir()) / f"farm-sdist-{os.getpid()}"
+        self._console = console
         self._lock = threading.Lock()
         self._wheel: tuple[Path, str] | None = None
         self._sdist: tuple[Path, str] | None = None
@@ -195,7 +196,7 @@ class _Artifacts:
             if self._wheel is None:
                 from farm.image import build_hv_wheel
                 try:
-                    path = build_hv_wheel()
+                    path = build_hv_wheel(self._console)
                 except FarmError as exc:
                     raise FarmError(f"building hv's i386 wheel: {exc}") from None
                 self._wheel = (path, remote.sha256_file(path))
@@ -213,9 +214,8 @@ class _Artifacts:
 
 def build_sdist(out: Path) -> Path:
     """The hv sdist of this checkout (for SSH hosts of any architecture)."""
-    src = Path(hv.__file__).resolve().parent.parent
-    if not (src / "pyproject.toml").exists():
-        raise FarmError(f"{src}: not an hv source checkout; cannot build an sdist for SSH hosts")
+    from farm.image import source_root
+    src = source_root()
     code = "import sys, setuptools.build_meta as b; print(b.build_sdist(sys.argv[1]))"
     proc = subprocess.run([sys.executable, "-c", code, str(out)], cwd=src, text=True,
                           capture_output=True)
@@ -226,7 +226,7 @@ def build_sdist(out: Path) -> Path:
 
 
 def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
-             artifacts: _Artifacts) -> None:
+             artifacts: Artifacts) -> None:
     """Wait for sshd, run a real command, provision hv, health-check.  Raises FarmError."""
     started = node.started or time.time()
     if node.kind == "qemu":
@@ -246,9 +246,7 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
         mark("boot_to_ssh_command")
         step("provisioning")
         if node.kind == "qemu":
-            wheel, digest = artifacts.wheel()
-            if remote.install_wheel(conn, node.python, wheel, digest, hv.__version__,
-                                    QEMU_MARKER):
+            if install_hv(conn, node, artifacts):
                 step("installed a newer hv")
         else:
             _provision_ssh_host(conn, node, artifacts)
@@ -266,6 +264,12 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
     node.extra = {**node.extra, "boot_to_ready": f"{node.ready_at - started:.1f}"}
 
 
+def install_hv(conn, node: NodeState, artifacts: Artifacts) -> bool:
+    """Put our hv wheel on a QEMU node unless it holds it already; True if it did."""
+    wheel, digest = artifacts.wheel()
+    return remote.install_wheel(conn, node.python, wheel, digest, hv.__version__, QEMU_MARKER)
+
+
 def _first_command(conn, node: NodeState) -> None:
     # A booting node's sshd may answer its banner a moment before it accepts
     # logins; an existing host gets one try.
@@ -281,7 +285,7 @@ def _first_command(conn, node: NodeState) -> None:
             time.sleep(1)
 
 
-def _provision_ssh_host(conn, node: NodeState, artifacts: _Artifacts) -> None:
+def _provision_ssh_host(conn, node: NodeState, artifacts: Artifacts) -> None:
     """An SSH host gets a venv in ~/.hv-farm with hv (from our sdist) and pytest-xdist."""
     from importlib.metadata import version
     home = remote.run(conn, "echo $HOME").strip()

@@ -384,21 +384,16 @@ def _ready(run: RunDir, inventory: Inventory, count: int | None, console: Consol
 def _provision(run: RunDir, ready: list[NodeState], files: list[str], cwd: Path,
                console: Console) -> None:
     """Mirror the run's files onto every node (only what changed)."""
-    wheel = None
+    artifacts = farm_nodes.Artifacts(run.path / "dist", console)
     if any(n.kind == "qemu" for n in ready):
-        from farm.image import build_hv_wheel
-        path = build_hv_wheel(console)
-        wheel = (path, remote.sha256_file(path))
+        artifacts.wheel()                  # here, once: a failure is ours, not a node's
 
     def one(node: NodeState) -> tuple[str, str]:
         conn = remote.connect(run, node)
         try:
             note = ""
-            if node.kind == "qemu" and wheel is not None:
-                import hv
-                if remote.install_wheel(conn, node.python, wheel[0], wheel[1], hv.__version__,
-                                        farm_nodes.QEMU_MARKER):
-                    note = "newer hv installed; "
+            if node.kind == "qemu" and farm_nodes.install_hv(conn, node, artifacts):
+                note = "newer hv installed; "
             sent = remote.upload_files(conn, node.workdir, cwd, files)
             return node.name, f"{note}{len(sent)} of {len(files)} files sent"
         except FarmError as exc:

@@ -145,7 +145,7 @@ def test_bring_up_makes_a_node_ready(farm, tmp_path):
     run.ensure()
     node = qemu_state(farm, "node-1")
     steps: list[str] = []
-    nodes.bring_up(run, node, steps.append, 5.0, nodes._Artifacts())
+    nodes.bring_up(run, node, steps.append, 5.0, nodes.Artifacts())
 
     assert node.state == READY and node.reason == ""
     assert node.hv_version == hv.__version__
@@ -168,7 +168,7 @@ def test_bring_up_skips_the_wheel_the_node_already_holds(farm, tmp_path):
     run.ensure()
     node = qemu_state(farm, "node-1")
     steps: list[str] = []
-    nodes.bring_up(run, node, steps.append, 5.0, nodes._Artifacts())
+    nodes.bring_up(run, node, steps.append, 5.0, nodes.Artifacts())
     assert node.state == READY
     assert "installed a newer hv" not in steps
     assert farm.conns["node-1"][0].puts == []
@@ -183,7 +183,7 @@ def test_bring_up_boot_failure_names_the_qemu_log(farm, tmp_path):
     run.qemu_log("node-1").write_text("qemu-system-i386: -drive file=x: Could not open 'x'\n")
     node = qemu_state(farm, "node-1")
     with pytest.raises(FarmError) as info:
-        nodes.bring_up(run, node, lambda text: None, 5.0, nodes._Artifacts())
+        nodes.bring_up(run, node, lambda text: None, 5.0, nodes.Artifacts())
     assert str(info.value) == (
         "127.0.0.1:40001: sshd did not answer within 5 s (timed out); last line of "
         f"{run.qemu_log('node-1')}: qemu-system-i386: -drive file=x: Could not open 'x'")

@@ -4,19 +4,27 @@
     ex = hv.run("images/build/hello.elf", timeout=5)
     print(ex.status, ex.console)
 
+    with hv.BlockDevice("disk.img") as disk:        # devices: see hv.devices
+        ex = hv.run("images/build/disk_copy.elf", devices=[disk], timeout=5)
+
 The C extension (hv._native) is imported on the first run, so this package
 and `hv cc` work before it is built.
 """
 
 from __future__ import annotations
 
+from hv.devices import BlockDevice, Device
 from hv.elf import Image, Segment, load_image
-from hv.errors import HvError, ImageError
+from hv.errors import DeviceError, GuestMemoryError, HvError, ImageError
 from hv.guest import Exit, Guest, TestResult, run
 
 __all__ = [
+    "BlockDevice",
+    "Device",
+    "DeviceError",
     "Exit",
     "Guest",
+    "GuestMemoryError",
     "HvError",
     "Image",
     "ImageError",

@@ -2,6 +2,7 @@
 
     hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
                  [--cmdline STR] [--switcher NAME]
+                 [--disk FILE]... [--disk-readonly] [--clock virtual|host]
     hv info IMAGE [--memory MiB]
     hv selftest [--verbose]  (hv.selftest: run a built-in guest, say ok or FAILED)
     hv cc ARGS...            (hv.cc.main: gcc with the guest SDK)
@@ -13,6 +14,7 @@ status 2 and no traceback.  `python -m hv` is the same command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -89,11 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import hv
 
-    guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
-                     switcher=args.switcher)
-    # sys.stdout is None when fd 1 is closed: then the console is only captured.
-    ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
-                   console=sys.stdout)
+    if args.disk_readonly and not args.disk:
+        raise _UsageError("argument --disk-readonly: no --disk given (see 'hv run --help')")
+    with contextlib.ExitStack() as stack:
+        # Devices 0, 1, ... in the order the disks were given.
+        disks = [stack.enter_context(hv.BlockDevice(path, readonly=args.disk_readonly))
+                 for path in args.disk]
+        guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
+                         switcher=args.switcher, devices=disks, clock=args.clock)
+        # sys.stdout is None when fd 1 is closed: then the console is only captured.
+        ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
+                       console=sys.stdout)
     if ex.killed:
         _flush_stdout()
         print(f"hv: guest killed: {ex.reason}", file=sys.stderr)
@@ -160,6 +168,15 @@ def _parser() -> _Parser:
                      help="multiboot command line handed to the guest (default: empty)")
     run.add_argument("--switcher", default="emu", metavar="NAME",
                      help="what runs the guest (default: emu, the interpreter)")
+    run.add_argument("--disk", action="append", default=[], metavar="FILE",
+                     help="a disk image the guest reaches as a block device through NOTIFY; "
+                     "repeat for more (devices 0, 1, ... in order)")
+    run.add_argument("--disk-readonly", action="store_true",
+                     help="open every --disk read-only (guest writes fail with -30, EROFS)")
+    run.add_argument("--clock", choices=("virtual", "host"), default="virtual",
+                     help="the guest clock: virtual (default; one instruction is one ns, "
+                     "halts skip ahead, runs are reproducible) or host (CLOCK_MONOTONIC, "
+                     "halts really sleep; NOT reproducible)")
     run.set_defaults(func=_cmd_run)
 
     info = sub.add_parser("info", help="show an image's entry point and segments",

@@ -3,8 +3,10 @@
 A Guest is an image plus how to boot it (RAM size, command line, switcher).
 Each `Guest.run()` builds a fresh `hv._native.Machine`, loads the image,
 boots it and runs it with the GIL released, so many guests can run at once
-in threads.  The extension is imported on first use, so `import hv` (and
-`hv cc`) work before it is built.
+in threads.  A Guest may carry devices (hv.devices), which the guest reaches
+through NOTIFY, and a clock ("virtual", the default, or "host").  The
+extension is imported on first use, so `import hv` (and `hv cc`) work before
+it is built.
 """
 
 from __future__ import annotations
@@ -13,20 +15,23 @@ import codecs
 import io
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from hv import elf
+from hv.errors import GuestMemoryError, HvError
 
-__all__ = ["MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
+__all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
 
 MEMORY_MIB_MIN = 2
 MEMORY_MIB_MAX = 3072
 # A guest that keeps asking SHUTDOWN(restart) is stuck in a boot loop.
 MAX_RESTARTS = 16
 _U64_MAX = (1 << 64) - 1
+# "virtual": one retired instruction is one ns (reproducible); "host": CLOCK_MONOTONIC.
+CLOCKS = ("virtual", "host")
 
 ConsoleSink = None | int | Callable[[bytes], Any]
 
@@ -94,13 +99,27 @@ class Guest:
     memory_mib: guest RAM in MiB (2..3072).
     cmdline: the multiboot command line (str or bytes, no NUL).
     switcher: what runs the guest; "emu" (the interpreter) is always there.
+    devices: the devices the guest reaches through NOTIFY, in index order
+        (device 0 first): hv.Device instances, or any objects with a str `name`
+        and a callable `handle(bus, request) -> int` (see docs/devices.md).
+        They are reused by every run and restart; share them between guests in
+        threads only if they are thread-safe.
+    clock: "virtual" (default: one retired instruction is one ns, halts skip
+        ahead; runs are reproducible) or "host" (CLOCK_MONOTONIC since boot,
+        halts really sleep; not reproducible).
     """
 
     def __init__(self, image: str | os.PathLike[str] | elf.Image, memory_mib: int = 64,
-                 cmdline: str | bytes = "", switcher: str = "emu") -> None:
+                 cmdline: str | bytes = "", switcher: str = "emu",
+                 devices: Iterable[Any] = (), clock: str = "virtual") -> None:
         self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
         self._cmdline = _check_cmdline(cmdline)
         self._switcher = _check_switcher(switcher)
+        self._devices = _check_devices(devices)
+        self._clock = _check_clock(clock)
+        if (self._devices or self._clock != "virtual") and not _has_devices(_native()):
+            raise HvError("this build of hv._native has no devices or host clock; rebuild it "
+                          "(`python setup.py build_ext --inplace` or `pip install -e .`)")
         memory = self._memory_mib << 20
         if isinstance(image, elf.Image) and image.memory_bytes == memory:
             # Already checked; load_into() checks again if the file changed since.
@@ -125,9 +144,23 @@ class Guest:
     def switcher(self) -> str:
         return self._switcher
 
+    @property
+    def devices(self) -> tuple[Any, ...]:
+        """The devices, in index order (device 0 first)."""
+        return self._devices
+
+    @property
+    def clock(self) -> str:
+        return self._clock
+
     def __repr__(self) -> str:
+        extra = ""
+        if self._devices:
+            extra += f", devices={list(self._devices)!r}"
+        if self._clock != "virtual":
+            extra += f", clock={self._clock!r}"
         return (f"Guest({self._image.path!r}, memory_mib={self._memory_mib}, "
-                f"cmdline={self._cmdline!r}, switcher={self._switcher!r})")
+                f"cmdline={self._cmdline!r}, switcher={self._switcher!r}{extra})")
 
     def run(self, timeout: float | None = None, max_instructions: int | None = None,
             console: Any = None) -> Exit:
@@ -140,7 +173,8 @@ class Guest:
             then written directly by the host); an object with write(bytes); or a
             callable(bytes).
         Both limits cover the whole run, restarts included.  Ctrl-C raises
-        KeyboardInterrupt.
+        KeyboardInterrupt.  A device that raises, or returns something other
+        than a 32-bit int, kills the guest (Exit.reason names the device).
         """
         timeout = _check_timeout(timeout)
         budget = _check_max_instructions(max_instructions)
@@ -160,6 +194,8 @@ class _Run:
     def __init__(self, guest: Guest, timeout: float | None, budget: int | None,
                  sink: ConsoleSink) -> None:
         self.guest, self.timeout, self.budget, self.sink = guest, timeout, budget, sink
+        # What Machine.run takes: (name, handler) pairs, bound once per run.
+        self.devices = [(device.name, device.handle) for device in guest.devices]
         self.console: list[bytes] = []
         self.results: list[TestResult] = []
         self.instructions = 0
@@ -167,13 +203,15 @@ class _Run:
 
     def go(self) -> Exit:
         native = _native()
+        # An older extension has neither keyword; Guest() refused what needs them.
+        extra = {"devices": self.devices, "clock": self.guest.clock} if _has_devices(native) else {}
         for _ in range(MAX_RESTARTS + 1):
             limits = self._remaining()
             if limits is None:
                 return self._exit(None, "timeout")
             machine = self.guest._boot(native)
             status, reason, out, count, elapsed, restart, results = machine.run(
-                *limits, self.sink)
+                *limits, self.sink, **extra)
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
             self.instructions += count
@@ -202,9 +240,11 @@ class _Run:
 
 def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
         cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
-        max_instructions: int | None = None, console: Any = None) -> Exit:
+        max_instructions: int | None = None, console: Any = None,
+        devices: Iterable[Any] = (), clock: str = "virtual") -> Exit:
     """Run an image once: `Guest(image, ...).run(...)` in one call."""
-    guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher)
+    guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher,
+                  devices=devices, clock=clock)
     return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
 
 
@@ -223,8 +263,18 @@ def _native() -> ModuleType:
             raise ImportError(
                 f"hv._native is not built ({exc}); install hv with `pip install -e .` or run "
                 "`python setup.py build_ext --inplace` in the source tree") from exc
+        # The Bus raises hv.GuestMemoryError; hv.errors cannot import the
+        # extension, so the extension is told the type here.
+        set_memory_error = getattr(module, "set_memory_error", None)
+        if set_memory_error is not None:
+            set_memory_error(GuestMemoryError)
         _native_module = module
     return _native_module
+
+
+def _has_devices(native: ModuleType) -> bool:
+    """Whether this build's Machine.run takes devices= and clock= (it has hv._native.Bus)."""
+    return hasattr(native, "Bus")
 
 
 def switchers() -> tuple[str, ...]:
@@ -270,6 +320,37 @@ def _check_switcher(switcher: Any) -> str:
     if switcher not in available:
         raise ValueError(f"unknown switcher {switcher!r} (available: {', '.join(available)})")
     return switcher
+
+
+def _check_devices(devices: Any) -> tuple[Any, ...]:
+    if isinstance(devices, str | bytes) or hasattr(devices, "handle"):
+        raise TypeError(f"devices must be a sequence of devices, not {type(devices).__name__}"
+                        + (" (write devices=[device])" if hasattr(devices, "handle") else ""))
+    try:
+        found = tuple(devices)
+    except TypeError:
+        raise TypeError(f"devices must be a sequence of devices, not {type(devices).__name__}"
+                        ) from None
+    for index, device in enumerate(found):
+        name = getattr(device, "name", None)
+        if not callable(getattr(device, "handle", None)):
+            raise TypeError(f"devices[{index}] must be a device with a handle(bus, request) "
+                            f"method, not {type(device).__name__}")
+        if not isinstance(name, str):
+            raise TypeError(f"devices[{index}].name must be a str, not {type(name).__name__}")
+        try:
+            name.encode()               # it goes into kill reasons
+        except UnicodeEncodeError:
+            raise ValueError(f"devices[{index}].name must be valid text, not {name!r}") from None
+    return found
+
+
+def _check_clock(clock: Any) -> str:
+    if not isinstance(clock, str):
+        raise TypeError(f"clock must be a str, not {type(clock).__name__}")
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(map(repr, CLOCKS))}, not {clock!r}")
+    return clock
 
 
 def _check_timeout(timeout: Any) -> float | None:

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from hv import elf, guest, suite
-from hv.errors import ImageError
+from hv.errors import HvError, ImageError
 
 # pytest's own failure representation (see _failure_repr).  It is not public
 # API, and an autoloaded plugin that fails to import breaks every pytest run,
@@ -64,6 +64,7 @@ class Settings:
     switcher: str
     memory_mib: int
     cmdline: str                   # added after hv.test=NAME
+    clock: str = "virtual"         # "virtual" (reproducible) or "host"
 
 
 # ---- options ----
@@ -78,12 +79,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="guest RAM in MiB (ini: hv_memory; default 64)")
     group.addoption("--hv-cmdline", metavar="TEXT", default=None,
                     help="more guest command line after hv.test=NAME (ini: hv_cmdline)")
+    group.addoption("--hv-clock", metavar="CLOCK", default=None,
+                    help="guest clock: virtual (one instruction is one ns; reproducible) or "
+                    "host (CLOCK_MONOTONIC; not reproducible) (ini: hv_clock; default virtual)")
     parser.addini("hv_images", type="args", default=[],
                   help="glob patterns (relative to rootdir) of guest suite images to collect")
     parser.addini("hv_timeout", default="60", help="default of --hv-timeout")
     parser.addini("hv_switcher", default="emu", help="default of --hv-switcher")
     parser.addini("hv_memory", default="64", help="default of --hv-memory")
     parser.addini("hv_cmdline", default="", help="default of --hv-cmdline")
+    parser.addini("hv_clock", default="virtual", help="default of --hv-clock")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -111,7 +116,19 @@ def _settings(config: pytest.Config) -> Settings:
         if switcher not in available:
             raise pytest.UsageError(f"--hv-switcher: unknown switcher {switcher!r} "
                                     f"(available: {', '.join(available)})")
-    return Settings(timeout, switcher, memory, _setting(config, "hv_cmdline"))
+    clock = _setting(config, "hv_clock")
+    if clock not in guest.CLOCKS:
+        raise pytest.UsageError(f"--hv-clock (ini hv_clock) must be "
+                                f"{' or '.join(guest.CLOCKS)}, not {clock!r}")
+    if clock != "virtual":
+        try:
+            supported = guest._has_devices(guest._native())
+        except ImportError as exc:
+            raise pytest.UsageError(f"--hv-clock {clock}: {exc}") from None
+        if not supported:
+            raise pytest.UsageError(f"--hv-clock {clock}: this build of hv._native has no "
+                                    "host clock; rebuild it")
+    return Settings(timeout, switcher, memory, _setting(config, "hv_cmdline"), clock)
 
 
 def _number(config: pytest.Config, name: str, kind: type) -> Any:
@@ -233,8 +250,8 @@ class HvItem(pytest.Item):
         try:
             machine = guest.Guest(_checked_image(self.path, settings.memory_mib),
                                   memory_mib=settings.memory_mib, cmdline=cmdline,
-                                  switcher=settings.switcher)
-        except (ImageError, ImportError, ValueError) as exc:
+                                  switcher=settings.switcher, clock=settings.clock)
+        except (HvError, ImportError, ValueError) as exc:
             raise GuestFailure.because(f"cannot run the guest: {exc}") from None
         result = machine.run(timeout=self._timeout(settings))
         console = result.console.decode("utf-8", "replace")

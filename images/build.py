@@ -8,6 +8,7 @@ Rules (source -> outputs in images/build/):
     conformance/<stem>.c  -> conf_<stem>.elf   and conf_<stem>.linux
     bench/<stem>.c        -> bench_<stem>.elf  and bench_<stem>.linux
     traps/<stem>.c        -> trap_<stem>.elf
+    host/<stem>.c         -> host_<stem>.elf   (the full-host ABI test guests)
     suites/<name>/*.c     -> suite_<name>.elf  and suite_<name>.linux
                              (every .c file of the directory linked into one
                              test-suite image; see docs/sdk.md "Writing tests")
@@ -68,6 +69,7 @@ RULES = (
     Rule("conformance", "conf_", ("hv", "linux")),
     Rule("bench", "bench_", ("hv", "linux")),
     Rule("traps", "trap_", ("hv",)),
+    Rule("host", "host_", ("hv",)),
     Rule("suites", "suite_", ("hv", "linux"), per_directory=True),
 )
 

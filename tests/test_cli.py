@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -104,6 +105,11 @@ def test_run_memory_option(img, capfd):
      r"hv: error: argument --max-instructions: must be a positive integer .*"),
     (["run", "--bogus", "x.elf"], r"hv: error: unrecognized arguments: --bogus .*"),
     (["info", "--memory", "4096", "x.elf"], r"hv: error: argument --memory: .*"),
+    (["run", "--clock", "wall", "x.elf"],
+     r"hv: error: argument --clock: invalid choice: 'wall' \(choose from .*virtual.*host.*"),
+    (["run", "--disk-readonly", "x.elf"],
+     r"hv: error: argument --disk-readonly: no --disk given \(see 'hv run --help'\)"),
+    (["run", "--disk", "x.elf"], r"hv: error: the following arguments are required: IMAGE .*"),
 ])
 def test_usage_errors(capsys, args, pattern):
     assert cli.main(args) == cli.EXIT_USAGE == 2
@@ -151,6 +157,98 @@ def test_unknown_switcher(elf, capsys):
                    r"hv: error: unknown switcher 'warp' \(available: .*emu.*\)")
 
 
+# ---- hv run --disk, --clock ----
+
+def test_a_missing_disk(tmp_path, capsys):
+    missing = tmp_path / "missing.img"
+    assert cli.main(["run", "--disk", str(missing), "x.elf"]) == 2
+    one_error_line(capsys.readouterr().err,
+                   re.escape(f"hv: error: {missing}: cannot open: No such file or directory"))
+
+
+def test_a_directory_as_a_disk(tmp_path, capsys):
+    assert cli.main(["run", "--disk", str(tmp_path), "--disk-readonly", "x.elf"]) == 2
+    one_error_line(capsys.readouterr().err,
+                   re.escape(f"hv: error: {tmp_path}: is a directory, not a disk image"))
+
+
+def _device_host(native, elf) -> None:
+    """Skip unless the extension's Machine.run takes devices= (the host side of NOTIFY)."""
+    machine = native.Machine(8 << 20, "emu")
+    image = hv.elf.load_into(machine, hv.load_image(elf.write("probe.elf"), 8 << 20))
+    machine.boot(image.entry, b"")
+    try:
+        machine.run(None, 1000, None, devices=(), clock="virtual")
+    except TypeError as exc:
+        pytest.skip(f"hv._native.Machine.run does not take devices= yet: {exc}")
+
+
+def _notify_guest(elf, index: int, op: int, name: str = "notify.elf"):
+    """NOTIFY one block request (device `index`, sector 1, 1 sector), exit with -EAX."""
+    req = struct.pack("<IIQIIII", index, op, 1, 1, 0x200100, 0, 0)
+    code = (b"\xb8\x11\x00\x00\x00" + b"\xbb" + struct.pack("<I", 0x200000) + b"\xcd\x1f"
+            + b"\x89\xc3\xf7\xdb" + b"\xb8\x21\x00\x00\x00\xcd\x1f\xf4")
+    data = req.ljust(0x100, b"\0") + b"W" * 512
+    return str(elf.write(name, segments=[elf.segment(0x100000, code),
+                                         elf.segment(0x200000, data, flags=elf.PF_R | elf.PF_W)]))
+
+
+def test_run_with_disks(native, elf, tmp_path, capfd):
+    _device_host(native, elf)
+    first, second = tmp_path / "a.img", tmp_path / "b.img"
+    first.write_bytes(bytes(4 * 512))
+    second.write_bytes(bytes(4 * 512))
+    write0, write1 = _notify_guest(elf, 0, 1, "w0.elf"), _notify_guest(elf, 1, 1, "w1.elf")
+    assert cli.main(["run", write0]) == 19                          # no disk: ENODEV
+    assert cli.main(["run", "--disk", str(first), write0]) == 0
+    assert first.read_bytes()[512:1024] == b"W" * 512
+    assert cli.main(["run", "--disk", str(first), "--disk", str(second), write1]) == 0
+    assert second.read_bytes()[512:1024] == b"W" * 512
+    second.write_bytes(bytes(4 * 512))
+    assert cli.main(["run", "--disk", str(first), "--disk", str(second), "--disk-readonly",
+                     write1]) == 30                                 # EROFS
+    assert second.read_bytes() == bytes(4 * 512)
+    assert cli.main(["run", "--disk", str(first), _notify_guest(elf, 0, 7)]) == 22   # EINVAL
+    assert capfd.readouterr() == ("", "")
+
+
+def test_run_with_a_raising_disk_is_a_kill(native, elf, tmp_path, capfd):
+    _device_host(native, elf)
+    disk = tmp_path / "a.img"
+    disk.write_bytes(bytes(512))
+    # A buffer outside guest RAM kills the guest; the bus names the access.
+    req = struct.pack("<IIQIIII", 0, 0, 0, 1, 0x7FFFF000, 0, 0)
+    code = (b"\xb8\x11\x00\x00\x00" + b"\xbb" + struct.pack("<I", 0x200000) + b"\xcd\x1f"
+            + b"\xf4")
+    image = elf.write(segments=[elf.segment(0x100000, code),
+                                elf.segment(0x200000, req, flags=elf.PF_R | elf.PF_W)])
+    assert cli.main(["run", "--disk", str(disk), str(image)]) == cli.EXIT_KILLED
+    one_error_line(capfd.readouterr().err,
+                   "hv: guest killed: bad write address 0x7ffff000 len 512")
+
+
+def test_run_disk_copy(native, elf, request, tmp_path, capfd):
+    _device_host(native, elf)
+    img = request.getfixturevalue("img")            # built only once devices are there
+    source, target = tmp_path / "in.img", tmp_path / "out.img"
+    source.write_bytes(os.urandom(16 * 512))
+    target.write_bytes(bytes(16 * 512))
+    disk_copy = img("disk_copy")
+    assert cli.main(["run", "--disk", str(source), "--disk", str(target), disk_copy]) == 0
+    assert capfd.readouterr().out.endswith("disk copy ok\n")
+    assert target.read_bytes() == source.read_bytes()
+    assert cli.main(["run", "--disk", str(source), "--disk-readonly", disk_copy]) == 1
+    assert "failed: -30" in capfd.readouterr().out
+
+
+def test_run_with_the_host_clock(native, elf, capfd):
+    _device_host(native, elf)
+    path = elf.write(segments=[elf.segment(0x100000, elf.program(b"tick\n", 4))])
+    for clock in ("virtual", "host"):
+        assert cli.main(["run", "--clock", clock, str(path)]) == 4
+        assert capfd.readouterr() == ("tick\n", "")
+
+
 # ---- hv info ----
 
 def test_info_shows_entry_and_segments(elf, capsys):
@@ -187,8 +285,10 @@ def test_run_help_documents_exit_statuses(capsys):
     for line in ("0-255  the guest's own exit status", "125    the guest was killed",
                  "2      usage error", "130    interrupted by Ctrl-C", "ambiguous"):
         assert line in out
-    for option in ("--memory", "--timeout", "--max-instructions", "--cmdline", "--switcher"):
+    for option in ("--memory", "--timeout", "--max-instructions", "--cmdline", "--switcher",
+                   "--disk FILE", "--disk-readonly", "--clock"):
         assert option in out
+    assert "NOT reproducible" in " ".join(out.split())
 
 
 def test_main_help_lists_commands(capsys):

@@ -472,11 +472,61 @@ def test_sources_under_rootdir_are_shown_relative(hvtest, fixture_suite: Path) -
 
 
 @pytest.mark.parametrize("option", [["--hv-timeout", "0"], ["--hv-timeout", "soon"],
-                                    ["--hv-memory", "1"], ["--hv-switcher", "nope"]])
+                                    ["--hv-memory", "1"], ["--hv-switcher", "nope"],
+                                    ["--hv-clock", "wall"], ["--hv-clock", "Virtual"]])
 def test_bad_options_are_usage_errors(hvtest, option: list[str]) -> None:
     result = hvtest("suite.elf", *option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {option[0]}*"])
+
+
+def test_a_bad_clock_in_the_ini_file(hvtest, pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nhv_clock = wall\n")
+    result = hvtest("suite.elf")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --hv-clock (ini hv_clock) must be virtual or host, "
+                                 "not 'wall'"])
+
+
+def _record_clocks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Guest.run replaced by a pass that records the guest's clock (no guest runs)."""
+    clocks: list[str] = []
+
+    def run(self, **kwargs):
+        clocks.append(self.clock)
+        return Exit(0, None, b"", 1, 0.0, (TestResult("passed"),))
+
+    monkeypatch.setattr(hv.guest, "_has_devices", lambda native: True)
+    monkeypatch.setattr(hv.guest.Guest, "run", run)
+    return clocks
+
+
+@pytest.mark.parametrize(("args", "ini", "expected"), [
+    ([], "", "virtual"),
+    (["--hv-clock", "host"], "", "host"),
+    (["--hv-clock", "virtual"], "hv_clock = host\n", "virtual"),
+    ([], "hv_clock = host\n", "host"),
+])
+def test_the_clock_reaches_every_guest(hvtest, pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                       ini: str, expected: str) -> None:
+    clocks = _record_clocks(monkeypatch)
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}")
+    result = hvtest("suite.elf::passes", "suite.elf::fails_values", *args)
+    result.assert_outcomes(passed=2)
+    assert clocks == [expected, expected]
+
+
+def test_the_host_clock_needs_device_support(hvtest) -> None:
+    if hasattr(hv.guest._native(), "Bus"):
+        result = hvtest("suite.elf::passes", "suite.elf::prints_cmdline", "--hv-clock", "host")
+        result.assert_outcomes(passed=2)
+    else:
+        result = hvtest("suite.elf::passes", "--hv-clock", "host")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["ERROR: --hv-clock host: this build of hv._native has no "
+                                     "host clock; rebuild it"])
 
 
 def test_a_guest_skip_is_a_skip_at_the_test(hvtest) -> None:

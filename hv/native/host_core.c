@@ -50,6 +50,8 @@ struct hv_guest *hv_guest_create(uint32_t ram_size, const struct hv_switcher_ops
     }
     g->ram = ram;
     g->ram_size = ram_size;
+    g->clock = HV_CLOCK_VIRTUAL;
+    g->boot_time = hv_monotonic();
     g->sw_ops = ops;
     g->sw = ops->create(g);
     if (!g->sw) {
@@ -101,6 +103,7 @@ bool hv_write(struct hv_guest *g, uint32_t addr, const void *src, uint32_t len)
         return false;
     }
     memcpy(p, src, len);
+    g->sw_ops->mem_written(g->sw, addr, len);
     return true;
 }
 
@@ -204,15 +207,20 @@ static uint64_t next_budget(struct hv_guest *g)
         if (g->max_instructions - done < budget)
             budget = g->max_instructions - done;
     }
-    return budget;
+    if (g->step_one) {
+        g->step_one = false;
+        return 1;           /* just the instruction in an sti shadow */
+    }
+    return hv_timer_budget(g, budget);
 }
 
 /*
- * The run loop.  Each pass: service a hypercall the guest made; hand
- * notifications to the launcher; check signals and the clock; deliver pending
- * interrupts; sleep while halted; enter the guest; handle the trap that
- * brought it back.  Interrupts, notifications and halt belong to a later
- * issue; their places in the loop are kept so they slot in without reordering.
+ * The run loop, `while the guest lives`.  Each pass: service a hypercall the
+ * guest made (NOTIFY calls the launcher's devices from there); check signals
+ * and the wall clock; raise the timer's IRQ if its deadline has come; wait
+ * while halted; deliver a pending interrupt if the guest can take it; enter
+ * the guest for a budget that ends exactly at the next timer deadline; and
+ * handle the trap that brought it back.
  */
 void hv_run(struct hv_guest *g)
 {
@@ -225,13 +233,22 @@ void hv_run(struct hv_guest *g)
                 break;
         }
 
-        /* Notifications to the launcher: none are queued until NOTIFY lands. */
-
         check_limits(g);
         if (g->stop != HV_RUNNING)
             break;
 
-        /* Interrupt delivery and halt: no interrupt sources exist yet. */
+        hv_timer_check(g);
+        if (g->halted) {
+            hv_halt_wait(g);
+            if (g->stop != HV_RUNNING)
+                break;
+        }
+        if (g->irq_recheck || g->halted)
+            hv_irq_poll(g);
+        if (g->stop != HV_RUNNING)
+            break;
+        if (g->halted)
+            continue;       /* still asleep: the next deadline or a signal ends it */
 
         uint64_t budget = next_budget(g);
         if (budget == 0) {

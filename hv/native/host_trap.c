@@ -2,9 +2,9 @@
  * host_trap.c: what a trap means.
  *
  * The switcher reports the bare event (a vector, a port, a hlt); the host
- * decides.  There are no guest interrupt gates until the interrupts issue
- * lands, so every exception kills the guest with a reason naming the vector
- * and the instruction (Guest ABI v1, "Faults").
+ * decides.  An exception or `int n` with a guest gate is delivered through
+ * it (host_irq.c); without one it kills the guest with a reason naming the
+ * vector and the instruction (Guest ABI v1, "Faults").
  */
 #include <stdio.h>
 
@@ -68,20 +68,71 @@ static void handle_in(struct hv_guest *g, const struct hv_trap *t)
     g->sw_ops->set_regs(g->sw, &r);
 }
 
+/* Exceptions that push an error code (SDM vol. 3, table 6-1). */
+static bool has_error_code(uint32_t vector)
+{
+    return vector == HV_VEC_DF || (vector >= HV_VEC_TS && vector <= HV_VEC_PF) ||
+           vector == HV_VEC_AC;
+}
+
+static void handle_fault(struct hv_guest *g, const struct hv_trap *t)
+{
+    if (t->vector == HV_VEC_PF) {
+        /* CR2 holds the address before the handler runs, and guest_data too. */
+        struct hv_sregs s;
+        g->sw_ops->get_sregs(g->sw, &s);
+        s.cr2 = t->cr2;
+        g->sw_ops->set_sregs(g->sw, &s);
+        if (g->has_guest_data)
+            hv_write(g, g->guest_data + 8, &t->cr2, 4);
+    }
+    /* A fault returns to the faulting instruction, so it can be restarted. */
+    if (!hv_deliver(g, t->vector, has_error_code(t->vector), t->error_code, t->eip, t->eip,
+                    false))
+        kill_unhandled(g, t);
+}
+
+static void handle_softint(struct hv_guest *g, const struct hv_trap *t)
+{
+    if (t->vector == HV_VEC_HYPERCALL) {
+        g->hcall_pending = true;
+        g->hcall_eip = t->eip;
+        return;
+    }
+    /* int n, int3 and into return after themselves and push no error code. */
+    if (!hv_deliver(g, t->vector, false, 0, t->next_eip, t->eip, true))
+        kill_unhandled(g, t);
+}
+
+static void handle_hlt(struct hv_guest *g, const struct hv_trap *t)
+{
+    struct hv_regs r;
+    g->sw_ops->get_regs(g->sw, &r);
+    if (!(r.eflags & HV_IF)) {
+        hv_kill(g, "hlt with interrupts off at eip=0x%08x", t->eip);
+        return;
+    }
+    g->halted = true;
+    g->halt_eip = t->eip;
+}
+
 void hv_handle_trap(struct hv_guest *g, const struct hv_trap *t)
 {
+    if (g->stop != HV_RUNNING)
+        return;                 /* killed during the run: the first reason stands */
+    if (t->kind != HV_TRAP_BUDGET)
+        g->irq_recheck = true;
     switch (t->kind) {
     case HV_TRAP_NONE:
     case HV_TRAP_BUDGET:
+    case HV_TRAP_IRQ_WINDOW:
+    case HV_TRAP_STOP:
         break;
     case HV_TRAP_SOFTINT:
-        if (t->vector == HV_VEC_HYPERCALL)
-            g->hcall_pending = true;
-        else
-            kill_unhandled(g, t);
+        handle_softint(g, t);
         break;
     case HV_TRAP_FAULT:
-        kill_unhandled(g, t);
+        handle_fault(g, t);
         break;
     case HV_TRAP_OUT:
         handle_out(g, t);
@@ -89,14 +140,8 @@ void hv_handle_trap(struct hv_guest *g, const struct hv_trap *t)
     case HV_TRAP_IN:
         handle_in(g, t);
         break;
-    case HV_TRAP_HLT: {
-        struct hv_regs r;
-        g->sw_ops->get_regs(g->sw, &r);
-        if (!(r.eflags & HV_IF))
-            hv_kill(g, "hlt with interrupts off at eip=0x%08x", t->eip);
-        else
-            hv_kill(g, "hlt with no interrupt source at eip=0x%08x", t->eip);
+    case HV_TRAP_HLT:
+        handle_hlt(g, t);
         break;
-    }
     }
 }

@@ -46,6 +46,44 @@ struct hv_regs {
     uint32_t eflags;
 };
 
+/* Control register bits (Intel SDM vol. 3, 2.5). */
+enum {
+    HV_CR0_PE = 1u << 0, HV_CR0_MP = 1u << 1, HV_CR0_EM = 1u << 2, HV_CR0_TS = 1u << 3,
+    HV_CR0_ET = 1u << 4, HV_CR0_NE = 1u << 5, HV_CR0_WP = 1u << 16, HV_CR0_AM = 1u << 18,
+    HV_CR0_NW = 1u << 29, HV_CR0_CD = 1u << 30, HV_CR0_PG = 1u << 31,
+};
+enum { HV_CR4_PSE = 1u << 4, HV_CR4_PAE = 1u << 5, HV_CR4_PGE = 1u << 7 };
+
+/* Segment registers in hardware encoding order. */
+enum hv_sreg { HV_ES, HV_CS, HV_SS, HV_DS, HV_FS, HV_GS, HV_NSREG };
+
+/* A segment register with its cached descriptor: attr holds bits 8..23 of
+ * the descriptor's high word (type, S, DPL, P, AVL, D/B, G). */
+struct hv_segment {
+    uint16_t sel;
+    uint16_t attr;
+    uint32_t base;
+    uint32_t limit;         /* in bytes, granularity already applied */
+};
+
+struct hv_dtable {
+    uint32_t base;
+    uint16_t limit;
+};
+
+/* The system registers: what a trap delivery, the page walker and the
+ * debugger need beyond the general registers. */
+struct hv_sregs {
+    uint32_t cr0, cr2, cr3, cr4;
+    struct hv_segment seg[HV_NSREG];
+    struct hv_segment tr, ldt;
+    struct hv_dtable gdt, idt;
+    uint8_t cpl;
+    /* The last instruction was an sti that set IF: an interrupt must wait
+     * for one more instruction (SDM vol. 2, STI). */
+    bool interrupt_shadow;
+};
+
 /* Why a switcher came back to the host. */
 enum hv_trap_kind {
     HV_TRAP_NONE,
@@ -55,13 +93,20 @@ enum hv_trap_kind {
     HV_TRAP_OUT,        /* out completed: port, size, value */
     HV_TRAP_IN,         /* in completed: host stores the value with set_regs */
     HV_TRAP_HLT,        /* hlt completed */
+    HV_TRAP_IRQ_WINDOW, /* sti, popf or iret set IF while the host waits for it */
+    HV_TRAP_STOP,       /* the host stopped the guest during the run (a kill) */
 };
 
 /* Exception vectors we raise (Intel SDM vol. 3, 6.3.1). */
 enum {
     HV_VEC_DE = 0, HV_VEC_DB = 1, HV_VEC_BP = 3, HV_VEC_OF = 4, HV_VEC_UD = 6,
-    HV_VEC_GP = 13, HV_VEC_PF = 14, HV_VEC_HYPERCALL = 0x1f,
+    HV_VEC_NM = 7, HV_VEC_DF = 8, HV_VEC_TS = 10, HV_VEC_NP = 11, HV_VEC_SS = 12,
+    HV_VEC_GP = 13, HV_VEC_PF = 14, HV_VEC_AC = 17, HV_VEC_HYPERCALL = 0x1f,
+    HV_VEC_IRQ0 = 32,
 };
+
+/* #PF error code bits (SDM vol. 3, 4.7). */
+enum { HV_PF_PROT = 1u << 0, HV_PF_WRITE = 1u << 1, HV_PF_USER = 1u << 2 };
 
 struct hv_trap {
     enum hv_trap_kind kind;
@@ -94,6 +139,16 @@ struct hv_switcher_ops {
     void (*set_regs)(void *sw, const struct hv_regs *r);
     /* Instructions retired so far (exact). */
     uint64_t (*instructions)(void *sw);
+    /* System registers.  set_sregs drops whatever the engine cached that a
+     * change of CR0, CR3 or CR4 makes stale (translations, decoded code). */
+    void (*get_sregs)(void *sw, struct hv_sregs *s);
+    void (*set_sregs)(void *sw, const struct hv_sregs *s);
+    /* Forget cached translations: of the page holding vaddr, or all of them. */
+    void (*flush_tlb)(void *sw, uint32_t vaddr, bool all);
+    /* The host wrote guest-physical [pa, pa+len): drop code decoded from it. */
+    void (*mem_written)(void *sw, uint32_t pa, uint32_t len);
+    /* Ask to come back (HV_TRAP_IRQ_WINDOW) as soon as the guest sets IF. */
+    void (*irq_window)(void *sw, bool want);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;
@@ -112,6 +167,26 @@ struct hv_launcher {
     int (*console)(void *ctx, const uint8_t *buf, size_t len);
     /* Return nonzero if a signal asks the run to stop (Ctrl-C). */
     int (*check_signals)(void *ctx);
+    /* NOTIFY for device `index` (< ndevices) with the request at guest-physical
+     * `req`: store the device's answer in *result, or kill the guest. */
+    size_t ndevices;
+    void (*notify)(void *ctx, struct hv_guest *g, uint32_t index, uint32_t req,
+                   uint32_t *result);
+};
+
+/* Where the guest's clock comes from. */
+enum hv_clock {
+    HV_CLOCK_VIRTUAL,   /* instructions retired + time skipped in halt: deterministic */
+    HV_CLOCK_HOST,      /* CLOCK_MONOTONIC since the boot; halt really sleeps */
+};
+
+/* One IDT gate installed with LOAD_IDT_ENTRY. */
+struct hv_gate {
+    uint32_t offset;
+    uint16_t sel;
+    uint8_t type;           /* 0xE interrupt gate, 0xF trap gate */
+    uint8_t dpl;
+    bool present;
 };
 
 /* How a run ended. */
@@ -148,7 +223,25 @@ struct hv_guest {
 
     /* Hypercall waiting to be serviced by the run loop. */
     bool hcall_pending;
-    uint32_t guest_data;            /* gpa registered by INIT, 0 if none */
+    uint32_t hcall_eip;             /* address of its int $0x1f */
+    uint32_t guest_data;            /* gpa registered by INIT */
+    bool has_guest_data;
+
+    /* Interrupts and traps (host_irq.c). */
+    struct hv_gate idt[256];
+    uint32_t irq_pending;           /* bit n: IRQ n raised, not yet delivered */
+    bool irq_recheck;               /* something changed: look for a delivery */
+    bool irq_window;                /* the switcher comes back when IF is set */
+    bool step_one;                  /* run one instruction (an sti shadow) first */
+
+    /* The clock, the timer and halt (host_clock.c). */
+    enum hv_clock clock;
+    uint64_t skipped_ns;            /* virtual clock: time jumped over in halt */
+    double boot_time;               /* host clock: CLOCK_MONOTONIC at boot */
+    bool timer_armed;
+    uint64_t timer_deadline;        /* guest-clock ns */
+    bool halted;
+    uint32_t halt_eip;              /* the hlt or int $0x1f that halted */
 
     /* Test results reported with TEST_RESULT, in order. */
     struct hv_test_result *results;
@@ -199,6 +292,85 @@ void hv_console_flush(struct hv_guest *g);
 void hv_run(struct hv_guest *g);
 
 double hv_monotonic(void);
+
+/* ---- host_paging.c: the guest page-table walker ---- */
+
+/* What an access is, for the walk's permission checks. */
+enum { HV_ACC_WRITE = 1u << 0, HV_ACC_USER = 1u << 1, HV_ACC_FETCH = 1u << 2 };
+
+/* The paging state a walk needs (from the switcher's CR0, CR3, CR4). */
+struct hv_mmu {
+    uint32_t cr0, cr3, cr4;
+};
+
+enum hv_walk {
+    HV_WALK_OK,
+    HV_WALK_FAULT,      /* a #PF: *info is its error code */
+    HV_WALK_KILLED,     /* an entry maps outside RAM: the guest was killed */
+};
+
+/* The translation may be cached for writes: writable, and Dirty already set. */
+#define HV_XLATE_WRITABLE 1u
+
+/*
+ * Translate guest-virtual va for `access` through the 2-level IA-32 tables,
+ * setting Accessed (and, for a write, Dirty) as the CPU does.  On OK, *pa is
+ * the physical address and *info holds HV_XLATE_* flags.  With paging off
+ * the address is physical and is not checked against RAM.
+ */
+enum hv_walk hv_pt_walk(struct hv_guest *g, const struct hv_mmu *m, uint32_t va,
+                        unsigned access, uint32_t *pa, uint32_t *info);
+
+/* The switcher's current paging state. */
+void hv_mmu_get(struct hv_guest *g, struct hv_mmu *m);
+
+/* A guest-virtual access made by the host (hypercall arguments, frames).
+ * Returns false on a fault: then *fault_addr and *fault_err describe the #PF
+ * (err HV_PF_* bits; an access outside RAM with paging off reports err 0). */
+bool hv_vcopy(struct hv_guest *g, uint32_t va, void *buf, uint32_t len, bool write,
+              uint32_t *fault_addr, uint32_t *fault_err);
+
+/* Like hv_read and hv_write but guest-virtual: a fault kills the guest with
+ * "bad read address ..." or "bad write address ..." naming va and len. */
+bool hv_vread(struct hv_guest *g, uint32_t va, void *dst, uint32_t len);
+bool hv_vwrite(struct hv_guest *g, uint32_t va, const void *src, uint32_t len);
+
+/* ---- host_irq.c: gates, delivery, IRQs ---- */
+
+/* LOAD_IDT_ENTRY: 0, or -22 for what the ABI refuses. */
+int hv_set_gate(struct hv_guest *g, uint32_t vector, uint32_t lo, uint32_t hi);
+
+/* Raise IRQ n (0..31): pending from now on. */
+void hv_irq_raise(struct hv_guest *g, unsigned n);
+
+/* Deliver a CPU exception or software interrupt through its gate.  Returns
+ * false if the vector has no gate (the caller decides how to die).  A fault
+ * while delivering becomes #DF, then a triple fault (kill). */
+bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t error,
+                uint32_t return_eip, uint32_t origin_eip, bool software);
+
+/* Deliver the lowest pending IRQ if IF and the guest allow it now; ask the
+ * switcher for an IF window if only IF is in the way. */
+void hv_irq_poll(struct hv_guest *g);
+
+/* Some unblocked IRQ with a gate is pending. */
+bool hv_irq_deliverable(struct hv_guest *g);
+
+/* Write guest_data.pending / time_ns (when INIT registered the page). */
+void hv_guest_data_sync(struct hv_guest *g, bool time);
+
+/* ---- host_clock.c: the clock, the timer, halt ---- */
+
+/* SET_CLOCKEVENT: arm (delta > 0) or cancel (0) the one-shot timer. */
+void hv_timer_set(struct hv_guest *g, uint32_t delta_ns);
+/* Raise IRQ 0 if the timer's deadline has come. */
+void hv_timer_check(struct hv_guest *g);
+/* Instructions the switcher may run before the timer's deadline (virtual
+ * clock), or a slice that keeps host-clock deadlines close. */
+uint64_t hv_timer_budget(struct hv_guest *g, uint64_t budget);
+/* The guest is halted: wait (or skip time) until an interrupt can be taken;
+ * kill it if nothing can ever end the wait. */
+void hv_halt_wait(struct hv_guest *g);
 
 /* ---- host_boot.c: loading and the ABI v1 entry state ---- */
 

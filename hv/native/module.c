@@ -14,16 +14,30 @@
 
 typedef struct {
     PyTypeObject *machine_type;
+    PyTypeObject *bus_type;
+    PyObject *memory_error;         /* raised by Bus.read/write outside RAM */
 } module_state;
 
 typedef struct {
     PyObject_HEAD
     struct hv_guest *g;
     int running;
-    /* During a run: where console bytes go, and an exception to re-raise. */
+    /* During a run: where console bytes go, the devices (a tuple of
+     * (name, handler) pairs), the Bus handed to them, and an exception to
+     * re-raise. */
     PyObject *console_cb;
+    PyObject *devices;
+    PyObject *bus;
     PyObject *pending_exc;
 } Machine;
+
+/* What a device sees of the guest during one NOTIFY: checked physical
+ * memory and the IRQ lines.  `g` is NULL outside a device call. */
+typedef struct {
+    PyObject_HEAD
+    struct hv_guest *g;
+    PyObject *memory_error;
+} Bus;
 
 static void save_exception(Machine *m)
 {
@@ -88,6 +102,194 @@ static int cb_check_signals(void *ctx)
     return stop;
 }
 
+static int parse_u32(PyObject *o, const char *what, uint32_t *out);
+
+/* A device's name for a kill reason (never NULL). */
+static const char *device_name(PyObject *name)
+{
+    const char *s = PyUnicode_AsUTF8(name);
+    if (!s) {
+        PyErr_Clear();
+        s = "?";
+    }
+    return s;
+}
+
+/* NOTIFY: call device `index` with the GIL held for that call only. */
+static void cb_notify(void *ctx, struct hv_guest *g, uint32_t index, uint32_t req,
+                      uint32_t *result)
+{
+    Machine *m = ctx;
+    PyGILState_STATE st = PyGILState_Ensure();
+    PyObject *pair = PyTuple_GET_ITEM(m->devices, (Py_ssize_t)index);
+    PyObject *name = PyTuple_GET_ITEM(pair, 0), *handler = PyTuple_GET_ITEM(pair, 1);
+    Bus *bus = (Bus *)m->bus;
+    bus->g = g;
+    PyObject *r = PyObject_CallFunction(handler, "OI", m->bus, (unsigned int)req);
+    bus->g = NULL;
+    if (!r) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            save_exception(m);              /* KeyboardInterrupt and friends stop the run */
+            hv_kill(g, "interrupted");
+        } else if (g->stop != HV_RUNNING) {
+            PyErr_Clear();                  /* the bus killed it already: that reason stands */
+        } else {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            PyObject *text = value ? PyObject_Str(value) : NULL;
+            const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
+            if (!msg)
+                PyErr_Clear();
+            hv_kill(g, "device %u (%s) raised %s%s%s", index, device_name(name),
+                    ((PyTypeObject *)type)->tp_name, msg && *msg ? ": " : "", msg ? msg : "");
+            PyErr_Clear();
+            Py_XDECREF(text);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+        }
+    } else {
+        long long v = PyLong_Check(r) ? PyLong_AsLongLong(r) : 0;
+        if (!PyLong_Check(r) || PyErr_Occurred() || v < INT32_MIN || v > (long long)UINT32_MAX) {
+            PyErr_Clear();
+            PyObject *repr = PyObject_Repr(r);
+            const char *text = repr ? PyUnicode_AsUTF8(repr) : "?";
+            hv_kill(g, "device %u (%s) returned %s, not an int", index, device_name(name),
+                    text ? text : "?");
+            PyErr_Clear();
+            Py_XDECREF(repr);
+        } else {
+            *result = (uint32_t)v;
+        }
+        Py_DECREF(r);
+    }
+    PyGILState_Release(st);
+}
+
+/* ---- Bus ---- */
+
+
+static struct hv_guest *bus_guest(Bus *self)
+{
+    if (!self->g)
+        PyErr_SetString(PyExc_RuntimeError, "the bus is only usable during the device's call");
+    return self->g;
+}
+
+static PyObject *Bus_read(Bus *self, PyObject *args)
+{
+    PyObject *addr_o, *len_o;
+    uint32_t addr, len;
+    if (!PyArg_ParseTuple(args, "OO:read", &addr_o, &len_o) ||
+        parse_u32(addr_o, "gpa", &addr) || parse_u32(len_o, "length", &len))
+        return NULL;
+    struct hv_guest *g = bus_guest(self);
+    if (!g)
+        return NULL;
+    const uint8_t *p = hv_gpa(g, addr, len);
+    if (!p) {
+        hv_kill(g, "bad read address 0x%08x len %u", addr, len);
+        PyErr_Format(self->memory_error, "read of %u bytes at 0x%08x is outside guest RAM", len,
+                     addr);
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)p, len);
+}
+
+static PyObject *Bus_write(Bus *self, PyObject *args)
+{
+    PyObject *addr_o;
+    uint32_t addr;
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "Oy*:write", &addr_o, &buf))
+        return NULL;
+    PyObject *ret = NULL;
+    struct hv_guest *g = parse_u32(addr_o, "gpa", &addr) ? NULL : bus_guest(self);
+    if (!g)
+        goto error;
+    if ((uint64_t)buf.len > UINT32_MAX || !hv_gpa(g, addr, (uint32_t)buf.len)) {
+        hv_kill(g, "bad write address 0x%08x len %zd", addr, buf.len);
+        PyErr_Format(self->memory_error, "write of %zd bytes at 0x%08x is outside guest RAM",
+                     buf.len, addr);
+        goto error;
+    }
+    hv_write(g, addr, buf.buf, (uint32_t)buf.len);
+    ret = Py_NewRef(Py_None);
+error:
+    PyBuffer_Release(&buf);
+    return ret;
+}
+
+static PyObject *Bus_raise_irq(Bus *self, PyObject *n_o)
+{
+    long n = PyLong_Check(n_o) && !PyBool_Check(n_o) ? PyLong_AsLong(n_o) : -1;
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    if (n < 0 || n > 31) {
+        PyErr_Format(PyExc_ValueError, "IRQ must be an int between 0 and 31, not %R", n_o);
+        return NULL;
+    }
+    struct hv_guest *g = bus_guest(self);
+    if (!g)
+        return NULL;
+    hv_irq_raise(g, (unsigned)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Bus_get_memory_size(Bus *self, void *closure)
+{
+    (void)closure;
+    struct hv_guest *g = bus_guest(self);
+    return g ? PyLong_FromUnsignedLong(g->ram_size) : NULL;
+}
+
+static PyObject *Bus_get_clock_ns(Bus *self, void *closure)
+{
+    (void)closure;
+    struct hv_guest *g = bus_guest(self);
+    return g ? PyLong_FromUnsignedLongLong(hv_guest_clock(g)) : NULL;
+}
+
+static void Bus_dealloc(Bus *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_XDECREF(self->memory_error);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Bus_methods[] = {
+    { "read", (PyCFunction)Bus_read, METH_VARARGS,
+      "read(gpa, length) -> bytes: guest-physical; outside RAM kills the guest" },
+    { "write", (PyCFunction)Bus_write, METH_VARARGS,
+      "write(gpa, data): guest-physical; outside RAM kills the guest" },
+    { "raise_irq", (PyCFunction)Bus_raise_irq, METH_O,
+      "raise_irq(n): IRQ n (0..31) becomes pending now" },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef Bus_getset[] = {
+    { "memory_size", (getter)Bus_get_memory_size, NULL, "guest RAM in bytes", NULL },
+    { "clock_ns", (getter)Bus_get_clock_ns, NULL, "the guest clock now, in ns", NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyType_Slot Bus_slots[] = {
+    { Py_tp_dealloc, Bus_dealloc },
+    { Py_tp_methods, Bus_methods },
+    { Py_tp_getset, Bus_getset },
+    { Py_tp_doc, "The guest as a device sees it during one NOTIFY call." },
+    { 0, NULL },
+};
+
+static PyType_Spec Bus_spec = {
+    .name = "hv._native.Bus",
+    .basicsize = sizeof(Bus),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Bus_slots,
+};
+
 /* ---- Machine ---- */
 
 static PyObject *Machine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
@@ -126,6 +328,8 @@ static void Machine_dealloc(Machine *self)
     PyTypeObject *tp = Py_TYPE(self);
     hv_guest_destroy(self->g);
     Py_XDECREF(self->pending_exc);
+    Py_XDECREF(self->devices);
+    Py_XDECREF(self->bus);
     tp->tp_free(self);
     Py_DECREF(tp);
 }
@@ -223,10 +427,12 @@ static PyObject *test_results(const struct hv_guest *g)
 
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = { "timeout", "max_instructions", "console", NULL };
-    PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOO:run", kwlist, &timeout_o, &max_o,
-                                     &console))
+    static char *kwlist[] = { "timeout", "max_instructions", "console", "devices", "clock",
+                              NULL };
+    PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None, *devices_o = NULL;
+    const char *clock = "virtual";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOs:run", kwlist, &timeout_o, &max_o,
+                                     &console, &devices_o, &clock))
         return NULL;
     if (check_idle(self))
         return NULL;
@@ -256,7 +462,45 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
         }
     }
 
-    struct hv_launcher l = { .ctx = self, .console_fd = -1, .check_signals = cb_check_signals };
+    enum hv_clock clk;
+    if (strcmp(clock, "virtual") == 0) {
+        clk = HV_CLOCK_VIRTUAL;
+    } else if (strcmp(clock, "host") == 0) {
+        clk = HV_CLOCK_HOST;
+    } else {
+        PyErr_Format(PyExc_ValueError, "clock must be 'virtual' or 'host', not '%s'", clock);
+        return NULL;
+    }
+    PyObject *devices = devices_o && devices_o != Py_None
+                            ? PySequence_Tuple(devices_o) : PyTuple_New(0);
+    if (!devices)
+        return NULL;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(devices); k++) {
+        PyObject *d = PyTuple_GET_ITEM(devices, k);
+        if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(d, 0)) || !PyCallable_Check(PyTuple_GET_ITEM(d, 1))) {
+            PyErr_Format(PyExc_TypeError, "devices[%zd] must be a (name, handler) pair", k);
+            Py_DECREF(devices);
+            return NULL;
+        }
+    }
+    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
+    if (!self->bus) {
+        Bus *bus = PyObject_New(Bus, mst->bus_type);
+        if (!bus) {
+            Py_DECREF(devices);
+            return NULL;
+        }
+        bus->g = NULL;
+        bus->memory_error = Py_NewRef(mst->memory_error);
+        self->bus = (PyObject *)bus;
+    }
+    Py_XSETREF(self->devices, devices);
+
+    struct hv_launcher l = { .ctx = self, .console_fd = -1, .check_signals = cb_check_signals,
+                             .ndevices = (size_t)PyTuple_GET_SIZE(devices),
+                             .notify = cb_notify };
+    g->clock = clk;
     if (PyLong_Check(console)) {
         long fd = PyLong_AsLong(console);
         if (PyErr_Occurred())
@@ -350,6 +594,7 @@ static PyObject *Machine_write(Machine *self, PyObject *args)
         goto error;
     }
     memcpy(p, buf.buf, (size_t)buf.len);
+    self->g->sw_ops->mem_written(self->g->sw, addr, (uint32_t)buf.len);
     ret = Py_NewRef(Py_None);
 error:
     PyBuffer_Release(&buf);
@@ -374,7 +619,7 @@ static PyMethodDef Machine_methods[] = {
     { "boot", (PyCFunction)Machine_boot, METH_VARARGS,
       "boot(entry, cmdline): set the ABI v1 entry state and the multiboot info block." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
-      "run(timeout=None, max_instructions=None, console=None) -> "
+      "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual') -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },
@@ -411,6 +656,10 @@ static int module_exec(PyObject *mod)
         return -1;
     if (PyModule_AddType(mod, st->machine_type) < 0)
         return -1;
+    st->bus_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Bus_spec, NULL);
+    if (!st->bus_type || PyModule_AddType(mod, st->bus_type) < 0)
+        return -1;
+    st->memory_error = Py_NewRef(PyExc_ValueError);
     if (PyModule_AddIntConstant(mod, "IMAGE_BASE", HV_IMAGE_BASE) < 0 ||
         PyModule_AddIntConstant(mod, "MEMORY_MIN", HV_MEM_MIN) < 0 ||
         PyModule_AddIntConstant(mod, "MEMORY_MAX", HV_MEM_MAX) < 0 ||
@@ -428,6 +677,8 @@ static int module_traverse(PyObject *mod, visitproc visit, void *arg)
 {
     module_state *st = PyModule_GetState(mod);
     Py_VISIT(st->machine_type);
+    Py_VISIT(st->bus_type);
+    Py_VISIT(st->memory_error);
     return 0;
 }
 
@@ -435,6 +686,8 @@ static int module_clear(PyObject *mod)
 {
     module_state *st = PyModule_GetState(mod);
     Py_CLEAR(st->machine_type);
+    Py_CLEAR(st->bus_type);
+    Py_CLEAR(st->memory_error);
     return 0;
 }
 
@@ -442,6 +695,24 @@ static void module_free(void *mod)
 {
     module_clear((PyObject *)mod);
 }
+
+static PyObject *set_memory_error(PyObject *mod, PyObject *exc)
+{
+    if (!PyType_Check(exc) || !PyType_IsSubtype((PyTypeObject *)exc,
+                                                (PyTypeObject *)PyExc_Exception)) {
+        PyErr_SetString(PyExc_TypeError, "set_memory_error() takes an exception class");
+        return NULL;
+    }
+    module_state *st = PyModule_GetState(mod);
+    Py_XSETREF(st->memory_error, Py_NewRef(exc));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    { "set_memory_error", set_memory_error, METH_O,
+      "set_memory_error(cls): the exception Bus.read/write raise outside guest RAM" },
+    { NULL, NULL, 0, NULL },
+};
 
 static PyModuleDef_Slot module_slots[] = {
     { Py_mod_exec, module_exec },
@@ -453,6 +724,7 @@ static struct PyModuleDef native_module = {
     .m_name = "hv._native",
     .m_doc = "The hv host: guest memory, the run loop, hypercalls and the switchers.",
     .m_size = sizeof(module_state),
+    .m_methods = module_methods,
     .m_slots = module_slots,
     .m_traverse = module_traverse,
     .m_clear = module_clear,

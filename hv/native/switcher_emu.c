@@ -10,12 +10,20 @@
  *
  * Instruction counting is exact: entering a block adds its length, and an
  * exit part-way through subtracts the instructions that did not retire.
+ *
+ * With paging on, blocks are found by virtual address and decoded with the
+ * paged handlers; they are tied to the physical pages their bytes came from
+ * (so a store through any alias invalidates them), and the virtual pages
+ * they were fetched through are marked in `vcodemap`, so that a remapping of
+ * such a page (SET_PTE, INVLPG) drops the code decoded under the old one.
  */
 #include <stdlib.h>
 
 #include "switcher_emu.h"
 
 #define ARENA_SIZE (32u << 20)
+#define VPAGES (1u << 20)
+#define CR0_BOOT (HV_CR0_PE | HV_CR0_ET)
 #define BLOCK_BYTES(n) (sizeof(struct block) + ((size_t)(n) + 1) * sizeof(struct insn))
 
 static uint32_t hhash(uint32_t eip)
@@ -29,19 +37,25 @@ static void *emu_create(struct hv_guest *g)
     if (!c)
         return NULL;
     size_t pages = g->ram_size / HV_PAGE_SIZE + 1;
+    c->g = g;
     c->ram = g->ram;
     c->ram_size = g->ram_size;
     c->codemap = calloc(pages, 1);
     c->page_blocks = calloc(pages, sizeof(struct block *));
+    c->vcodemap = calloc(VPAGES / 32, sizeof(uint32_t));
     c->arena = malloc(ARENA_SIZE);      /* untouched pages cost nothing */
     c->arena_size = ARENA_SIZE;
-    if (!c->codemap || !c->page_blocks || !c->arena) {
+    if (!c->codemap || !c->page_blocks || !c->vcodemap || !c->arena) {
         free(c->codemap);
         free(c->page_blocks);
+        free(c->vcodemap);
         free(c->arena);
         free(c);
         return NULL;
     }
+    c->cr0 = CR0_BOOT;
+    c->shadow_at = UINT64_MAX;
+    emu_tlb_flush(c);
     c->sreg[0] = c->sreg[2] = c->sreg[3] = c->sreg[4] = c->sreg[5] = 0x10;  /* ES SS DS FS GS */
     c->sreg[1] = 0x08;                                                      /* CS */
     c->eflags = HV_FLAGS_FIXED;
@@ -53,6 +67,7 @@ static void emu_destroy(void *sw)
     struct cpu *c = sw;
     free(c->codemap);
     free(c->page_blocks);
+    free(c->vcodemap);
     free(c->arena);
     free(c);
 }
@@ -64,6 +79,7 @@ static void flush_all(struct cpu *c)
     size_t pages = c->ram_size / HV_PAGE_SIZE + 1;
     memset(c->codemap, 0, pages);
     memset(c->page_blocks, 0, pages * sizeof(struct block *));
+    memset(c->vcodemap, 0, VPAGES / 8);
     c->arena_used = 0;
     c->link_slot = NULL;
     c->flushes++;
@@ -71,7 +87,25 @@ static void flush_all(struct cpu *c)
 
 static struct block *page_next(const struct block *b, uint32_t page)
 {
-    return b->page_next[page == b->page ? 0 : 1];
+    return b->page_next[page == b->ppage[0] ? 0 : 1];
+}
+
+static void decode(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns)
+{
+    if (c->paged)
+        emu_decode_block_pg(c, eip, b, max_insns);
+    else
+        emu_decode_block(c, eip, b, max_insns);
+}
+
+static void mark_vpage(struct cpu *c, uint32_t vpage)
+{
+    c->vcodemap[vpage >> 5] |= 1u << (vpage & 31);
+}
+
+static bool vpage_has_code(const struct cpu *c, uint32_t vpage)
+{
+    return (c->vcodemap[vpage >> 5] >> (vpage & 31)) & 1;
 }
 
 static struct block *translate(struct cpu *c, uint32_t eip)
@@ -79,17 +113,23 @@ static struct block *translate(struct cpu *c, uint32_t eip)
     if (c->arena_size - c->arena_used < BLOCK_BYTES(BLOCK_MAX_INSNS))
         flush_all(c);
     struct block *b = (struct block *)(c->arena + c->arena_used);
-    emu_decode_block(c, eip, b, BLOCK_MAX_INSNS);
+    decode(c, eip, b, BLOCK_MAX_INSNS);
     c->arena_used += (BLOCK_BYTES(b->ninsn) + 15) & ~(size_t)15;
 
     uint32_t h = hhash(eip);
     b->hash_next = c->hash[h];
     c->hash[h] = b;
     for (uint32_t k = 0; k < b->npages; k++) {
-        uint32_t p = b->page + k;
+        uint32_t p = b->ppage[k];
         b->page_next[k] = c->page_blocks[p];
         c->page_blocks[p] = b;
+        if (!c->codemap[p] && c->paged)
+            emu_tlb_drop_writes(c, p);
         c->codemap[p] = 1;
+    }
+    if (c->paged) {
+        mark_vpage(c, eip >> 12);
+        mark_vpage(c, (b->insns[b->ninsn].eip - 1) >> 12);
     }
     return b;
 }
@@ -130,7 +170,8 @@ static void kill_block(struct cpu *c, struct block *b)
 /* A store hit a page with decoded code: drop that page's blocks. */
 void emu_smc(struct cpu *c, uint32_t a, uint32_t len)
 {
-    for (uint32_t p = a >> 12; p <= (a + len - 1) >> 12; p++) {
+    uint32_t npages = c->ram_size / HV_PAGE_SIZE;
+    for (uint32_t p = a >> 12; p <= (a + len - 1) >> 12 && p < npages; p++) {
         if (!c->codemap[p])
             continue;
         for (struct block *b = c->page_blocks[p]; b; b = page_next(b, p))
@@ -153,6 +194,18 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
     t->next_eip = i->next;
     c->eip = i->eip;
     c->icount -= i->remain;         /* the faulting instruction did not retire */
+    return NULL;
+}
+
+const struct insn *emu_exit_at(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
+                               uint32_t eip)
+{
+    struct hv_trap *t = c->trap;
+    t->kind = kind;
+    t->eip = i->eip;
+    t->next_eip = i->next;
+    c->eip = eip;
+    c->icount -= i->remain - 1u;
     return NULL;
 }
 
@@ -179,6 +232,16 @@ static void enter_block(struct cpu *c, const struct block *b)
 #endif
 }
 
+/* Drop what a change of the paging state made stale (never mid-block). */
+static void do_pending(struct cpu *c)
+{
+    if (c->pending & PENDING_TLB)
+        emu_tlb_flush(c);
+    if (c->pending & PENDING_CODE)
+        flush_all(c);
+    c->pending = 0;
+}
+
 static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
 {
     struct cpu *c = sw;
@@ -186,6 +249,12 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
     c->trap = t;
     c->stop_at = c->icount + budget;
     while (t->kind == HV_TRAP_NONE) {
+        if (HV_UNLIKELY(c->pending))
+            do_pending(c);
+        if (c->g->stop != HV_RUNNING) {
+            t->kind = HV_TRAP_STOP;     /* a page walk killed the guest */
+            break;
+        }
         if (c->icount >= c->stop_at) {
             t->kind = HV_TRAP_BUDGET;
             break;
@@ -199,7 +268,7 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
             /* Too long for what is left of the budget: decode just enough,
              * into a block that is never cached. */
             b = &c->scratch.blk;
-            emu_decode_block(c, c->eip, b, (unsigned)(c->stop_at - c->icount));
+            decode(c, c->eip, b, (unsigned)(c->stop_at - c->icount));
         }
         c->icount += b->ninsn;
         enter_block(c, b);
@@ -230,6 +299,108 @@ static uint64_t emu_instructions(void *sw)
     return ((const struct cpu *)sw)->icount;
 }
 
+/* ---- system state ---- */
+
+#define CR4_KNOWN (HV_CR4_PSE | HV_CR4_PGE | (1u << 2) | (1u << 3) | (1u << 6) | (1u << 8) | \
+                   (1u << 9) | (1u << 10))
+
+bool emu_cr_valid(unsigned n, uint32_t v)
+{
+    switch (n) {
+    case 0:
+        if ((v & HV_CR0_PG) && !(v & HV_CR0_PE))
+            return false;
+        return !((v & HV_CR0_NW) && !(v & HV_CR0_CD));
+    case 4:
+        return !(v & ~CR4_KNOWN);       /* VME, PVI and PAE are not supported */
+    default:
+        return true;
+    }
+}
+
+void emu_set_cr(struct cpu *c, unsigned n, uint32_t v)
+{
+    uint32_t old0 = c->cr0, old3 = c->cr3, old4 = c->cr4;
+    switch (n) {
+    case 0: c->cr0 = v | HV_CR0_ET; break;
+    case 2: c->cr2 = v; break;
+    case 3: c->cr3 = v; break;
+    default: c->cr4 = v; break;
+    }
+    bool was = old0 & HV_CR0_PG, now = c->cr0 & HV_CR0_PG;
+    bool mmu = ((old0 ^ c->cr0) & (HV_CR0_PG | HV_CR0_WP)) || ((old4 ^ c->cr4) & HV_CR4_PSE) ||
+               (n == 3 && now);         /* a CR3 write flushes, even of the same value */
+    (void)old3;
+    if (mmu) {
+        c->pending |= PENDING_TLB;
+        if (was || now)
+            c->pending |= PENDING_CODE;
+    }
+    c->paged = now;
+}
+
+void emu_invlpg(struct cpu *c, uint32_t va)
+{
+    emu_tlb_flush_page(c, va);
+    if (c->paged && vpage_has_code(c, va >> 12))
+        c->pending |= PENDING_CODE;
+}
+
+static void emu_get_sregs(void *sw, struct hv_sregs *s)
+{
+    const struct cpu *c = sw;
+    memset(s, 0, sizeof(*s));
+    s->cr0 = c->cr0;
+    s->cr2 = c->cr2;
+    s->cr3 = c->cr3;
+    s->cr4 = c->cr4;
+    for (int k = 0; k < HV_NSREG; k++) {
+        s->seg[k].sel = c->sreg[k];
+        s->seg[k].limit = 0xffffffffu;
+        s->seg[k].attr = k == HV_CS ? 0xc09b : 0xc093;     /* flat code / data, DPL 0 */
+    }
+    s->cpl = 0;
+    s->interrupt_shadow = c->icount == c->shadow_at;
+}
+
+static void emu_set_sregs(void *sw, const struct hv_sregs *s)
+{
+    struct cpu *c = sw;
+    if (s->cr0 != c->cr0)
+        emu_set_cr(c, 0, s->cr0);
+    if (s->cr4 != c->cr4)
+        emu_set_cr(c, 4, s->cr4);
+    if (s->cr3 != c->cr3)
+        emu_set_cr(c, 3, s->cr3);
+    c->cr2 = s->cr2;
+    for (int k = 0; k < HV_NSREG; k++)
+        c->sreg[k] = s->seg[k].sel;
+    do_pending(c);
+}
+
+static void emu_flush_tlb(void *sw, uint32_t vaddr, bool all)
+{
+    struct cpu *c = sw;
+    if (all) {
+        c->pending |= PENDING_TLB | (c->paged ? PENDING_CODE : 0);
+    } else {
+        emu_invlpg(c, vaddr);
+    }
+    do_pending(c);
+}
+
+static void emu_mem_written(void *sw, uint32_t pa, uint32_t len)
+{
+    struct cpu *c = sw;
+    if (len)
+        emu_smc(c, pa, len);
+}
+
+static void emu_irq_window(void *sw, bool want)
+{
+    ((struct cpu *)sw)->want_window = want;
+}
+
 const struct hv_switcher_ops hv_switcher_emu = {
     .name = "emu",
     .create = emu_create,
@@ -238,6 +409,11 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .get_regs = emu_get_regs,
     .set_regs = emu_set_regs,
     .instructions = emu_instructions,
+    .get_sregs = emu_get_sregs,
+    .set_sregs = emu_set_sregs,
+    .flush_tlb = emu_flush_tlb,
+    .mem_written = emu_mem_written,
+    .irq_window = emu_irq_window,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

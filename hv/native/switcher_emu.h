@@ -18,6 +18,24 @@
 
 #include "hv.h"
 
+/*
+ * Two builds of every handler.  The families are compiled as they are for
+ * the flat world of paging off (EMU_PAGED 0: an address is a RAM offset,
+ * checked against the RAM size), and once more by switcher_emu_paged.c with
+ * EMU_PAGED 1, where every access goes through the soft TLB.  A block is
+ * decoded with the handlers of the mode it runs in, so paging costs nothing
+ * to a guest that never turns it on.  EMU(name) is a handler's name in the
+ * mode being compiled.
+ */
+#ifndef EMU_PAGED
+#define EMU_PAGED 0
+#endif
+#if EMU_PAGED
+#define EMU(name) name##_pg
+#else
+#define EMU(name) name
+#endif
+
 struct cpu;
 struct insn;
 struct block;
@@ -25,13 +43,13 @@ struct block;
 #ifdef HV_NO_TAILCALL
 /* Plain dispatch loop: each handler returns the next instruction. */
 typedef const struct insn *emu_fn(struct cpu *c, const struct insn *i);
-#define OP(name) const struct insn *name(struct cpu *c, const struct insn *i)
+#define OP(name) const struct insn *EMU(name)(struct cpu *c, const struct insn *i)
 #define RUN_AT(p) do { (void)c; return (p); } while (0)
 #define STOP() return NULL
 #else
 /* Direct threading: each handler tail-calls the next (a sibling call at -O2). */
 typedef void emu_fn(struct cpu *c, const struct insn *i);
-#define OP(name) void name(struct cpu *c, const struct insn *i)
+#define OP(name) void EMU(name)(struct cpu *c, const struct insn *i)
 #define RUN_AT(p) do { const struct insn *n_ = (p); n_->fn(c, n_); return; } while (0)
 #define STOP() return
 #endif
@@ -64,8 +82,8 @@ struct insn {
 struct block {
     uint32_t eip;           /* 0xffffffff once invalidated */
     uint32_t ninsn;
-    uint32_t page;          /* first guest page of its code */
-    uint32_t npages;        /* 1 or 2 */
+    uint32_t ppage[2];      /* the physical pages its code came from */
+    uint32_t npages;        /* how many of ppage are used: 0, 1 or 2 */
     struct block *hash_next;
     struct block *page_next[2];
     struct insn insns[];
@@ -75,6 +93,24 @@ struct block {
 #define BLOCK_MAX_INSNS 64
 #define JCACHE_BITS 14
 #define HASH_BITS 16
+
+/*
+ * The soft TLB (paging on): direct-mapped by virtual page.  An entry maps
+ * virtual page `rtag` to the host address of its physical page for reads;
+ * `wtag` equals rtag too when writes may go straight there (writable, Dirty
+ * already set, and no decoded code on the page, so stores need no SMC
+ * check).  TLB_NONE never matches a page number.
+ */
+#define TLB_BITS 12
+#define TLB_SIZE (1u << TLB_BITS)
+#define TLB_NONE 0xffffffffu
+struct tlb_entry {
+    uint32_t rtag, wtag;
+    uint8_t *page;
+};
+
+/* What the dispatcher must do before it runs more guest code. */
+enum { PENDING_TLB = 1, PENDING_CODE = 2 };
 
 /* Lazy flags: cc_op = kind << 2 | log2(size in bytes). */
 enum cc_kind {
@@ -98,6 +134,17 @@ struct cpu {
     uint64_t stop_at;       /* leave the guest when icount reaches this */
     struct hv_trap *trap;
     struct block **link_slot; /* successor slot to fill once the target is known */
+
+    /* System state.  Segments are flat; CPL is 0. */
+    struct hv_guest *g;
+    uint32_t cr0, cr2, cr3, cr4;
+    bool paged;             /* CR0.PG: blocks use the _pg handlers */
+    bool want_window;       /* the host waits for IF to be set */
+    unsigned pending;       /* PENDING_* work for the dispatcher */
+    uint64_t shadow_at;     /* icount just after an sti that set IF */
+    uint32_t pf_err, pf_addr;   /* the #PF a failed translation found */
+    struct tlb_entry tlb[TLB_SIZE];
+    uint32_t *vcodemap;     /* paging on: bit per virtual page with decoded code */
 
     struct block *jcache[1u << JCACHE_BITS];
     struct block *hash[1u << HASH_BITS];
@@ -149,14 +196,8 @@ static inline uint32_t ea(const struct cpu *c, const struct insn *i)
     return c->r[i->base] + (c->r[i->index] << i->scale) + i->disp;
 }
 
-static inline bool mem_ok(const struct cpu *c, uint32_t a, uint32_t sz)
+static inline uint32_t ld_host(const uint8_t *p, int sz)
 {
-    return a <= c->ram_size - sz;           /* ram_size >= 2 MiB, so no wrap */
-}
-
-static inline uint32_t ld(const struct cpu *c, uint32_t a, int sz)
-{
-    const uint8_t *p = c->ram + a;
     if (sz == 4) {
         uint32_t v;
         memcpy(&v, p, 4);
@@ -170,11 +211,8 @@ static inline uint32_t ld(const struct cpu *c, uint32_t a, int sz)
     return *p;
 }
 
-void emu_smc(struct cpu *c, uint32_t a, uint32_t len);
-
-static inline void st(struct cpu *c, uint32_t a, int sz, uint32_t v)
+static inline void st_host(uint8_t *p, int sz, uint32_t v)
 {
-    uint8_t *p = c->ram + a;
     if (sz == 4) {
         memcpy(p, &v, 4);
     } else if (sz == 2) {
@@ -183,10 +221,83 @@ static inline void st(struct cpu *c, uint32_t a, int sz, uint32_t v)
     } else {
         *p = (uint8_t)v;
     }
+}
+
+void emu_smc(struct cpu *c, uint32_t a, uint32_t len);
+
+/* The soft TLB (switcher_emu_tlb.c).  A fill that fails leaves the #PF in
+ * pf_err/pf_addr (or the host has killed the guest). */
+bool emu_tlb_fill(struct cpu *c, uint32_t a, uint32_t sz, bool write);
+uint32_t emu_ld_slow(struct cpu *c, uint32_t a, int sz);
+void emu_st_slow(struct cpu *c, uint32_t a, int sz, uint32_t v);
+/* Host pointer for the code byte at virtual va (fetch), or NULL with the #PF
+ * in pf_err/pf_addr. */
+const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage);
+
+#if EMU_PAGED
+static inline struct tlb_entry *tlb_of(struct cpu *c, uint32_t a)
+{
+    return &c->tlb[(a >> 12) & (TLB_SIZE - 1)];
+}
+
+/* The entry maps a's page and the access stays inside it. */
+static inline bool tlb_hit(uint32_t tag, uint32_t a, uint32_t sz)
+{
+    return tag == (a >> 12) && (a & 0xfffu) <= HV_PAGE_SIZE - sz;
+}
+
+/* May sz bytes at virtual a be read (written)?  Fills the TLB. */
+static inline bool mem_ok(struct cpu *c, uint32_t a, uint32_t sz)
+{
+    if (HV_LIKELY(tlb_hit(tlb_of(c, a)->rtag, a, sz)))
+        return true;
+    return emu_tlb_fill(c, a, sz, false);
+}
+
+static inline bool mem_okw(struct cpu *c, uint32_t a, uint32_t sz)
+{
+    if (HV_LIKELY(tlb_hit(tlb_of(c, a)->wtag, a, sz)))
+        return true;
+    return emu_tlb_fill(c, a, sz, true);
+}
+
+static inline uint32_t ld(struct cpu *c, uint32_t a, int sz)
+{
+    const struct tlb_entry *e = tlb_of(c, a);
+    if (HV_LIKELY(tlb_hit(e->rtag, a, (uint32_t)sz)))
+        return ld_host(e->page + (a & 0xfffu), sz);
+    return emu_ld_slow(c, a, sz);
+}
+
+static inline void st(struct cpu *c, uint32_t a, int sz, uint32_t v)
+{
+    const struct tlb_entry *e = tlb_of(c, a);
+    if (HV_LIKELY(tlb_hit(e->wtag, a, (uint32_t)sz)))
+        st_host(e->page + (a & 0xfffu), sz, v);
+    else
+        emu_st_slow(c, a, sz, v);
+}
+#else
+static inline bool mem_ok(const struct cpu *c, uint32_t a, uint32_t sz)
+{
+    return a <= c->ram_size - sz;           /* ram_size >= 2 MiB, so no wrap */
+}
+
+#define mem_okw mem_ok
+
+static inline uint32_t ld(const struct cpu *c, uint32_t a, int sz)
+{
+    return ld_host(c->ram + a, sz);
+}
+
+static inline void st(struct cpu *c, uint32_t a, int sz, uint32_t v)
+{
+    st_host(c->ram + a, sz, v);
     /* A write to a page that holds decoded code invalidates that code. */
     if (HV_UNLIKELY(c->codemap[a >> 12] | c->codemap[(a + sz - 1) >> 12]))
         emu_smc(c, a, (uint32_t)sz);
 }
+#endif
 
 /* ---- leaving the guest ---- */
 const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t vec, uint32_t err,
@@ -194,11 +305,39 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
 const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
                                 uint32_t vector);
 
+/* Leave after instruction i retired, continuing at eip (the next pass of the
+ * dispatcher runs it, after any PENDING_* work). */
+const struct insn *emu_exit_at(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
+                               uint32_t eip);
+
 /* Raise an exception for instruction i (which does not retire) and leave. */
 #define FAULT(vec, err, cr2) do { emu_fault_ret(c, i, (vec), (err), (cr2)); STOP(); } while (0)
+/* The #PF for a failed access at addr: with paging off, addr left RAM; with
+ * paging on, the translation said where and why. */
+#if EMU_PAGED
+#define PF(addr) FAULT(HV_VEC_PF, c->pf_err, c->pf_addr)
+#define PFW(addr) PF(addr)
+#else
+/* Outside RAM behaves like a page that is not present. */
 #define PF(addr) FAULT(HV_VEC_PF, 0, (addr))
-/* Check a data access of sz bytes at a: #PF when it leaves RAM. */
+#define PFW(addr) FAULT(HV_VEC_PF, HV_PF_WRITE, (addr))
+#endif
+static inline const struct insn *pf_ret(struct cpu *c, const struct insn *i, uint32_t a,
+                                        bool write)
+{
+#if EMU_PAGED
+    (void)a;
+    (void)write;
+    return emu_fault_ret(c, i, HV_VEC_PF, c->pf_err, c->pf_addr);
+#else
+    return emu_fault_ret(c, i, HV_VEC_PF, write ? HV_PF_WRITE : 0, a);
+#endif
+}
+
+/* Check a data access of sz bytes at a before reading (CHECK) or before any
+ * write (CHECKW, also for read-modify-write): #PF if it may not happen. */
 #define CHECK(a, sz) do { if (HV_UNLIKELY(!mem_ok(c, (a), (sz)))) PF(a); } while (0)
+#define CHECKW(a, sz) do { if (HV_UNLIKELY(!mem_okw(c, (a), (sz)))) PFW(a); } while (0)
 
 /* ---- lazy flags (switcher_emu_flags.c) ---- */
 uint32_t emu_flags(const struct cpu *c);            /* full EFLAGS */
@@ -340,7 +479,7 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
 /* ---- the stack ---- */
 #define PUSH(sz, v) do {                                                       \
         uint32_t sp_ = c->r[HV_ESP] - (sz);                                    \
-        CHECK(sp_, (sz));                                                      \
+        CHECKW(sp_, (sz));                                                     \
         st(c, sp_, (sz), (v));                                                 \
         c->r[HV_ESP] = sp_;                                                    \
     } while (0)
@@ -364,6 +503,17 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
         }                                                                      \
     } while (0)
 
+/* READ_E for an operand that is written back: the write is checked first. */
+#define READ_EW(sz, v, a) do {                                                 \
+        if (i->rm != RM_MEM) {                                                 \
+            (v) = getreg(c, (sz), i->rm);                                      \
+        } else {                                                               \
+            (a) = ea(c, i);                                                    \
+            CHECKW((a), (sz));                                                 \
+            (v) = ld(c, (a), (sz));                                            \
+        }                                                                      \
+    } while (0)
+
 #define WRITE_E(sz, v, a) do {                                                 \
         if (i->rm != RM_MEM)                                                   \
             setreg(c, (sz), i->rm, (v));                                       \
@@ -371,10 +521,24 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
             st(c, (a), (sz), (v));                                             \
     } while (0)
 
+/* ---- system state (switcher_emu.c) ---- */
+/* Would MOV CRn, v be accepted (else #GP(0))? */
+bool emu_cr_valid(unsigned n, uint32_t v);
+/* Write CRn and note what the dispatcher must drop (PENDING_*). */
+void emu_set_cr(struct cpu *c, unsigned n, uint32_t v);
+/* Forget the translation of va's page (and code decoded under it). */
+void emu_invlpg(struct cpu *c, uint32_t va);
+void emu_tlb_flush(struct cpu *c);
+void emu_tlb_flush_page(struct cpu *c, uint32_t va);
+/* Code was just decoded from physical page ppage: no store may bypass the
+ * SMC check there any longer. */
+void emu_tlb_drop_writes(struct cpu *c, uint32_t ppage);
+
 /* ---- decoder (switcher_emu_decode.c) ---- */
-/* Decode up to max_insns instructions at eip into b (room for max_insns + 1).
- * Returns the number of guest pages the block's code touches (1 or 2). */
+/* Decode up to max_insns instructions at eip into b (room for max_insns + 1),
+ * with the handlers of the current mode (emu_decode_block_pg when paged). */
 void emu_decode_block(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns);
+void emu_decode_block_pg(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns);
 
 /* ---- handlers, one family per file ---- */
 #define H(name) OP(name);

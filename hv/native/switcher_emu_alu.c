@@ -40,7 +40,10 @@
     static OP(P##_mr)                                                          \
     {                                                                          \
         uint32_t a_ = ea(c, i);                                                \
-        CHECK(a_, SZ);                                                         \
+        if (WRITES(OPN))                                                       \
+            CHECKW(a_, SZ);                                                    \
+        else                                                                   \
+            CHECK(a_, SZ);                                                     \
         uint32_t r_ = alu(c, OPN, SZ, ld(c, a_, SZ), getreg(c, SZ, i->reg));   \
         if (WRITES(OPN))                                                       \
             st(c, a_, SZ, r_);                                                 \
@@ -49,7 +52,10 @@
     static OP(P##_mi)                                                          \
     {                                                                          \
         uint32_t a_ = ea(c, i);                                                \
-        CHECK(a_, SZ);                                                         \
+        if (WRITES(OPN))                                                       \
+            CHECKW(a_, SZ);                                                    \
+        else                                                                   \
+            CHECK(a_, SZ);                                                     \
         uint32_t r_ = alu(c, OPN, SZ, ld(c, a_, SZ), i->imm);                  \
         if (WRITES(OPN))                                                       \
             st(c, a_, SZ, r_);                                                 \
@@ -68,15 +74,15 @@ ALU_SIZE(8, 1)
 ALU_SIZE(16, 2)
 ALU_SIZE(32, 4)
 
-#define FORM_ROW(P) { P##_rr, P##_ri, P##_rm, P##_mr, P##_mi }
+#define FORM_ROW(P) { EMU(P##_rr), EMU(P##_ri), EMU(P##_rm), EMU(P##_mr), EMU(P##_mi) }
 #define OPS_ROW(N) {                                                           \
         FORM_ROW(op_add##N), FORM_ROW(op_or##N), FORM_ROW(op_adc##N),          \
         FORM_ROW(op_sbb##N), FORM_ROW(op_and##N), FORM_ROW(op_sub##N),         \
         FORM_ROW(op_xor##N), FORM_ROW(op_cmp##N), FORM_ROW(op_test##N),        \
     }
-emu_fn *const emu_alu_generic[5] = FORM_ROW(op_alu);
+emu_fn *const EMU(emu_alu_generic)[5] = FORM_ROW(op_alu);
 /* [log2 size][operation][form] */
-emu_fn *const emu_alu[3][9][5] = { OPS_ROW(8), OPS_ROW(16), OPS_ROW(32) };
+emu_fn *const EMU(emu_alu)[3][9][5] = { OPS_ROW(8), OPS_ROW(16), OPS_ROW(32) };
 
 /* ---- MOV ---- */
 #define MOV_FORMS(P, SZ)                                                       \
@@ -92,22 +98,22 @@ emu_fn *const emu_alu[3][9][5] = { OPS_ROW(8), OPS_ROW(16), OPS_ROW(32) };
     static OP(P##_mr)                                                          \
     {                                                                          \
         uint32_t a_ = ea(c, i);                                                \
-        CHECK(a_, SZ);                                                         \
+        CHECKW(a_, SZ);                                                        \
         st(c, a_, SZ, getreg(c, SZ, i->reg));                                  \
         NEXT();                                                                \
     }                                                                          \
     static OP(P##_mi)                                                          \
     {                                                                          \
         uint32_t a_ = ea(c, i);                                                \
-        CHECK(a_, SZ);                                                         \
+        CHECKW(a_, SZ);                                                        \
         st(c, a_, SZ, i->imm);                                                 \
         NEXT();                                                                \
     }
 
 MOV_FORMS(op_mov, i->size)
 MOV_FORMS(op_mov32, 4)
-emu_fn *const emu_mov_generic[5] = FORM_ROW(op_mov);
-emu_fn *const emu_mov32[5] = FORM_ROW(op_mov32);
+emu_fn *const EMU(emu_mov_generic)[5] = FORM_ROW(op_mov);
+emu_fn *const EMU(emu_mov32)[5] = FORM_ROW(op_mov32);
 
 /* LEA Gv, M: the address itself, truncated to the operand size. */
 OP(op_lea)
@@ -149,7 +155,7 @@ static inline uint32_t unary(struct cpu *c, int op, int sz, uint32_t a)
 OP(op_unary)
 {
     uint32_t v, a = 0;
-    READ_E(i->size, v, a);
+    READ_EW(i->size, v, a);
     WRITE_E(i->size, unary(c, i->op, i->size, v), a);
     NEXT();
 }
@@ -181,7 +187,7 @@ OP(op_movzxb32_m)
 {
     uint32_t a = ea(c, i);
     CHECK(a, 1);
-    c->r[i->reg] = c->ram[a];
+    c->r[i->reg] = ld(c, a, 1);
     NEXT();
 }
 
@@ -195,7 +201,7 @@ OP(op_movzxb32_r)
 OP(op_xchg)
 {
     uint32_t v, a = 0;
-    READ_E(i->size, v, a);
+    READ_EW(i->size, v, a);
     WRITE_E(i->size, getreg(c, i->size, i->reg), a);
     setreg(c, i->size, i->reg, v);
     NEXT();
@@ -204,7 +210,7 @@ OP(op_xchg)
 OP(op_xadd)
 {
     uint32_t v, a = 0;
-    READ_E(i->size, v, a);
+    READ_EW(i->size, v, a);
     uint32_t src = getreg(c, i->size, i->reg);
     uint32_t sum = alu(c, ALU_ADD, i->size, v, src);
     setreg(c, i->size, i->reg, v);
@@ -215,7 +221,7 @@ OP(op_xadd)
 OP(op_cmpxchg)
 {
     uint32_t v, a = 0;
-    READ_E(i->size, v, a);
+    READ_EW(i->size, v, a);
     uint32_t acc = getreg(c, i->size, HV_EAX);
     alu(c, ALU_CMP, i->size, acc, v);
     if (acc == v)
@@ -228,7 +234,7 @@ OP(op_cmpxchg)
 OP(op_cmpxchg8b)
 {
     uint32_t a = ea(c, i);
-    CHECK(a, 8);
+    CHECKW(a, 8);
     uint32_t lo = ld(c, a, 4), hi = ld(c, a + 4, 4);
     uint32_t f = emu_flags(c);
     if (lo == c->r[HV_EAX] && hi == c->r[HV_EDX]) {
@@ -256,7 +262,7 @@ OP(op_setcc)
     uint32_t v = emu_cond(c, i->op), a = 0;
     if (i->rm == RM_MEM) {
         a = ea(c, i);
-        CHECK(a, 1);
+        CHECKW(a, 1);
     }
     WRITE_E(1, v, a);
     NEXT();

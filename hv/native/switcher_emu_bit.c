@@ -42,7 +42,10 @@ OP(op_bt)
         int32_t unit = soff >> (sz == 4 ? 5 : 4);
         a += (uint32_t)unit * (uint32_t)sz;
     }
-    CHECK(a, sz);
+    if (i->op != BT_TEST)
+        CHECKW(a, sz);
+    else
+        CHECK(a, sz);
     uint32_t r = bt_apply(c, i->op, ld(c, a, sz), off & (bits - 1));
     if (i->op != BT_TEST)
         st(c, a, sz, r);

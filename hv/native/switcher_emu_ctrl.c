@@ -83,19 +83,21 @@ fused_cond(int cc, bool test, uint32_t a, uint32_t b, uint32_t r)
 FUSED(0) FUSED(1) FUSED(2) FUSED(3) FUSED(4) FUSED(5) FUSED(6) FUSED(7)
 FUSED(8) FUSED(9) FUSED(10) FUSED(11) FUSED(12) FUSED(13) FUSED(14) FUSED(15)
 
-#define FUSED_ROW(F) { F##_j0, F##_j1, F##_j2, F##_j3, F##_j4, F##_j5, F##_j6, F##_j7, \
-                       F##_j8, F##_j9, F##_j10, F##_j11, F##_j12, F##_j13, F##_j14, F##_j15 }
+#define FUSED_ROW(F) {                                                          \
+        EMU(F##_j0), EMU(F##_j1), EMU(F##_j2), EMU(F##_j3), EMU(F##_j4), EMU(F##_j5), \
+        EMU(F##_j6), EMU(F##_j7), EMU(F##_j8), EMU(F##_j9), EMU(F##_j10), EMU(F##_j11), \
+        EMU(F##_j12), EMU(F##_j13), EMU(F##_j14), EMU(F##_j15) }
 static emu_fn *const fused_table[7][16] = {
     FUSED_ROW(op_cmp_rr), FUSED_ROW(op_cmp_ri), FUSED_ROW(op_cmp_rm), FUSED_ROW(op_cmp_mr),
     FUSED_ROW(op_cmp_mi), FUSED_ROW(op_test_rr), FUSED_ROW(op_test_ri),
 };
 
-extern emu_fn *const emu_alu[3][9][5];
+extern emu_fn *const EMU(emu_alu)[3][9][5];
 
 /* The fused handler for `cmp` (a 32-bit CMP/TEST handler) then Jcc `cond`. */
-emu_fn *emu_fused_cmp_jcc(emu_fn *cmp, int cond)
+emu_fn *EMU(emu_fused_cmp_jcc)(emu_fn *cmp, int cond)
 {
-    emu_fn *const *cmps = emu_alu[2][ALU_CMP], *const *tests = emu_alu[2][ALU_TEST];
+    emu_fn *const *cmps = EMU(emu_alu)[2][ALU_CMP], *const *tests = EMU(emu_alu)[2][ALU_TEST];
     for (int form = 0; form < 5; form++)
         if (cmp == cmps[form])
             return fused_table[form][cond];
@@ -228,7 +230,12 @@ OP(op_iret)
         FAULT(HV_VEC_GP, cs & 0xfffc, 0);
     c->r[HV_ESP] = sp + 12;
     uint32_t keep = c->eflags & ~0x254fd5u;
+    bool was_off = !(c->eflags & HV_IF);
     emu_set_flags(c, (fl & 0x254fd5u) | keep);
+    if (HV_UNLIKELY(c->want_window && was_off && (fl & HV_IF))) {
+        emu_exit_at(c, i, HV_TRAP_IRQ_WINDOW, eip);
+        STOP();
+    }
     GOTO_INDIRECT(eip);
 }
 
@@ -238,15 +245,22 @@ OP(op_ud)
     struct hv_trap *t = c->trap;
     emu_fault_ret(c, i, HV_VEC_UD, 0, 0);
     unsigned n = i->imm2 < sizeof(t->bytes) ? i->imm2 : sizeof(t->bytes);
-    for (unsigned k = 0; k < n && mem_ok(c, i->eip + k, 1); k++)
-        t->bytes[t->nbytes++] = c->ram[i->eip + k];
+    for (unsigned k = 0; k < n; k++) {
+        uint32_t ppage;
+        const uint8_t *p = emu_fetch_ptr(c, i->eip + k, &ppage);
+        if (!p)
+            break;
+        t->bytes[t->nbytes++] = *p;
+    }
     STOP();
 }
 
-/* Instruction fetch from outside RAM, or an instruction that runs off its end. */
+/* Instruction fetch from outside RAM (or an unmapped page), or an instruction
+ * that runs off its end: imm is the first byte that could not be fetched,
+ * imm2 the #PF error code. */
 OP(op_fetch_fault)
 {
-    FAULT(HV_VEC_PF, 0, i->imm);
+    FAULT(HV_VEC_PF, i->imm2, i->imm);
 }
 
 OP(op_gp)

@@ -5,14 +5,14 @@
  * map).  Only 32-bit addressing exists here: 0x67 is refused with #UD, as are
  * x87, MMX and SSE, which our CPUID does not advertise.  A block runs until a
  * control transfer, an exit to the host, BLOCK_MAX_INSNS, or the end of its
- * first page; the decoder then appends an op_fallthrough to the next address.
+ * first page; the decoder then appends an EMU(op_fallthrough) to the next address.
  */
 #include "switcher_emu.h"
 
-extern emu_fn *const emu_alu[3][9][5];
-extern emu_fn *emu_fused_cmp_jcc(emu_fn *cmp, int cond);
-extern emu_fn *const emu_mov_generic[5];
-extern emu_fn *const emu_mov32[5];
+extern emu_fn *const EMU(emu_alu)[3][9][5];
+extern emu_fn *EMU(emu_fused_cmp_jcc)(emu_fn *cmp, int cond);
+extern emu_fn *const EMU(emu_mov_generic)[5];
+extern emu_fn *const EMU(emu_mov32)[5];
 
 enum { F_RR, F_RI, F_RM, F_MR, F_MI };
 
@@ -20,11 +20,12 @@ enum { F_RR, F_RI, F_RM, F_MR, F_MI };
 
 struct dec {
     uint8_t buf[MAX_INSN_LEN];
-    unsigned avail;         /* bytes of buf that lie in RAM */
+    unsigned avail;         /* bytes of buf that could be fetched */
     unsigned pos;
     uint32_t eip;
-    bool fetch_fault;       /* ran off the end of RAM */
+    bool fetch_fault;       /* needed a byte past avail */
     bool too_long;
+    uint32_t fault_addr, fault_err;     /* the #PF for the byte at avail */
 };
 
 static uint8_t fetch(struct dec *d)
@@ -104,12 +105,12 @@ static bool is_mem(const struct insn *i)
 /* Pick the ALU handler specialised for this operation, size and form. */
 static emu_fn *alu_fn(int op, int sz, int form)
 {
-    return emu_alu[sz_log(sz)][op][form];
+    return EMU(emu_alu)[sz_log(sz)][op][form];
 }
 
 static emu_fn *mov_fn(int sz, int form)
 {
-    return sz == 4 ? emu_mov32[form] : emu_mov_generic[form];
+    return sz == 4 ? EMU(emu_mov32)[form] : EMU(emu_mov_generic)[form];
 }
 
 /* E,G (dst=E) or G,E (dst=G) forms of a two-operand instruction. */
@@ -131,7 +132,7 @@ enum { D_NEXT, D_END };
 
 static void set_ud(struct insn *i, const struct dec *d)
 {
-    i->fn = op_ud;
+    i->fn = EMU(op_ud);
     i->imm2 = d->pos;
 }
 
@@ -175,20 +176,20 @@ static void dec_shift(struct dec *d, struct insn *i, uint8_t b, int osz)
     i->op = i->reg;
     i->size = (uint8_t)sz;
     if (b >= 0xd2) {
-        i->fn = op_shift_cl;
+        i->fn = EMU(op_shift_cl);
         return;
     }
     i->imm = b <= 0xc1 ? fetch(d) : 1;
-    i->fn = op_shift_imm;
+    i->fn = EMU(op_shift_imm);
     unsigned n = i->imm & 31;
     if (sz == 4 && !is_mem(i) && n != 0) {
         i->imm = n;
         if (i->op == 4 || i->op == 6)
-            i->fn = op_shl32_ri;
+            i->fn = EMU(op_shl32_ri);
         else if (i->op == 5)
-            i->fn = op_shr32_ri;
+            i->fn = EMU(op_shr32_ri);
         else if (i->op == 7)
-            i->fn = op_sar32_ri;
+            i->fn = EMU(op_sar32_ri);
     }
 }
 
@@ -208,12 +209,12 @@ static void dec_group3(struct dec *d, struct insn *i, uint8_t b, int osz, bool *
     case 2:
     case 3:
         i->op = i->reg;         /* NOT, NEG */
-        i->fn = op_unary;
+        i->fn = EMU(op_unary);
         *lockable = is_mem(i);
         break;
     default:
         i->op = i->reg;         /* MUL IMUL DIV IDIV */
-        i->fn = op_muldiv;
+        i->fn = EMU(op_muldiv);
         break;
     }
 }
@@ -227,7 +228,7 @@ static int dec_group45(struct dec *d, struct insn *i, uint8_t b, int osz, bool *
     case 0:
     case 1:
         i->op = i->reg;
-        i->fn = op_unary;
+        i->fn = EMU(op_unary);
         *lockable = is_mem(i);
         return D_NEXT;
     }
@@ -238,14 +239,14 @@ static int dec_group45(struct dec *d, struct insn *i, uint8_t b, int osz, bool *
     switch (i->reg) {
     case 2:
         i->size = 4;
-        i->fn = op_call_e;
+        i->fn = EMU(op_call_e);
         return D_END;
     case 4:
         i->size = 4;
-        i->fn = op_jmp_e;
+        i->fn = EMU(op_jmp_e);
         return D_END;
     case 6:
-        i->fn = op_push_e;
+        i->fn = EMU(op_push_e);
         return D_NEXT;
     default:
         set_ud(i, d);
@@ -259,9 +260,9 @@ static void dec_movx(struct dec *d, struct insn *i, uint8_t b, int osz)
     i->size = (uint8_t)osz;
     i->imm2 = (b & 1) ? 2 : 1;
     i->op = b >= 0xbe;
-    i->fn = op_movx;
+    i->fn = EMU(op_movx);
     if (b == 0xb6 && osz == 4)
-        i->fn = is_mem(i) ? op_movzxb32_m : op_movzxb32_r;
+        i->fn = is_mem(i) ? EMU(op_movzxb32_m) : EMU(op_movzxb32_r);
 }
 
 /* Two-byte opcodes 0F xx. */
@@ -271,7 +272,7 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
     if (b >= 0x80 && b <= 0x8f) {
         uint32_t rel = fetch_z(d, 4);
         i->op = b & 15;
-        i->fn = op_jcc;
+        i->fn = EMU(op_jcc);
         i->imm = d->eip + d->pos + rel;
         return D_END;
     }
@@ -279,48 +280,74 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         modrm(d, i);
         i->op = b & 15;
         i->size = (uint8_t)osz;
-        i->fn = op_cmovcc;
+        i->fn = EMU(op_cmovcc);
         return D_NEXT;
     }
     if (b >= 0x90 && b <= 0x9f) {
         modrm(d, i);
         i->op = b & 15;
         i->size = 1;
-        i->fn = op_setcc;
+        i->fn = EMU(op_setcc);
         return D_NEXT;
     }
     if (b >= 0xc8) {
         i->rm = b & 7;
-        i->fn = op_bswap;
+        i->fn = EMU(op_bswap);
         return D_NEXT;
     }
     switch (b) {
     case 0x0d: case 0x18: case 0x19: case 0x1a: case 0x1b: case 0x1c: case 0x1d: case 0x1e:
     case 0x1f:
         modrm(d, i);                /* prefetch hints and multi-byte NOPs */
-        i->fn = op_nop;
+        i->fn = EMU(op_nop);
         return D_NEXT;
     case 0x31:
-        i->fn = op_rdtsc;
+        i->fn = EMU(op_rdtsc);
+        return D_NEXT;
+    case 0x20: case 0x22: {
+        /* MOV r32, CRn / MOV CRn, r32: the mod field is ignored. */
+        uint8_t m = fetch(d);
+        i->reg = (m >> 3) & 7;
+        i->rm = m & 7;
+        if (i->reg == 1 || i->reg > 4) {
+            set_ud(i, d);
+            return D_END;
+        }
+        i->fn = b == 0x20 ? EMU(op_mov_from_cr) : EMU(op_mov_to_cr);
+        return b == 0x20 ? D_NEXT : D_END;
+    }
+    case 0x01:
+        modrm(d, i);
+        if (i->reg != 7 || !is_mem(i)) {
+            set_ud(i, d);           /* lgdt, lidt and friends: the bare-metal issue */
+            return D_END;
+        }
+        i->fn = EMU(op_invlpg);
+        return D_END;
+    case 0x06:
+        i->fn = EMU(op_clts);
+        return D_NEXT;
+    case 0x08: case 0x09:
+        i->fn = EMU(op_nop);        /* INVD, WBINVD: there are no caches to write back */
         return D_NEXT;
     case 0xa2:
-        i->fn = op_cpuid;
+        i->fn = EMU(op_cpuid);
         return D_NEXT;
     case 0xa0: case 0xa8:
         i->reg = b == 0xa0 ? 4 : 5;
         i->size = (uint8_t)osz;
-        i->fn = op_push_sreg;
+        i->fn = EMU(op_push_sreg);
         return D_NEXT;
     case 0xa1: case 0xa9:
         i->reg = b == 0xa1 ? 4 : 5;
         i->size = (uint8_t)osz;
-        i->fn = op_pop_sreg;
+        i->fn = EMU(op_pop_sreg);
         return D_NEXT;
     case 0xa3: case 0xab: case 0xb3: case 0xbb:
         modrm(d, i);
         i->size = (uint8_t)osz;
         i->op = (uint8_t)((b >> 3) & 3);    /* A3 BT, AB BTS, B3 BTR, BB BTC */
-        i->fn = op_bt;
+        i->fn = EMU(op_bt);
         *lockable = is_mem(i) && i->op != 0;
         return D_NEXT;
     case 0xba:
@@ -333,7 +360,7 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         i->op = (uint8_t)(i->reg - 4);
         i->imm = fetch(d);
         i->imm2 = 1;
-        i->fn = op_bt;
+        i->fn = EMU(op_bt);
         *lockable = is_mem(i) && i->op != 0;
         return D_NEXT;
     case 0xa4: case 0xa5: case 0xac: case 0xad:
@@ -343,17 +370,17 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         i->imm2 = b & 1;
         if (!(b & 1))
             i->imm = fetch(d);
-        i->fn = op_shxd;
+        i->fn = EMU(op_shxd);
         return D_NEXT;
     case 0xaf:
         modrm(d, i);
         i->size = (uint8_t)osz;
-        i->fn = op_imul;
+        i->fn = EMU(op_imul);
         return D_NEXT;
     case 0xb0: case 0xb1:
         modrm(d, i);
         i->size = (uint8_t)(b == 0xb0 ? 1 : osz);
-        i->fn = op_cmpxchg;
+        i->fn = EMU(op_cmpxchg);
         *lockable = is_mem(i);
         return D_NEXT;
     case 0xb6: case 0xb7: case 0xbe: case 0xbf:
@@ -363,12 +390,12 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         modrm(d, i);
         i->size = (uint8_t)osz;
         i->op = b == 0xbd;
-        i->fn = op_bsx;
+        i->fn = EMU(op_bsx);
         return D_NEXT;
     case 0xc0: case 0xc1:
         modrm(d, i);
         i->size = (uint8_t)(b == 0xc0 ? 1 : osz);
-        i->fn = op_xadd;
+        i->fn = EMU(op_xadd);
         *lockable = is_mem(i);
         return D_NEXT;
     case 0xc7:
@@ -377,7 +404,7 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
             set_ud(i, d);
             return D_END;
         }
-        i->fn = op_cmpxchg8b;
+        i->fn = EMU(op_cmpxchg8b);
         *lockable = true;
         return D_NEXT;
     default:
@@ -391,7 +418,7 @@ static int dec_string(struct insn *i, uint8_t b, int osz)
     static const uint8_t kind[] = { 0, 0, 1, 1, 0, 0, 2, 2, 3, 3, 4, 4 };   /* A4..AF */
     i->size = (uint8_t)((b & 1) ? osz : 1);
     i->op = kind[b - 0xa4];
-    i->fn = op_string;
+    i->fn = EMU(op_string);
     return D_NEXT;
 }
 
@@ -406,22 +433,22 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         i->rm = b & 7;
         i->size = (uint8_t)osz;
         i->op = b >= 0x48;
-        i->fn = osz == 4 ? (b >= 0x48 ? op_dec32_r : op_inc32_r) : op_unary;
+        i->fn = osz == 4 ? (b >= 0x48 ? EMU(op_dec32_r) : EMU(op_inc32_r)) : EMU(op_unary);
         return D_NEXT;
     }
     if (b >= 0x50 && b <= 0x5f) {
         i->rm = b & 7;
         i->size = (uint8_t)osz;
         if (b < 0x58)
-            i->fn = osz == 4 ? op_push32_r : op_push_r;
+            i->fn = osz == 4 ? EMU(op_push32_r) : EMU(op_push_r);
         else
-            i->fn = osz == 4 ? op_pop32_r : op_pop_r;
+            i->fn = osz == 4 ? EMU(op_pop32_r) : EMU(op_pop_r);
         return D_NEXT;
     }
     if (b >= 0x70 && b <= 0x7f) {
         uint32_t rel = fetch_sb(d);
         i->op = b & 15;
-        i->fn = op_jcc;
+        i->fn = EMU(op_jcc);
         i->imm = d->eip + d->pos + rel;
         return D_END;
     }
@@ -429,7 +456,7 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         i->rm = b & 7;
         i->reg = HV_EAX;
         i->size = (uint8_t)osz;
-        i->fn = op_xchg;
+        i->fn = EMU(op_xchg);
         return D_NEXT;
     }
     if (b >= 0xb0 && b <= 0xbf) {
@@ -447,38 +474,38 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
     case 0x06: case 0x0e: case 0x16: case 0x1e:
         i->reg = b >> 3;
         i->size = (uint8_t)osz;
-        i->fn = op_push_sreg;
+        i->fn = EMU(op_push_sreg);
         return D_NEXT;
     case 0x07: case 0x17: case 0x1f:
         i->reg = b >> 3;
         i->size = (uint8_t)osz;
-        i->fn = op_pop_sreg;
+        i->fn = EMU(op_pop_sreg);
         return D_NEXT;
     case 0x0f:
         return dec_0f(d, i, osz, lockable);
     case 0x27: case 0x2f: case 0x37: case 0x3f:
         i->op = (uint8_t)((b >> 3) - 4);    /* DAA DAS AAA AAS */
-        i->fn = op_bcd;
+        i->fn = EMU(op_bcd);
         return D_NEXT;
     case 0x60:
         i->size = (uint8_t)osz;
-        i->fn = op_pusha;
+        i->fn = EMU(op_pusha);
         return D_NEXT;
     case 0x61:
         i->size = (uint8_t)osz;
-        i->fn = op_popa;
+        i->fn = EMU(op_popa);
         return D_NEXT;
     case 0x68: case 0x6a:
         i->size = (uint8_t)osz;
         i->imm = (b == 0x68 ? fetch_z(d, osz) : fetch_sb(d)) & sz_mask(osz);
-        i->fn = op_push_i;
+        i->fn = EMU(op_push_i);
         return D_NEXT;
     case 0x69: case 0x6b:
         modrm(d, i);
         i->size = (uint8_t)osz;
         i->imm = b == 0x69 ? fetch_z(d, osz) : fetch_sb(d);
         i->imm2 = 1;
-        i->fn = op_imul;
+        i->fn = EMU(op_imul);
         return D_NEXT;
     case 0x80: case 0x81: case 0x82: case 0x83:
         dec_group1(d, i, b, osz, lockable);
@@ -492,7 +519,7 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
     case 0x86: case 0x87:
         modrm(d, i);
         i->size = (uint8_t)(b == 0x86 ? 1 : osz);
-        i->fn = op_xchg;
+        i->fn = EMU(op_xchg);
         *lockable = is_mem(i);
         return D_NEXT;
     case 0x88: case 0x89: case 0x8a: case 0x8b: {
@@ -507,49 +534,49 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         if (i->reg > 5)
             break;
         i->size = (uint8_t)osz;
-        i->fn = op_mov_from_sreg;
+        i->fn = EMU(op_mov_from_sreg);
         return D_NEXT;
     case 0x8d:
         modrm(d, i);
         if (!is_mem(i))
             break;
         i->size = (uint8_t)osz;
-        i->fn = osz == 4 ? op_lea32 : op_lea;
+        i->fn = osz == 4 ? EMU(op_lea32) : EMU(op_lea);
         return D_NEXT;
     case 0x8e:
         modrm(d, i);
         if (i->reg > 5 || i->reg == 1)
             break;
-        i->fn = op_mov_to_sreg;
+        i->fn = EMU(op_mov_to_sreg);
         return D_NEXT;
     case 0x8f:
         modrm(d, i);
         if (i->reg != 0)
             break;
         i->size = (uint8_t)osz;
-        i->fn = op_pop_e;
+        i->fn = EMU(op_pop_e);
         return D_NEXT;
     case 0x90: case 0x9b:
-        i->fn = op_nop;             /* NOP, PAUSE, FWAIT */
+        i->fn = EMU(op_nop);             /* NOP, PAUSE, FWAIT */
         return D_NEXT;
     case 0x98: case 0x99:
         i->size = (uint8_t)osz;
         i->op = b & 1;
-        i->fn = op_convert;
+        i->fn = EMU(op_convert);
         return D_NEXT;
     case 0x9c:
         i->size = (uint8_t)osz;
-        i->fn = op_pushf;
+        i->fn = EMU(op_pushf);
         return D_NEXT;
     case 0x9d:
         i->size = (uint8_t)osz;
-        i->fn = op_popf;
+        i->fn = EMU(op_popf);
         return D_NEXT;
     case 0x9e:
-        i->fn = op_sahf;
+        i->fn = EMU(op_sahf);
         return D_NEXT;
     case 0x9f:
-        i->fn = op_lahf;
+        i->fn = EMU(op_lahf);
         return D_NEXT;
     case 0xa0: case 0xa1: case 0xa2: case 0xa3: {
         int sz = (b & 1) ? osz : 1;
@@ -575,7 +602,7 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         return D_NEXT;
     case 0xc2: case 0xc3:
         i->imm = b == 0xc2 ? fetch16(d) : 0;
-        i->fn = op_ret;
+        i->fn = EMU(op_ret);
         return D_END;
     case 0xc6: case 0xc7: {
         modrm(d, i);
@@ -592,73 +619,73 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
             break;
         i->imm = fetch16(d);
         i->imm2 = fetch(d);
-        i->fn = op_enter;
+        i->fn = EMU(op_enter);
         return D_NEXT;
     case 0xc9:
         if (osz != 4)
             break;
-        i->fn = op_leave;
+        i->fn = EMU(op_leave);
         return D_NEXT;
     case 0xcc:
         i->imm = HV_VEC_BP;
-        i->fn = op_int;
+        i->fn = EMU(op_int);
         return D_END;
     case 0xcd:
         i->imm = fetch(d);
-        i->fn = op_int;
+        i->fn = EMU(op_int);
         return D_END;
     case 0xce:
-        i->fn = op_into;
+        i->fn = EMU(op_into);
         return D_END;
     case 0xcf:
         if (osz != 4)
             break;
-        i->fn = op_iret;
+        i->fn = EMU(op_iret);
         return D_END;
     case 0xd4: case 0xd5:
         i->op = b == 0xd4 ? 4 : 5;
         i->imm = fetch(d);
-        i->fn = op_bcd;
+        i->fn = EMU(op_bcd);
         return D_NEXT;
     case 0xd7:
-        i->fn = op_xlat;
+        i->fn = EMU(op_xlat);
         return D_NEXT;
     case 0xe0: case 0xe1: case 0xe2: case 0xe3: {
         uint32_t rel = fetch_sb(d);
         i->op = b & 3;
         i->imm = d->eip + d->pos + rel;
-        i->fn = op_loop;
+        i->fn = EMU(op_loop);
         return D_END;
     }
     case 0xe4: case 0xe5: case 0xe6: case 0xe7:
         i->imm = fetch(d);
         i->size = (uint8_t)((b & 1) ? osz : 1);
-        i->fn = b >= 0xe6 ? op_out : op_in;
+        i->fn = b >= 0xe6 ? EMU(op_out) : EMU(op_in);
         return D_END;
     case 0xec: case 0xed: case 0xee: case 0xef:
         i->op = 1;
         i->size = (uint8_t)((b & 1) ? osz : 1);
-        i->fn = b >= 0xee ? op_out : op_in;
+        i->fn = b >= 0xee ? EMU(op_out) : EMU(op_in);
         return D_END;
     case 0xe8: case 0xe9: {
         uint32_t rel = fetch32(d);
         i->imm = d->eip + d->pos + rel;
-        i->fn = b == 0xe8 ? op_call : op_jmp;
+        i->fn = b == 0xe8 ? EMU(op_call) : EMU(op_jmp);
         return D_END;
     }
     case 0xeb: {
         uint32_t rel = fetch_sb(d);
         i->imm = d->eip + d->pos + rel;
-        i->fn = op_jmp;
+        i->fn = EMU(op_jmp);
         return D_END;
     }
     case 0xf4:
-        i->fn = op_hlt;
+        i->fn = EMU(op_hlt);
         return D_END;
     case 0xf5: case 0xf8: case 0xf9: case 0xfa: case 0xfb: case 0xfc: case 0xfd: {
         static const uint8_t which[] = { 2, 0, 0, 0, 1, 5, 6, 3, 4 };    /* F5..FD */
         i->op = which[b - 0xf5];
-        i->fn = op_flagbit;
+        i->fn = EMU(op_flagbit);
         return D_NEXT;
     }
     case 0xf6: case 0xf7:
@@ -673,14 +700,42 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
     return D_END;
 }
 
+/* The instruction bytes at d->eip: from RAM (paging off), or through the
+ * translations of one or two virtual pages. */
+static void fetch_code(struct cpu *c, struct dec *d)
+{
+#if EMU_PAGED
+    uint32_t va = d->eip, ppage;
+    d->avail = 0;
+    while (d->avail < MAX_INSN_LEN) {
+        const uint8_t *p = emu_fetch_ptr(c, va, &ppage);
+        if (!p) {
+            d->fault_addr = c->pf_addr;
+            d->fault_err = c->pf_err;
+            return;
+        }
+        unsigned n = HV_PAGE_SIZE - (va & 0xfffu);
+        if (n > MAX_INSN_LEN - d->avail)
+            n = MAX_INSN_LEN - d->avail;
+        memcpy(d->buf + d->avail, p, n);
+        d->avail += n;
+        va += n;
+    }
+#else
+    uint32_t left = d->eip < c->ram_size ? c->ram_size - d->eip : 0;
+    d->avail = left < MAX_INSN_LEN ? left : MAX_INSN_LEN;
+    if (d->avail)
+        memcpy(d->buf, c->ram + d->eip, d->avail);
+    d->fault_addr = d->eip + d->avail;  /* the first byte outside RAM */
+    d->fault_err = 0;
+#endif
+}
+
 /* Decode the instruction at eip into i. */
 static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
 {
     struct dec d = { .eip = eip };
-    uint32_t left = eip < c->ram_size ? c->ram_size - eip : 0;
-    d.avail = left < MAX_INSN_LEN ? left : MAX_INSN_LEN;
-    if (d.avail)
-        memcpy(d.buf, c->ram + eip, d.avail);
+    fetch_code(c, &d);
 
     memset(i, 0, sizeof(*i));
     i->eip = eip;
@@ -715,7 +770,7 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
             set_ud(i, &d);          /* 16-bit addressing is not supported */
         } else {
             res = dec_main(&d, i, b, osz, &lockable);
-            if ((pfx & PFX_LOCK) && !lockable && i->fn != op_ud) {
+            if ((pfx & PFX_LOCK) && !lockable && i->fn != EMU(op_ud)) {
                 set_ud(i, &d);
                 res = D_END;
             }
@@ -724,18 +779,19 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
     i->pfx = pfx;
     i->next = eip + d.pos;
     if (d.fetch_fault) {
-        i->fn = op_fetch_fault;
-        i->imm = eip + d.pos;       /* the first byte outside RAM */
+        i->fn = EMU(op_fetch_fault);
+        i->imm = d.fault_addr;
+        i->imm2 = d.fault_err;
         return D_END;
     }
     if (d.too_long) {
-        i->fn = op_gp;
+        i->fn = EMU(op_gp);
         return D_END;
     }
     return res;
 }
 
-void emu_decode_block(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns)
+void EMU(emu_decode_block)(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns)
 {
     uint32_t pc = eip, page = eip >> 12, last = page;
     unsigned n = 0;
@@ -746,8 +802,8 @@ void emu_decode_block(struct cpu *c, uint32_t eip, struct block *b, unsigned max
             last = (i->next - 1) >> 12;
         pc = i->next;
         /* A compare followed by a conditional jump runs as one handler. */
-        if (i->fn == op_jcc && n >= 2) {
-            emu_fn *fused = emu_fused_cmp_jcc(i[-1].fn, i->op);
+        if (i->fn == EMU(op_jcc) && n >= 2) {
+            emu_fn *fused = EMU(emu_fused_cmp_jcc)(i[-1].fn, i->op);
             if (fused)
                 i[-1].fn = fused;
         }
@@ -758,12 +814,26 @@ void emu_decode_block(struct cpu *c, uint32_t eip, struct block *b, unsigned max
         b->insns[k].remain = (uint8_t)(n - k);
     struct insn *end = &b->insns[n];
     memset(end, 0, sizeof(*end));
-    end->fn = op_fallthrough;
+    end->fn = EMU(op_fallthrough);
     end->eip = end->next = pc;
     b->eip = eip;
     b->ninsn = n;
+#if EMU_PAGED
+    /* The physical pages behind the block's one or two virtual pages; a page
+     * that could not be fetched holds none of its code. */
+    b->npages = 0;
+    for (uint32_t vp = page; vp <= last; vp++) {
+        uint32_t ppage;
+        if (!emu_fetch_ptr(c, vp << 12, &ppage))
+            break;
+        if (b->npages == 0 || b->ppage[0] != ppage)
+            b->ppage[b->npages++] = ppage;
+    }
+#else
     /* Blocks that fault on fetch outside RAM are not tied to any page. */
     bool in_ram = eip < c->ram_size && last < (c->ram_size >> 12);
-    b->page = page;
+    b->ppage[0] = page;
+    b->ppage[1] = page + 1;
     b->npages = in_ram ? last - page + 1 : 0;
+#endif
 }

@@ -66,9 +66,9 @@ OP(op_pop_e)
         NEXT();
     }
     uint32_t a = ea(c, i);
-    if (!mem_ok(c, a, i->size)) {
+    if (!mem_okw(c, a, i->size)) {
         c->r[HV_ESP] = sp;
-        PF(a);
+        PFW(a);
     }
     st(c, a, i->size, v);
     NEXT();
@@ -78,7 +78,7 @@ OP(op_pusha)
 {
     int sz = i->size;
     uint32_t sp = c->r[HV_ESP], a = sp - 8u * (uint32_t)sz;
-    CHECK(a, 8u * (uint32_t)sz);
+    CHECKW(a, 8u * (uint32_t)sz);
     for (int n = 0; n < 8; n++) {
         uint32_t v = n == HV_ESP ? sp : c->r[n];
         st(c, sp - (uint32_t)((n + 1) * sz), sz, v);
@@ -116,7 +116,12 @@ OP(op_popf)
     uint32_t v;
     POP(i->size, v);
     uint32_t mask = i->size == 2 ? (POPF_MASK & 0xffff) : POPF_MASK;
+    bool was_off = !(c->eflags & HV_IF);
     emu_set_flags(c, (emu_flags(c) & ~mask) | (v & mask));
+    if (HV_UNLIKELY(c->want_window && was_off && (v & HV_IF))) {
+        emu_trap_ret(c, i, HV_TRAP_IRQ_WINDOW, 0);
+        STOP();
+    }
     NEXT();
 }
 
@@ -125,8 +130,8 @@ OP(op_enter)
     uint32_t size = i->imm, level = i->imm2 & 31;
     uint32_t sp = c->r[HV_ESP], bp = c->r[HV_EBP];
     uint32_t need = 4 * (level + 1) + size;
-    if (!mem_ok(c, sp - need, need))
-        PF(sp - 4);
+    if (!mem_okw(c, sp - need, need))
+        PFW(sp - 4);
     sp -= 4;
     st(c, sp, 4, bp);
     uint32_t frame = sp;
@@ -166,7 +171,18 @@ OP(op_flagbit)
     case 3: f &= ~HV_DF; break;
     case 4: f |= HV_DF; break;
     case 5: f &= ~HV_IF; break;
-    default: f |= HV_IF; break;
+    default:
+        if (!(f & HV_IF)) {
+            /* STI: interrupts wait for one more instruction (the shadow). */
+            emu_set_flags(c, f | HV_IF);
+            c->shadow_at = c->icount - i->remain + 1;
+            if (c->want_window) {
+                emu_trap_ret(c, i, HV_TRAP_IRQ_WINDOW, 0);
+                STOP();
+            }
+            NEXT();
+        }
+        break;
     }
     emu_set_flags(c, f);
     NEXT();
@@ -278,7 +294,7 @@ OP(op_xlat)
 {
     uint32_t a = c->r[HV_EBX] + getreg(c, 1, HV_EAX);
     CHECK(a, 1);
-    setreg(c, 1, HV_EAX, c->ram[a]);
+    setreg(c, 1, HV_EAX, ld(c, a, 1));
     NEXT();
 }
 
@@ -300,7 +316,7 @@ OP(op_cpuid)
         break;
     case 1:
         a = 0x00000630;         /* family 6, model 3: a P6-class integer core */
-        d = (1u << 4) | (1u << 8) | (1u << 15);     /* TSC, CX8, CMOV */
+        d = (1u << 3) | (1u << 4) | (1u << 8) | (1u << 15);     /* PSE, TSC, CX8, CMOV */
         cx = 1u << 31;          /* running under a hypervisor */
         break;
     case 0x40000000:
@@ -342,7 +358,7 @@ OP(op_mov_from_sreg)
     uint32_t a = 0;
     if (i->rm == RM_MEM) {
         a = ea(c, i);
-        CHECK(a, 2);
+        CHECKW(a, 2);
         st(c, a, 2, c->sreg[i->reg]);
     } else {
         setreg(c, i->size, i->rm, c->sreg[i->reg]);

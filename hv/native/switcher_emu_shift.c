@@ -90,8 +90,8 @@ static inline const struct insn *shift_e(struct cpu *c, const struct insn *i, un
         v = getreg(c, i->size, i->rm);
     } else {
         a = ea(c, i);
-        if (!mem_ok(c, a, i->size))
-            return emu_fault_ret(c, i, HV_VEC_PF, 0, a);
+        if (!mem_okw(c, a, i->size))
+            return pf_ret(c, i, a, true);
         v = ld(c, a, i->size);
     }
     n &= 31;
@@ -151,8 +151,8 @@ static const struct insn *double_shift(struct cpu *c, const struct insn *i, unsi
         d = getreg(c, sz, i->rm);
     } else {
         a = ea(c, i);
-        if (!mem_ok(c, a, (uint32_t)sz))
-            return emu_fault_ret(c, i, HV_VEC_PF, 0, a);
+        if (!mem_okw(c, a, (uint32_t)sz))
+            return pf_ret(c, i, a, true);
         d = ld(c, a, sz);
     }
     n &= 31;

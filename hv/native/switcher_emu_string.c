@@ -18,7 +18,7 @@ static bool str_step(struct cpu *c, const struct insn *i, int sz, int32_t step)
     switch (i->op) {
     case STR_MOVS:
         if (!mem_ok(c, si, sz)) goto fault_si;
-        if (!mem_ok(c, di, sz)) goto fault_di;
+        if (!mem_okw(c, di, sz)) goto fault_diw;
         st(c, di, sz, ld(c, si, sz));
         c->r[HV_ESI] = si + (uint32_t)step;
         c->r[HV_EDI] = di + (uint32_t)step;
@@ -31,7 +31,7 @@ static bool str_step(struct cpu *c, const struct insn *i, int sz, int32_t step)
         c->r[HV_EDI] = di + (uint32_t)step;
         return true;
     case STR_STOS:
-        if (!mem_ok(c, di, sz)) goto fault_di;
+        if (!mem_okw(c, di, sz)) goto fault_diw;
         st(c, di, sz, getreg(c, sz, HV_EAX));
         c->r[HV_EDI] = di + (uint32_t)step;
         return true;
@@ -48,13 +48,17 @@ static bool str_step(struct cpu *c, const struct insn *i, int sz, int32_t step)
         return true;
     }
 fault_si:
-    emu_fault_ret(c, i, HV_VEC_PF, 0, si);
+    pf_ret(c, i, si, false);
     return false;
 fault_di:
-    emu_fault_ret(c, i, HV_VEC_PF, 0, di);
+    pf_ret(c, i, di, false);
+    return false;
+fault_diw:
+    pf_ret(c, i, di, true);
     return false;
 }
 
+#if !EMU_PAGED
 static bool range_has_code(const struct cpu *c, uint32_t a, uint32_t len)
 {
     for (uint32_t p = a >> 12; p <= (a + len - 1) >> 12; p++)
@@ -90,6 +94,16 @@ static bool str_bulk(struct cpu *c, const struct insn *i, int sz)
     c->r[HV_ECX] = 0;
     return true;
 }
+#else
+/* With paging on every iteration goes through the TLB. */
+static bool str_bulk(struct cpu *c, const struct insn *i, int sz)
+{
+    (void)c;
+    (void)i;
+    (void)sz;
+    return false;
+}
+#endif
 
 OP(op_string)
 {

@@ -1,0 +1,90 @@
+/*
+ * host_clock.c: the guest's clock, its one-shot timer, and halt.
+ *
+ * Under the virtual clock (the default) time is the instruction count plus
+ * whatever was skipped while the guest was halted, so the timer fires at an
+ * exact instruction count: the run loop asks the switcher for a budget that
+ * ends precisely at the deadline (hv_timer_budget).  A halted guest costs no
+ * host time: the clock jumps straight to the next deadline.  Under the host
+ * clock, time is CLOCK_MONOTONIC since the boot and halt really sleeps, in
+ * short naps so that Ctrl-C and the timeout still stop the run at once.
+ */
+#define _GNU_SOURCE
+#include <time.h>
+
+#include "hv.h"
+
+/* Longest nap of a halted guest under the host clock: how soon Ctrl-C acts. */
+#define HOST_NAP_NS 10000000u
+/* Under the host clock a slice of this many instructions per remaining
+ * microsecond keeps the timer's lateness small. */
+#define HOST_INSNS_PER_US 64u
+#define HOST_MIN_SLICE 256u
+
+uint64_t hv_guest_clock(struct hv_guest *g)
+{
+    if (g->clock == HV_CLOCK_HOST) {
+        double t = hv_monotonic() - g->boot_time;
+        return t > 0 ? (uint64_t)(t * 1e9) : 0;
+    }
+    return g->sw_ops->instructions(g->sw) + g->skipped_ns;
+}
+
+void hv_timer_set(struct hv_guest *g, uint32_t delta_ns)
+{
+    g->timer_armed = delta_ns != 0;
+    g->timer_deadline = hv_guest_clock(g) + delta_ns;
+}
+
+void hv_timer_check(struct hv_guest *g)
+{
+    if (g->timer_armed && hv_guest_clock(g) >= g->timer_deadline) {
+        g->timer_armed = false;
+        hv_irq_raise(g, 0);
+    }
+}
+
+uint64_t hv_timer_budget(struct hv_guest *g, uint64_t budget)
+{
+    if (!g->timer_armed)
+        return budget;
+    uint64_t now = hv_guest_clock(g);
+    uint64_t left = g->timer_deadline > now ? g->timer_deadline - now : 0;
+    if (g->clock == HV_CLOCK_HOST) {
+        left = left / 1000 * HOST_INSNS_PER_US;
+        if (left < HOST_MIN_SLICE)
+            left = HOST_MIN_SLICE;
+    } else if (left == 0) {
+        left = 1;           /* hv_timer_check runs first, so this cannot happen */
+    }
+    return left < budget ? left : budget;
+}
+
+static void nap(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    nanosleep(&ts, NULL);   /* EINTR is fine: the run loop looks at signals next */
+}
+
+void hv_halt_wait(struct hv_guest *g)
+{
+    if (hv_irq_deliverable(g)) {
+        hv_guest_data_sync(g, true);
+        return;             /* hv_irq_poll delivers it and ends the halt */
+    }
+    if (!g->timer_armed) {
+        hv_kill(g, "halted with no interrupt source at eip=0x%08x", g->halt_eip);
+        return;
+    }
+    uint64_t now = hv_guest_clock(g);
+    if (g->clock == HV_CLOCK_VIRTUAL) {
+        if (g->timer_deadline > now)
+            g->skipped_ns += g->timer_deadline - now;
+    } else if (g->timer_deadline > now) {
+        uint64_t left = g->timer_deadline - now;
+        nap(left < HOST_NAP_NS ? left : HOST_NAP_NS);
+    }
+    hv_timer_check(g);
+    if (!g->timer_armed)
+        hv_guest_data_sync(g, true);
+}

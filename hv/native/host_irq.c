@@ -1,0 +1,207 @@
+/*
+ * host_irq.c: gates, trap and interrupt delivery, and the IRQ lines.
+ *
+ * A tour: LOAD_IDT_ENTRY fills the host's copy of the guest's gates
+ * (hv_set_gate).  Every exception, `int n` and IRQ that has a gate reaches
+ * the guest the same way, through hv_deliver(): the host pushes the frame a
+ * CPU pushes at ring 0 (EFLAGS, CS, EIP and, for some exceptions, an error
+ * code) on the guest's own stack and enters the handler (Intel SDM vol. 3,
+ * 6.12).  IRQs are bits in `irq_pending`, mirrored into the guest_data page,
+ * and hv_irq_poll() delivers the lowest one the guest accepts.
+ *
+ * No switcher takes part in any of this beyond reading and writing
+ * registers, so every engine delivers identically.
+ */
+#include <string.h>
+
+#include "hv.h"
+
+enum { E_INVAL = 22 };
+enum { GATE_INTR = 0xE, GATE_TRAP = 0xF };
+#define FLAT_CODE_SEL 0x08u
+#define GD_PENDING 0
+#define GD_BLOCKED 4
+#define GD_CR2 8
+#define GD_TIME 16
+
+int hv_set_gate(struct hv_guest *g, uint32_t vector, uint32_t lo, uint32_t hi)
+{
+    if (vector > 255 || vector == HV_VEC_HYPERCALL)
+        return -E_INVAL;
+    struct hv_gate *gate = &g->idt[vector];
+    if (!(hi & (1u << 15))) {
+        memset(gate, 0, sizeof(*gate));         /* P = 0: no gate */
+        g->irq_recheck = true;
+        return 0;
+    }
+    uint32_t type = (hi >> 8) & 0x1f;
+    if (type != GATE_INTR && type != GATE_TRAP)
+        return -E_INVAL;
+    gate->offset = (hi & 0xffff0000u) | (lo & 0xffffu);
+    gate->sel = (uint16_t)(lo >> 16);
+    gate->type = (uint8_t)type;
+    gate->dpl = (uint8_t)((hi >> 13) & 3);
+    gate->present = true;
+    g->irq_recheck = true;
+    return 0;
+}
+
+void hv_guest_data_sync(struct hv_guest *g, bool time)
+{
+    if (!g->has_guest_data)
+        return;
+    uint8_t *gd = hv_gpa(g, g->guest_data, HV_PAGE_SIZE);   /* checked at INIT */
+    memcpy(gd + GD_PENDING, &g->irq_pending, 4);
+    if (time) {
+        uint64_t now = hv_guest_clock(g);
+        memcpy(gd + GD_TIME, &now, 8);
+    }
+    g->sw_ops->mem_written(g->sw, g->guest_data, 24);
+}
+
+static uint32_t guest_blocked(struct hv_guest *g)
+{
+    if (!g->has_guest_data)
+        return 0;
+    uint32_t b;
+    memcpy(&b, hv_gpa(g, g->guest_data, HV_PAGE_SIZE) + GD_BLOCKED, 4);
+    return b;
+}
+
+void hv_irq_raise(struct hv_guest *g, unsigned n)
+{
+    uint32_t bit = 1u << (n & 31);
+    if (!(g->irq_pending & bit)) {
+        g->irq_pending |= bit;
+        hv_guest_data_sync(g, false);
+    }
+    g->irq_recheck = true;
+}
+
+/* Pending IRQs the guest would take now if IF allowed it. */
+static uint32_t deliverable(struct hv_guest *g)
+{
+    uint32_t ready = g->irq_pending;
+    if (!ready)
+        return 0;
+    ready &= ~guest_blocked(g);
+    for (uint32_t left = ready; left; left &= left - 1) {
+        unsigned n = (unsigned)__builtin_ctz(left);
+        if (!g->idt[HV_VEC_IRQ0 + n].present)
+            ready &= ~(1u << n);            /* no gate: it stays pending */
+    }
+    return ready;
+}
+
+bool hv_irq_deliverable(struct hv_guest *g)
+{
+    return deliverable(g) != 0;
+}
+
+/* Push one 32-bit word on the guest stack; false on a fault. */
+static bool push32(struct hv_guest *g, uint32_t *esp, uint32_t v, uint32_t *fa, uint32_t *fe)
+{
+    uint32_t sp = *esp - 4;
+    if (!hv_vcopy(g, sp, &v, 4, true, fa, fe))
+        return false;
+    *esp = sp;
+    return true;
+}
+
+/*
+ * Build the ring-0 frame for `gate` and enter it.  On a fault nothing
+ * changes in the registers; *fa and *fe say what faulted (fe = ~0u for a gate
+ * that cannot be entered at all).
+ */
+static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_error,
+                       uint32_t error, uint32_t return_eip, uint32_t *fa, uint32_t *fe)
+{
+    if (gate->sel != FLAT_CODE_SEL) {
+        *fa = gate->sel;
+        *fe = ~0u;                          /* #GP(selector): not a code segment */
+        return false;
+    }
+    struct hv_regs r;
+    g->sw_ops->get_regs(g->sw, &r);
+    uint32_t esp = r.gpr[HV_ESP];
+    if (!push32(g, &esp, r.eflags, fa, fe) || !push32(g, &esp, FLAT_CODE_SEL, fa, fe) ||
+        !push32(g, &esp, return_eip, fa, fe) || (has_error && !push32(g, &esp, error, fa, fe)))
+        return false;
+    r.gpr[HV_ESP] = esp;
+    r.eip = gate->offset;
+    r.eflags &= ~(HV_TF | HV_NT | (1u << 16) | (1u << 17));     /* TF NT RF VM */
+    if (gate->type == GATE_INTR)
+        r.eflags &= ~HV_IF;
+    g->sw_ops->set_regs(g->sw, &r);
+    return true;
+}
+
+/* A #PF found while pushing a frame still reports its address, as on a CPU. */
+static void note_fault(struct hv_guest *g, uint32_t fa, uint32_t fe)
+{
+    if (fe == ~0u)
+        return;
+    struct hv_sregs s;
+    g->sw_ops->get_sregs(g->sw, &s);
+    s.cr2 = fa;
+    g->sw_ops->set_sregs(g->sw, &s);
+}
+
+bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t error,
+                uint32_t return_eip, uint32_t origin_eip, bool software)
+{
+    const struct hv_gate *gate = &g->idt[vector & 0xff];
+    if (!gate->present)
+        return false;
+    (void)software;         /* at ring 0 every gate's DPL admits `int n` */
+    uint32_t fa, fe;
+    if (enter_gate(g, gate, has_error, error, return_eip, &fa, &fe))
+        return true;
+    note_fault(g, fa, fe);
+    /* A fault while delivering: the double fault, on the same stack. */
+    const struct hv_gate *df = &g->idt[HV_VEC_DF];
+    if (!df->present) {
+        hv_kill(g, "unhandled #DF at eip=0x%08x", origin_eip);
+        return true;
+    }
+    if (enter_gate(g, df, true, 0, return_eip, &fa, &fe))
+        return true;
+    hv_kill(g, "triple fault at eip=0x%08x", origin_eip);
+    return true;
+}
+
+void hv_irq_poll(struct hv_guest *g)
+{
+    g->irq_recheck = false;
+    uint32_t ready = deliverable(g);
+    if (!ready) {
+        if (g->irq_window) {
+            g->irq_window = false;
+            g->sw_ops->irq_window(g->sw, false);
+        }
+        return;
+    }
+    struct hv_regs r;
+    g->sw_ops->get_regs(g->sw, &r);
+    if (!(r.eflags & HV_IF)) {
+        if (!g->irq_window) {
+            g->irq_window = true;
+            g->sw_ops->irq_window(g->sw, true);
+        }
+        return;
+    }
+    struct hv_sregs s;
+    g->sw_ops->get_sregs(g->sw, &s);
+    if (s.interrupt_shadow) {
+        g->step_one = true;                 /* the instruction after sti first */
+        g->irq_recheck = true;
+        return;
+    }
+    unsigned n = (unsigned)__builtin_ctz(ready);
+    g->irq_pending &= ~(1u << n);
+    g->halted = false;
+    hv_guest_data_sync(g, true);
+    hv_deliver(g, HV_VEC_IRQ0 + n, false, 0, r.eip, r.eip, false);
+    /* An interrupt gate cleared IF; more pending IRQs wait for it. */
+    g->irq_recheck = true;
+}

@@ -1,0 +1,123 @@
+/*
+ * switcher_emu_tlb.c: the emu's soft TLB, for guests with paging on.
+ *
+ * The handlers built with EMU_PAGED look an address up inline (switcher_emu.h);
+ * everything here is the slow side: a miss fills the entry from the host's
+ * page-table walker (host_paging.c, which also sets Accessed and Dirty and
+ * decides every #PF), accesses that straddle two pages go byte by byte, and
+ * stores to a page that holds decoded code invalidate that code by its
+ * physical address, whichever virtual alias they came through.
+ */
+#include "switcher_emu.h"
+
+/* Translate the page holding va into its TLB entry; false on a #PF (noted
+ * in pf_err/pf_addr) or a kill. */
+static bool fill_page(struct cpu *c, uint32_t va, bool write)
+{
+    struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
+    uint32_t pa, info;
+    enum hv_walk w = hv_pt_walk(c->g, &m, va, write ? HV_ACC_WRITE : 0, &pa, &info);
+    if (w != HV_WALK_OK) {
+        c->pf_err = w == HV_WALK_FAULT ? info : 0;
+        c->pf_addr = va;
+        return false;
+    }
+    uint32_t vpage = va >> 12, ppage = pa >> 12;
+    struct tlb_entry *e = &c->tlb[vpage & (TLB_SIZE - 1)];
+    e->rtag = vpage;
+    e->page = c->ram + ((size_t)ppage << 12);
+    e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[ppage] ? vpage : TLB_NONE;
+    return true;
+}
+
+bool emu_tlb_fill(struct cpu *c, uint32_t a, uint32_t sz, bool write)
+{
+    if (!fill_page(c, a, write))
+        return false;
+    uint32_t last = a + sz - 1;
+    if ((last >> 12) != (a >> 12) && !fill_page(c, last & ~0xfffu, write))
+        return false;
+    return true;
+}
+
+/* Host pointer of the byte at va, translated for a read or a write. */
+static uint8_t *byte_ptr(struct cpu *c, uint32_t va, bool write)
+{
+    struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
+    if ((write ? e->wtag : e->rtag) != va >> 12 && !fill_page(c, va, write))
+        return NULL;
+    return e->page + (va & 0xfffu);
+}
+
+uint32_t emu_ld_slow(struct cpu *c, uint32_t a, int sz)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < sz; k++) {
+        const uint8_t *p = byte_ptr(c, a + (uint32_t)k, false);
+        v |= (uint32_t)(p ? *p : 0xff) << (8 * k);     /* checked before: p is set */
+    }
+    return v;
+}
+
+void emu_st_slow(struct cpu *c, uint32_t a, int sz, uint32_t v)
+{
+    for (int k = 0; k < sz; k++) {
+        uint8_t *p = byte_ptr(c, a + (uint32_t)k, true);
+        if (!p)
+            continue;
+        *p = (uint8_t)(v >> (8 * k));
+        uint32_t pa = (uint32_t)(p - c->ram);
+        if (c->codemap[pa >> 12])
+            emu_smc(c, pa, 1);
+    }
+}
+
+const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage)
+{
+    if (!c->paged) {
+        if (va >= c->ram_size) {
+            c->pf_err = 0;
+            c->pf_addr = va;
+            return NULL;
+        }
+        *ppage = va >> 12;
+        return c->ram + va;
+    }
+    struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
+    if (e->rtag != va >> 12) {
+        struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
+        uint32_t pa, info;
+        enum hv_walk w = hv_pt_walk(c->g, &m, va, HV_ACC_FETCH, &pa, &info);
+        if (w != HV_WALK_OK) {
+            c->pf_err = w == HV_WALK_FAULT ? info : 0;
+            c->pf_addr = va;
+            return NULL;
+        }
+        e->rtag = va >> 12;
+        e->page = c->ram + (pa & ~0xfffu);
+        e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[pa >> 12] ? va >> 12 : TLB_NONE;
+    }
+    *ppage = (uint32_t)((e->page - c->ram) >> 12);
+    return e->page + (va & 0xfffu);
+}
+
+void emu_tlb_flush(struct cpu *c)
+{
+    for (uint32_t k = 0; k < TLB_SIZE; k++)
+        c->tlb[k].rtag = c->tlb[k].wtag = TLB_NONE;
+}
+
+void emu_tlb_flush_page(struct cpu *c, uint32_t va)
+{
+    struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
+    if (e->rtag == va >> 12 || e->wtag == va >> 12)
+        e->rtag = e->wtag = TLB_NONE;
+}
+
+void emu_tlb_drop_writes(struct cpu *c, uint32_t ppage)
+{
+    const uint8_t *page = c->ram + ((size_t)ppage << 12);
+    for (uint32_t k = 0; k < TLB_SIZE; k++)
+        if (c->tlb[k].page == page)
+            c->tlb[k].wtag = TLB_NONE;
+}

@@ -11,7 +11,9 @@ conformance tests.  The default output is `<first source stem>.elf` (or
 
 The SDK's crt0 and tiny libc are compiled with the guest's own flags
 (optimisation level, defines), once per flag set: the objects are cached under
-$HV_CACHE_DIR (default ~/.cache/hv).
+$HV_CACHE_DIR (default ~/.cache/hv).  The optional parts of the SDK
+(interrupts, paging) go into a static archive linked last, so a guest links
+them only if it uses them.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ BASE_FLAGS = (
 # The SDK's libc, linked into every guest after the user's sources.
 SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "string.c",
             "testing.c")
+# The optional parts of the SDK (interrupts, paging; hv_irq.h, hv_paging.h),
+# per target.  They go into a static archive, libhvsdk.a, linked last: the
+# linker takes a member only when a guest uses something in it, so a guest
+# that does not is linked exactly as if the archive were not there.
+SDK_ARCHIVE = {
+    "hv": ("irq.c", "irq_entry.S", "paging.c"),
+    "linux": ("irq.c", "paging.c"),
+}
+SDK_ARCHIVE_NAME = "libhvsdk.a"
 SDK_CRT0 = {"hv": "crt0.S", "linux": "crt0_linux.S"}
 TARGET_DEFINE = {"hv": "-DHV_TARGET_HV", "linux": "-DHV_TARGET_LINUX"}
 
@@ -142,7 +153,8 @@ def _link_command(
     sdk_objects: Sequence[Path],
 ) -> list[str]:
     """The gcc command line that links `output` from `sources` and the compiled
-    SDK (`sdk_objects`: crt0 first, so _start leads the text, then the libc)."""
+    SDK (`sdk_objects`: crt0 first, so _start leads the text, then the libc,
+    then the SDK archive)."""
     cmd = [_compiler(), *_target_flags(target, cflags)]
     if target == "hv":
         cmd += ["-T", str(sdk_dir() / "link.ld")]
@@ -241,6 +253,7 @@ def _cache_key(target: str, flags: list[str]) -> str:
     digest = hashlib.sha256()
     digest.update(_compiler_identity(_compiler()).encode())
     digest.update("\0".join([target, *flags]).encode())
+    digest.update("\0".join(["archive", *SDK_ARCHIVE[target]]).encode())
     sdk = sdk_dir()
     for path in sorted(sdk.rglob("*")):
         if path.is_file() and path.suffix in (".h", ".c", ".S"):
@@ -253,20 +266,33 @@ _key_locks: dict[str, threading.Lock] = {}
 
 
 def _sdk_objects(target: str, cflags: list[str], capture: bool) -> list[Path]:
-    """crt0 and libc objects for this target and these flags, compiled once."""
+    """crt0, the libc objects and the SDK archive for this target and these
+    flags, compiled once."""
     flags = _target_flags(target, cflags)
     key = _cache_key(target, flags)
     names = [SDK_CRT0[target], *SDK_LIBC]
+    members = list(SDK_ARCHIVE[target])
     with _cache_lock:
         key_lock = _key_locks.setdefault(key, threading.Lock())
     with key_lock:    # threads of one build share the work instead of racing
         entry = cache_root() / "sdk" / f"{target}-{key}"
         if not entry.is_dir():
-            _fill_cache_entry(entry, names, flags, capture)
-    return [entry / (Path(name).stem + ".o") for name in names]
+            _fill_cache_entry(entry, names, members, flags, capture)
+    return [*(entry / _object_name(name) for name in names), entry / SDK_ARCHIVE_NAME]
 
 
-def _fill_cache_entry(entry: Path, names: list[str], flags: list[str], capture: bool) -> None:
+def _object_name(source: str) -> str:
+    """irq_entry.S -> irq_entry.o (no SDK sources share a stem)."""
+    return Path(source).stem + ".o"
+
+
+def _archiver() -> str:
+    """The archiver that makes libhvsdk.a: $HV_AR, or ar."""
+    return os.environ.get("HV_AR", "ar")
+
+
+def _fill_cache_entry(entry: Path, names: list[str], members: list[str], flags: list[str],
+                      capture: bool) -> None:
     """Compile into a scratch directory, then rename it into place atomically,
     so another process never sees a half-filled entry."""
     try:
@@ -276,10 +302,15 @@ def _fill_cache_entry(entry: Path, names: list[str], flags: list[str], capture: 
         raise CcError(f"cannot create SDK cache in {entry.parent}: {exc.strerror}") from None
     try:
         sdk = sdk_dir()
-        for name in names:
-            obj = scratch / (Path(name).stem + ".o")
+        for name in [*names, *members]:
+            obj = scratch / _object_name(name)
             _run_gcc([_compiler(), *flags, "-c", "-o", str(obj), str(sdk / name)],
                      f"the SDK's {name}", capture)
+        # D: deterministic (no timestamps or owners), so equal inputs give an
+        # equal archive.
+        _run_gcc([_archiver(), "rcsD", str(scratch / SDK_ARCHIVE_NAME),
+                  *(str(scratch / _object_name(name)) for name in members)],
+                 f"the SDK archive {SDK_ARCHIVE_NAME}", capture)
         try:
             os.rename(scratch, entry)
         except OSError:

@@ -54,7 +54,9 @@ def build_guest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def build(name: str, source: str) -> Path:
         src = tmp_path / f"{name}.c"
         src.write_text(source)
-        return cc.compile_guest([src], tmp_path / f"{name}.elf", ["-O2"], "hv", capture=True)
+        bench = REPO / "images" / "bench"     # the bench guests' own headers
+        return cc.compile_guest([src], tmp_path / f"{name}.elf", ["-O2", f"-I{bench}"], "hv",
+                                capture=True)
 
     return build
 

@@ -4,6 +4,8 @@
  * The expected output is printed by the native .linux build of this file. */
 #include <hv_guest.h>
 
+#include "bench_paging.h"
+
 #define DATA_SIZE (16u << 20)
 
 static uint32_t crc_table[256];
@@ -43,6 +45,7 @@ static uint32_t __attribute__((noinline)) crc32(const unsigned char *p, uint32_t
 
 int main(void)
 {
+    bench_paging_from_cmdline();
     /* The classic check value: CRC-32("123456789") = 0xCBF43926. */
     make_table();
     uint32_t check = crc32((const unsigned char *)"123456789", 9);

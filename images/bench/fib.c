@@ -6,6 +6,8 @@
  * Expected output: "fib(30) = 832040". */
 #include <hv_guest.h>
 
+#include "bench_paging.h"
+
 static volatile int bench_n = 30;
 
 int fib(int n)
@@ -17,6 +19,7 @@ int fib(int n)
 
 int main(void)
 {
+    bench_paging_from_cmdline();
     int n = bench_n;
     printf("fib(%d) = %d\n", n, fib(n));
     return 0;

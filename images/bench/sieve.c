@@ -3,6 +3,8 @@
  * Expected output: "primes below 4000000: 283146 (5 passes)". */
 #include <hv_guest.h>
 
+#include "bench_paging.h"
+
 #define SIEVE_SIZE 4000000u
 #define PASSES 5
 
@@ -27,6 +29,7 @@ static unsigned __attribute__((noinline)) sieve(unsigned size)
 
 int main(void)
 {
+    bench_paging_from_cmdline();
     unsigned size = bench_size;
     unsigned count = 0;
 

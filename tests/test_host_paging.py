@@ -164,6 +164,14 @@ def test_remapped_code_page_runs_new_code(hv, paging):
     assert_exits(ex, ["op code_remap", "enable=0", "code: 1 set_pte=0 3 1", "done"])
 
 
+def test_page_mapped_without_flush_after_a_fault(hv, paging):
+    """A CPU never caches a not-present translation, so a #PF handler may map
+    the page without SET_PTE: the restarted fetch and load see it."""
+    ex = run(hv, paging, "op=map_no_flush")
+    assert_exits(ex, ["op map_no_flush", "enable=0", "code: 9 faults=1 cr2=40005000",
+                      "data: 5151 faults=2 cr2=40007000", "done"])
+
+
 def test_write_buffer_is_guest_virtual(hv, paging):
     """Virtual 0x00700000 is mapped to another frame; physical 0x00700000 holds
     different bytes.  WRITE prints the virtual buffer."""

@@ -143,8 +143,17 @@ struct block *emu_lookup(struct cpu *c, uint32_t eip)
     for (b = c->hash[hhash(eip)]; b; b = b->hash_next)
         if (b->eip == eip)
             break;
-    if (!b)
+    if (!b) {
+        if (c->paged) {
+            /* An instruction fetch that faults is never cached (see the
+             * decoder): decode it into the scratch block and run it there. */
+            b = &c->scratch.blk;
+            emu_decode_block_pg(c, eip, b, 1);
+            if (b->insns[0].fn == op_fetch_fault_pg)
+                return b;
+        }
         b = translate(c, eip);
+    }
     *slot = b;
     return b;
 }
@@ -261,7 +270,8 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
         }
         struct block *b = emu_lookup(c, c->eip);
         if (c->link_slot) {
-            *c->link_slot = b;
+            if (b != &c->scratch.blk)
+                *c->link_slot = b;
             c->link_slot = NULL;
         }
         if (c->icount + b->ninsn > c->stop_at) {

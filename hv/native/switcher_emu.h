@@ -544,5 +544,9 @@ void emu_decode_block_pg(struct cpu *c, uint32_t eip, struct block *b, unsigned 
 #define H(name) OP(name);
 #include "switcher_emu_ops.h"
 #undef H
+#if !EMU_PAGED
+/* The dispatcher (a flat file) recognises this paged handler. */
+emu_fn op_fetch_fault_pg;
+#endif
 
 #endif

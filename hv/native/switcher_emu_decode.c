@@ -798,6 +798,15 @@ void EMU(emu_decode_block)(struct cpu *c, uint32_t eip, struct block *b, unsigne
     while (n < max_insns) {
         struct insn *i = &b->insns[n++];
         int res = decode_one(c, pc, i);
+#if EMU_PAGED
+        /* A fetch fault is not cached behind other code: the guest may map
+         * the page without telling us (a CPU never caches a not-present
+         * translation), so that instruction is looked up afresh. */
+        if (i->fn == EMU(op_fetch_fault) && n > 1) {
+            n--;
+            break;
+        }
+#endif
         if (i->next > pc && ((i->next - 1) >> 12) > last)
             last = (i->next - 1) >> 12;
         pc = i->next;

@@ -14,6 +14,9 @@
  *   remap          SET_PTE, invlpg, FLUSH_TLB, SET_PGD, a second NEW_PGTABLE
  *   smc_alias      code written through an alias runs through the original
  *   code_remap     a code page remapped with SET_PTE runs the new code
+ *   map_no_flush   a #PF handler maps the missing code or data page without
+ *                  SET_PTE (a CPU never caches a not-present entry): the
+ *                  restarted fetch or load succeeds
  *   write_virt     WRITE's buffer is guest-virtual
  *   shutdown_virt  SHUTDOWN's message is guest-virtual too
  *   write_unmapped WRITE with an unmapped buffer -> kill
@@ -183,6 +186,15 @@ static void put_code(uint32_t *frame, uint8_t imm)
     p[5] = 0xc3;                /* ret */
 }
 
+static uint32_t *lazy_frame;
+
+/* The #PF hook of map_no_flush: map the faulting page, tell nobody. */
+static void map_lazily(struct host_frame *f)
+{
+    (void)f;
+    *pte_of(pgdir, host_last.cr2) = HV_GPA(lazy_frame) | PG_P | PG_W;
+}
+
 int main(void)
 {
     const char *op = host_op();
@@ -298,6 +310,19 @@ int main(void)
         ((volatile uint8_t *)code)[1] = 3;
         uint32_t r3 = f();
         printf("smc: %u %u %u\n", r1, r2, r3);
+    } else if (is_op(op, "map_no_flush")) {
+        host_init();
+        set_gate(14, GATE_INTR);
+        printf("enable=%ld\n", enable());
+        lazy_frame = alloc_page();
+        put_code(lazy_frame, 9);
+        host_hook = map_lazily;
+        uint32_t r = ((code_fn *)(uintptr_t)(VA + 0x5000))();
+        printf("code: %u faults=%u cr2=%08x\n", r, host_last.count, host_last.cr2);
+        lazy_frame = frame_with(0x5151);
+        r = peek(VA + 0x7000);
+        printf("data: %x faults=%u cr2=%08x\n", r, host_last.count, host_last.cr2);
+        host_hook = NULL;
     } else if (is_op(op, "code_remap")) {
         uint32_t *c1 = alloc_page(), *c2 = alloc_page(), *pte = pte_of(pgdir, 0x41000000u);
         put_code(c1, 1);

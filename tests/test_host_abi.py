@@ -182,3 +182,14 @@ def test_double_fault_from_int_n(hv, dfault):
             flags_in=0x93, depth=16),
         "done",
     ])
+
+
+@pytest.mark.parametrize(("op", "addr"), [("init_outside", 0x08000000), ("init_edge", 0x03fff001)])
+def test_init_outside_ram_kills(hv, gates, op, addr):
+    ex = run(hv, gates, f"op={op}")
+    assert_killed(ex, f"bad guest_data address 0x{addr:08x}")
+
+
+def test_init_writes_the_clock_at_once(hv, gates):
+    ex = run(hv, gates, "op=init_time")
+    assert_exits(ex, ["op init_time", "init=0 time_set=1", "done"])

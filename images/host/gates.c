@@ -70,7 +70,19 @@ int main(void)
     long r;
 
     printf("op %s\n", op);
-    if (is_op(op, "retvals")) {
+    if (is_op(op, "init_outside") || is_op(op, "init_edge")) {
+        /* A guest_data page not wholly inside RAM (64 MiB) kills. */
+        hv_flush();
+        hv_init(is_op(op, "init_outside") ? 0x08000000u : 0x03fff001u);
+        printf("survived\n");
+        return 1;
+    } else if (is_op(op, "init_time")) {
+        /* INIT writes the clock into the page at once. */
+        static uint32_t page[1024] __attribute__((aligned(4096)));
+        page[4] = page[5] = 0xffffffffu;
+        long r = hv_init(HV_GPA(page));
+        printf("init=%ld time_set=%d\n", r, page[5] == 0 && page[4] > 0 && page[4] < 1000000);
+    } else if (is_op(op, "retvals")) {
         retvals();
     } else if (is_op(op, "int40") || is_op(op, "int40trap")) {
         r = set_gate(0x40, is_op(op, "int40") ? GATE_INTR : GATE_TRAP);

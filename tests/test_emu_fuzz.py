@@ -17,14 +17,14 @@ GCC = ["gcc", "-m32", "-nostdlib", "-static", "-fno-pic", "-no-pie", "-Wl,--buil
        "-x", "assembler-with-cpp"]
 
 
-def build(tmp_path, seed, count):
+def build(tmp_path, seed, count, paged=False):
     source, cases = x86_fuzz.generate(seed, count)
     src = tmp_path / f"fuzz{seed}.S"
     src.write_text(source)
     native, guest = tmp_path / f"fuzz{seed}.linux", tmp_path / f"fuzz{seed}.elf"
     subprocess.run(GCC + [str(src), "-DHV_TARGET_LINUX", "-o", str(native)], check=True)
-    subprocess.run(GCC + [str(src), "-Wl,-Ttext-segment=0x100000", "-o", str(guest)],
-                   check=True)
+    subprocess.run(GCC + [str(src), "-Wl,-Ttext-segment=0x100000", "-o", str(guest)]
+                   + (["-DHV_PAGED"] if paged else []), check=True)
     return cases, native, guest
 
 
@@ -35,6 +35,18 @@ def test_random_instructions_match_the_cpu(tmp_path, seed):
     expected = subprocess.run([str(native)], capture_output=True, check=True, timeout=30).stdout
     ex = hv.run(guest, timeout=60)
     assert ex.reason is None and ex.status == 0
+    problems = x86_fuzz.compare(cases, expected, ex.console)
+    assert not problems, "\n".join(problems[:20])
+
+
+@pytest.mark.parametrize("seed", range(101, 105))
+def test_random_instructions_match_the_cpu_with_paging_on(tmp_path, seed):
+    """The same, through the emu's paged handlers (all RAM identity-mapped)."""
+    hv = pytest.importorskip("hv")
+    cases, native, guest = build(tmp_path, seed, 400, paged=True)
+    expected = subprocess.run([str(native)], capture_output=True, check=True, timeout=30).stdout
+    ex = hv.run(guest, timeout=60)
+    assert ex.reason is None and ex.status == 0, (ex.status, ex.reason)
     problems = x86_fuzz.compare(cases, expected, ex.console)
     assert not problems, "\n".join(problems[:20])
 

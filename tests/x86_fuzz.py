@@ -241,7 +241,7 @@ class Generator:
             self.one_case()
         size = count * RECORD
         return "\n".join([
-            "  .text", "  .globl _start", "_start:", *self.lines,
+            "  .text", "  .globl _start", "_start:", *PAGING_PROLOGUE, *self.lines,
             "#ifdef HV_TARGET_LINUX",
             "  movl $4, %eax\n  movl $1, %ebx\n  movl $out, %ecx",
             f"  movl ${size}, %edx\n  int $0x80",
@@ -251,8 +251,28 @@ class Generator:
             f"  movl ${size}, %edx\n  int $0x1f",
             "  movl $33, %eax\n  movl $0, %ebx\n  int $0x1f",
             "#endif",
-            "  .bss", "  .align 16", f"scratch: .skip {SCRATCH}", f"out: .skip {size}", "",
+            "  .bss", "  .align 16", f"scratch: .skip {SCRATCH}", f"out: .skip {size}",
+            "#ifdef HV_PAGED", "  .align 4096", "fuzz_pd: .skip 4096", "fuzz_pt: .skip 65536",
+            "#endif", "",
         ])
+
+
+# Built with -DHV_PAGED, the hv guest first identity-maps 64 MiB with 4 KiB
+# pages and turns paging on (NEW_PGTABLE), so the cases run through the emu's
+# paged handlers and its soft TLB.
+PAGING_PROLOGUE = [
+    "#ifdef HV_PAGED",
+    "  xorl %eax, %eax",
+    "1:\n  movl %eax, %edx\n  shll $12, %edx\n  orl $3, %edx",
+    "  movl %edx, fuzz_pt(,%eax,4)\n  incl %eax\n  cmpl $16384, %eax\n  jb 1b",
+    "  xorl %eax, %eax",
+    "2:\n  movl %eax, %edx\n  shll $12, %edx\n  addl $fuzz_pt, %edx\n  orl $3, %edx",
+    "  movl %edx, fuzz_pd(,%eax,4)\n  incl %eax\n  cmpl $16, %eax\n  jb 2b",
+    "  movl $4, %eax\n  movl $fuzz_pd, %ebx\n  int $0x1f",
+    "  testl %eax, %eax\n  jz 3f\n  movl $33, %eax\n  movl $99, %ebx\n  int $0x1f",
+    "3:",
+    "#endif",
+]
 
 
 def generate(seed: int, count: int) -> tuple[str, list[Case]]:

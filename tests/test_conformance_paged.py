@@ -14,14 +14,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import IMAGES, build_images
 from test_conformance import (
     HV_TIMEOUT,
     conformance_stems,
     first_difference,
     run_native,
 )
-
-from conftest import IMAGES, build_images
 
 PAGED_MAIN = """\
 #include <hv_guest.h>
@@ -65,9 +64,9 @@ def paged_images(native, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("stem", conformance_stems())
 def test_guest_matches_cpu_with_paging_on(paged_images, stem):
-    import hv
-
     from conftest import BUILD
+
+    import hv
 
     ref = run_native(BUILD / f"conf_{stem}.linux")
     assert ref.returncode == 0

@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import BUILD, build_images
 
 TIMER = "bench_timer_irq.elf"

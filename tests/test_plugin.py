@@ -496,7 +496,6 @@ def _record_clocks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         clocks.append(self.clock)
         return Exit(0, None, b"", 1, 0.0, (TestResult("passed"),))
 
-    monkeypatch.setattr(hv.guest, "_has_devices", lambda native: True)
     monkeypatch.setattr(hv.guest.Guest, "run", run)
     return clocks
 

@@ -493,7 +493,7 @@ def test_device_and_clock_arguments_are_checked(elf, kwargs, error, match):
 
 
 @pytest.mark.usefixtures("native")
-def test_defaults_are_no_devices_and_the_virtual_clock(elf):
+def test_default_guest_has_the_virtual_clock_alone(elf):
     guest = hv.Guest(elf.write())
     assert (guest.devices, guest.clock) == ((), "virtual")
     assert "devices" not in repr(guest) and "clock" not in repr(guest)

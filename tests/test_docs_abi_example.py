@@ -6,7 +6,6 @@ import re
 import shutil
 
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the example")

@@ -43,6 +43,22 @@ def native():
     return _native
 
 
+@pytest.fixture(scope="module")
+def hv(native):
+    """The hv package, once `native` has found the extension."""
+    import hv
+
+    return hv
+
+
+@pytest.fixture(scope="session")
+def host_images() -> Path:
+    """images/build/ after building the host-ABI guests of images/host/."""
+    from host_abi import build_host_images
+
+    return build_host_images()
+
+
 # ---- sample guests ----
 
 def sample_guest_names() -> list[str]:

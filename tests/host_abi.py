@@ -10,13 +10,12 @@ images/host/host_test.h; rec() below makes the same line.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from test_conformance import load_build_module
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
@@ -28,20 +27,6 @@ needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None,
                                reason="gcc is needed to build the host ABI guests")
 
 
-def _build_module():
-    path = IMAGES / "build.py"
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    name = "hv_images_build"
-    build = sys.modules.get(name)
-    if build is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        build = importlib.util.module_from_spec(spec)
-        sys.modules[name] = build    # dataclasses look their module up while it loads
-        spec.loader.exec_module(build)
-    return build
-
-
 def build_host_images() -> Path:
     """Build images/host/ (fails the test if a guest does not build)."""
     import fcntl
@@ -49,7 +34,7 @@ def build_host_images() -> Path:
     BUILD.mkdir(parents=True, exist_ok=True)
     with open(BUILD / ".tests.lock", "w") as lock:     # xdist workers share the dir
         fcntl.flock(lock, fcntl.LOCK_EX)
-        report = _build_module().build_all(kinds=["host"])
+        report = load_build_module().build_all(kinds=["host"])
     if not report.ok:
         details = "\n\n".join(f"{job.name}:\n{error}" for job, error in report.failed)
         pytest.fail(f"host ABI images failed to build:\n{details}", pytrace=False)

@@ -16,7 +16,7 @@ import pytest
 
 pytest.register_assert_rewrite("host_abi")
 
-from host_abi import assert_exits, assert_killed, build_host_images, needs_gcc, rec, run, symbol  # noqa: E402
+from host_abi import assert_exits, assert_killed, needs_gcc, rec, run, symbol  # noqa: E402
 
 pytestmark = needs_gcc
 
@@ -26,25 +26,13 @@ FL_TRAP = 0x0293     # ... inside a trap-gate handler (NT cleared)
 
 
 @pytest.fixture(scope="module")
-def images() -> Path:
-    return build_host_images()
+def gates(host_images) -> Path:
+    return host_images / "host_gates.elf"
 
 
 @pytest.fixture(scope="module")
-def hv(native):
-    import hv
-
-    return hv
-
-
-@pytest.fixture(scope="module")
-def gates(images) -> Path:
-    return images / "host_gates.elf"
-
-
-@pytest.fixture(scope="module")
-def dfault(images) -> Path:
-    return images / "host_dfault.elf"
+def dfault(host_images) -> Path:
+    return host_images / "host_dfault.elf"
 
 
 def test_load_idt_entry_return_values(hv, gates):

@@ -19,7 +19,6 @@ pytest.register_assert_rewrite("host_abi")
 from host_abi import (  # noqa: E402
     assert_exits,
     assert_killed,
-    build_host_images,
     console,
     needs_gcc,
     parse_rec,
@@ -32,25 +31,13 @@ pytestmark = needs_gcc
 
 
 @pytest.fixture(scope="module")
-def images() -> Path:
-    return build_host_images()
+def irq(host_images) -> Path:
+    return host_images / "host_irq.elf"
 
 
 @pytest.fixture(scope="module")
-def hv(native):
-    import hv
-
-    return hv
-
-
-@pytest.fixture(scope="module")
-def irq(images) -> Path:
-    return images / "host_irq.elf"
-
-
-@pytest.fixture(scope="module")
-def halt(images) -> Path:
-    return images / "host_halt.elf"
+def halt(host_images) -> Path:
+    return host_images / "host_halt.elf"
 
 
 def expected_spins(d: int) -> int:

@@ -23,7 +23,6 @@ from host_abi import (  # noqa: E402
     REPO,
     assert_exits,
     assert_killed,
-    build_host_images,
     needs_gcc,
     run,
     symbol,
@@ -33,20 +32,8 @@ pytestmark = needs_gcc
 
 
 @pytest.fixture(scope="module")
-def images() -> Path:
-    return build_host_images()
-
-
-@pytest.fixture(scope="module")
-def hv(native):
-    import hv
-
-    return hv
-
-
-@pytest.fixture(scope="module")
-def paging(images) -> Path:
-    return images / "host_paging.elf"
+def paging(host_images) -> Path:
+    return host_images / "host_paging.elf"
 
 
 def test_new_pgtable_and_control_registers(hv, paging):
@@ -245,11 +232,11 @@ def _fuzz_batch(image: Path, seeds: list[int]) -> subprocess.Popen:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_fuzz_host_never_crashes(native, images):
+def test_fuzz_host_never_crashes(native, host_images):
     """Random gates, page tables, hypercalls and accesses from ~50 seeds: every
     run ends with an Exit (any status or kill reason); the host process never
     dies.  Batches run in parallel subprocesses."""
-    image = images / "host_fuzz.elf"
+    image = host_images / "host_fuzz.elf"
     seeds = list(range(FUZZ_SEEDS))
     batches = [seeds[k::4] for k in range(4)]
     procs = [_fuzz_batch(image, batch) for batch in batches]

@@ -8,13 +8,12 @@ global label fault_<op>; the expected EIP is read from the ELF symbol table.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from test_conformance import load_build_module
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
@@ -28,18 +27,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def trap_images() -> Path:
-    path = IMAGES / "build.py"
-    if not path.is_file():
-        pytest.skip("images/build.py is missing")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    name = "hv_images_build"
-    build = sys.modules.get(name)
+    build = load_build_module()
     if build is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        build = importlib.util.module_from_spec(spec)
-        sys.modules[name] = build    # dataclasses look their module up while it loads
-        spec.loader.exec_module(build)
+        pytest.skip("images/build.py is missing")
     report = build.build_all(kinds=["traps"])
     if not report.ok:
         details = "\n\n".join(f"{job.name}:\n{error}" for job, error in report.failed)

@@ -42,20 +42,17 @@ static void *emu_create(struct hv_guest *g)
     c->ram_size = g->ram_size;
     c->codemap = calloc(pages, 1);
     c->page_blocks = calloc(pages, sizeof(struct block *));
-    c->vcodemap = calloc(VPAGES / 32, sizeof(uint32_t));
     c->arena = malloc(ARENA_SIZE);      /* untouched pages cost nothing */
     c->arena_size = ARENA_SIZE;
-    if (!c->codemap || !c->page_blocks || !c->vcodemap || !c->arena) {
+    if (!c->codemap || !c->page_blocks || !c->arena) {
         free(c->codemap);
         free(c->page_blocks);
-        free(c->vcodemap);
         free(c->arena);
         free(c);
         return NULL;
     }
     c->cr0 = CR0_BOOT;
-    c->shadow_at = UINT64_MAX;
-    emu_tlb_flush(c);
+    c->shadow_at = UINT64_MAX;          /* the TLB starts empty: calloc zeroed it */
     c->sreg[0] = c->sreg[2] = c->sreg[3] = c->sreg[4] = c->sreg[5] = 0x10;  /* ES SS DS FS GS */
     c->sreg[1] = 0x08;                                                      /* CS */
     c->eflags = HV_FLAGS_FIXED;
@@ -79,7 +76,8 @@ static void flush_all(struct cpu *c)
     size_t pages = c->ram_size / HV_PAGE_SIZE + 1;
     memset(c->codemap, 0, pages);
     memset(c->page_blocks, 0, pages * sizeof(struct block *));
-    memset(c->vcodemap, 0, VPAGES / 8);
+    if (c->vcodemap)
+        memset(c->vcodemap, 0, VPAGES / 8);
     c->arena_used = 0;
     c->link_slot = NULL;
     c->flushes++;
@@ -100,12 +98,17 @@ static void decode(struct cpu *c, uint32_t eip, struct block *b, unsigned max_in
 
 static void mark_vpage(struct cpu *c, uint32_t vpage)
 {
-    c->vcodemap[vpage >> 5] |= 1u << (vpage & 31);
+    if (!c->vcodemap)
+        c->vcodemap = calloc(VPAGES / 32, sizeof(uint32_t));
+    if (c->vcodemap)
+        c->vcodemap[vpage >> 5] |= 1u << (vpage & 31);
 }
 
+/* Without a map (out of memory) every page may hold code: flushes are
+ * merely more frequent. */
 static bool vpage_has_code(const struct cpu *c, uint32_t vpage)
 {
-    return (c->vcodemap[vpage >> 5] >> (vpage & 31)) & 1;
+    return !c->vcodemap || ((c->vcodemap[vpage >> 5] >> (vpage & 31)) & 1);
 }
 
 static struct block *translate(struct cpu *c, uint32_t eip)

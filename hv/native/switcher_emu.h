@@ -96,14 +96,16 @@ struct block {
 
 /*
  * The soft TLB (paging on): direct-mapped by virtual page.  An entry maps
- * virtual page `rtag` to the host address of its physical page for reads;
- * `wtag` equals rtag too when writes may go straight there (writable, Dirty
- * already set, and no decoded code on the page, so stores need no SMC
- * check).  TLB_NONE never matches a page number.
+ * the virtual page whose TLB_TAG is `rtag` to the host address of its
+ * physical page for reads; `wtag` equals rtag too when writes may go
+ * straight there (writable, Dirty already set, and no decoded code on the
+ * page, so stores need no SMC check).  Tags are the page number plus one, so
+ * zeroed memory is an empty TLB: TLB_NONE (0) never matches.
  */
 #define TLB_BITS 12
 #define TLB_SIZE (1u << TLB_BITS)
-#define TLB_NONE 0xffffffffu
+#define TLB_NONE 0u
+#define TLB_TAG(va) (((va) >> 12) + 1u)
 struct tlb_entry {
     uint32_t rtag, wtag;
     uint8_t *page;
@@ -144,7 +146,8 @@ struct cpu {
     uint64_t shadow_at;     /* icount just after an sti that set IF */
     uint32_t pf_err, pf_addr;   /* the #PF a failed translation found */
     struct tlb_entry tlb[TLB_SIZE];
-    uint32_t *vcodemap;     /* paging on: bit per virtual page with decoded code */
+    uint32_t *vcodemap;     /* paging on: bit per virtual page with decoded code
+                             * (allocated when first needed; NULL = assume code) */
 
     struct block *jcache[1u << JCACHE_BITS];
     struct block *hash[1u << HASH_BITS];
@@ -243,7 +246,7 @@ static inline struct tlb_entry *tlb_of(struct cpu *c, uint32_t a)
 /* The entry maps a's page and the access stays inside it. */
 static inline bool tlb_hit(uint32_t tag, uint32_t a, uint32_t sz)
 {
-    return tag == (a >> 12) && (a & 0xfffu) <= HV_PAGE_SIZE - sz;
+    return tag == TLB_TAG(a) && (a & 0xfffu) <= HV_PAGE_SIZE - sz;
 }
 
 /* May sz bytes at virtual a be read (written)?  Fills the TLB. */

@@ -22,11 +22,11 @@ static bool fill_page(struct cpu *c, uint32_t va, bool write)
         c->pf_addr = va;
         return false;
     }
-    uint32_t vpage = va >> 12, ppage = pa >> 12;
-    struct tlb_entry *e = &c->tlb[vpage & (TLB_SIZE - 1)];
-    e->rtag = vpage;
+    uint32_t tag = TLB_TAG(va), ppage = pa >> 12;
+    struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
+    e->rtag = tag;
     e->page = c->ram + ((size_t)ppage << 12);
-    e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[ppage] ? vpage : TLB_NONE;
+    e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[ppage] ? tag : TLB_NONE;
     return true;
 }
 
@@ -44,7 +44,7 @@ bool emu_tlb_fill(struct cpu *c, uint32_t a, uint32_t sz, bool write)
 static uint8_t *byte_ptr(struct cpu *c, uint32_t va, bool write)
 {
     struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
-    if ((write ? e->wtag : e->rtag) != va >> 12 && !fill_page(c, va, write))
+    if ((write ? e->wtag : e->rtag) != TLB_TAG(va) && !fill_page(c, va, write))
         return NULL;
     return e->page + (va & 0xfffu);
 }
@@ -84,7 +84,7 @@ const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage)
         return c->ram + va;
     }
     struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
-    if (e->rtag != va >> 12) {
+    if (e->rtag != TLB_TAG(va)) {
         struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
         uint32_t pa, info;
         enum hv_walk w = hv_pt_walk(c->g, &m, va, HV_ACC_FETCH, &pa, &info);
@@ -93,9 +93,9 @@ const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage)
             c->pf_addr = va;
             return NULL;
         }
-        e->rtag = va >> 12;
+        e->rtag = TLB_TAG(va);
         e->page = c->ram + (pa & ~0xfffu);
-        e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[pa >> 12] ? va >> 12 : TLB_NONE;
+        e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[pa >> 12] ? TLB_TAG(va) : TLB_NONE;
     }
     *ppage = (uint32_t)((e->page - c->ram) >> 12);
     return e->page + (va & 0xfffu);
@@ -103,14 +103,13 @@ const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage)
 
 void emu_tlb_flush(struct cpu *c)
 {
-    for (uint32_t k = 0; k < TLB_SIZE; k++)
-        c->tlb[k].rtag = c->tlb[k].wtag = TLB_NONE;
+    memset(c->tlb, 0, sizeof(c->tlb));      /* TLB_NONE everywhere */
 }
 
 void emu_tlb_flush_page(struct cpu *c, uint32_t va)
 {
     struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
-    if (e->rtag == va >> 12 || e->wtag == va >> 12)
+    if (e->rtag == TLB_TAG(va) || e->wtag == TLB_TAG(va))
         e->rtag = e->wtag = TLB_NONE;
 }
 

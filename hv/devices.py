@@ -49,7 +49,8 @@ class Device:
       `bus.read(gpa, n) -> bytes` and `bus.write(gpa, data)` access
       guest-physical memory; outside RAM the guest is killed and
       `hv.GuestMemoryError` is raised (let it propagate).  `bus.raise_irq(n)`
-      (n in 0..31) makes IRQ n pending now; `bus.memory_size` is the guest's
+      (n in 0..31) makes IRQ n pending now, `bus.raise_irq(n, delay_ns=D)`
+      D ns later on the guest clock; `bus.memory_size` is the guest's
       RAM in bytes and `bus.clock_ns` the guest clock now.  Using a bus after
       its call returned raises RuntimeError.
     - The return value goes to the guest's EAX: an int from -2**31 to 2**32-1

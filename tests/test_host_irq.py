@@ -214,6 +214,62 @@ def test_lowest_irq_first(hv, irq, op, pending, order, left):
                       f"pending={left}", "done"])
 
 
+class Later:
+    """A device that completes `delay` ns after the request: IRQ 5 then."""
+
+    name = "later"
+
+    def __init__(self, delay: int) -> None:
+        self.delay = delay
+
+    def handle(self, bus, request):
+        bus.raise_irq(5, delay_ns=self.delay)
+        return 0
+
+
+def test_device_irq_later_wakes_halt(hv, irq):
+    """A device schedules its IRQ on the guest clock; HALT sleeps until then
+    (the virtual clock jumps there) and the IRQ arrives at that exact time:
+    delay ns after the NOTIFY, which retired a fixed few instructions after
+    the guest read the clock."""
+    offsets = set()
+    for delay in (1_000_000, 3_000_000_000):
+        runs = [run(hv, irq, "op=device_later", devices=[Later(delay)]) for _ in range(3)]
+        lines = console(runs[0]).splitlines()
+        assert lines[:2] == ["op device_later",
+                             "notify=0 pending_after_notify=00000000 halt=0 vec=25 n=1"], lines
+        waited = int(lines[2].removeprefix("waited="))
+        assert 0 < waited - delay < 100
+        offsets.add(waited - delay)
+        assert all(r.console == runs[0].console and r.instructions == runs[0].instructions
+                   for r in runs)
+        assert runs[0].elapsed < 1.0
+    assert len(offsets) == 1
+
+
+def test_device_irq_schedule_limits(hv, irq):
+    class Flood:
+        name = "flood"
+
+        def handle(self, bus, request):
+            for _ in range(100):
+                bus.raise_irq(5, delay_ns=10)
+            return 0
+
+    class Bad:
+        name = "bad"
+
+        def handle(self, bus, request):
+            bus.raise_irq(5, delay_ns=-1)
+            return 0
+
+    ex = run(hv, irq, "op=device_later", devices=[Flood()])
+    assert ex.reason == ("device 0 (flood) raised ValueError: 64 IRQs are already scheduled; "
+                         "deliver some first")
+    ex = run(hv, irq, "op=device_later", devices=[Bad()])
+    assert ex.reason.startswith("device 0 (bad) raised ValueError: delay_ns must be")
+
+
 # ---- halt ----
 
 def test_halt_until_timer(hv, halt):

@@ -23,6 +23,7 @@
 #define HV_MEM_MIN (2u << 20)
 #define HV_MEM_MAX (3u << 30)
 #define HV_REASON_MAX 256
+#define HV_EVENTS_MAX 64                /* IRQs devices may have scheduled at once */
 
 #define HV_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HV_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -240,6 +241,10 @@ struct hv_guest {
     double boot_time;               /* host clock: CLOCK_MONOTONIC at boot */
     bool timer_armed;
     uint64_t timer_deadline;        /* guest-clock ns */
+    /* IRQs devices scheduled for later (bus.raise_irq(n, delay)), in the
+     * order they were asked for. */
+    struct hv_irq_event { uint64_t at; uint32_t irq; } events[HV_EVENTS_MAX];
+    uint32_t nevents;
     bool halted;
     uint32_t halt_eip;              /* the hlt or int $0x1f that halted */
 
@@ -363,7 +368,11 @@ void hv_guest_data_sync(struct hv_guest *g, bool time);
 
 /* SET_CLOCKEVENT: arm (delta > 0) or cancel (0) the one-shot timer. */
 void hv_timer_set(struct hv_guest *g, uint32_t delta_ns);
-/* Raise IRQ 0 if the timer's deadline has come. */
+/* A device's IRQ n, delay_ns from now on the guest clock (0: now).  False if
+ * HV_EVENTS_MAX are already waiting. */
+bool hv_irq_schedule(struct hv_guest *g, unsigned n, uint64_t delay_ns);
+/* Raise IRQ 0 if the timer's deadline has come, and every scheduled device
+ * IRQ whose time has come. */
 void hv_timer_check(struct hv_guest *g);
 /* Instructions the switcher may run before the timer's deadline (virtual
  * clock), or a slice that keeps host-clock deadlines close. */

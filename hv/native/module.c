@@ -221,8 +221,12 @@ error:
     return ret;
 }
 
-static PyObject *Bus_raise_irq(Bus *self, PyObject *n_o)
+static PyObject *Bus_raise_irq(Bus *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = { "irq", "delay_ns", NULL };
+    PyObject *n_o, *delay_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:raise_irq", kwlist, &n_o, &delay_o))
+        return NULL;
     long n = PyLong_Check(n_o) && !PyBool_Check(n_o) ? PyLong_AsLong(n_o) : -1;
     if (PyErr_Occurred())
         PyErr_Clear();
@@ -230,10 +234,26 @@ static PyObject *Bus_raise_irq(Bus *self, PyObject *n_o)
         PyErr_Format(PyExc_ValueError, "IRQ must be an int between 0 and 31, not %R", n_o);
         return NULL;
     }
+    unsigned long long delay = 0;
+    if (delay_o) {
+        delay = PyLong_Check(delay_o) && !PyBool_Check(delay_o)
+                    ? PyLong_AsUnsignedLongLong(delay_o) : (unsigned long long)-1;
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        if (delay > (1ull << 62)) {
+            PyErr_Format(PyExc_ValueError, "delay_ns must be an int from 0 to 2**62, not %R",
+                         delay_o);
+            return NULL;
+        }
+    }
     struct hv_guest *g = bus_guest(self);
     if (!g)
         return NULL;
-    hv_irq_raise(g, (unsigned)n);
+    if (!hv_irq_schedule(g, (unsigned)n, delay)) {
+        PyErr_Format(PyExc_ValueError, "%d IRQs are already scheduled; deliver some first",
+                     HV_EVENTS_MAX);
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -264,8 +284,9 @@ static PyMethodDef Bus_methods[] = {
       "read(gpa, length) -> bytes: guest-physical; outside RAM kills the guest" },
     { "write", (PyCFunction)Bus_write, METH_VARARGS,
       "write(gpa, data): guest-physical; outside RAM kills the guest" },
-    { "raise_irq", (PyCFunction)Bus_raise_irq, METH_O,
-      "raise_irq(n): IRQ n (0..31) becomes pending now" },
+    { "raise_irq", (PyCFunction)(void (*)(void))Bus_raise_irq, METH_VARARGS | METH_KEYWORDS,
+      "raise_irq(n, delay_ns=0): IRQ n (0..31) becomes pending now, or delay_ns later on "
+      "the guest clock" },
     { NULL, NULL, 0, NULL },
 };
 

@@ -25,6 +25,8 @@
  *   lowest        timer + NOTIFY (device 0 raises IRQ 3 and IRQ 1): after sti
  *                 IRQs are delivered lowest first
  *   lowest_blocked  the same with IRQ 1 blocked: it stays pending
+ *   device_later  NOTIFY to a device that schedules IRQ 5 `d=` ns later, then
+ *                 HALT: the IRQ wakes it at exactly that time
  */
 #include "host_test.h"
 
@@ -289,6 +291,18 @@ int main(void)
         for (uint32_t k = 0; k < nticks && k < 64; k++)
             printf("tick %u at %u\n", k, (uint32_t)tick_times[k]);
         printf("loops=%u x=%08x clock=%u\n", loops, x, (uint32_t)hv_clock());
+    } else if (is_op(op, "device_later")) {
+        host_init();
+        set_gate(0x25, GATE_INTR);
+        req[0] = 0;
+        uint64_t t0 = hv_clock();
+        long r = hv_notify(HV_GPA(req));
+        uint32_t p = GD->pending;
+        long h = hv_halt();
+        uint64_t t1 = host_last.gd_time;
+        printf("notify=%ld pending_after_notify=%08x halt=%ld vec=%02x n=%u\n", r, p, h,
+               host_last.vector, host_last.count);
+        printf("waited=%u\n", (uint32_t)(t1 - t0));
     } else if (is_op(op, "lowest")) {
         lowest(0);
     } else if (is_op(op, "lowest_blocked")) {

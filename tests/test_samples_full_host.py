@@ -81,3 +81,34 @@ def test_disk_copy_through_the_block_device(samples, tmp_path):
     assert (ex.status, ex.reason) == (0, None), ex.console
     assert f"{zlib.crc32(data):08x}" in ex.console.decode()
     assert dst.read_bytes() == data
+
+
+def test_device_calls_run_while_another_guest_computes(samples):
+    """A guest that makes 20,000 NOTIFY calls into Python finishes while a
+    guest in another thread is still computing: that run holds no GIL, and a
+    device call takes it only for itself."""
+    import threading
+
+    import hv
+
+    build_images("the NOTIFY benchmark guest", "bench_notify.elf", "bench_sieve.elf")
+
+    class Echo(hv.Device):
+        name = "echo"
+
+        def handle(self, bus, request):
+            return int.from_bytes(bus.read(request + 4, 4), "little")
+
+    done = {}
+
+    def compute():
+        done["sieve"] = run(samples / "bench_sieve.elf")
+
+    worker = threading.Thread(target=compute)
+    worker.start()
+    ex = run(samples / "bench_notify.elf", cmdline="n=20000", devices=[Echo()])
+    still_computing = worker.is_alive()
+    worker.join()
+    assert (ex.status, ex.console) == (0, b"20000 notify round trips\n")
+    assert done["sieve"].status == 0
+    assert still_computing, "the NOTIFY guest waited for the computing guest"

@@ -114,9 +114,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     image = hv.load_image(args.image, args.memory << 20)
     print(f"image:    {image.path}")
-    print(f"entry:    {image.entry:#010x}")
+    print(f"entry:    {image.entry:#010x}, from the {image.entry_source}")
+    mb = image.multiboot
+    if mb is None:
+        print("multiboot: no header in the first 8 KiB: loaded by its ELF program headers")
+    elif mb.has_addresses:
+        print(f"multiboot: header at file offset {mb.offset:#x}, flags {mb.flags:#010x}: bit 16 "
+              "is set, so its address fields place the image (as QEMU -kernel does)")
+    else:
+        print(f"multiboot: header at file offset {mb.offset:#x}, flags {mb.flags:#010x}: bit 16 "
+              "is clear, so the ELF program headers place the image")
     print(f"memory:   {args.memory} MiB (image checked against this RAM size)")
-    print(f"segments: {len(image.segments)} PT_LOAD")
+    if image.entry_source == "ELF header e_entry":
+        print(f"segments: {len(image.segments)} PT_LOAD")
+    else:
+        print("segments: 1, from the multiboot header (header_addr, load_addr, load_end_addr, "
+              "bss_end_addr)")
     print()
     header = ("#", "paddr", "vaddr", "filesz", "memsz", "end", "flags", "offset")
     rows = [header] + [

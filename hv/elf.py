@@ -1,4 +1,8 @@
-"""ELF loading: check an image against Guest ABI v1 and place it in guest RAM.
+"""Image loading: check an image against Guest ABI v1 and place it in guest RAM.
+
+An image is an ELF file loaded by its program headers, or any file whose
+multiboot header sets flag bit 16, loaded by the header's addresses as QEMU's
+`-kernel` does (hv.multiboot).
 
 The image file is mapped read-only and segments go to the extension as
 memoryview slices of the mapping, so no image byte is copied in Python.
@@ -24,10 +28,13 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.structs import ELFStructs
 
+from hv import multiboot
 from hv.errors import ImageError
 
 __all__ = [
     "DEFAULT_MEMORY_BYTES",
+    "ENTRY_ELF",
+    "ENTRY_KLUDGE",
     "IMAGE_BASE",
     "Image",
     "Segment",
@@ -50,6 +57,10 @@ _EHDR_SIZE = 52                    # sizeof(Elf32_Ehdr)
 _PHDR_SIZE = 32                    # sizeof(Elf32_Phdr)
 
 _U32 = 1 << 32
+
+# Where Image.entry came from.
+ENTRY_ELF = "ELF header e_entry"
+ENTRY_KLUDGE = "multiboot header entry_addr (flag bit 16, the a.out kludge)"
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,9 @@ class Image:
     memory_bytes: int                  # the guest RAM size it was checked against
     # Identity of the file contents that were checked: (dev, inode, size, mtime_ns).
     stamp: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    # ENTRY_ELF or ENTRY_KLUDGE, and the multiboot header if the file has one.
+    entry_source: str = ENTRY_ELF
+    multiboot: multiboot.Header | None = None
 
     def symbol(self, name: str) -> int | None:
         """Address (st_value) of a symbol, or None; reads the symbol table once."""
@@ -175,14 +189,35 @@ def map_file(path: str) -> tuple[mmap.mmap, tuple[int, ...]]:
 def _parse(data: mmap.mmap, stamp: tuple[int, ...], path: str, memory_bytes: int) -> Image:
     size = len(data)
     try:
+        header = multiboot.find_header(data)
+        if header is not None and header.has_addresses:
+            # QEMU's loader: the header's addresses say it all, ELF or not.
+            segment, entry = _kludge(header, size, memory_bytes)
+            return Image(path, entry, (segment,), memory_bytes, stamp, ENTRY_KLUDGE, header)
         elf = _check_header(data, size)
         entry = elf["e_entry"]
         segments = _read_segments(elf, size, memory_bytes)
         _check_overlap(segments)
         _check_entry(entry, segments)
-    except _Refused as exc:
+    except (_Refused, multiboot.Refused) as exc:
         raise ImageError(f"{path}: {exc}") from None
-    return Image(path, entry, segments, memory_bytes, stamp)
+    return Image(path, entry, segments, memory_bytes, stamp, ENTRY_ELF, header)
+
+
+def _kludge(header: multiboot.Header, size: int, memory_bytes: int) -> tuple[Segment, int]:
+    """The one segment and the entry point the a.out kludge describes."""
+    k = multiboot.kludge_layout(header, size)
+    seg = Segment(0, k.load_addr, k.load_addr, k.filesz, k.memsz, PF_R | PF_W | PF_X, k.offset)
+    where = f"{header.where()}: load_addr {seg.paddr:#010x}"
+    if seg.paddr < IMAGE_BASE:
+        raise _Refused(f"{where} lies below 1 MiB")
+    if seg.end > memory_bytes:
+        raise _Refused(f"{where}: the image ends at {seg.end:#010x}, past the end of guest RAM "
+                       f"({_size_str(memory_bytes)})")
+    if not seg.paddr <= k.entry < max(seg.end, seg.paddr + 1):
+        raise _Refused(f"{header.where()}: entry_addr {k.entry:#010x} is not inside the loaded "
+                       f"image {_range_str(seg)}")
+    return seg, k.entry
 
 
 class _Refused(Exception):

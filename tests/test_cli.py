@@ -259,7 +259,8 @@ def test_info_shows_entry_and_segments(elf, capsys):
     assert cli.main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"image:    {path}\n" in out
-    assert "entry:    0x00100000\n" in out
+    assert "entry:    0x00100000, from the ELF header e_entry\n" in out
+    assert "multiboot: no header in the first 8 KiB" in out
     assert "memory:   64 MiB" in out
     rows = [line.split() for line in out.splitlines() if re.match(r"\d+\s+0x", line)]
     assert rows == [

@@ -1,7 +1,8 @@
 """The `hv` command: run and inspect guest images, and compile guests.
 
     hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
-                 [--cmdline STR] [--switcher NAME]
+                 [--cmdline STR] [--switcher NAME] [--module FILE[,CMDLINE]]...
+                 [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
     hv info IMAGE [--memory MiB]
     hv selftest [--verbose]  (hv.selftest: run a built-in guest, say ok or FAILED)
@@ -97,8 +98,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # Devices 0, 1, ... in the order the disks were given.
         disks = [stack.enter_context(hv.BlockDevice(path, readonly=args.disk_readonly))
                  for path in args.disk]
+        modules = [tuple(spec.split(",", 1)) if "," in spec else spec for spec in args.module]
         guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
-                         switcher=args.switcher, devices=disks, clock=args.clock)
+                         switcher=args.switcher, devices=disks, clock=args.clock,
+                         modules=modules)
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
                        console=sys.stdout)
@@ -181,6 +184,10 @@ def _parser() -> _Parser:
                      help="multiboot command line handed to the guest (default: empty)")
     run.add_argument("--switcher", default="emu", metavar="NAME",
                      help="what runs the guest (default: emu, the interpreter)")
+    run.add_argument("--module", action="append", default=[], metavar="FILE[,CMDLINE]",
+                     help="a multiboot boot module, loaded after the kernel as QEMU's "
+                     "-initrd does; its string is FILE, then a space and CMDLINE if given; "
+                     "repeatable")
     run.add_argument("--disk", action="append", default=[], metavar="FILE",
                      help="a disk image the guest reaches as a block device through NOTIFY; "
                      "repeat for more (devices 0, 1, ... in order)")

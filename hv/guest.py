@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from hv import elf
-from hv.errors import GuestMemoryError
+from hv import elf, multiboot
+from hv.errors import GuestMemoryError, ImageError
 
 __all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
 
@@ -107,16 +107,23 @@ class Guest:
     clock: "virtual" (default: one retired instruction is one ns, halts skip
         ahead; runs are reproducible) or "host" (CLOCK_MONOTONIC since boot,
         halts really sleep; not reproducible).
+    modules: multiboot boot modules, in order: paths, or (path, cmdline) pairs.
+        Each is loaded page-aligned after the kernel, as QEMU's `-initrd "a,b"`
+        does, and the kernel finds them through mods_count/mods_addr; a
+        module's string is its path, then a space and its cmdline if any.
+        The files are read afresh at every boot.
     """
 
     def __init__(self, image: str | os.PathLike[str] | elf.Image, memory_mib: int = 64,
                  cmdline: str | bytes = "", switcher: str = "emu",
-                 devices: Iterable[Any] = (), clock: str = "virtual") -> None:
+                 devices: Iterable[Any] = (), clock: str = "virtual",
+                 modules: Iterable[Any] = ()) -> None:
         self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
         self._cmdline = _check_cmdline(cmdline)
         self._switcher = _check_switcher(switcher)
         self._devices = _check_devices(devices)
         self._clock = _check_clock(clock)
+        self._modules = _check_modules(modules)
         memory = self._memory_mib << 20
         if isinstance(image, elf.Image) and image.memory_bytes == memory:
             # Already checked; load_into() checks again if the file changed since.
@@ -150,6 +157,11 @@ class Guest:
     def clock(self) -> str:
         return self._clock
 
+    @property
+    def modules(self) -> tuple[tuple[str, bytes], ...]:
+        """The boot modules as (path, the string the kernel sees)."""
+        return self._modules
+
     def __repr__(self) -> str:
         extra = ""
         if self._devices:
@@ -181,7 +193,20 @@ class Guest:
     def _boot(self, native: ModuleType) -> Any:
         machine = native.Machine(self._memory_mib << 20, self._switcher)
         self._image = elf.load_into(machine, self._image)
-        machine.boot(self._image.entry, self._cmdline)
+        if not self._modules:
+            machine.boot(self._image.entry, self._cmdline)
+            return machine
+        datas = [_read_module(path) for path, _ in self._modules]
+        kernel_end = max(seg.end for seg in self._image.segments)
+        try:
+            layout = multiboot.layout_modules(kernel_end, [text for _, text in self._modules],
+                                              [len(d) for d in datas], machine.memory_size)
+        except multiboot.Refused as exc:
+            raise ImageError(f"{self._image.path}: {exc}") from None
+        for start, data in zip(layout.starts, datas, strict=True):
+            machine.load(start, data, len(data))
+        machine.load(layout.table_addr, layout.table, len(layout.table))
+        machine.boot(self._image.entry, self._cmdline, layout.table_addr, len(datas))
         return machine
 
 
@@ -236,10 +261,10 @@ class _Run:
 def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
         cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
         max_instructions: int | None = None, console: Any = None,
-        devices: Iterable[Any] = (), clock: str = "virtual") -> Exit:
+        devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = ()) -> Exit:
     """Run an image once: `Guest(image, ...).run(...)` in one call."""
     guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher,
-                  devices=devices, clock=clock)
+                  devices=devices, clock=clock, modules=modules)
     return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
 
 
@@ -341,6 +366,37 @@ def _check_clock(clock: Any) -> str:
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {', '.join(map(repr, CLOCKS))}, not {clock!r}")
     return clock
+
+
+def _check_modules(modules: Any) -> tuple[tuple[str, bytes], ...]:
+    if isinstance(modules, str | bytes | os.PathLike):
+        raise TypeError("modules must be a list of paths or (path, cmdline) pairs "
+                        f"(write modules=[{modules!r}])")
+    checked = []
+    for k, item in enumerate(modules):
+        path, cmdline = (item if isinstance(item, tuple) else (item, ""))
+        path = _check_path(path)
+        if isinstance(cmdline, str):
+            cmdline = cmdline.encode()
+        if not isinstance(cmdline, bytes) or b"\0" in cmdline:
+            raise ValueError(f"modules[{k}]: the cmdline must be str or bytes without NUL")
+        _read_module(path, check_only=True)
+        text = os.fsencode(path) + (b" " + cmdline if cmdline else b"")
+        checked.append((path, text))
+    if len(checked) > multiboot.MODULES_MAX:
+        raise ValueError(f"at most {multiboot.MODULES_MAX} modules, not {len(checked)}")
+    return tuple(checked)
+
+
+def _read_module(path: str, check_only: bool = False) -> bytes:
+    """A module's bytes (ImageError naming it if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            if not os.path.isfile(path):
+                raise ImageError(f"module {path}: not a regular file")
+            return b"" if check_only else f.read()
+    except OSError as exc:
+        raise ImageError(f"module {path}: cannot open: {exc.strerror or exc}") from None
 
 
 def _check_timeout(timeout: Any) -> float | None:

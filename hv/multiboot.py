@@ -21,8 +21,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["HEADER_MAGIC", "SEARCH_BYTES", "FLAG_ADDRESSES", "Header", "Kludge", "Refused",
-           "find_header", "kludge_layout"]
+__all__ = ["FLAG_ADDRESSES", "HEADER_MAGIC", "MODULES_MAX", "SEARCH_BYTES", "Header", "Kludge",
+           "ModuleLayout", "Refused", "find_header", "kludge_layout", "layout_modules"]
 
 HEADER_MAGIC = 0x1BADB002
 SEARCH_BYTES = 8192
@@ -132,3 +132,50 @@ def kludge_layout(header: Header, file_size: int) -> Kludge:
     if load + memsz > _U32:
         raise Refused(f"{where}: load_addr {load:#010x} + {memsz:#x} bytes overflows 32 bits")
     return Kludge(load, offset, filesz, memsz, header.entry_addr)
+
+
+# ---- boot modules (Multiboot 3.3, mods_count / mods_addr) ----
+
+PAGE = 4096
+MODULES_MAX = 64
+
+
+def _page_up(addr: int) -> int:
+    return (addr + PAGE - 1) & ~(PAGE - 1)
+
+
+@dataclass(frozen=True)
+class ModuleLayout:
+    """Where the boot modules go: the table (16 bytes a module: mod_start,
+    mod_end, string, reserved) and their strings at `table_addr`, then each
+    module's bytes, page-aligned, at `starts`."""
+
+    table_addr: int
+    table: bytes
+    starts: tuple[int, ...]
+
+
+def layout_modules(kernel_end: int, strings: list[bytes], sizes: list[int],
+                   memory_bytes: int) -> ModuleLayout:
+    """Place modules after the kernel as QEMU does: the module table and the
+    strings on the next page boundary, then each module on a page boundary.
+    Raises Refused naming the module that does not fit."""
+    count = len(sizes)
+    table_addr = _page_up(kernel_end)
+    string_addr = table_addr + 16 * count
+    blob = b""
+    string_addrs = []
+    for text in strings:
+        string_addrs.append(string_addr + len(blob))
+        blob += text + b"\0"
+    at = _page_up(string_addr + len(blob))
+    starts, entries = [], b""
+    for k, size in enumerate(sizes):
+        if at + size > memory_bytes:
+            raise Refused(f"module {k} ({strings[k].decode(errors='replace')}, {size} bytes) "
+                          f"does not fit in guest RAM: it would end at {at + size:#010x}, past "
+                          f"{memory_bytes:#010x}")
+        starts.append(at)
+        entries += struct.pack("<4I", at, at + size, string_addrs[k], 0)
+        at = _page_up(at + size)
+    return ModuleLayout(table_addr, entries + blob, tuple(starts))

@@ -159,3 +159,51 @@ def test_raw_kernel_matches_qemu(elf, tmp_path, native):
     ex = hv.run(path, timeout=10)
     assert out.read_bytes() == ex.console == b"hello from a kludge\n"
     assert proc.returncode == (ex.status << 1) | 1
+
+
+# ---- boot modules ----
+
+@pytest.fixture(scope="module")
+def modules_guest(native):
+    from conftest import BUILD, build_images
+
+    build_images("the modules sample guest", "modules.elf")
+    return BUILD / "modules.elf"
+
+
+def test_modules_are_loaded_after_the_kernel(modules_guest, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.bin"
+    a.write_bytes(b"first module data")
+    b.write_bytes(bytes(range(256)) * 40)
+    ex = hv.run(modules_guest, modules=[(a, "root=/dev/x"), b], timeout=10)
+    assert ex.status == 0
+    assert ex.console.decode().splitlines() == [
+        "2 modules",
+        f"module 0: '{a} root=/dev/x' 17 bytes, page aligned: yes, starts 'first module dat'",
+        f"module 1: '{b}' 10240 bytes, page aligned: yes, starts '................'",
+    ]
+
+
+def test_no_modules(modules_guest):
+    assert hv.run(modules_guest, timeout=10).console == b"no modules\n"
+
+
+def test_module_errors(modules_guest, tmp_path):
+    with pytest.raises(hv.ImageError, match=r"module .*nope: cannot open: No such file"):
+        hv.Guest(modules_guest, modules=[tmp_path / "nope"])
+    big = tmp_path / "big"
+    big.write_bytes(bytes(3 << 20))
+    with pytest.raises(hv.ImageError, match=r"module 0 \(.*big, 3145728 bytes\) does not fit "
+                                            r"in guest RAM"):
+        hv.run(modules_guest, memory_mib=2, modules=[big])
+    with pytest.raises(TypeError, match="modules must be a list"):
+        hv.Guest(modules_guest, modules=str(big))
+
+
+def test_cli_module_option(modules_guest, tmp_path, capfd):
+    m = tmp_path / "m"
+    m.write_bytes(b"xyz")
+    assert cli.main(["run", "--module", f"{m},a b,c", str(modules_guest)]) == 0
+    assert f"module 0: '{m} a b,c' 3 bytes" in capfd.readouterr().out
+    assert cli.main(["run", "--module", str(tmp_path / "missing"), str(modules_guest)]) == 2
+    assert "hv: error: module" in capfd.readouterr().err

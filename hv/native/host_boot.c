@@ -40,10 +40,14 @@ struct mb_mmap_entry {
     uint32_t type;
 } __attribute__((packed));
 
-enum { MB_INFO_MEM = 1u << 0, MB_INFO_CMDLINE = 1u << 2, MB_INFO_MMAP = 1u << 6 };
+enum {
+    MB_INFO_MEM = 1u << 0, MB_INFO_CMDLINE = 1u << 2, MB_INFO_MODS = 1u << 3,
+    MB_INFO_MMAP = 1u << 6,
+};
 #define MB_LOW_RAM_END 0x9fc00u         /* conventional memory, as a PC reports it */
 
-static void write_multiboot(struct hv_guest *g, const char *cmdline, size_t len)
+static void write_multiboot(struct hv_guest *g, const char *cmdline, size_t len,
+                            uint32_t mods_addr, uint32_t mods_count)
 {
     struct mb_mmap_entry map[2] = {
         { sizeof(struct mb_mmap_entry) - 4, 0, MB_LOW_RAM_END, 1 },
@@ -57,6 +61,11 @@ static void write_multiboot(struct hv_guest *g, const char *cmdline, size_t len)
         .mmap_length = sizeof(map),
         .mmap_addr = HV_MB_MMAP,
     };
+    if (mods_count) {
+        info.flags |= MB_INFO_MODS;
+        info.mods_count = mods_count;
+        info.mods_addr = mods_addr;
+    }
     hv_write(g, HV_MB_INFO, &info, sizeof(info));
     hv_write(g, HV_MB_MMAP, map, sizeof(map));
     hv_write(g, HV_MB_CMDLINE, cmdline, (uint32_t)len);
@@ -64,7 +73,7 @@ static void write_multiboot(struct hv_guest *g, const char *cmdline, size_t len)
 }
 
 bool hv_boot(struct hv_guest *g, uint32_t entry, const char *cmdline, size_t cmdline_len,
-             char *err, size_t errlen)
+             uint32_t mods_addr, uint32_t mods_count, char *err, size_t errlen)
 {
     if (cmdline_len >= HV_MB_CMDLINE_MAX) {
         snprintf(err, errlen, "cmdline is %zu bytes; the limit is %u", cmdline_len,
@@ -75,7 +84,12 @@ bool hv_boot(struct hv_guest *g, uint32_t entry, const char *cmdline, size_t cmd
         snprintf(err, errlen, "cmdline contains a NUL byte");
         return false;
     }
-    write_multiboot(g, cmdline, cmdline_len);
+    if (mods_count && !hv_gpa(g, mods_addr, mods_count * 16u)) {
+        snprintf(err, errlen, "module table at 0x%08x (%u modules) is outside guest RAM",
+                 mods_addr, mods_count);
+        return false;
+    }
+    write_multiboot(g, cmdline, cmdline_len, mods_addr, mods_count);
 
     struct hv_regs r = { .eip = entry, .eflags = HV_FLAGS_FIXED };
     r.gpr[HV_EAX] = HV_MB_MAGIC;

@@ -387,9 +387,10 @@ void hv_halt_wait(struct hv_guest *g);
  * (and writes err) if it does not fit. */
 bool hv_load_segment(struct hv_guest *g, uint32_t paddr, const void *data, uint32_t filesz,
                      uint32_t memsz, char *err, size_t errlen);
-/* Set the entry registers and write the multiboot info block. */
+/* Set the entry registers and write the multiboot info block (with the
+ * module table the loader placed at mods_addr, when mods_count > 0). */
 bool hv_boot(struct hv_guest *g, uint32_t entry, const char *cmdline, size_t cmdline_len,
-             char *err, size_t errlen);
+             uint32_t mods_addr, uint32_t mods_count, char *err, size_t errlen);
 
 /* Where the multiboot info block lives (below 1 MiB, never under an image). */
 #define HV_MB_INFO 0x9000u

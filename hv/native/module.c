@@ -405,16 +405,20 @@ error:
 
 static PyObject *Machine_boot(Machine *self, PyObject *args)
 {
-    PyObject *entry_o;
+    PyObject *entry_o, *mods_addr_o = NULL, *mods_count_o = NULL;
     const char *cmd;
     Py_ssize_t cmdlen;
-    if (!PyArg_ParseTuple(args, "Oy#:boot", &entry_o, &cmd, &cmdlen))
+    if (!PyArg_ParseTuple(args, "Oy#|OO:boot", &entry_o, &cmd, &cmdlen, &mods_addr_o,
+                          &mods_count_o))
         return NULL;
-    uint32_t entry;
+    uint32_t entry, mods_addr = 0, mods_count = 0;
     char err[256];
-    if (check_idle(self) || parse_u32(entry_o, "entry", &entry))
+    if (check_idle(self) || parse_u32(entry_o, "entry", &entry) ||
+        (mods_addr_o && parse_u32(mods_addr_o, "mods_addr", &mods_addr)) ||
+        (mods_count_o && parse_u32(mods_count_o, "mods_count", &mods_count)))
         return NULL;
-    if (!hv_boot(self->g, entry, cmd, (size_t)cmdlen, err, sizeof(err))) {
+    if (!hv_boot(self->g, entry, cmd, (size_t)cmdlen, mods_addr, mods_count, err,
+                 sizeof(err))) {
         PyErr_SetString(PyExc_ValueError, err);
         return NULL;
     }
@@ -638,7 +642,8 @@ static PyMethodDef Machine_methods[] = {
     { "load", (PyCFunction)Machine_load, METH_VARARGS,
       "load(paddr, data, memsz): copy data to guest RAM at paddr and zero up to memsz." },
     { "boot", (PyCFunction)Machine_boot, METH_VARARGS,
-      "boot(entry, cmdline): set the ABI v1 entry state and the multiboot info block." },
+      "boot(entry, cmdline, mods_addr=0, mods_count=0): set the ABI v1 entry state and the "
+      "multiboot info block (with a module table of mods_count 16-byte entries)." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
       "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual') -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },

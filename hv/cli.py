@@ -1,7 +1,7 @@
 """The `hv` command: run and inspect guest images, and compile guests.
 
     hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
-                 [--cmdline STR] [--switcher NAME] [--module FILE[,CMDLINE]]...
+                 [--cmdline STR] [--switcher NAME] [--qemu-exit] [--module FILE[,CMDLINE]]...
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
     hv info IMAGE [--memory MiB]
@@ -101,7 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         modules = [tuple(spec.split(",", 1)) if "," in spec else spec for spec in args.module]
         guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
                          switcher=args.switcher, devices=disks, clock=args.clock,
-                         modules=modules)
+                         modules=modules, qemu_exit=args.qemu_exit)
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
                        console=sys.stdout)
@@ -184,6 +184,9 @@ def _parser() -> _Parser:
                      help="multiboot command line handed to the guest (default: empty)")
     run.add_argument("--switcher", default="emu", metavar="NAME",
                      help="what runs the guest (default: emu, the interpreter)")
+    run.add_argument("--qemu-exit", action="store_true",
+                     help="exit statuses as QEMU's isa-debug-exit gives them: an out of v to "
+                     "port 0xF4 exits with (v << 1) | 1 (hv's own ABI: v)")
     run.add_argument("--module", action="append", default=[], metavar="FILE[,CMDLINE]",
                      help="a multiboot boot module, loaded after the kernel as QEMU's "
                      "-initrd does; its string is FILE, then a space and CMDLINE if given; "

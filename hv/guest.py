@@ -112,18 +112,24 @@ class Guest:
         does, and the kernel finds them through mods_count/mods_addr; a
         module's string is its path, then a space and its cmdline if any.
         The files are read afresh at every boot.
+    qemu_exit: an `out` of v to port 0xF4 exits with QEMU's isa-debug-exit
+        status (v << 1) | 1 instead of hv's v, so exit statuses match a run
+        under `qemu-system-i386 -device isa-debug-exit`.
     """
 
     def __init__(self, image: str | os.PathLike[str] | elf.Image, memory_mib: int = 64,
                  cmdline: str | bytes = "", switcher: str = "emu",
                  devices: Iterable[Any] = (), clock: str = "virtual",
-                 modules: Iterable[Any] = ()) -> None:
+                 modules: Iterable[Any] = (), qemu_exit: bool = False) -> None:
         self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
         self._cmdline = _check_cmdline(cmdline)
         self._switcher = _check_switcher(switcher)
         self._devices = _check_devices(devices)
         self._clock = _check_clock(clock)
         self._modules = _check_modules(modules)
+        if not isinstance(qemu_exit, bool):
+            raise TypeError(f"qemu_exit must be a bool, not {type(qemu_exit).__name__}")
+        self._qemu_exit = qemu_exit
         memory = self._memory_mib << 20
         if isinstance(image, elf.Image) and image.memory_bytes == memory:
             # Already checked; load_into() checks again if the file changed since.
@@ -156,6 +162,10 @@ class Guest:
     @property
     def clock(self) -> str:
         return self._clock
+
+    @property
+    def qemu_exit(self) -> bool:
+        return self._qemu_exit
 
     @property
     def modules(self) -> tuple[tuple[str, bytes], ...]:
@@ -231,7 +241,8 @@ class _Run:
                 return self._exit(None, "timeout")
             machine = self.guest._boot(native)
             status, reason, out, count, elapsed, restart, results = machine.run(
-                *limits, self.sink, devices=self.devices, clock=self.guest.clock)
+                *limits, self.sink, devices=self.devices, clock=self.guest.clock,
+                qemu_exit=self.guest.qemu_exit)
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
             self.instructions += count
@@ -261,10 +272,11 @@ class _Run:
 def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
         cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
         max_instructions: int | None = None, console: Any = None,
-        devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = ()) -> Exit:
+        devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = (),
+        qemu_exit: bool = False) -> Exit:
     """Run an image once: `Guest(image, ...).run(...)` in one call."""
     guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher,
-                  devices=devices, clock=clock, modules=modules)
+                  devices=devices, clock=clock, modules=modules, qemu_exit=qemu_exit)
     return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
 
 

@@ -10,8 +10,6 @@
 
 #include "hv.h"
 
-#define PORT_DEBUG_CONSOLE 0xE9
-#define PORT_DEBUG_EXIT 0xF4
 
 static const char *const vector_names[32] = {
     "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP",
@@ -39,32 +37,12 @@ static void kill_unhandled(struct hv_guest *g, const struct hv_trap *t)
     }
 }
 
-static void handle_out(struct hv_guest *g, const struct hv_trap *t)
-{
-    uint8_t byte = (uint8_t)t->value;
-    switch (t->port) {
-    case PORT_DEBUG_CONSOLE:
-        hv_console_write(g, &byte, 1);
-        if (byte == '\n')
-            hv_console_flush(g);
-        break;
-    case PORT_DEBUG_EXIT:
-        g->status = (int)(t->value & 0xff);
-        g->stop = HV_STOP_EXIT;
-        break;
-    default:
-        break;              /* no device there: writes vanish, as on a PC */
-    }
-}
-
 static void handle_in(struct hv_guest *g, const struct hv_trap *t)
 {
-    /* No device answers yet, so the bus floats high. */
     struct hv_regs r;
     g->sw_ops->get_regs(g->sw, &r);
-    uint32_t ones = t->size == 4 ? 0xffffffffu : t->size == 2 ? 0xffffu : 0xffu;
-    uint32_t keep = ~ones;
-    r.gpr[HV_EAX] = (r.gpr[HV_EAX] & keep) | ones;
+    uint32_t keep = t->size == 4 ? 0 : t->size == 2 ? 0xffff0000u : 0xffffff00u;
+    r.gpr[HV_EAX] = (r.gpr[HV_EAX] & keep) | hv_port_in(g, t->port, t->size);
     g->sw_ops->set_regs(g->sw, &r);
 }
 
@@ -135,7 +113,7 @@ void hv_handle_trap(struct hv_guest *g, const struct hv_trap *t)
         handle_fault(g, t);
         break;
     case HV_TRAP_OUT:
-        handle_out(g, t);
+        hv_port_out(g, t->port, t->size, t->value);
         break;
     case HV_TRAP_IN:
         handle_in(g, t);

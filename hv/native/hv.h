@@ -248,6 +248,9 @@ struct hv_guest {
     bool halted;
     uint32_t halt_eip;              /* the hlt or int $0x1f that halted */
 
+    /* Port devices (dev_*.c). */
+    bool qemu_exit;                 /* port 0xF4: QEMU's status (v << 1) | 1 */
+
     /* Test results reported with TEST_RESULT, in order. */
     struct hv_test_result *results;
     size_t nresults, results_cap;
@@ -363,6 +366,23 @@ bool hv_irq_deliverable(struct hv_guest *g);
 
 /* Write guest_data.pending / time_ns (when INIT registered the page). */
 void hv_guest_data_sync(struct hv_guest *g, bool time);
+
+/* ---- host_ports.c and dev_*.c: the port-I/O bus and its devices ---- */
+
+/* A device on the port bus: ports first..last.  in returns the value read
+ * (masked to the access size by the bus); either may be NULL. */
+struct hv_port_dev {
+    const char *name;
+    uint16_t first, last;
+    uint32_t (*in)(struct hv_guest *g, uint16_t port, unsigned size);
+    void (*out)(struct hv_guest *g, uint16_t port, unsigned size, uint32_t value);
+};
+
+extern const struct hv_port_dev hv_dev_debugcon, hv_dev_debug_exit;   /* dev_debug.c */
+extern const struct hv_port_dev hv_dev_acpi_pm, hv_dev_kbd_reset, hv_dev_rcr;  /* dev_power.c */
+
+void hv_port_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t value);
+uint32_t hv_port_in(struct hv_guest *g, uint16_t port, unsigned size);
 
 /* ---- host_clock.c: the clock, the timer, halt ---- */
 

@@ -453,11 +453,12 @@ static PyObject *test_results(const struct hv_guest *g)
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = { "timeout", "max_instructions", "console", "devices", "clock",
-                              NULL };
+                              "qemu_exit", NULL };
     PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None, *devices_o = NULL;
     const char *clock = "virtual";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOs:run", kwlist, &timeout_o, &max_o,
-                                     &console, &devices_o, &clock))
+    int qemu_exit = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOsp:run", kwlist, &timeout_o, &max_o,
+                                     &console, &devices_o, &clock, &qemu_exit))
         return NULL;
     if (check_idle(self))
         return NULL;
@@ -526,6 +527,7 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
                              .ndevices = (size_t)PyTuple_GET_SIZE(devices),
                              .notify = cb_notify };
     g->clock = clk;
+    g->qemu_exit = qemu_exit != 0;
     if (PyLong_Check(console)) {
         long fd = PyLong_AsLong(console);
         if (PyErr_Occurred())
@@ -645,7 +647,8 @@ static PyMethodDef Machine_methods[] = {
       "boot(entry, cmdline, mods_addr=0, mods_count=0): set the ABI v1 entry state and the "
       "multiboot info block (with a module table of mods_count 16-byte entries)." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
-      "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual') -> "
+      "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual', "
+      "qemu_exit=False) -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },

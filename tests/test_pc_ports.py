@@ -1,0 +1,92 @@
+"""Port devices of QEMU's pc machine that kernels use to stop: isa-debugcon
+(0xE9), isa-debug-exit (0xF4, also in QEMU's (v << 1) | 1 encoding), ACPI
+poweroff (0x2000 to port 0x604), and reset through the keyboard controller
+(0xFE to port 0x64) and the reset control register (port 0xCF9).  Kernels
+are raw multiboot files (tests/test_multiboot.py's a.out kludge)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from conftest import port_program
+from test_multiboot import raw_kernel
+
+import hv
+from hv import cli
+
+ACPI_OFF = bytes.fromhex("66ba0406" "66b80020" "66ef" "f4")      # outw $0x2000, $0x604
+KBD_RESET = bytes.fromhex("b0fe" "e664" "f4")                    # outb $0xfe, $0x64
+RCR_RESET = bytes.fromhex("66baf90c" "b006" "ee" "f4")           # outb $6, $0xcf9
+
+
+def text(s: bytes) -> bytes:
+    """Code that writes s to port 0xE9."""
+    return port_program(s)[:-5]          # without the exit and hlt
+
+
+def kernel(elf, code: bytes, name: str = "k.bin"):
+    from test_multiboot import header
+
+    return elf.write(name, raw=header() + code)
+
+
+def qemu(path, tmp_path):
+    out = tmp_path / "debugcon.txt"
+    proc = subprocess.run(
+        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
+         "-no-reboot", "-kernel", str(path), "-debugcon", f"file:{out}",
+         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+        capture_output=True, timeout=120)
+    return proc.returncode, out.read_bytes()
+
+
+needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None,
+                                reason="qemu-system-i386 is needed (./bootstrap installs it)")
+
+
+def test_acpi_poweroff_exits_0(elf, native):
+    ex = hv.run(kernel(elf, text(b"bye\n") + ACPI_OFF), timeout=10)
+    assert (ex.status, ex.reason, ex.console) == (0, None, b"bye\n")
+
+
+@pytest.mark.parametrize("code", [KBD_RESET, RCR_RESET], ids=["kbd", "cf9"])
+def test_reset_boots_again(elf, native, code):
+    ex = hv.run(kernel(elf, text(b"boot\n") + code), timeout=10)
+    assert ex.reason == "too many restarts (more than 16)"
+    assert ex.console == b"boot\n" * 17
+
+
+def test_qemu_exit_encoding(elf, native, capfd):
+    path = elf.write("k.bin", raw=raw_kernel(b"x", 5))
+    assert hv.run(path, timeout=10).status == 5
+    assert hv.run(path, timeout=10, qemu_exit=True).status == 11
+    assert cli.main(["run", "--qemu-exit", str(path)]) == 11
+    with pytest.raises(TypeError, match="qemu_exit must be a bool"):
+        hv.Guest(path, qemu_exit=1)
+
+
+def test_reads_from_port_devices(elf, native):
+    """in from 0xE9 reads 0xE9 back (QEMU's debugcon readback), the keyboard
+    controller is idle (0x1c) and a port with no device floats high."""
+    code = bytes.fromhex("e4e9e6e9" "e464e6e9" "e480e6e9")      # in; out to 0xE9, x3
+    ex = hv.run(kernel(elf, code + port_program(b"", 0)), timeout=10)
+    assert ex.console == bytes([0xE9, 0x1C, 0xFF])
+
+
+@needs_qemu
+def test_acpi_poweroff_matches_qemu(elf, tmp_path, native):
+    path = kernel(elf, text(b"powering off\n") + ACPI_OFF)
+    status, console = qemu(path, tmp_path)
+    ex = hv.run(path, timeout=10)
+    assert (status, console) == (ex.status, ex.console) == (0, b"powering off\n")
+
+
+@needs_qemu
+@pytest.mark.parametrize("value", [0, 1, 42, 127])
+def test_qemu_exit_matches_qemu(elf, tmp_path, native, value):
+    path = elf.write("k.bin", raw=raw_kernel(b"v\n", value))
+    status, console = qemu(path, tmp_path)
+    ex = hv.run(path, timeout=10, qemu_exit=True)
+    assert (ex.status, ex.console) == (status, console)

@@ -78,6 +78,49 @@ void hv_irq_raise(struct hv_guest *g, unsigned n)
     g->irq_recheck = true;
 }
 
+/* What looking a vector up found. */
+enum gate_found { GATE_NONE, GATE_OK, GATE_FAULT };
+
+/*
+ * The gate for `vector`: from the guest's own IDT once it has run LIDT
+ * (a non-zero IDTR limit), else from LOAD_IDT_ENTRY.  A vector past the
+ * IDT's limit or a gate that is not present counts as no gate; a gate the
+ * host cannot use kills the guest (and counts as a fault).
+ */
+static enum gate_found find_gate(struct hv_guest *g, uint32_t vector, struct hv_gate *out)
+{
+    struct hv_sregs s;
+    g->sw_ops->get_sregs(g->sw, &s);
+    if (s.idt.limit == 0) {
+        *out = g->idt[vector & 0xff];
+        return out->present ? GATE_OK : GATE_NONE;
+    }
+    uint32_t d[2], fa, fe;
+    if (vector * 8 + 7 > s.idt.limit)
+        return GATE_NONE;
+    if (!hv_vcopy(g, s.idt.base + vector * 8, d, 8, false, &fa, &fe))
+        return GATE_FAULT;
+    if (!(d[1] & (1u << 15)))
+        return GATE_NONE;
+    uint32_t type = (d[1] >> 8) & 0x1f;
+    if (type == 0x5) {
+        hv_kill(g, "unsupported: vector %u has a task gate (task switches are not supported)",
+                vector);
+        return GATE_FAULT;
+    }
+    if (type != GATE_INTR && type != GATE_TRAP) {
+        hv_kill(g, "unsupported: vector %u has a gate of type 0x%x (only 32-bit interrupt and "
+                "trap gates are supported)", vector, type);
+        return GATE_FAULT;
+    }
+    out->offset = (d[1] & 0xffff0000u) | (d[0] & 0xffffu);
+    out->sel = (uint16_t)(d[0] >> 16);
+    out->type = (uint8_t)type;
+    out->dpl = (uint8_t)hv_desc_dpl(d[1]);
+    out->present = true;
+    return GATE_OK;
+}
+
 /* Pending IRQs the guest would take now if IF allowed it. */
 static uint32_t deliverable(struct hv_guest *g)
 {
@@ -87,7 +130,8 @@ static uint32_t deliverable(struct hv_guest *g)
     ready &= ~guest_blocked(g);
     for (uint32_t left = ready; left; left &= left - 1) {
         unsigned n = (unsigned)__builtin_ctz(left);
-        if (!g->idt[HV_VEC_IRQ0 + n].present)
+        struct hv_gate gate;
+        if (find_gate(g, HV_VEC_IRQ0 + n, &gate) == GATE_NONE)
             ready &= ~(1u << n);            /* no gate: it stays pending */
     }
     return ready;
@@ -113,10 +157,41 @@ static bool push32(struct hv_guest *g, uint32_t *esp, uint32_t v, uint32_t *fa, 
  * changes in the registers; *fa and *fe say what faulted (fe = ~0u for a gate
  * that cannot be entered at all).
  */
+/* Can the handler's CS be `sel`: a present ring-0 code segment (the boot
+ * selector 0x08 until the guest loads a GDT)? */
+static bool code_selector_ok(struct hv_guest *g, const struct hv_sregs *s, uint16_t sel)
+{
+    if (s->gdt.limit == 0)
+        return sel == FLAT_CODE_SEL;
+    uint32_t d[2], fa, fe;
+    if ((sel & 0xfffc) == 0 || (sel & 4) || (sel | 7u) > s->gdt.limit ||
+        !hv_vcopy(g, s->gdt.base + (sel & ~7u), d, 8, false, &fa, &fe))
+        return false;
+    uint32_t hi = d[1];
+    if (!(hi & HV_DESC_S) || !(hi & HV_DESC_CODE) || !(hi & HV_DESC_P))
+        return false;
+    if (!(hi & HV_DESC_CONFORMING) && hv_desc_dpl(hi) != 0)
+        return false;
+    if (!hv_desc_flat(d[0], hi)) {
+        hv_kill(g, "unsupported: handler segment 0x%04x has base 0x%08x and limit 0x%08x "
+                "(only flat segments are supported yet)", sel, hv_desc_base(d[0], hi),
+                hv_desc_limit(d[0], hi));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Build the ring-0 frame for `gate` and enter it.  On a fault nothing
+ * changes in the registers; *fa and *fe say what faulted (fe = ~0u for a
+ * gate that cannot be entered at all).
+ */
 static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_error,
                        uint32_t error, uint32_t return_eip, uint32_t *fa, uint32_t *fe)
 {
-    if (gate->sel != FLAT_CODE_SEL) {
+    struct hv_sregs s;
+    g->sw_ops->get_sregs(g->sw, &s);
+    if (!code_selector_ok(g, &s, gate->sel)) {
         *fa = gate->sel;
         *fe = ~0u;                          /* #GP(selector): not a code segment */
         return false;
@@ -124,7 +199,7 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     struct hv_regs r;
     g->sw_ops->get_regs(g->sw, &r);
     uint32_t esp = r.gpr[HV_ESP];
-    if (!push32(g, &esp, r.eflags, fa, fe) || !push32(g, &esp, FLAT_CODE_SEL, fa, fe) ||
+    if (!push32(g, &esp, r.eflags, fa, fe) || !push32(g, &esp, s.seg[HV_CS].sel, fa, fe) ||
         !push32(g, &esp, return_eip, fa, fe) || (has_error && !push32(g, &esp, error, fa, fe)))
         return false;
     r.gpr[HV_ESP] = esp;
@@ -133,6 +208,10 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     if (gate->type == GATE_INTR)
         r.eflags &= ~HV_IF;
     g->sw_ops->set_regs(g->sw, &r);
+    if (s.seg[HV_CS].sel != gate->sel) {
+        s.seg[HV_CS].sel = gate->sel;
+        g->sw_ops->set_sregs(g->sw, &s);
+    }
     return true;
 }
 
@@ -150,21 +229,25 @@ static void note_fault(struct hv_guest *g, uint32_t fa, uint32_t fe)
 bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t error,
                 uint32_t return_eip, uint32_t origin_eip, bool software)
 {
-    const struct hv_gate *gate = &g->idt[vector & 0xff];
-    if (!gate->present)
+    struct hv_gate gate;
+    enum gate_found found = find_gate(g, vector & 0xff, &gate);
+    if (found == GATE_NONE)
         return false;
     (void)software;         /* at ring 0 every gate's DPL admits `int n` */
-    uint32_t fa, fe;
-    if (enter_gate(g, gate, has_error, error, return_eip, &fa, &fe))
+    uint32_t fa = 0, fe = ~0u;
+    if (found == GATE_OK && enter_gate(g, &gate, has_error, error, return_eip, &fa, &fe))
+        return true;
+    if (g->stop != HV_RUNNING)
         return true;
     note_fault(g, fa, fe);
     /* A fault while delivering: the double fault, on the same stack. */
-    const struct hv_gate *df = &g->idt[HV_VEC_DF];
-    if (!df->present) {
+    struct hv_gate df;
+    found = find_gate(g, HV_VEC_DF, &df);
+    if (found == GATE_NONE) {
         hv_kill(g, "unhandled #DF at eip=0x%08x", origin_eip);
         return true;
     }
-    if (enter_gate(g, df, true, 0, return_eip, &fa, &fe))
+    if (found == GATE_OK && enter_gate(g, &df, true, 0, return_eip, &fa, &fe))
         return true;
     hv_kill(g, "triple fault at eip=0x%08x", origin_eip);
     return true;

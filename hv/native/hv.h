@@ -96,6 +96,7 @@ enum hv_trap_kind {
     HV_TRAP_HLT,        /* hlt completed */
     HV_TRAP_IRQ_WINDOW, /* sti, popf or iret set IF while the host waits for it */
     HV_TRAP_STOP,       /* the host stopped the guest during the run (a kill) */
+    HV_TRAP_UNSUPPORTED,/* something the switcher cannot do yet: `what` says it */
 };
 
 /* Exception vectors we raise (Intel SDM vol. 3, 6.3.1). */
@@ -121,7 +122,36 @@ struct hv_trap {
     uint8_t nbytes;         /* instruction bytes captured for #UD */
     uint32_t value;         /* I/O value written by out */
     uint8_t bytes[16];
+    char what[96];          /* HV_TRAP_UNSUPPORTED: what, for the kill reason */
 };
+
+/* ---- segment descriptors (SDM vol. 3, 3.4.5), shared by host and switchers ---- */
+enum {
+    HV_DESC_ACCESSED = 1u << 8, HV_DESC_RW = 1u << 9, HV_DESC_CONFORMING = 1u << 10,
+    HV_DESC_CODE = 1u << 11, HV_DESC_S = 1u << 12, HV_DESC_P = 1u << 15, HV_DESC_G = 1u << 23,
+};
+
+static inline uint32_t hv_desc_base(uint32_t lo, uint32_t hi)
+{
+    return (hi & 0xff000000u) | ((hi & 0xffu) << 16) | (lo >> 16);
+}
+
+static inline uint32_t hv_desc_limit(uint32_t lo, uint32_t hi)
+{
+    uint32_t limit = (lo & 0xffffu) | (hi & 0xf0000u);
+    return (hi & HV_DESC_G) ? (limit << 12) | 0xfffu : limit;
+}
+
+static inline unsigned hv_desc_dpl(uint32_t hi)
+{
+    return (hi >> 13) & 3;
+}
+
+/* Base 0 and a 4 GiB limit: the only segments the switchers honour yet. */
+static inline bool hv_desc_flat(uint32_t lo, uint32_t hi)
+{
+    return hv_desc_base(lo, hi) == 0 && hv_desc_limit(lo, hi) == 0xffffffffu;
+}
 
 struct hv_guest;
 

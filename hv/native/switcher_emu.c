@@ -372,6 +372,10 @@ static void emu_get_sregs(void *sw, struct hv_sregs *s)
         s->seg[k].limit = 0xffffffffu;
         s->seg[k].attr = k == HV_CS ? 0xc09b : 0xc093;     /* flat code / data, DPL 0 */
     }
+    s->gdt = c->gdtr;
+    s->idt = c->idtr;
+    s->ldt.sel = c->ldtr;
+    s->tr.sel = c->tr;
     s->cpl = 0;
     s->interrupt_shadow = c->icount == c->shadow_at;
 }
@@ -388,6 +392,8 @@ static void emu_set_sregs(void *sw, const struct hv_sregs *s)
     c->cr2 = s->cr2;
     for (int k = 0; k < HV_NSREG; k++)
         c->sreg[k] = s->seg[k].sel;
+    c->gdtr = s->gdt;
+    c->idtr = s->idt;
     do_pending(c);
 }
 

@@ -140,6 +140,9 @@ struct cpu {
     /* System state.  Segments are flat; CPL is 0. */
     struct hv_guest *g;
     uint32_t cr0, cr2, cr3, cr4;
+    struct hv_dtable gdtr, idtr;
+    uint16_t ldtr, tr;
+    bool gdt_loaded;        /* LGDT ran: selectors are checked against the GDT */
     bool paged;             /* CR0.PG: blocks use the _pg handlers */
     bool want_window;       /* the host waits for IF to be set */
     unsigned pending;       /* PENDING_* work for the dispatcher */
@@ -536,6 +539,10 @@ void emu_tlb_flush_page(struct cpu *c, uint32_t va);
 /* Code was just decoded from physical page ppage: no store may bypass the
  * SMC check there any longer. */
 void emu_tlb_drop_writes(struct cpu *c, uint32_t ppage);
+
+/* Load segment register sreg with sel, checked as at CPL 0 (switcher_emu_seg.c);
+ * false once instruction i has faulted or stopped the guest. */
+bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel);
 
 /* ---- decoder (switcher_emu_decode.c) ---- */
 /* Decode up to max_insns instructions at eip into b (room for max_insns + 1),

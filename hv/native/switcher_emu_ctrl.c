@@ -7,6 +7,8 @@
  * chaining); indirect ones through the jump cache.  Anything that needs the
  * host retires the instruction and leaves with a trap.
  */
+#include <stdio.h>
+
 #include "switcher_emu.h"
 
 OP(op_jcc)
@@ -225,9 +227,17 @@ OP(op_iret)
 {
     uint32_t sp = c->r[HV_ESP];
     CHECK(sp, 12);
-    uint32_t eip = ld(c, sp, 4), cs = ld(c, sp + 4, 4), fl = ld(c, sp + 8, 4);
-    if ((cs & 0xffff) != 0x08)
-        FAULT(HV_VEC_GP, cs & 0xfffc, 0);
+    uint32_t eip = ld(c, sp, 4), cs = ld(c, sp + 4, 4) & 0xffff, fl = ld(c, sp + 8, 4);
+    if (cs & 3) {
+        struct hv_trap *t = c->trap;
+        emu_fault_ret(c, i, 0, 0, 0);
+        t->kind = HV_TRAP_UNSUPPORTED;
+        snprintf(t->what, sizeof(t->what), "iret to ring %u (selector 0x%04x): rings 1-3 are "
+                 "not supported yet", cs & 3, cs);
+        STOP();
+    }
+    if (!EMU(emu_load_segment)(c, i, HV_CS, cs))
+        STOP();
     c->r[HV_ESP] = sp + 12;
     uint32_t keep = c->eflags & ~0x254fd5u;
     bool was_off = !(c->eflags & HV_IF);

@@ -245,6 +245,14 @@ static int dec_group45(struct dec *d, struct insn *i, uint8_t b, int osz, bool *
         i->size = 4;
         i->fn = EMU(op_jmp_e);
         return D_END;
+    case 3: case 5:
+        if (!is_mem(i) || osz != 4) {
+            set_ud(i, d);           /* m16:16 far pointers: not supported */
+            return D_END;
+        }
+        i->op = 1;
+        i->fn = i->reg == 3 ? EMU(op_call_far) : EMU(op_jmp_far);
+        return D_END;
     case 6:
         i->fn = EMU(op_push_e);
         return D_NEXT;
@@ -318,12 +326,33 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
     }
     case 0x01:
         modrm(d, i);
+        i->size = (uint8_t)osz;
+        if (i->reg <= 3 && is_mem(i)) {         /* SGDT SIDT LGDT LIDT */
+            i->op = i->reg;
+            i->fn = EMU(op_dtr);
+            return i->reg >= 2 ? D_END : D_NEXT;
+        }
+        if (i->reg == 4 || i->reg == 6) {       /* SMSW, LMSW */
+            i->op = i->reg == 6;
+            i->fn = EMU(op_msw);
+            return D_NEXT;
+        }
         if (i->reg != 7 || !is_mem(i)) {
-            set_ud(i, d);           /* lgdt, lidt and friends: the bare-metal issue */
+            set_ud(i, d);
             return D_END;
         }
         i->fn = EMU(op_invlpg);
         return D_END;
+    case 0x00:
+        modrm(d, i);
+        i->size = (uint8_t)osz;
+        if (i->reg > 3) {
+            set_ud(i, d);           /* VERR, VERW: not yet */
+            return D_END;
+        }
+        i->op = i->reg;             /* SLDT STR LLDT LTR */
+        i->fn = EMU(op_sysseg);
+        return D_NEXT;
     case 0x06:
         i->fn = EMU(op_clts);
         return D_NEXT;
@@ -603,6 +632,19 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
     case 0xc2: case 0xc3:
         i->imm = b == 0xc2 ? fetch16(d) : 0;
         i->fn = EMU(op_ret);
+        return D_END;
+    case 0xca: case 0xcb:
+        if (osz != 4)
+            break;
+        i->imm = b == 0xca ? fetch16(d) : 0;
+        i->fn = EMU(op_ret_far);
+        return D_END;
+    case 0xea: case 0x9a:
+        if (osz != 4)
+            break;                  /* ptr16:16 far pointers: not supported */
+        i->imm = fetch32(d);
+        i->imm2 = fetch16(d);
+        i->fn = b == 0xea ? EMU(op_jmp_far) : EMU(op_call_far);
         return D_END;
     case 0xc6: case 0xc7: {
         modrm(d, i);

@@ -343,16 +343,7 @@ OP(op_rdtsc)
     NEXT();
 }
 
-/* ---- segment registers: flat, so only the boot selectors are valid ---- */
-static bool selector_ok(int sreg, uint32_t sel)
-{
-    if (sreg == 1)
-        return sel == 0x08;                 /* CS */
-    if (sreg == 2)
-        return sel == 0x10;                 /* SS */
-    return sel == 0x10 || (sel & 0xfffc) == 0;
-}
-
+/* ---- segment registers (loads: switcher_emu_seg.c) ---- */
 OP(op_mov_from_sreg)
 {
     uint32_t a = 0;
@@ -366,31 +357,8 @@ OP(op_mov_from_sreg)
     NEXT();
 }
 
-OP(op_mov_to_sreg)
-{
-    uint32_t v, a = 0;
-    READ_E(2, v, a);
-    (void)a;
-    if (!selector_ok(i->reg, v))
-        FAULT(HV_VEC_GP, v & 0xfffc, 0);
-    c->sreg[i->reg] = (uint16_t)v;
-    NEXT();
-}
-
 OP(op_push_sreg)
 {
     PUSH(i->size, c->sreg[i->reg]);
-    NEXT();
-}
-
-OP(op_pop_sreg)
-{
-    uint32_t sp = c->r[HV_ESP];
-    CHECK(sp, i->size);
-    uint32_t v = ld(c, sp, i->size) & 0xffff;
-    if (!selector_ok(i->reg, v))
-        FAULT(HV_VEC_GP, v & 0xfffc, 0);
-    c->sreg[i->reg] = (uint16_t)v;
-    c->r[HV_ESP] = sp + i->size;
     NEXT();
 }

@@ -16,4 +16,5 @@
 #include "switcher_emu_muldiv.c"
 #include "switcher_emu_shift.c"
 #include "switcher_emu_string.c"
+#include "switcher_emu_seg.c"
 #include "switcher_emu_system.c"

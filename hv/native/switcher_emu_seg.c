@@ -1,0 +1,266 @@
+/*
+ * switcher_emu_seg.c: descriptor tables and segment loads (Intel SDM vol. 3,
+ * chapter 3 and 5; vol. 2: LGDT, LIDT, SGDT, SIDT, SMSW, LMSW, SLDT, STR,
+ * LLDT, LTR, MOV/POP Sreg, far JMP/CALL/RET, IRET).
+ *
+ * Until the guest loads a GDT, the boot selectors of Guest ABI v1 are the
+ * only valid ones (CS 0x08, data 0x10, null for DS/ES/FS/GS).  After LGDT,
+ * a selector is checked against its descriptor as the CPU checks it at
+ * CPL 0: limit of the table (#GP), type and privilege (#GP), present (#NP,
+ * or #SS for SS), and the Accessed bit is set.  Segments are still flat in
+ * this switcher: a descriptor with another base or limit, an LDT or a change
+ * of privilege level stops the guest with a reason that says so.
+ */
+#include <stdio.h>
+
+#include "switcher_emu.h"
+
+static void unsupported(struct cpu *c, const struct insn *i, const char *fmt, uint32_t a,
+                        uint32_t b, uint32_t d)
+{
+    struct hv_trap *t = c->trap;
+    emu_fault_ret(c, i, 0, 0, 0);
+    t->kind = HV_TRAP_UNSUPPORTED;
+    snprintf(t->what, sizeof(t->what), fmt, a, b, d);
+}
+
+/* Boot-state rules, before any LGDT. */
+static bool boot_selector_ok(int sreg, uint32_t sel)
+{
+    if (sreg == HV_CS)
+        return sel == 0x08;
+    if (sreg == HV_SS)
+        return sel == 0x10;
+    return sel == 0x10 || (sel & 0xfffc) == 0;
+}
+
+/*
+ * Check selector sel for segment register sreg; on success store it and
+ * return true.  On failure the instruction has faulted (or the guest is
+ * stopped) and false is returned.
+ */
+bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel)
+{
+    sel &= 0xffff;
+    uint32_t err = sel & 0xfffc;
+    if (!c->gdt_loaded) {
+        if (!boot_selector_ok(sreg, sel)) {
+            emu_fault_ret(c, i, HV_VEC_GP, err, 0);
+            return false;
+        }
+        c->sreg[sreg] = (uint16_t)sel;
+        return true;
+    }
+    if ((sel & 0xfffc) == 0) {
+        if (sreg == HV_CS || sreg == HV_SS) {
+            emu_fault_ret(c, i, HV_VEC_GP, 0, 0);
+            return false;
+        }
+        c->sreg[sreg] = (uint16_t)sel;      /* a null data segment (unusable) */
+        return true;
+    }
+    if (sel & 4) {
+        unsupported(c, i, "selector 0x%04x is in the LDT (LDTs are not supported yet)", sel,
+                    0, 0);
+        return false;
+    }
+    uint32_t at = c->gdtr.base + (sel & ~7u);
+    if ((sel | 7u) > c->gdtr.limit || !mem_ok(c, at, 8)) {
+        emu_fault_ret(c, i, HV_VEC_GP, err, 0);
+        return false;
+    }
+    uint32_t lo = ld(c, at, 4), hi = ld(c, at + 4, 4);
+    unsigned dpl = hv_desc_dpl(hi), rpl = sel & 3;
+    bool code = hi & HV_DESC_CODE, ok;
+    if (!(hi & HV_DESC_S))
+        ok = false;                         /* a system descriptor */
+    else if (sreg == HV_CS)
+        ok = code && rpl == 0 && ((hi & HV_DESC_CONFORMING) || dpl == 0);
+    else if (sreg == HV_SS)
+        ok = !code && (hi & HV_DESC_RW) && rpl == 0 && dpl == 0;
+    else
+        ok = (!code || (hi & HV_DESC_RW)) &&
+             ((code && (hi & HV_DESC_CONFORMING)) || dpl >= rpl);
+    if (!ok) {
+        emu_fault_ret(c, i, HV_VEC_GP, err, 0);
+        return false;
+    }
+    if (!(hi & HV_DESC_P)) {
+        emu_fault_ret(c, i, sreg == HV_SS ? HV_VEC_SS : HV_VEC_NP, err, 0);
+        return false;
+    }
+    if (!hv_desc_flat(lo, hi)) {
+        unsupported(c, i, "segment 0x%04x has base 0x%08x and limit 0x%08x (only flat "
+                    "segments are supported yet)", sel, hv_desc_base(lo, hi),
+                    hv_desc_limit(lo, hi));
+        return false;
+    }
+    if (!(hi & HV_DESC_ACCESSED)) {
+        if (!mem_okw(c, at + 4, 4)) {
+            emu_fault_ret(c, i, HV_VEC_PF, c->pf_err, c->pf_addr);
+            return false;
+        }
+        st(c, at + 4, 4, hi | HV_DESC_ACCESSED);
+    }
+    c->sreg[sreg] = (uint16_t)sel;
+    return true;
+}
+
+/* ---- MOV/POP Sreg ---- */
+
+OP(op_mov_to_sreg)
+{
+    uint32_t v, a = 0;
+    READ_E(2, v, a);
+    (void)a;
+    if (!EMU(emu_load_segment)(c, i, i->reg, v))
+        STOP();
+    NEXT();
+}
+
+OP(op_pop_sreg)
+{
+    uint32_t sp = c->r[HV_ESP];
+    CHECK(sp, i->size);
+    uint32_t v = ld(c, sp, i->size) & 0xffff;
+    if (!EMU(emu_load_segment)(c, i, i->reg, v))
+        STOP();
+    c->r[HV_ESP] = sp + i->size;
+    NEXT();
+}
+
+/* ---- far transfers: imm = offset, imm2 = selector for the direct forms ---- */
+
+/* Far JMP: op 0 = ptr16:32 in the instruction, 1 = m16:32. */
+OP(op_jmp_far)
+{
+    uint32_t off = i->imm, sel = i->imm2;
+    if (i->op) {
+        uint32_t a = ea(c, i);
+        CHECK(a, 6);
+        off = ld(c, a, 4);
+        sel = ld(c, a + 4, 2);
+    }
+    if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
+        STOP();
+    GOTO_INDIRECT(off);
+}
+
+OP(op_call_far)
+{
+    uint32_t off = i->imm, sel = i->imm2, sp = c->r[HV_ESP];
+    if (i->op) {
+        uint32_t a = ea(c, i);
+        CHECK(a, 6);
+        off = ld(c, a, 4);
+        sel = ld(c, a + 4, 2);
+    }
+    CHECKW(sp - 8, 8);
+    uint16_t old_cs = c->sreg[HV_CS];
+    if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
+        STOP();
+    st(c, sp - 4, 4, old_cs);
+    st(c, sp - 8, 4, i->next);
+    c->r[HV_ESP] = sp - 8;
+    GOTO_INDIRECT(off);
+}
+
+/* RETF [imm16]: to the same privilege level only. */
+OP(op_ret_far)
+{
+    uint32_t sp = c->r[HV_ESP];
+    CHECK(sp, 8);
+    uint32_t off = ld(c, sp, 4), sel = ld(c, sp + 4, 4) & 0xffff;
+    if ((sel & 3) != 0) {
+        unsupported(c, i, "far return to ring %u (selector 0x%04x): rings 1-3 are not "
+                    "supported yet", sel & 3, sel, 0);
+        STOP();
+    }
+    if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
+        STOP();
+    c->r[HV_ESP] = sp + 8 + i->imm;
+    GOTO_INDIRECT(off);
+}
+
+/* ---- descriptor-table registers (0F 01, 0F 00) ---- */
+
+/* LGDT/LIDT/SGDT/SIDT m16&32: op 0 sgdt, 1 sidt, 2 lgdt, 3 lidt. */
+OP(op_dtr)
+{
+    uint32_t a = ea(c, i);
+    struct hv_dtable *d = (i->op & 1) ? &c->idtr : &c->gdtr;
+    if (i->op >= 2) {
+        CHECK(a, 6);
+        d->limit = (uint16_t)ld(c, a, 2);
+        d->base = ld(c, a + 2, 4) & (i->size == 2 ? 0x00ffffffu : 0xffffffffu);
+        if (i->op == 2)
+            c->gdt_loaded = true;
+    } else {
+        CHECKW(a, 6);
+        st(c, a, 2, d->limit);
+        st(c, a + 2, 4, d->base);
+    }
+    NEXT();
+}
+
+/* SMSW r/m16, LMSW r/m16 (op 0 / 1). */
+OP(op_msw)
+{
+    uint32_t v, a = 0;
+    if (i->op == 0) {
+        if (i->rm == RM_MEM) {
+            a = ea(c, i);
+            CHECKW(a, 2);
+            st(c, a, 2, c->cr0 & 0xffff);
+        } else {
+            setreg(c, i->size, i->rm, c->cr0 & (i->size == 4 ? 0xffffffffu : 0xffffu));
+        }
+        NEXT();
+    }
+    READ_E(2, v, a);
+    (void)a;
+    /* LMSW sets PE, MP, EM and TS; it can set PE but never clear it. */
+    c->cr0 = (c->cr0 & ~0xeu) | (v & 0xfu) | (c->cr0 & 1u);
+    NEXT();
+}
+
+/* SLDT/STR (op 0 / 1) store; LLDT/LTR (op 2 / 3) load. */
+OP(op_sysseg)
+{
+    uint32_t v, a = 0;
+    uint16_t *reg = (i->op & 1) ? &c->tr : &c->ldtr;
+    if (i->op < 2) {
+        if (i->rm == RM_MEM) {
+            a = ea(c, i);
+            CHECKW(a, 2);
+            st(c, a, 2, *reg);
+        } else {
+            setreg(c, i->size, i->rm, *reg);
+        }
+        NEXT();
+    }
+    READ_E(2, v, a);
+    (void)a;
+    v &= 0xffff;
+    if (i->op == 2) {
+        if ((v & 0xfffc) != 0) {
+            unsupported(c, i, "LLDT 0x%04x: LDTs are not supported yet", v, 0, 0);
+            STOP();
+        }
+        *reg = (uint16_t)v;
+        NEXT();
+    }
+    /* LTR: an available 32-bit TSS in the GDT, marked busy. */
+    uint32_t at = c->gdtr.base + (v & ~7u);
+    if ((v & 0xfffc) == 0 || (v & 4) || (v | 7u) > c->gdtr.limit || !mem_ok(c, at, 8))
+        FAULT(HV_VEC_GP, v & 0xfffc, 0);
+    uint32_t hi = ld(c, at + 4, 4);
+    if ((hi & HV_DESC_S) || ((hi >> 8) & 0xf) != 0x9)
+        FAULT(HV_VEC_GP, v & 0xfffc, 0);
+    if (!(hi & HV_DESC_P))
+        FAULT(HV_VEC_NP, v & 0xfffc, 0);
+    CHECKW(at + 4, 4);
+    st(c, at + 4, 4, hi | (0x2u << 8));     /* type 0x9 -> 0xB: busy */
+    *reg = (uint16_t)v;
+    NEXT();
+}

@@ -1,0 +1,49 @@
+"""Kernels written the way people write them for QEMU (tests/kernels/*.c:
+their own GDT and IDT, far jumps, a TSS, faults through their own gates,
+ACPI poweroff), run under `qemu-system-i386 -kernel` and under hv: the
+console (QEMU's debugcon, port 0xE9) and the exit status must be the same.
+hv has never seen these kernels' expected output; QEMU is the oracle.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+KERNELS = Path(__file__).resolve().parent / "kernels"
+CFLAGS = ["-m32", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-nostdlib", "-static",
+          "-no-pie", "-O2", "-Wall", "-Wextra", "-Werror", "-Wl,--build-id=none",
+          "-Wl,--no-warn-rwx-segments", "-T", str(KERNELS / "kernel.ld")]
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the test kernels"),
+    pytest.mark.skipif(shutil.which("qemu-system-i386") is None,
+                       reason="qemu-system-i386 is the oracle (./bootstrap installs it)"),
+]
+
+
+def kernel_names() -> list[str]:
+    return sorted(p.stem for p in KERNELS.glob("*.c"))
+
+
+@pytest.mark.parametrize("name", kernel_names())
+def test_kernel_matches_qemu(native, tmp_path, name):
+    import hv
+
+    image = tmp_path / f"{name}.elf"
+    subprocess.run(["gcc", *CFLAGS, "-o", str(image), str(KERNELS / f"{name}.c")], check=True)
+    out = tmp_path / "debugcon.txt"
+    qemu = subprocess.run(
+        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
+         "-no-reboot", "-kernel", str(image), "-debugcon", f"file:{out}",
+         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+        capture_output=True, timeout=120)
+    expected = out.read_bytes()
+    assert expected.endswith(b"powering off\n"), f"under QEMU: {expected!r} {qemu.stderr!r}"
+    ex = hv.run(image, timeout=30, qemu_exit=True)
+    assert ex.reason is None, f"killed: {ex.reason}; console so far:\n{ex.console.decode()}"
+    assert ex.console == expected
+    assert ex.status == qemu.returncode

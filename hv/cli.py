@@ -1,7 +1,8 @@
 """The `hv` command: run and inspect guest images, and compile guests.
 
     hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
-                 [--cmdline STR] [--switcher NAME] [--qemu-exit] [--module FILE[,CMDLINE]]...
+                 [--cmdline STR] [--switcher NAME] [--qemu-exit] [--serial-in FILE]
+                 [--module FILE[,CMDLINE]]...
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
     hv info IMAGE [--memory MiB]
@@ -101,7 +102,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         modules = [tuple(spec.split(",", 1)) if "," in spec else spec for spec in args.module]
         guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
                          switcher=args.switcher, devices=disks, clock=args.clock,
-                         modules=modules, qemu_exit=args.qemu_exit)
+                         modules=modules, qemu_exit=args.qemu_exit,
+                         serial_input=_read_serial_in(args.serial_in))
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
                        console=sys.stdout)
@@ -110,6 +112,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"hv: guest killed: {ex.reason}", file=sys.stderr)
         return EXIT_KILLED
     return ex.status
+
+
+def _read_serial_in(path: str | None) -> bytes:
+    if path is None:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise HvError(f"--serial-in {path}: {exc.strerror or exc}") from None
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -184,6 +196,8 @@ def _parser() -> _Parser:
                      help="multiboot command line handed to the guest (default: empty)")
     run.add_argument("--switcher", default="emu", metavar="NAME",
                      help="what runs the guest (default: emu, the interpreter)")
+    run.add_argument("--serial-in", metavar="FILE",
+                     help="bytes the guest's COM1 (16550 UART at 0x3F8) receives")
     run.add_argument("--qemu-exit", action="store_true",
                      help="exit statuses as QEMU's isa-debug-exit gives them: an out of v to "
                      "port 0xF4 exits with (v << 1) | 1 (hv's own ABI: v)")

@@ -112,6 +112,9 @@ class Guest:
         does, and the kernel finds them through mods_count/mods_addr; a
         module's string is its path, then a space and its cmdline if any.
         The files are read afresh at every boot.
+    serial_input: the bytes COM1 (the 16550 UART at 0x3F8) receives, one per
+        read of its data register; a restarted guest goes on where the last
+        boot stopped reading.
     qemu_exit: an `out` of v to port 0xF4 exits with QEMU's isa-debug-exit
         status (v << 1) | 1 instead of hv's v, so exit statuses match a run
         under `qemu-system-i386 -device isa-debug-exit`.
@@ -120,7 +123,8 @@ class Guest:
     def __init__(self, image: str | os.PathLike[str] | elf.Image, memory_mib: int = 64,
                  cmdline: str | bytes = "", switcher: str = "emu",
                  devices: Iterable[Any] = (), clock: str = "virtual",
-                 modules: Iterable[Any] = (), qemu_exit: bool = False) -> None:
+                 modules: Iterable[Any] = (), qemu_exit: bool = False,
+                 serial_input: bytes = b"") -> None:
         self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
         self._cmdline = _check_cmdline(cmdline)
         self._switcher = _check_switcher(switcher)
@@ -130,6 +134,9 @@ class Guest:
         if not isinstance(qemu_exit, bool):
             raise TypeError(f"qemu_exit must be a bool, not {type(qemu_exit).__name__}")
         self._qemu_exit = qemu_exit
+        if not isinstance(serial_input, bytes | bytearray | memoryview):
+            raise TypeError(f"serial_input must be bytes, not {type(serial_input).__name__}")
+        self._serial_input = bytes(serial_input)
         memory = self._memory_mib << 20
         if isinstance(image, elf.Image) and image.memory_bytes == memory:
             # Already checked; load_into() checks again if the file changed since.
@@ -228,6 +235,7 @@ class _Run:
         self.guest, self.timeout, self.budget, self.sink = guest, timeout, budget, sink
         # What Machine.run takes: (name, handler) pairs, bound once per run.
         self.devices = [(device.name, device.handle) for device in guest.devices]
+        self.serial_pos = 0                 # input bytes earlier boots read
         self.console: list[bytes] = []
         self.results: list[TestResult] = []
         self.instructions = 0
@@ -242,7 +250,9 @@ class _Run:
             machine = self.guest._boot(native)
             status, reason, out, count, elapsed, restart, results = machine.run(
                 *limits, self.sink, devices=self.devices, clock=self.guest.clock,
-                qemu_exit=self.guest.qemu_exit)
+                qemu_exit=self.guest.qemu_exit,
+                serial_input=self.guest._serial_input[self.serial_pos:])
+            self.serial_pos += machine.serial_read
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
             self.instructions += count
@@ -273,10 +283,11 @@ def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
         cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
         max_instructions: int | None = None, console: Any = None,
         devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = (),
-        qemu_exit: bool = False) -> Exit:
+        qemu_exit: bool = False, serial_input: bytes = b"") -> Exit:
     """Run an image once: `Guest(image, ...).run(...)` in one call."""
     guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher,
-                  devices=devices, clock=clock, modules=modules, qemu_exit=qemu_exit)
+                  devices=devices, clock=clock, modules=modules, qemu_exit=qemu_exit,
+                  serial_input=serial_input)
     return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
 
 

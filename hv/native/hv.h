@@ -211,6 +211,13 @@ enum hv_clock {
     HV_CLOCK_HOST,      /* CLOCK_MONOTONIC since the boot; halt really sleeps */
 };
 
+/* COM1's registers and the serial input (dev_uart16550.c). */
+struct hv_uart {
+    uint8_t ier, fcr, lcr, mcr, scr, dll, dlm;
+    const uint8_t *in;      /* the embedder's bytes; it keeps them alive for the run */
+    size_t in_len, in_pos;
+};
+
 /* One IDT gate installed with LOAD_IDT_ENTRY. */
 struct hv_gate {
     uint32_t offset;
@@ -280,6 +287,7 @@ struct hv_guest {
 
     /* Port devices (dev_*.c). */
     bool qemu_exit;                 /* port 0xF4: QEMU's status (v << 1) | 1 */
+    struct hv_uart uart;
 
     /* Test results reported with TEST_RESULT, in order. */
     struct hv_test_result *results;
@@ -410,6 +418,7 @@ struct hv_port_dev {
 
 extern const struct hv_port_dev hv_dev_debugcon, hv_dev_debug_exit;   /* dev_debug.c */
 extern const struct hv_port_dev hv_dev_acpi_pm, hv_dev_kbd_reset, hv_dev_rcr;  /* dev_power.c */
+extern const struct hv_port_dev hv_dev_uart16550;                   /* dev_uart16550.c */
 
 void hv_port_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t value);
 uint32_t hv_port_in(struct hv_guest *g, uint16_t port, unsigned size);

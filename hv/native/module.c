@@ -450,16 +450,33 @@ static PyObject *test_results(const struct hv_guest *g)
     return list;
 }
 
+static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
+                           PyObject *console, PyObject *devices_o, const char *clock,
+                           int qemu_exit, Py_buffer *serial);
+
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = { "timeout", "max_instructions", "console", "devices", "clock",
-                              "qemu_exit", NULL };
+                              "qemu_exit", "serial_input", NULL };
     PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None, *devices_o = NULL;
     const char *clock = "virtual";
     int qemu_exit = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOsp:run", kwlist, &timeout_o, &max_o,
-                                     &console, &devices_o, &clock, &qemu_exit))
+    Py_buffer serial = { 0 };
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*:run", kwlist, &timeout_o, &max_o,
+                                     &console, &devices_o, &clock, &qemu_exit, &serial))
         return NULL;
+    PyObject *ret = run_guest(self, timeout_o, max_o, console, devices_o, clock, qemu_exit,
+                              &serial);
+    if (serial.obj)
+        PyBuffer_Release(&serial);
+    return ret;
+}
+
+/* Machine.run's body; `serial` (maybe empty) stays valid for the whole run. */
+static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
+                           PyObject *console, PyObject *devices_o, const char *clock,
+                           int qemu_exit, Py_buffer *serial)
+{
     if (check_idle(self))
         return NULL;
     struct hv_guest *g = self->g;
@@ -528,6 +545,9 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
                              .notify = cb_notify };
     g->clock = clk;
     g->qemu_exit = qemu_exit != 0;
+    g->uart.in = serial->buf;
+    g->uart.in_len = serial->obj ? (size_t)serial->len : 0;
+    g->uart.in_pos = 0;
     if (PyLong_Check(console)) {
         long fd = PyLong_AsLong(console);
         if (PyErr_Occurred())
@@ -559,6 +579,8 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
     self->running = 0;
     self->console_cb = NULL;
     g->launcher = NULL;
+    g->uart.in = NULL;                  /* the buffer is released after the run */
+    g->uart.in_len = 0;
 
     if (self->pending_exc) {
         restore_exception(self);
@@ -634,6 +656,12 @@ static PyObject *Machine_get_memory_size(Machine *self, void *closure)
     return PyLong_FromUnsignedLong(self->g->ram_size);
 }
 
+static PyObject *Machine_get_serial_read(Machine *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(self->g->uart.in_pos);
+}
+
 static PyObject *Machine_get_switcher(Machine *self, void *closure)
 {
     (void)closure;
@@ -648,7 +676,7 @@ static PyMethodDef Machine_methods[] = {
       "multiboot info block (with a module table of mods_count 16-byte entries)." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
       "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual', "
-      "qemu_exit=False) -> "
+      "qemu_exit=False, serial_input=b'') -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },
@@ -658,6 +686,8 @@ static PyMethodDef Machine_methods[] = {
 static PyGetSetDef Machine_getset[] = {
     { "memory_size", (getter)Machine_get_memory_size, NULL, "guest RAM in bytes", NULL },
     { "switcher", (getter)Machine_get_switcher, NULL, "the switcher's name", NULL },
+    { "serial_read", (getter)Machine_get_serial_read, NULL,
+      "bytes of the last run's serial input the guest read", NULL },
     { NULL, NULL, NULL, NULL, NULL },
 };
 

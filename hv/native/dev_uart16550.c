@@ -1,0 +1,99 @@
+/*
+ * dev_uart16550.c: COM1, a 16550A UART at 0x3F8 (National Semiconductor
+ * PC16550D data sheet; the registers as QEMU's `serial` presents them).
+ *
+ * Transmitting is instant: a byte written to THR goes to the console, and LSR
+ * always says the transmitter is empty, so the usual "wait for THRE, then
+ * write" loop never waits.  Received bytes come from the run's serial input
+ * (hv run --serial-in FILE), one per read of RBR, with LSR.DR set while any
+ * are left; that is as deterministic as the input itself.  The divisor
+ * latch, LCR, MCR and the scratch register keep what is written to them.
+ * Interrupts (IRQ 4) need the 8259 PIC, which is not there yet: IER is
+ * stored and IIR always reads "no interrupt pending".
+ */
+#include "hv.h"
+
+enum {
+    RBR_THR = 0, IER = 1, IIR_FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7,
+};
+#define LCR_DLAB 0x80u
+#define LSR_DR 0x01u
+#define LSR_THRE 0x20u
+#define LSR_TEMT 0x40u
+#define IIR_NONE 0x01u
+#define IIR_FIFO 0xc0u          /* FIFOs enabled: a 16550A */
+#define MCR_LOOP 0x10u
+
+static struct hv_uart *uart(struct hv_guest *g)
+{
+    return &g->uart;
+}
+
+static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t value)
+{
+    (void)size;
+    struct hv_uart *u = uart(g);
+    uint8_t v = (uint8_t)value;
+    switch (port - 0x3f8) {
+    case RBR_THR:
+        if (u->lcr & LCR_DLAB) {
+            u->dll = v;
+        } else if (!(u->mcr & MCR_LOOP)) {
+            hv_console_write(g, &v, 1);
+            if (v == '\n')
+                hv_console_flush(g);
+        }
+        break;
+    case IER:
+        if (u->lcr & LCR_DLAB)
+            u->dlm = v;
+        else
+            u->ier = v & 0x0f;
+        break;
+    case IIR_FCR:
+        u->fcr = v;
+        break;
+    case LCR:
+        u->lcr = v;
+        break;
+    case MCR:
+        u->mcr = v & 0x1f;
+        break;
+    case SCR:
+        u->scr = v;
+        break;
+    default:
+        break;              /* LSR and MSR are read-only */
+    }
+}
+
+static uint32_t uart_in(struct hv_guest *g, uint16_t port, unsigned size)
+{
+    (void)size;
+    struct hv_uart *u = uart(g);
+    bool have = u->in_pos < u->in_len;
+    switch (port - 0x3f8) {
+    case RBR_THR:
+        if (u->lcr & LCR_DLAB)
+            return u->dll;
+        return have ? u->in[u->in_pos++] : 0;
+    case IER:
+        return (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
+    case IIR_FCR:
+        return IIR_NONE | ((u->fcr & 1) ? IIR_FIFO : 0);
+    case LCR:
+        return u->lcr;
+    case MCR:
+        return u->mcr;
+    case LSR:
+        return LSR_THRE | LSR_TEMT | (have ? LSR_DR : 0);
+    case MSR:
+        /* CTS, DSR and DCD asserted (in loopback, they follow MCR). */
+        return (u->mcr & MCR_LOOP) ? (uint32_t)((u->mcr & 0x0c) << 4 | (u->mcr & 0x03) << 4)
+                                   : 0xb0u;
+    default:
+        return u->scr;
+    }
+}
+
+const struct hv_port_dev hv_dev_uart16550 = { "16550 UART (COM1)", 0x3f8, 0x3ff, uart_in, uart_out };

@@ -48,6 +48,9 @@ def test_kernel_matches_qemu(native, tmp_path, name):
     assert ex.reason is None, f"killed: {ex.reason}; console so far:\n{ex.console.decode()}"
     assert ex.console == expected
     assert ex.status == qemu.returncode
+    # Under the virtual clock a run is the same to the instruction, timers included.
+    again = hv.run(image, timeout=30, qemu_exit=True)
+    assert (again.console, again.instructions) == (ex.console, ex.instructions)
 
 
 def test_uart_receives_the_serial_input(native, tmp_path):

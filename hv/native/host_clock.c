@@ -54,7 +54,11 @@ bool hv_irq_schedule(struct hv_guest *g, unsigned n, uint64_t delay_ns)
 static bool next_deadline(const struct hv_guest *g, uint64_t *at)
 {
     bool any = g->timer_armed;
-    uint64_t t = g->timer_deadline;
+    uint64_t t = g->timer_deadline, pit;
+    if (hv_pit_deadline(g, &pit) && (!any || pit < t)) {
+        t = pit;
+        any = true;
+    }
     for (uint32_t k = 0; k < g->nevents; k++) {
         if (!any || g->events[k].at < t)
             t = g->events[k].at;
@@ -71,6 +75,7 @@ void hv_timer_check(struct hv_guest *g)
         g->timer_armed = false;
         hv_irq_raise(g, 0);
     }
+    hv_pit_check(g, now);
     uint32_t kept = 0;
     for (uint32_t k = 0; k < g->nevents; k++) {
         if (now >= g->events[k].at)

@@ -70,6 +70,10 @@ static uint32_t guest_blocked(struct hv_guest *g)
 
 void hv_irq_raise(struct hv_guest *g, unsigned n)
 {
+    if (g->pic_active && n < 16) {
+        hv_pic_raise(g, n);                 /* a PC's wiring: through the 8259s */
+        return;
+    }
     uint32_t bit = 1u << (n & 31);
     if (!(g->irq_pending & bit)) {
         g->irq_pending |= bit;
@@ -139,7 +143,39 @@ static uint32_t deliverable(struct hv_guest *g)
 
 bool hv_irq_deliverable(struct hv_guest *g)
 {
+    if (g->pic_active && hv_pic_peek(g) >= 0)
+        return true;
     return deliverable(g) != 0;
+}
+
+/* Deliver what the PIC has, if IF allows; true if the PIC had something. */
+static bool poll_pic(struct hv_guest *g)
+{
+    if (!g->pic_active || hv_pic_peek(g) < 0)
+        return false;
+    struct hv_regs r;
+    g->sw_ops->get_regs(g->sw, &r);
+    if (!(r.eflags & HV_IF)) {
+        if (!g->irq_window) {
+            g->irq_window = true;
+            g->sw_ops->irq_window(g->sw, true);
+        }
+        return true;
+    }
+    struct hv_sregs s;
+    g->sw_ops->get_sregs(g->sw, &s);
+    if (s.interrupt_shadow) {
+        g->step_one = true;
+        g->irq_recheck = true;
+        return true;
+    }
+    uint32_t vector = (uint32_t)hv_pic_ack(g);
+    g->halted = false;
+    if (!hv_deliver(g, vector, false, 0, r.eip, r.eip, false))
+        hv_kill(g, "unhandled interrupt vector 0x%02x (from the 8259 PIC) at eip=0x%08x",
+                vector, r.eip);
+    g->irq_recheck = true;
+    return true;
 }
 
 /* Push one 32-bit word on the guest stack; false on a fault. */
@@ -256,6 +292,8 @@ bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t er
 void hv_irq_poll(struct hv_guest *g)
 {
     g->irq_recheck = false;
+    if (poll_pic(g))
+        return;
     uint32_t ready = deliverable(g);
     if (!ready) {
         if (g->irq_window) {

@@ -218,6 +218,22 @@ struct hv_uart {
     size_t in_len, in_pos;
 };
 
+/* One 8259A (dev_pic8259.c). */
+struct hv_pic {
+    uint8_t irr, imr, isr, base;
+    uint8_t init_step;      /* 2, 3, 4: the ICW expected next on the data port; 0: none */
+    bool need_icw4, single, auto_eoi, read_isr;
+};
+
+/* Channel 0 of the 8254 (dev_pit8254.c). */
+struct hv_pit {
+    uint32_t reload;        /* the count loaded; 0 means 65536 */
+    uint8_t mode, access;   /* access: 1 LSB, 2 MSB, 3 LSB then MSB */
+    bool write_msb, read_msb, latched, counting, armed;
+    uint16_t latch;
+    uint64_t start_ns, next_ns, fired;
+};
+
 /* One IDT gate installed with LOAD_IDT_ENTRY. */
 struct hv_gate {
     uint32_t offset;
@@ -288,6 +304,9 @@ struct hv_guest {
     /* Port devices (dev_*.c). */
     bool qemu_exit;                 /* port 0xF4: QEMU's status (v << 1) | 1 */
     struct hv_uart uart;
+    struct hv_pic pic[2];           /* master, slave */
+    bool pic_active;                /* the guest initialised the PIC: IRQs 0-15 go there */
+    struct hv_pit pit;
 
     /* Test results reported with TEST_RESULT, in order. */
     struct hv_test_result *results;
@@ -419,6 +438,19 @@ struct hv_port_dev {
 extern const struct hv_port_dev hv_dev_debugcon, hv_dev_debug_exit;   /* dev_debug.c */
 extern const struct hv_port_dev hv_dev_acpi_pm, hv_dev_kbd_reset, hv_dev_rcr;  /* dev_power.c */
 extern const struct hv_port_dev hv_dev_uart16550;                   /* dev_uart16550.c */
+extern const struct hv_port_dev hv_dev_pic_master, hv_dev_pic_slave;  /* dev_pic8259.c */
+extern const struct hv_port_dev hv_dev_pit8254;                     /* dev_pit8254.c */
+
+/* The PIT's next terminal count (false if it raises nothing), and raising
+ * IRQ 0 once the clock has reached it (dev_pit8254.c). */
+bool hv_pit_deadline(const struct hv_guest *g, uint64_t *at);
+void hv_pit_check(struct hv_guest *g, uint64_t now);
+
+/* The PIC's side of interrupt delivery (dev_pic8259.c): raise a line, look
+ * at the vector it would deliver (-1: none), and acknowledge it. */
+void hv_pic_raise(struct hv_guest *g, unsigned irq);
+int hv_pic_peek(struct hv_guest *g);
+int hv_pic_ack(struct hv_guest *g);
 
 void hv_port_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t value);
 uint32_t hv_port_in(struct hv_guest *g, uint16_t port, unsigned size);

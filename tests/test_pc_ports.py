@@ -90,3 +90,14 @@ def test_qemu_exit_matches_qemu(elf, tmp_path, native, value):
     status, console = qemu(path, tmp_path)
     ex = hv.run(path, timeout=10, qemu_exit=True)
     assert (ex.status, ex.console) == (status, console)
+
+
+def test_rtc_date_under_the_virtual_clock(elf, native):
+    """2000-01-01 00:00:00 plus the guest clock, in BCD: century, year,
+    month, day, hours, minutes, seconds; then binary after status B bit 2."""
+    def read(reg):
+        return bytes([0xB0, reg, 0xE6, 0x70, 0xE4, 0x71, 0xE6, 0xE9])
+    code = b"".join(read(r) for r in (0x32, 0x09, 0x08, 0x07, 0x04, 0x02, 0x00))
+    code += bytes.fromhex("b00be670" "b006e671") + read(0x32)       # binary mode
+    ex = hv.run(kernel(elf, code + port_program(b"", 0)), timeout=10)
+    assert ex.console == bytes([0x20, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 20])

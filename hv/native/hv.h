@@ -307,6 +307,8 @@ struct hv_guest {
     struct hv_pic pic[2];           /* master, slave */
     bool pic_active;                /* the guest initialised the PIC: IRQs 0-15 go there */
     struct hv_pit pit;
+    uint8_t cmos[128], cmos_index;  /* dev_rtc.c */
+    bool cmos_ready;
 
     /* Test results reported with TEST_RESULT, in order. */
     struct hv_test_result *results;
@@ -440,6 +442,7 @@ extern const struct hv_port_dev hv_dev_acpi_pm, hv_dev_kbd_reset, hv_dev_rcr;  /
 extern const struct hv_port_dev hv_dev_uart16550;                   /* dev_uart16550.c */
 extern const struct hv_port_dev hv_dev_pic_master, hv_dev_pic_slave;  /* dev_pic8259.c */
 extern const struct hv_port_dev hv_dev_pit8254;                     /* dev_pit8254.c */
+extern const struct hv_port_dev hv_dev_rtc;                         /* dev_rtc.c */
 
 /* The PIT's next terminal count (false if it raises nothing), and raising
  * IRQ 0 once the clock has reached it (dev_pit8254.c). */

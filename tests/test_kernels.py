@@ -61,3 +61,13 @@ def test_uart_receives_the_serial_input(native, tmp_path):
     ex = hv.run(image, timeout=30, serial_input=b"ping")
     assert b"received: ping\r\n" in ex.console
     assert ex.status == 0
+
+
+def test_uart_receives_by_interrupt(native, tmp_path):
+    import hv
+
+    image = tmp_path / "uart_irq.elf"
+    subprocess.run(["gcc", *CFLAGS, "-o", str(image), str(KERNELS / "uart_irq.c")], check=True)
+    ex = hv.run(image, timeout=30, serial_input=b"abcd")
+    assert b"received by interrupt: abcd\n" in ex.console, ex.console
+    assert ex.status == 0

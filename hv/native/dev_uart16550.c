@@ -8,8 +8,10 @@
  * (hv run --serial-in FILE), one per read of RBR, with LSR.DR set while any
  * are left; that is as deterministic as the input itself.  The divisor
  * latch, LCR, MCR and the scratch register keep what is written to them.
- * Interrupts (IRQ 4) need the 8259 PIC, which is not there yet: IER is
- * stored and IIR always reads "no interrupt pending".
+ * Interrupts go to IRQ 4 when MCR.OUT2 is set (as a PC wires it): received
+ * data (IER bit 0) while input is waiting, and the transmitter empty (IER
+ * bit 1) after IER enables it and after every byte sent, until IIR has
+ * reported it.  IIR gives the cause, received data first.
  */
 #include "hv.h"
 
@@ -23,10 +25,35 @@ enum {
 #define IIR_NONE 0x01u
 #define IIR_FIFO 0xc0u          /* FIFOs enabled: a 16550A */
 #define MCR_LOOP 0x10u
+#define MCR_OUT2 0x08u
+#define IER_RDA 0x01u
+#define IER_THRE 0x02u
+#define IIR_RDA 0x04u
+#define IIR_THRE 0x02u
+#define UART_IRQ 4
 
 static struct hv_uart *uart(struct hv_guest *g)
 {
     return &g->uart;
+}
+
+/* The interrupt the UART has now: IIR_RDA, IIR_THRE or IIR_NONE. */
+static uint8_t cause(const struct hv_uart *u)
+{
+    if ((u->ier & IER_RDA) && u->in_pos < u->in_len)
+        return IIR_RDA;
+    if ((u->ier & IER_THRE) && u->thre_pending)
+        return IIR_THRE;
+    return IIR_NONE;
+}
+
+/* The IRQ line follows the cause (through OUT2); the PIC sees its rising edges. */
+static void update_irq(struct hv_guest *g, struct hv_uart *u)
+{
+    bool level = cause(u) != IIR_NONE && (u->mcr & MCR_OUT2);
+    if (level && !u->irq_level)
+        hv_irq_raise(g, UART_IRQ);
+    u->irq_level = level;
 }
 
 static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t value)
@@ -38,17 +65,25 @@ static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t 
     case RBR_THR:
         if (u->lcr & LCR_DLAB) {
             u->dll = v;
-        } else if (!(u->mcr & MCR_LOOP)) {
-            hv_console_write(g, &v, 1);
-            if (v == '\n')
-                hv_console_flush(g);
+        } else {
+            if (!(u->mcr & MCR_LOOP)) {
+                hv_console_write(g, &v, 1);
+                if (v == '\n')
+                    hv_console_flush(g);
+            }
+            /* Sent at once: THR is empty again, a new edge for the interrupt. */
+            u->thre_pending = true;
+            u->irq_level = false;
         }
         break;
     case IER:
-        if (u->lcr & LCR_DLAB)
+        if (u->lcr & LCR_DLAB) {
             u->dlm = v;
-        else
+        } else {
+            if ((v & IER_THRE) && !(u->ier & IER_THRE))
+                u->thre_pending = true;
             u->ier = v & 0x0f;
+        }
         break;
     case IIR_FCR:
         u->fcr = v;
@@ -65,12 +100,11 @@ static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t 
     default:
         break;              /* LSR and MSR are read-only */
     }
+    update_irq(g, u);
 }
 
-static uint32_t uart_in(struct hv_guest *g, uint16_t port, unsigned size)
+static uint32_t uart_read(struct hv_uart *u, uint16_t port)
 {
-    (void)size;
-    struct hv_uart *u = uart(g);
     bool have = u->in_pos < u->in_len;
     switch (port - 0x3f8) {
     case RBR_THR:
@@ -79,8 +113,12 @@ static uint32_t uart_in(struct hv_guest *g, uint16_t port, unsigned size)
         return have ? u->in[u->in_pos++] : 0;
     case IER:
         return (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
-    case IIR_FCR:
-        return IIR_NONE | ((u->fcr & 1) ? IIR_FIFO : 0);
+    case IIR_FCR: {
+        uint8_t why = cause(u);
+        if (why == IIR_THRE)
+            u->thre_pending = false;        /* reading IIR acknowledges it */
+        return why | ((u->fcr & 1) ? IIR_FIFO : 0);
+    }
     case LCR:
         return u->lcr;
     case MCR:
@@ -94,6 +132,15 @@ static uint32_t uart_in(struct hv_guest *g, uint16_t port, unsigned size)
     default:
         return u->scr;
     }
+}
+
+static uint32_t uart_in(struct hv_guest *g, uint16_t port, unsigned size)
+{
+    (void)size;
+    struct hv_uart *u = uart(g);
+    uint32_t v = uart_read(u, port);
+    update_irq(g, u);
+    return v;
 }
 
 const struct hv_port_dev hv_dev_uart16550 = { "16550 UART (COM1)", 0x3f8, 0x3ff, uart_in, uart_out };

@@ -214,6 +214,7 @@ enum hv_clock {
 /* COM1's registers and the serial input (dev_uart16550.c). */
 struct hv_uart {
     uint8_t ier, fcr, lcr, mcr, scr, dll, dlm;
+    bool thre_pending, irq_level;
     const uint8_t *in;      /* the embedder's bytes; it keeps them alive for the run */
     size_t in_len, in_pos;
 };

@@ -222,6 +222,34 @@ static bool code_selector_ok(struct hv_guest *g, const struct hv_sregs *s, uint1
  * changes in the registers; *fa and *fe say what faulted (fe = ~0u for a
  * gate that cannot be entered at all).
  */
+/* The ring-0 stack (SS0:ESP0) of the guest's TSS, for an interrupt that
+ * arrives in ring 3; false (and the guest killed) if there is none. */
+static bool tss_stack(struct hv_guest *g, const struct hv_sregs *s, uint32_t *esp0,
+                      uint16_t *ss0)
+{
+    uint16_t tr = s->tr.sel;
+    uint32_t d[2], fa, fe, stack[2];
+    if ((tr & 0xfffc) == 0 || (tr | 7u) > s->gdt.limit ||
+        !hv_vcopy(g, s->gdt.base + (tr & ~7u), d, 8, false, &fa, &fe)) {
+        hv_kill(g, "an interrupt arrived in ring 3 but there is no TSS (ltr) to switch stacks");
+        return false;
+    }
+    if (!hv_vcopy(g, hv_desc_base(d[0], d[1]) + 4, stack, 8, false, &fa, &fe)) {
+        hv_kill(g, "the TSS at 0x%08x cannot be read", hv_desc_base(d[0], d[1]));
+        return false;
+    }
+    *esp0 = stack[0];
+    *ss0 = (uint16_t)stack[1];
+    return true;
+}
+
+/*
+ * Build the frame for `gate` and enter it (SDM vol. 3, 6.12.1): on the
+ * current stack at ring 0, or, coming from ring 3, on the TSS's ring-0 stack
+ * with the old SS:ESP pushed first.  On a fault nothing changes in the
+ * registers; *fa and *fe say what faulted (fe = ~0u for a gate that cannot
+ * be entered at all).
+ */
 static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_error,
                        uint32_t error, uint32_t return_eip, uint32_t *fa, uint32_t *fe)
 {
@@ -235,6 +263,18 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     struct hv_regs r;
     g->sw_ops->get_regs(g->sw, &r);
     uint32_t esp = r.gpr[HV_ESP];
+    uint16_t ss = s.seg[HV_SS].sel;
+    bool outer = s.cpl != 0;
+    if (outer) {
+        if (!tss_stack(g, &s, &esp, &ss)) {
+            *fa = 0;
+            *fe = ~0u;
+            return false;
+        }
+        if (!push32(g, &esp, s.seg[HV_SS].sel, fa, fe) ||
+            !push32(g, &esp, r.gpr[HV_ESP], fa, fe))
+            return false;
+    }
     if (!push32(g, &esp, r.eflags, fa, fe) || !push32(g, &esp, s.seg[HV_CS].sel, fa, fe) ||
         !push32(g, &esp, return_eip, fa, fe) || (has_error && !push32(g, &esp, error, fa, fe)))
         return false;
@@ -244,8 +284,10 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     if (gate->type == GATE_INTR)
         r.eflags &= ~HV_IF;
     g->sw_ops->set_regs(g->sw, &r);
-    if (s.seg[HV_CS].sel != gate->sel) {
+    if (s.seg[HV_CS].sel != gate->sel || outer) {
         s.seg[HV_CS].sel = gate->sel;
+        s.seg[HV_SS].sel = ss;
+        s.cpl = 0;
         g->sw_ops->set_sregs(g->sw, &s);
     }
     return true;
@@ -269,7 +311,18 @@ bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t er
     enum gate_found found = find_gate(g, vector & 0xff, &gate);
     if (found == GATE_NONE)
         return false;
-    (void)software;         /* at ring 0 every gate's DPL admits `int n` */
+    if (software && found == GATE_OK) {
+        /* `int n` from ring 3 needs a gate with DPL 3: else #GP(vector*8+2),
+         * returning to the int itself. */
+        struct hv_sregs s;
+        g->sw_ops->get_sregs(g->sw, &s);
+        if (s.cpl > gate.dpl) {
+            if (!hv_deliver(g, HV_VEC_GP, true, (vector & 0xff) * 8 + 2, origin_eip,
+                            origin_eip, false))
+                hv_kill(g, "unhandled #GP at eip=0x%08x", origin_eip);
+            return true;
+        }
+    }
     uint32_t fa = 0, fe = ~0u;
     if (found == GATE_OK && enter_gate(g, &gate, has_error, error, return_eip, &fa, &fe))
         return true;

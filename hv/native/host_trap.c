@@ -73,9 +73,15 @@ static void handle_fault(struct hv_guest *g, const struct hv_trap *t)
 static void handle_softint(struct hv_guest *g, const struct hv_trap *t)
 {
     if (t->vector == HV_VEC_HYPERCALL) {
-        g->hcall_pending = true;
-        g->hcall_eip = t->eip;
-        return;
+        /* Only the guest's kernel talks to the host: from ring 3, int $0x1f
+         * is an ordinary software interrupt. */
+        struct hv_sregs s;
+        g->sw_ops->get_sregs(g->sw, &s);
+        if (s.cpl == 0) {
+            g->hcall_pending = true;
+            g->hcall_eip = t->eip;
+            return;
+        }
     }
     /* int n, int3 and into return after themselves and push no error code. */
     if (!hv_deliver(g, t->vector, false, 0, t->next_eip, t->eip, true))

@@ -352,6 +352,14 @@ void emu_set_cr(struct cpu *c, unsigned n, uint32_t v)
     c->paged = now;
 }
 
+void emu_set_cpl(struct cpu *c, unsigned cpl)
+{
+    if (c->cpl != cpl) {
+        c->cpl = (uint8_t)cpl;
+        c->pending |= PENDING_TLB;      /* entries were checked for the other level */
+    }
+}
+
 void emu_invlpg(struct cpu *c, uint32_t va)
 {
     emu_tlb_flush_page(c, va);
@@ -376,7 +384,7 @@ static void emu_get_sregs(void *sw, struct hv_sregs *s)
     s->idt = c->idtr;
     s->ldt.sel = c->ldtr;
     s->tr.sel = c->tr;
-    s->cpl = 0;
+    s->cpl = c->cpl;
     s->interrupt_shadow = c->icount == c->shadow_at;
 }
 
@@ -394,6 +402,7 @@ static void emu_set_sregs(void *sw, const struct hv_sregs *s)
         c->sreg[k] = s->seg[k].sel;
     c->gdtr = s->gdt;
     c->idtr = s->idt;
+    emu_set_cpl(c, s->cpl);
     do_pending(c);
 }
 

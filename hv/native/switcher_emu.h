@@ -143,6 +143,7 @@ struct cpu {
     struct hv_dtable gdtr, idtr;
     uint16_t ldtr, tr;
     bool gdt_loaded;        /* LGDT ran: selectors are checked against the GDT */
+    uint8_t cpl;            /* 0, or 3 once an iret took the guest to user mode */
     bool paged;             /* CR0.PG: blocks use the _pg handlers */
     bool want_window;       /* the host waits for IF to be set */
     unsigned pending;       /* PENDING_* work for the dispatcher */
@@ -540,9 +541,22 @@ void emu_tlb_flush_page(struct cpu *c, uint32_t va);
  * SMC check there any longer. */
 void emu_tlb_drop_writes(struct cpu *c, uint32_t ppage);
 
-/* Load segment register sreg with sel, checked as at CPL 0 (switcher_emu_seg.c);
- * false once instruction i has faulted or stopped the guest. */
+/* Load segment register sreg with sel, checked as for code running at
+ * privilege level cpl (switcher_emu_seg.c); false once instruction i has
+ * faulted or stopped the guest. */
 bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel);
+bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel,
+                              unsigned cpl);
+void EMU(emu_drop_inner_segments)(struct cpu *c);
+/* Change the privilege level (the TLB is per privilege level). */
+void emu_set_cpl(struct cpu *c, unsigned cpl);
+
+/* Instructions only ring 0 may run: #GP(0) elsewhere. */
+#define PRIVILEGED() do { if (HV_UNLIKELY(c->cpl != 0)) FAULT(HV_VEC_GP, 0, 0); } while (0)
+/* Instructions IOPL guards (cli, sti, in, out): #GP(0) when CPL > IOPL. */
+#define IOPL_CHECK() do {                                                      \
+        if (HV_UNLIKELY(c->cpl > ((c->eflags >> 12) & 3))) FAULT(HV_VEC_GP, 0, 0); \
+    } while (0)
 
 /* ---- decoder (switcher_emu_decode.c) ---- */
 /* Decode up to max_insns instructions at eip into b (room for max_insns + 1),

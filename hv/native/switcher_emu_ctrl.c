@@ -198,6 +198,7 @@ OP(op_into)
 
 OP(op_hlt)
 {
+    PRIVILEGED();
     emu_trap_ret(c, i, HV_TRAP_HLT, 0);
     STOP();
 }
@@ -205,6 +206,7 @@ OP(op_hlt)
 /* OUT: op 0 = port in imm, 1 = port in DX. */
 OP(op_out)
 {
+    IOPL_CHECK();
     struct hv_trap *t = c->trap;
     emu_trap_ret(c, i, HV_TRAP_OUT, 0);
     t->port = (uint16_t)(i->op ? c->r[HV_EDX] : i->imm);
@@ -215,6 +217,7 @@ OP(op_out)
 
 OP(op_in)
 {
+    IOPL_CHECK();
     struct hv_trap *t = c->trap;
     emu_trap_ret(c, i, HV_TRAP_IN, 0);
     t->port = (uint16_t)(i->op ? c->r[HV_EDX] : i->imm);
@@ -222,26 +225,62 @@ OP(op_in)
     STOP();
 }
 
-/* IRET in a flat world: pop EIP, CS, EFLAGS. */
+/* IRET (SDM vol. 2): pop EIP, CS and EFLAGS; returning to ring 3 also pops
+ * ESP and SS.  Outside ring 0, IOPL stays and IF changes only when
+ * CPL <= IOPL. */
+#define IRET_FLAGS 0x254fd5u
+
+static void iret_unsupported(struct cpu *c, const struct insn *i, uint32_t cs)
+{
+    struct hv_trap *t = c->trap;
+    emu_fault_ret(c, i, 0, 0, 0);
+    t->kind = HV_TRAP_UNSUPPORTED;
+    snprintf(t->what, sizeof(t->what), "iret to ring %u (selector 0x%04x): rings 1 and 2 "
+             "are not supported", cs & 3, cs);
+}
+
 OP(op_iret)
 {
     uint32_t sp = c->r[HV_ESP];
     CHECK(sp, 12);
     uint32_t eip = ld(c, sp, 4), cs = ld(c, sp + 4, 4) & 0xffff, fl = ld(c, sp + 8, 4);
-    if (cs & 3) {
-        struct hv_trap *t = c->trap;
-        emu_fault_ret(c, i, 0, 0, 0);
-        t->kind = HV_TRAP_UNSUPPORTED;
-        snprintf(t->what, sizeof(t->what), "iret to ring %u (selector 0x%04x): rings 1-3 are "
-                 "not supported yet", cs & 3, cs);
+    unsigned rpl = cs & 3;
+    if (rpl < c->cpl)
+        FAULT(HV_VEC_GP, cs & 0xfffc, 0);   /* iret never goes to an inner level */
+    if (rpl == 1 || rpl == 2) {
+        iret_unsupported(c, i, cs);
+        STOP();
+    }
+    uint32_t mask = IRET_FLAGS;
+    if (c->cpl != 0) {
+        mask &= ~HV_IOPL;
+        if (c->cpl > ((c->eflags >> 12) & 3))
+            mask &= ~HV_IF;
+    }
+    bool was_off = !(c->eflags & HV_IF);
+    if (rpl > c->cpl) {
+        /* To ring 3: SS:ESP come off the stack too. */
+        CHECK(sp, 20);
+        uint32_t esp = ld(c, sp + 12, 4), ss = ld(c, sp + 16, 4) & 0xffff;
+        uint16_t old_ss = c->sreg[HV_SS];
+        if (!EMU(emu_load_segment_at)(c, i, HV_SS, ss, rpl))
+            STOP();
+        if (!EMU(emu_load_segment_at)(c, i, HV_CS, cs, rpl)) {
+            c->sreg[HV_SS] = old_ss;
+            STOP();
+        }
+        emu_set_flags(c, (fl & mask) | (c->eflags & ~mask));
+        c->r[HV_ESP] = esp;
+        emu_set_cpl(c, rpl);
+        EMU(emu_drop_inner_segments)(c);
+        bool window = c->want_window && was_off && (fl & HV_IF);
+        emu_exit_at(c, i, window ? HV_TRAP_IRQ_WINDOW : HV_TRAP_NONE, eip);
         STOP();
     }
     if (!EMU(emu_load_segment)(c, i, HV_CS, cs))
         STOP();
     c->r[HV_ESP] = sp + 12;
-    uint32_t keep = c->eflags & ~0x254fd5u;
-    bool was_off = !(c->eflags & HV_IF);
-    emu_set_flags(c, (fl & 0x254fd5u) | keep);
+    emu_set_flags(c, (fl & mask) | (c->eflags & ~mask));
     if (HV_UNLIKELY(c->want_window && was_off && (fl & HV_IF))) {
         emu_exit_at(c, i, HV_TRAP_IRQ_WINDOW, eip);
         STOP();

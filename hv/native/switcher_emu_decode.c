@@ -357,7 +357,7 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         i->fn = EMU(op_clts);
         return D_NEXT;
     case 0x08: case 0x09:
-        i->fn = EMU(op_nop);        /* INVD, WBINVD: there are no caches to write back */
+        i->fn = EMU(op_wbinvd);     /* INVD, WBINVD */
         return D_NEXT;
     case 0xa2:
         i->fn = EMU(op_cpuid);

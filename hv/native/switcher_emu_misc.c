@@ -116,6 +116,12 @@ OP(op_popf)
     uint32_t v;
     POP(i->size, v);
     uint32_t mask = i->size == 2 ? (POPF_MASK & 0xffff) : POPF_MASK;
+    /* Outside ring 0 IOPL stays; IF changes only when CPL <= IOPL. */
+    if (HV_UNLIKELY(c->cpl != 0)) {
+        mask &= ~HV_IOPL;
+        if (c->cpl > ((c->eflags >> 12) & 3))
+            mask &= ~HV_IF;
+    }
     bool was_off = !(c->eflags & HV_IF);
     emu_set_flags(c, (emu_flags(c) & ~mask) | (v & mask));
     if (HV_UNLIKELY(c->want_window && was_off && (v & HV_IF))) {
@@ -163,6 +169,8 @@ OP(op_leave)
 /* ---- single flag bits: op selects CLC STC CMC CLD STD CLI STI ---- */
 OP(op_flagbit)
 {
+    if (i->op >= 5)
+        IOPL_CHECK();                       /* CLI, STI */
     uint32_t f = emu_flags(c);
     switch (i->op) {
     case 0: f &= ~HV_CF; break;

@@ -9,7 +9,8 @@
  * CPL 0: limit of the table (#GP), type and privilege (#GP), present (#NP,
  * or #SS for SS), and the Accessed bit is set.  Segments are still flat in
  * this switcher: a descriptor with another base or limit, an LDT or a change
- * of privilege level stops the guest with a reason that says so.
+ * of privilege level other than between rings 0 and 3 stops the guest with a
+ * reason that says so.
  */
 #include <stdio.h>
 
@@ -40,6 +41,12 @@ static bool boot_selector_ok(int sreg, uint32_t sel)
  * stopped) and false is returned.
  */
 bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel)
+{
+    return EMU(emu_load_segment_at)(c, i, sreg, sel, c->cpl);
+}
+
+bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel,
+                              unsigned cpl)
 {
     sel &= 0xffff;
     uint32_t err = sel & 0xfffc;
@@ -75,12 +82,12 @@ bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32
     if (!(hi & HV_DESC_S))
         ok = false;                         /* a system descriptor */
     else if (sreg == HV_CS)
-        ok = code && rpl == 0 && ((hi & HV_DESC_CONFORMING) || dpl == 0);
+        ok = code && rpl <= cpl && ((hi & HV_DESC_CONFORMING) ? dpl <= cpl : dpl == cpl);
     else if (sreg == HV_SS)
-        ok = !code && (hi & HV_DESC_RW) && rpl == 0 && dpl == 0;
+        ok = !code && (hi & HV_DESC_RW) && rpl == cpl && dpl == cpl;
     else
         ok = (!code || (hi & HV_DESC_RW)) &&
-             ((code && (hi & HV_DESC_CONFORMING)) || dpl >= rpl);
+             ((code && (hi & HV_DESC_CONFORMING)) || dpl >= (rpl > cpl ? rpl : cpl));
     if (!ok) {
         emu_fault_ret(c, i, HV_VEC_GP, err, 0);
         return false;
@@ -171,9 +178,9 @@ OP(op_ret_far)
     uint32_t sp = c->r[HV_ESP];
     CHECK(sp, 8);
     uint32_t off = ld(c, sp, 4), sel = ld(c, sp + 4, 4) & 0xffff;
-    if ((sel & 3) != 0) {
-        unsupported(c, i, "far return to ring %u (selector 0x%04x): rings 1-3 are not "
-                    "supported yet", sel & 3, sel, 0);
+    if ((sel & 3) != c->cpl) {
+        unsupported(c, i, "far return to ring %u (selector 0x%04x) from ring %u: use iret",
+                    sel & 3, sel, c->cpl);
         STOP();
     }
     if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
@@ -190,6 +197,7 @@ OP(op_dtr)
     uint32_t a = ea(c, i);
     struct hv_dtable *d = (i->op & 1) ? &c->idtr : &c->gdtr;
     if (i->op >= 2) {
+        PRIVILEGED();
         CHECK(a, 6);
         d->limit = (uint16_t)ld(c, a, 2);
         d->base = ld(c, a + 2, 4) & (i->size == 2 ? 0x00ffffffu : 0xffffffffu);
@@ -217,6 +225,7 @@ OP(op_msw)
         }
         NEXT();
     }
+    PRIVILEGED();
     READ_E(2, v, a);
     (void)a;
     /* LMSW sets PE, MP, EM and TS; it can set PE but never clear it. */
@@ -239,6 +248,7 @@ OP(op_sysseg)
         }
         NEXT();
     }
+    PRIVILEGED();
     READ_E(2, v, a);
     (void)a;
     v &= 0xffff;
@@ -263,4 +273,21 @@ OP(op_sysseg)
     st(c, at + 4, 4, hi | (0x2u << 8));     /* type 0x9 -> 0xB: busy */
     *reg = (uint16_t)v;
     NEXT();
+}
+
+/* After a return to ring 3: a data segment register the new level may not
+ * use becomes null (SDM vol. 2, IRET: "RETURN-TO-OUTER-PRIVILEGE-LEVEL"). */
+void EMU(emu_drop_inner_segments)(struct cpu *c)
+{
+    static const int regs[] = { HV_ES, HV_DS, HV_FS, HV_GS };
+    for (unsigned k = 0; k < 4; k++) {
+        uint16_t sel = c->sreg[regs[k]];
+        uint32_t at = c->gdtr.base + (sel & ~7u);
+        if ((sel & 0xfffc) == 0 || (sel & 4) || (sel | 7u) > c->gdtr.limit || !mem_ok(c, at, 8))
+            continue;
+        uint32_t hi = ld(c, at + 4, 4);
+        bool conforming_code = (hi & HV_DESC_CODE) && (hi & HV_DESC_CONFORMING);
+        if (!conforming_code && hv_desc_dpl(hi) < c->cpl)
+            c->sreg[regs[k]] = 0;
+    }
 }

@@ -10,6 +10,7 @@
 
 OP(op_mov_from_cr)
 {
+    PRIVILEGED();
     uint32_t v;
     switch (i->reg) {
     case 0: v = c->cr0; break;
@@ -23,6 +24,7 @@ OP(op_mov_from_cr)
 
 OP(op_mov_to_cr)
 {
+    PRIVILEGED();
     uint32_t v = c->r[i->rm];
     if (!emu_cr_valid(i->reg, v))
         FAULT(HV_VEC_GP, 0, 0);
@@ -33,6 +35,7 @@ OP(op_mov_to_cr)
 
 OP(op_invlpg)
 {
+    PRIVILEGED();
     emu_invlpg(c, ea(c, i));
     emu_exit_at(c, i, HV_TRAP_NONE, i->next);
     STOP();
@@ -40,6 +43,14 @@ OP(op_invlpg)
 
 OP(op_clts)
 {
+    PRIVILEGED();
     c->cr0 &= ~HV_CR0_TS;
+    NEXT();
+}
+
+/* INVD, WBINVD: there are no caches to write back, but ring 3 may not ask. */
+OP(op_wbinvd)
+{
+    PRIVILEGED();
     NEXT();
 }

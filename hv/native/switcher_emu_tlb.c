@@ -16,7 +16,8 @@ static bool fill_page(struct cpu *c, uint32_t va, bool write)
 {
     struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
     uint32_t pa, info;
-    enum hv_walk w = hv_pt_walk(c->g, &m, va, write ? HV_ACC_WRITE : 0, &pa, &info);
+    unsigned access = (write ? HV_ACC_WRITE : 0) | (c->cpl == 3 ? HV_ACC_USER : 0);
+    enum hv_walk w = hv_pt_walk(c->g, &m, va, access, &pa, &info);
     if (w != HV_WALK_OK) {
         c->pf_err = w == HV_WALK_FAULT ? info : 0;
         c->pf_addr = va;
@@ -87,7 +88,8 @@ const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage)
     if (e->rtag != TLB_TAG(va)) {
         struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
         uint32_t pa, info;
-        enum hv_walk w = hv_pt_walk(c->g, &m, va, HV_ACC_FETCH, &pa, &info);
+        unsigned access = HV_ACC_FETCH | (c->cpl == 3 ? HV_ACC_USER : 0);
+        enum hv_walk w = hv_pt_walk(c->g, &m, va, access, &pa, &info);
         if (w != HV_WALK_OK) {
             c->pf_err = w == HV_WALK_FAULT ? info : 0;
             c->pf_addr = va;

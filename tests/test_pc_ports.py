@@ -101,3 +101,27 @@ def test_rtc_date_under_the_virtual_clock(elf, native):
     code += bytes.fromhex("b00be670" "b006e671") + read(0x32)       # binary mode
     ex = hv.run(kernel(elf, code + port_program(b"", 0)), timeout=10)
     assert ex.console == bytes([0x20, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 20])
+
+
+def test_msrs(elf, native):
+    """wrmsr/rdmsr keep the SYSENTER MSRs; the TSC MSR moves with rdtsc and a
+    write sets it; an MSR the CPU does not have raises #GP (Intel SDM vol. 4;
+    QEMU's TCG returns 0 instead, so it is no oracle here)."""
+    wr_rd = bytes.fromhex("b974010000" "b808000000" "31d2" "0f30"      # wrmsr 0x174 = 8
+                          "31c0" "0f32" "e6e9")                        # rdmsr; out al
+    tsc = bytes.fromhex("b910000000" "b800100000" "31d2" "0f30"       # wrmsr TSC = 0x1000
+                        "0f32" "c1e808" "e6e9")                        # rdmsr; al = bits 8..15
+    code = wr_rd + tsc + port_program(b"", 0)
+    ex = hv.run(kernel(elf, code), timeout=10)
+    assert ex.console == bytes([0x08, 0x10])
+    bad = bytes.fromhex("b9efbeadde" "0f32") + port_program(b"", 0)
+    path = kernel(elf, bad, "bad.bin")
+    ex = hv.run(path, timeout=10)
+    assert ex.reason == f"unhandled #GP at eip=0x{0x100000 + 32 + 5:08x}"
+
+
+def test_outw_to_debugcon_prints_the_low_byte(elf, native):
+    """Guest ABI v1: any size of write to 0xE9 prints its low byte (QEMU's
+    debugcon ignores all but byte writes)."""
+    code = bytes.fromhex("66b84101" "66e7e9") + port_program(b"", 0)   # outw 0x0141
+    assert hv.run(kernel(elf, code), timeout=10).console == b"A"

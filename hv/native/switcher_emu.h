@@ -144,6 +144,8 @@ struct cpu {
     uint16_t ldtr, tr;
     bool gdt_loaded;        /* LGDT ran: selectors are checked against the GDT */
     uint8_t cpl;            /* 0, or 3 once an iret took the guest to user mode */
+    uint64_t tsc_offset;    /* WRMSR 0x10: the TSC is icount + this */
+    uint64_t msr_sysenter[3], msr_misc_enable, msr_pat;
     bool paged;             /* CR0.PG: blocks use the _pg handlers */
     bool want_window;       /* the host waits for IF to be set */
     unsigned pending;       /* PENDING_* work for the dispatcher */

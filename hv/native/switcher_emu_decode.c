@@ -312,6 +312,10 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
     case 0x31:
         i->fn = EMU(op_rdtsc);
         return D_NEXT;
+    case 0x30: case 0x32:
+        i->op = b == 0x30;          /* WRMSR 1, RDMSR 0 */
+        i->fn = EMU(op_msr);
+        return D_NEXT;
     case 0x20: case 0x22: {
         /* MOV r32, CRn / MOV CRn, r32: the mod field is ignored. */
         uint8_t m = fetch(d);
@@ -699,6 +703,11 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         i->fn = EMU(op_loop);
         return D_END;
     }
+    case 0x6c: case 0x6d: case 0x6e: case 0x6f:
+        i->size = (uint8_t)((b & 1) ? osz : 1);
+        i->op = b >= 0x6e;          /* INS 0, OUTS 1 */
+        i->fn = EMU(op_port_string);
+        return D_END;               /* devices may act on the guest */
     case 0xe4: case 0xe5: case 0xe6: case 0xe7:
         i->imm = fetch(d);
         i->size = (uint8_t)((b & 1) ? osz : 1);

@@ -324,7 +324,7 @@ OP(op_cpuid)
         break;
     case 1:
         a = 0x00000630;         /* family 6, model 3: a P6-class integer core */
-        d = (1u << 3) | (1u << 4) | (1u << 8) | (1u << 15);     /* PSE, TSC, CX8, CMOV */
+        d = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15);  /* PSE TSC MSR CX8 CMOV */
         cx = 1u << 31;          /* running under a hypervisor */
         break;
     case 0x40000000:
@@ -345,7 +345,7 @@ OP(op_cpuid)
 /* The time-stamp counter is the instruction count: deterministic. */
 OP(op_rdtsc)
 {
-    uint64_t t = c->icount - i->remain + 1;
+    uint64_t t = c->icount - i->remain + 1 + c->tsc_offset;
     c->r[HV_EAX] = (uint32_t)t;
     c->r[HV_EDX] = (uint32_t)(t >> 32);
     NEXT();

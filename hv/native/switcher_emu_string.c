@@ -130,3 +130,47 @@ OP(op_string)
     }
     NEXT();
 }
+
+/*
+ * INS and OUTS (op 0 / 1), with REP: port I/O of memory bytes, words or
+ * dwords at ES:EDI or DS:ESI, port in DX (SDM vol. 2).  Each transfer goes
+ * straight to the host's port bus, in order, so a device sees exactly what
+ * a loop of IN or OUT would give it; a device that stops the guest (a
+ * poweroff) ends the instruction after that transfer.
+ */
+OP(op_port_string)
+{
+    IOPL_CHECK();
+    int sz = i->size;
+    int32_t step = (c->eflags & HV_DF) ? -sz : sz;
+    bool rep = i->pfx & (PFX_REP | PFX_REPNE);
+    uint16_t port = (uint16_t)c->r[HV_EDX];
+    while (!rep || c->r[HV_ECX] != 0) {
+        if (i->op == 0) {
+            uint32_t di = c->r[HV_EDI];
+            if (!mem_okw(c, di, (uint32_t)sz)) {
+                pf_ret(c, i, di, true);
+                STOP();
+            }
+            st(c, di, sz, hv_port_in(c->g, port, (unsigned)sz));
+            c->r[HV_EDI] = di + (uint32_t)step;
+        } else {
+            uint32_t si = c->r[HV_ESI];
+            if (!mem_ok(c, si, (uint32_t)sz)) {
+                pf_ret(c, i, si, false);
+                STOP();
+            }
+            hv_port_out(c->g, port, (unsigned)sz, ld(c, si, sz));
+            c->r[HV_ESI] = si + (uint32_t)step;
+        }
+        if (rep)
+            c->r[HV_ECX]--;
+        if (!rep || c->g->stop != HV_RUNNING)
+            break;
+    }
+    if (c->g->stop != HV_RUNNING) {
+        emu_exit_at(c, i, HV_TRAP_STOP, i->next);
+        STOP();
+    }
+    NEXT();
+}

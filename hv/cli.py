@@ -1,7 +1,8 @@
 """The `hv` command: run and inspect guest images, and compile guests.
 
     hv run IMAGE [--memory MiB] [--timeout S] [--max-instructions N]
-                 [--cmdline STR] [--switcher NAME] [--qemu-exit] [--serial-in FILE]
+                 [--cmdline STR] [--switcher NAME] [--qemu-exit] [--serial FILE]
+                 [--debugcon FILE] [--serial-in FILE]
                  [--module FILE[,CMDLINE]]...
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
@@ -103,7 +104,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         guest = hv.Guest(args.image, memory_mib=args.memory, cmdline=args.cmdline,
                          switcher=args.switcher, devices=disks, clock=args.clock,
                          modules=modules, qemu_exit=args.qemu_exit,
-                         serial_input=_read_serial_in(args.serial_in))
+                         serial_input=_read_serial_in(args.serial_in), serial=args.serial,
+                         debugcon=args.debugcon)
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
                        console=sys.stdout)
@@ -196,6 +198,12 @@ def _parser() -> _Parser:
                      help="multiboot command line handed to the guest (default: empty)")
     run.add_argument("--switcher", default="emu", metavar="NAME",
                      help="what runs the guest (default: emu, the interpreter)")
+    run.add_argument("--serial", metavar="FILE",
+                     help="what COM1 transmits goes to FILE instead of the console "
+                     "(like QEMU's -serial file:FILE)")
+    run.add_argument("--debugcon", metavar="FILE",
+                     help="what port 0xE9 gets goes to FILE instead of the console "
+                     "(like QEMU's -debugcon file:FILE)")
     run.add_argument("--serial-in", metavar="FILE",
                      help="bytes the guest's COM1 (16550 UART at 0x3F8) receives")
     run.add_argument("--qemu-exit", action="store_true",

@@ -12,6 +12,7 @@ it is built.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import math
 import os
@@ -21,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from hv import elf, multiboot
-from hv.errors import GuestMemoryError, ImageError
+from hv.errors import GuestMemoryError, HvError, ImageError
 
 __all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
 
@@ -115,6 +116,9 @@ class Guest:
     serial_input: the bytes COM1 (the 16550 UART at 0x3F8) receives, one per
         read of its data register; a restarted guest goes on where the last
         boot stopped reading.
+    serial, debugcon: a file for what COM1 transmits / what port 0xE9 gets,
+        instead of the console (like QEMU's -serial file:F and -debugcon
+        file:F); created or truncated at each run.  None: the console.
     qemu_exit: an `out` of v to port 0xF4 exits with QEMU's isa-debug-exit
         status (v << 1) | 1 instead of hv's v, so exit statuses match a run
         under `qemu-system-i386 -device isa-debug-exit`.
@@ -124,7 +128,7 @@ class Guest:
                  cmdline: str | bytes = "", switcher: str = "emu",
                  devices: Iterable[Any] = (), clock: str = "virtual",
                  modules: Iterable[Any] = (), qemu_exit: bool = False,
-                 serial_input: bytes = b"") -> None:
+                 serial_input: bytes = b"", serial: Any = None, debugcon: Any = None) -> None:
         self._memory_mib = _check_int("memory_mib", memory_mib, MEMORY_MIB_MIN, MEMORY_MIB_MAX)
         self._cmdline = _check_cmdline(cmdline)
         self._switcher = _check_switcher(switcher)
@@ -137,6 +141,8 @@ class Guest:
         if not isinstance(serial_input, bytes | bytearray | memoryview):
             raise TypeError(f"serial_input must be bytes, not {type(serial_input).__name__}")
         self._serial_input = bytes(serial_input)
+        self._serial = None if serial is None else _check_path(serial)
+        self._debugcon = None if debugcon is None else _check_path(debugcon)
         memory = self._memory_mib << 20
         if isinstance(image, elf.Image) and image.memory_bytes == memory:
             # Already checked; load_into() checks again if the file changed since.
@@ -242,6 +248,13 @@ class _Run:
         self.elapsed = 0.0
 
     def go(self) -> Exit:
+        with contextlib.ExitStack() as files:
+            self.fds = {name: files.enter_context(_open_chardev(name, path)).fileno()
+                        for name, path in (("serial", self.guest._serial),
+                                           ("debugcon", self.guest._debugcon)) if path}
+            return self._boots()
+
+    def _boots(self) -> Exit:
         native = _native()
         for _ in range(MAX_RESTARTS + 1):
             limits = self._remaining()
@@ -251,7 +264,8 @@ class _Run:
             status, reason, out, count, elapsed, restart, results = machine.run(
                 *limits, self.sink, devices=self.devices, clock=self.guest.clock,
                 qemu_exit=self.guest.qemu_exit,
-                serial_input=self.guest._serial_input[self.serial_pos:])
+                serial_input=self.guest._serial_input[self.serial_pos:],
+                serial_fd=self.fds.get("serial", -1), debugcon_fd=self.fds.get("debugcon", -1))
             self.serial_pos += machine.serial_read
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
@@ -283,11 +297,12 @@ def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
         cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
         max_instructions: int | None = None, console: Any = None,
         devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = (),
-        qemu_exit: bool = False, serial_input: bytes = b"") -> Exit:
+        qemu_exit: bool = False, serial_input: bytes = b"", serial: Any = None,
+        debugcon: Any = None) -> Exit:
     """Run an image once: `Guest(image, ...).run(...)` in one call."""
     guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher,
                   devices=devices, clock=clock, modules=modules, qemu_exit=qemu_exit,
-                  serial_input=serial_input)
+                  serial_input=serial_input, serial=serial, debugcon=debugcon)
     return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
 
 
@@ -389,6 +404,13 @@ def _check_clock(clock: Any) -> str:
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {', '.join(map(repr, CLOCKS))}, not {clock!r}")
     return clock
+
+
+def _open_chardev(name: str, path: str) -> io.BufferedWriter:
+    try:
+        return open(path, "wb", buffering=0)
+    except OSError as exc:
+        raise HvError(f"{name} file {path}: {exc.strerror or exc}") from None
 
 
 def _check_modules(modules: Any) -> tuple[tuple[str, bytes], ...]:

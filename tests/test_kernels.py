@@ -71,3 +71,23 @@ def test_uart_receives_by_interrupt(native, tmp_path):
     ex = hv.run(image, timeout=30, serial_input=b"abcd")
     assert b"received by interrupt: abcd\n" in ex.console, ex.console
     assert ex.status == 0
+
+
+def test_serial_and_debugcon_files(native, tmp_path):
+    """--serial and --debugcon send COM1 and port 0xE9 to files, like QEMU's
+    chardevs; what is left on the console is the rest."""
+    from hv import cli
+
+    image = tmp_path / "uart.elf"
+    subprocess.run(["gcc", *CFLAGS, "-o", str(image), str(KERNELS / "uart.c")], check=True)
+    serial, debugcon = tmp_path / "serial.txt", tmp_path / "debugcon.txt"
+    import hv
+
+    ex = hv.run(image, timeout=30, serial=serial, debugcon=debugcon)
+    assert ex.console == b""
+    assert serial.read_bytes().startswith(b"uart: hello over COM1\r\n")
+    assert serial.read_bytes().endswith(b"kernel: powering off\n")
+    assert debugcon.read_bytes() == b""         # this kernel uses COM1 alone
+    assert cli.main(["run", "--serial", str(serial), str(image)]) == 0
+    assert b"uart: hello" in serial.read_bytes()
+    assert cli.main(["run", "--serial", str(tmp_path / "no" / "such"), str(image)]) == 2

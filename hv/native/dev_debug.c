@@ -10,10 +10,7 @@ static void debugcon_out(struct hv_guest *g, uint16_t port, unsigned size, uint3
 {
     (void)port;
     (void)size;
-    uint8_t byte = (uint8_t)value;
-    hv_console_write(g, &byte, 1);
-    if (byte == '\n')
-        hv_console_flush(g);
+    hv_chardev_put(g, g->debugcon_fd, (uint8_t)value);
 }
 
 /* QEMU's debugcon reads back 0xE9, the port's own number: "present". */

@@ -66,11 +66,8 @@ static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t 
         if (u->lcr & LCR_DLAB) {
             u->dll = v;
         } else {
-            if (!(u->mcr & MCR_LOOP)) {
-                hv_console_write(g, &v, 1);
-                if (v == '\n')
-                    hv_console_flush(g);
-            }
+            if (!(u->mcr & MCR_LOOP))
+                hv_chardev_put(g, g->serial_fd, v);
             /* Sent at once: THR is empty again, a new edge for the interrupt. */
             u->thre_pending = true;
             u->irq_level = false;

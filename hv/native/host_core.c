@@ -51,6 +51,7 @@ struct hv_guest *hv_guest_create(uint32_t ram_size, const struct hv_switcher_ops
     g->ram = ram;
     g->ram_size = ram_size;
     g->clock = HV_CLOCK_VIRTUAL;
+    g->serial_fd = g->debugcon_fd = -1;
     g->boot_time = hv_monotonic();
     g->sw_ops = ops;
     g->sw = ops->create(g);
@@ -174,6 +175,18 @@ void hv_console_write(struct hv_guest *g, const uint8_t *buf, size_t len)
     g->console_truncated = true;
     hv_console_flush(g);
     stream_out(g, buf, len);
+}
+
+void hv_chardev_put(struct hv_guest *g, int fd, uint8_t byte)
+{
+    if (fd < 0) {
+        hv_console_write(g, &byte, 1);
+        if (byte == '\n')
+            hv_console_flush(g);
+        return;
+    }
+    while (write(fd, &byte, 1) < 0 && errno == EINTR)
+        ;                   /* a failed write must not kill the guest */
 }
 
 /* Step 3 of the loop: the clock and the embedder's signals. */

@@ -304,6 +304,7 @@ struct hv_guest {
 
     /* Port devices (dev_*.c). */
     bool qemu_exit;                 /* port 0xF4: QEMU's status (v << 1) | 1 */
+    int serial_fd, debugcon_fd;     /* where COM1 / port 0xE9 output goes; -1: the console */
     struct hv_uart uart;
     struct hv_pic pic[2];           /* master, slave */
     bool pic_active;                /* the guest initialised the PIC: IRQs 0-15 go there */
@@ -355,6 +356,8 @@ void hv_kill(struct hv_guest *g, const char *fmt, ...) __attribute__((format(pri
 /* Append console output (captured, and streamed through the launcher). */
 void hv_console_write(struct hv_guest *g, const uint8_t *buf, size_t len);
 void hv_console_flush(struct hv_guest *g);
+/* A character device's byte: to its own file (fd >= 0) or to the console. */
+void hv_chardev_put(struct hv_guest *g, int fd, uint8_t byte);
 
 /* Run the guest until it exits, is killed, or a signal arrives. */
 void hv_run(struct hv_guest *g);

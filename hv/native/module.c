@@ -457,14 +457,18 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = { "timeout", "max_instructions", "console", "devices", "clock",
-                              "qemu_exit", "serial_input", NULL };
+                              "qemu_exit", "serial_input", "serial_fd", "debugcon_fd", NULL };
     PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None, *devices_o = NULL;
     const char *clock = "virtual";
     int qemu_exit = 0;
     Py_buffer serial = { 0 };
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*:run", kwlist, &timeout_o, &max_o,
-                                     &console, &devices_o, &clock, &qemu_exit, &serial))
+    int serial_fd = -1, debugcon_fd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*ii:run", kwlist, &timeout_o, &max_o,
+                                     &console, &devices_o, &clock, &qemu_exit, &serial,
+                                     &serial_fd, &debugcon_fd))
         return NULL;
+    self->g->serial_fd = serial_fd < 0 ? -1 : serial_fd;
+    self->g->debugcon_fd = debugcon_fd < 0 ? -1 : debugcon_fd;
     PyObject *ret = run_guest(self, timeout_o, max_o, console, devices_o, clock, qemu_exit,
                               &serial);
     if (serial.obj)
@@ -580,6 +584,7 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
     self->console_cb = NULL;
     g->launcher = NULL;
     g->uart.in = NULL;                  /* the buffer is released after the run */
+    g->serial_fd = g->debugcon_fd = -1; /* the caller closes them */
     g->uart.in_len = 0;
 
     if (self->pending_exc) {
@@ -676,7 +681,7 @@ static PyMethodDef Machine_methods[] = {
       "multiboot info block (with a module table of mods_count 16-byte entries)." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
       "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual', "
-      "qemu_exit=False, serial_input=b'') -> "
+      "qemu_exit=False, serial_input=b'', serial_fd=-1, debugcon_fd=-1) -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },

@@ -33,6 +33,15 @@ _start:
     movl    %eax, hv_multiboot_magic
     movl    %ebx, hv_multiboot_info
 
+    /* Are we under hv?  Its switchers answer CPUID leaf 0x40000000 with a
+     * signature starting "hv-"; under QEMU or on a PC the SDK falls back to
+     * the debug ports (hv_on_hv = 0). */
+    movl    $0x40000000, %eax
+    cpuid
+    andl    $0x00ffffff, %ebx
+    cmpl    $0x002d7668, %ebx       /* "hv-" */
+    sete    hv_on_hv
+
     /* hv gives us ESP = top of RAM.  Other multiboot loaders leave ESP
      * undefined, so if it does not point above the image, use our own. */
     cmpl    $hv_image_end, %esp
@@ -45,6 +54,11 @@ _start:
 
     movl    %eax, %esi              /* callee-saved: survives hv_flush */
     call    hv_flush
+    cmpb    $0, hv_on_hv
+    jne     3f
+    pushl   %esi
+    call    hv__exit_ports          /* not under hv: isa-debug-exit, then ACPI */
+3:
     movl    $HC_EXIT, %eax
     movl    %esi, %ebx
     int     $0x1f

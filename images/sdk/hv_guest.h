@@ -86,6 +86,15 @@ void hv_flush(void);
 
 #ifndef HV_TARGET_LINUX
 
+/* 1 when the image runs under hv, 0 under another multiboot loader such as
+ * qemu-system-i386 -kernel (crt0 asks CPUID leaf 0x40000000 at entry).  Off
+ * hv, every hypercall returns -HV_ENOSYS, as on the Linux target, except
+ * that the console goes to port 0xE9 and exiting to port 0xF4 (QEMU's
+ * isa-debug-exit: status (v << 1) | 1), then ACPI poweroff. */
+extern uint8_t hv_on_hv;
+void hv__debugcon_write(const void *buf, size_t len);
+__attribute__((noreturn)) void hv__exit_ports(int status);
+
 /*
  * Number in EAX, arguments in EBX, ECX, EDX, ESI, result in EAX.  The ABI
  * only promises EAX, so the argument registers are declared as possibly
@@ -94,6 +103,8 @@ void hv_flush(void);
 static inline long hv_hypercall(unsigned long nr, unsigned long a1, unsigned long a2,
                                 unsigned long a3, unsigned long a4)
 {
+    if (__builtin_expect(!hv_on_hv, 0))
+        return -HV_ENOSYS;
     __asm__ volatile("int $0x1f"
                      : "+a"(nr), "+b"(a1), "+c"(a2), "+d"(a3), "+S"(a4)
                      :
@@ -205,6 +216,12 @@ static inline long hv_write(int fd, const void *buf, size_t len)
     return hv__linux_syscall3(HV__LINUX_SYS_WRITE, (unsigned long)fd,
                               (unsigned long)(uintptr_t)buf, len);
 #else
+    if (__builtin_expect(!hv_on_hv, 0)) {
+        if (fd != HV_STDOUT && fd != HV_STDERR)
+            return -9;                  /* EBADF, as hv answers */
+        hv__debugcon_write(buf, len);
+        return (long)len;
+    }
     return hv_hypercall(HV_HC_WRITE, (unsigned long)fd, HV_GPA(buf), len, 0);
 #endif
 }
@@ -216,6 +233,8 @@ __attribute__((noreturn)) static inline void hv_exit(int status)
 #ifdef HV_TARGET_LINUX
     hv__linux_syscall3(HV__LINUX_SYS_EXIT, (unsigned long)status, 0, 0);
 #else
+    if (!hv_on_hv)
+        hv__exit_ports(status);
     hv_hypercall(HV_HC_EXIT, (unsigned long)status, 0, 0, 0);
 #endif
     for (;;) {
@@ -242,6 +261,8 @@ static inline uint64_t hv_clock(void)
     return (uint64_t)(uint32_t)ts.sec * 1000000000u + (uint32_t)ts.nsec;
 #else
     uint32_t lo, hi;
+    if (!hv_on_hv)
+        return 0;                       /* no hypervisor clock elsewhere */
     __asm__ volatile("int $0x1f"
                      : "=a"(lo), "=d"(hi)
                      : "a"(HV_HC_CLOCK)

@@ -8,6 +8,25 @@
 #include "hv_libc.h"
 
 uint32_t hv_multiboot_magic;
+#ifndef HV_TARGET_LINUX
+uint8_t hv_on_hv = 1;           /* crt0 sets it; 1 until then */
+
+void hv__debugcon_write(const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    for (size_t k = 0; k < len; k++)
+        hv_outb(HV_DEBUG_CONSOLE_PORT, p[k]);
+}
+
+void hv__exit_ports(int status)
+{
+    hv_outb(HV_DEBUG_EXIT_PORT, (uint8_t)status);
+    /* No isa-debug-exit device: power off through ACPI (status 0). */
+    __asm__ volatile("outw %0, %1" : : "a"((uint16_t)0x2000), "Nd"((uint16_t)0x604));
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+#endif
 struct hv_multiboot_info *hv_multiboot_info;
 
 #ifdef HV_TARGET_LINUX

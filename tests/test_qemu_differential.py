@@ -1,0 +1,49 @@
+"""SDK images under hv and under real QEMU: the same console and status.
+
+An image built with `hv cc` finds out at entry whether it runs under hv
+(CPUID leaf 0x40000000); under `qemu-system-i386 -kernel` its console goes
+to isa-debugcon (port 0xE9) and its exit to isa-debug-exit, so QEMU's exit
+status is (status << 1) | 1.  Every conformance guest, the test suites and
+the samples that use nothing but the console run both ways here.  Guests
+built around hv-only hypercalls (timer, HALT, paging, devices, CPUID
+identity, the multiboot info hv writes) are hv's business and not compared.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from conftest import BUILD, build_images
+from test_conformance import conformance_stems
+
+SAMPLES = ["hello", "exit_status", "big_console", "debug_ports"]
+SUITES = ["demo", "asserts", "trivial"]
+IMAGES = ([f"conf_{s}.elf" for s in conformance_stems()] + [f"{s}.elf" for s in SAMPLES]
+          + [f"suite_{s}.elf" for s in SUITES])
+
+pytestmark = pytest.mark.skipif(shutil.which("qemu-system-i386") is None,
+                                reason="qemu-system-i386 is the oracle (./bootstrap installs it)")
+
+
+@pytest.fixture(scope="module")
+def images(native):
+    build_images("the SDK images compared with QEMU", *IMAGES)
+    return BUILD
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_same_under_qemu(images, tmp_path, name):
+    import hv
+
+    out = tmp_path / "debugcon.txt"
+    qemu = subprocess.run(
+        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
+         "-no-reboot", "-kernel", str(images / name), "-debugcon", f"file:{out}",
+         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
+        capture_output=True, timeout=300)
+    ex = hv.run(str(images / name), timeout=120)
+    assert ex.reason is None, ex.reason
+    assert out.read_bytes() == ex.console
+    assert qemu.returncode == (ex.status << 1) | 1, qemu.stderr.decode(errors="replace")

@@ -312,6 +312,12 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
     case 0x31:
         i->fn = EMU(op_rdtsc);
         return D_NEXT;
+    case 0x02: case 0x03:
+        modrm(d, i);
+        i->size = (uint8_t)osz;
+        i->op = b == 0x03;          /* LAR 0, LSL 1 */
+        i->fn = EMU(op_lar_lsl);
+        return D_NEXT;
     case 0x30: case 0x32:
         i->op = b == 0x30;          /* WRMSR 1, RDMSR 0 */
         i->fn = EMU(op_msr);
@@ -350,8 +356,13 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
     case 0x00:
         modrm(d, i);
         i->size = (uint8_t)osz;
+        if (i->reg == 4 || i->reg == 5) {
+            i->op = (uint8_t)(i->reg - 2);      /* VERR 2, VERW 3 */
+            i->fn = EMU(op_verify);
+            return D_NEXT;
+        }
         if (i->reg > 3) {
-            set_ud(i, d);           /* VERR, VERW: not yet */
+            set_ud(i, d);
             return D_END;
         }
         i->op = i->reg;             /* SLDT STR LLDT LTR */

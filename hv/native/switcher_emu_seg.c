@@ -291,3 +291,81 @@ void EMU(emu_drop_inner_segments)(struct cpu *c)
             c->sreg[regs[k]] = 0;
     }
 }
+
+/*
+ * LAR, LSL (0F 02 / 0F 03: op 0 / 1) and VERR, VERW (0F 00 /4 /5: op 2 / 3):
+ * look at a descriptor without loading it (SDM vol. 2).  ZF says whether
+ * the selector passed; LAR and LSL then write the access rights / the limit.
+ * Before LGDT, the boot selectors stand for flat ring-0 code (0x08) and
+ * data (0x10).
+ */
+static bool peek_descriptor(struct cpu *c, uint32_t sel, uint32_t *lo, uint32_t *hi)
+{
+    if ((sel & 0xfffc) == 0 || (sel & 4))
+        return false;
+    if (!c->gdt_loaded) {
+        if ((sel & ~3u) != 0x08 && (sel & ~3u) != 0x10)
+            return false;
+        *lo = 0x0000ffffu;
+        *hi = (sel & ~3u) == 0x08 ? 0x00cf9b00u : 0x00cf9300u;
+        return true;
+    }
+    uint32_t at = c->gdtr.base + (sel & ~7u);
+    if ((sel | 7u) > c->gdtr.limit || !mem_ok(c, at, 8))
+        return false;
+    *lo = ld(c, at, 4);
+    *hi = ld(c, at + 4, 4);
+    return true;
+}
+
+OP(op_lar_lsl)
+{
+    uint32_t v, a = 0, lo = 0, hi = 0;
+    READ_E(2, v, a);
+    (void)a;
+    v &= 0xffff;
+    bool ok = peek_descriptor(c, v, &lo, &hi);
+    if (ok) {
+        unsigned type = (hi >> 8) & 0xf, dpl = hv_desc_dpl(hi), rpl = v & 3;
+        bool code = hi & HV_DESC_CODE, conforming = code && (hi & HV_DESC_CONFORMING);
+        if (!(hi & HV_DESC_S)) {
+            /* System descriptors LAR and LSL accept: TSSs, LDT, call and task gates. */
+            static const uint8_t lsl_types[16] = { [1] = 1, [2] = 1, [3] = 1, [9] = 1,
+                                                   [11] = 1 };
+            static const uint8_t lar_types[16] = { [1] = 1, [2] = 1, [3] = 1, [4] = 1,
+                                                   [5] = 1, [9] = 1, [11] = 1, [12] = 1 };
+            ok = (i->op == 0 ? lar_types : lsl_types)[type];
+        }
+        if (ok && !conforming && dpl < (rpl > c->cpl ? rpl : c->cpl))
+            ok = false;
+    }
+    if (ok) {
+        uint32_t r = i->op == 0 ? hi & 0x00f0ff00u : hv_desc_limit(lo, hi);
+        setreg(c, i->size, i->reg, r);
+    }
+    uint32_t f = emu_flags(c) & ~HV_ZF;
+    emu_set_flags(c, f | (ok ? HV_ZF : 0));
+    NEXT();
+}
+
+OP(op_verify)
+{
+    uint32_t v, a = 0, lo = 0, hi = 0;
+    READ_E(2, v, a);
+    (void)a;
+    v &= 0xffff;
+    bool ok = peek_descriptor(c, v, &lo, &hi) && (hi & HV_DESC_S);
+    if (ok) {
+        unsigned dpl = hv_desc_dpl(hi), rpl = v & 3;
+        bool code = hi & HV_DESC_CODE, conforming = code && (hi & HV_DESC_CONFORMING);
+        if (!conforming && dpl < (rpl > c->cpl ? rpl : c->cpl))
+            ok = false;
+        else if (i->op == 2)
+            ok = !code || (hi & HV_DESC_RW);            /* VERR: readable */
+        else
+            ok = !code && (hi & HV_DESC_RW);             /* VERW: writable data */
+    }
+    uint32_t f = emu_flags(c) & ~HV_ZF;
+    emu_set_flags(c, f | (ok ? HV_ZF : 0));
+    NEXT();
+}

@@ -318,6 +318,10 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         i->op = b == 0x03;          /* LAR 0, LSL 1 */
         i->fn = EMU(op_lar_lsl);
         return D_NEXT;
+    case 0x34: case 0x35:
+        i->op = b == 0x35;          /* SYSENTER 0, SYSEXIT 1 */
+        i->fn = EMU(op_sysenter);
+        return D_END;
     case 0x30: case 0x32:
         i->op = b == 0x30;          /* WRMSR 1, RDMSR 0 */
         i->fn = EMU(op_msr);

@@ -369,3 +369,33 @@ OP(op_verify)
     emu_set_flags(c, f | (ok ? HV_ZF : 0));
     NEXT();
 }
+
+/*
+ * SYSENTER / SYSEXIT (0F 34 / 0F 35: op 0 / 1; SDM vol. 2): the fast system
+ * call.  The segments are implied by the SYSENTER_CS MSR: ring-0 code at it
+ * and data 8 above; ring-3 code 16 above and data 24 above.  Flat segments
+ * are assumed, as the CPU assumes them (it loads no descriptors).
+ */
+OP(op_sysenter)
+{
+    uint32_t cs = (uint32_t)c->msr_sysenter[0] & 0xfffc;
+    if (cs == 0)
+        FAULT(HV_VEC_GP, 0, 0);
+    if (i->op == 0) {
+        uint32_t f = emu_flags(c) & ~(HV_IF | (1u << 16) | (1u << 17));   /* IF RF VM */
+        emu_set_flags(c, f);
+        c->sreg[HV_CS] = (uint16_t)cs;
+        c->sreg[HV_SS] = (uint16_t)(cs + 8);
+        c->r[HV_ESP] = (uint32_t)c->msr_sysenter[1];
+        emu_set_cpl(c, 0);
+        emu_exit_at(c, i, HV_TRAP_NONE, (uint32_t)c->msr_sysenter[2]);
+        STOP();
+    }
+    PRIVILEGED();
+    c->sreg[HV_CS] = (uint16_t)((cs + 16) | 3);
+    c->sreg[HV_SS] = (uint16_t)((cs + 24) | 3);
+    c->r[HV_ESP] = c->r[HV_ECX];
+    emu_set_cpl(c, 3);
+    emu_exit_at(c, i, HV_TRAP_NONE, c->r[HV_EDX]);
+    STOP();
+}

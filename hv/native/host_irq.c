@@ -148,27 +148,39 @@ bool hv_irq_deliverable(struct hv_guest *g)
     return deliverable(g) != 0;
 }
 
+/*
+ * An interrupt is waiting: may the guest take it at this instruction?  With
+ * IF clear, the switcher is asked to come back once it is set; in an sti
+ * shadow, one more instruction runs first.  *r gets the registers.
+ */
+static bool can_take_now(struct hv_guest *g, struct hv_regs *r)
+{
+    g->sw_ops->get_regs(g->sw, r);
+    if (!(r->eflags & HV_IF)) {
+        if (!g->irq_window) {
+            g->irq_window = true;
+            g->sw_ops->irq_window(g->sw, true);
+        }
+        return false;
+    }
+    struct hv_sregs s;
+    g->sw_ops->get_sregs(g->sw, &s);
+    if (s.interrupt_shadow) {
+        g->step_one = true;                 /* the instruction after sti first */
+        g->irq_recheck = true;
+        return false;
+    }
+    return true;
+}
+
 /* Deliver what the PIC has, if IF allows; true if the PIC had something. */
 static bool poll_pic(struct hv_guest *g)
 {
     if (!g->pic_active || hv_pic_peek(g) < 0)
         return false;
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
-    if (!(r.eflags & HV_IF)) {
-        if (!g->irq_window) {
-            g->irq_window = true;
-            g->sw_ops->irq_window(g->sw, true);
-        }
+    if (!can_take_now(g, &r))
         return true;
-    }
-    struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
-    if (s.interrupt_shadow) {
-        g->step_one = true;
-        g->irq_recheck = true;
-        return true;
-    }
     uint32_t vector = (uint32_t)hv_pic_ack(g);
     g->halted = false;
     if (!hv_deliver(g, vector, false, 0, r.eip, r.eip, false))
@@ -188,20 +200,25 @@ static bool push32(struct hv_guest *g, uint32_t *esp, uint32_t v, uint32_t *fa, 
     return true;
 }
 
-/*
- * Build the ring-0 frame for `gate` and enter it.  On a fault nothing
- * changes in the registers; *fa and *fe say what faulted (fe = ~0u for a gate
- * that cannot be entered at all).
- */
+/* Selector sel's descriptor from the guest's GDT (linear addresses, through
+ * its page tables): false for the null selector, an LDT selector, one past
+ * the table's limit, or memory that cannot be read. */
+static bool gdt_descriptor(struct hv_guest *g, const struct hv_sregs *s, uint16_t sel,
+                           uint32_t d[2])
+{
+    uint32_t fa, fe;
+    return (sel & 0xfffc) != 0 && !(sel & 4) && (sel | 7u) <= s->gdt.limit &&
+           hv_vcopy(g, s->gdt.base + (sel & ~7u), d, 8, false, &fa, &fe);
+}
+
 /* Can the handler's CS be `sel`: a present ring-0 code segment (the boot
  * selector 0x08 until the guest loads a GDT)? */
 static bool code_selector_ok(struct hv_guest *g, const struct hv_sregs *s, uint16_t sel)
 {
     if (s->gdt.limit == 0)
         return sel == FLAT_CODE_SEL;
-    uint32_t d[2], fa, fe;
-    if ((sel & 0xfffc) == 0 || (sel & 4) || (sel | 7u) > s->gdt.limit ||
-        !hv_vcopy(g, s->gdt.base + (sel & ~7u), d, 8, false, &fa, &fe))
+    uint32_t d[2];
+    if (!gdt_descriptor(g, s, sel, d))
         return false;
     uint32_t hi = d[1];
     if (!(hi & HV_DESC_S) || !(hi & HV_DESC_CODE) || !(hi & HV_DESC_P))
@@ -217,20 +234,13 @@ static bool code_selector_ok(struct hv_guest *g, const struct hv_sregs *s, uint1
     return true;
 }
 
-/*
- * Build the ring-0 frame for `gate` and enter it.  On a fault nothing
- * changes in the registers; *fa and *fe say what faulted (fe = ~0u for a
- * gate that cannot be entered at all).
- */
 /* The ring-0 stack (SS0:ESP0) of the guest's TSS, for an interrupt that
  * arrives in ring 3; false (and the guest killed) if there is none. */
 static bool tss_stack(struct hv_guest *g, const struct hv_sregs *s, uint32_t *esp0,
                       uint16_t *ss0)
 {
-    uint16_t tr = s->tr.sel;
     uint32_t d[2], fa, fe, stack[2];
-    if ((tr & 0xfffc) == 0 || (tr | 7u) > s->gdt.limit ||
-        !hv_vcopy(g, s->gdt.base + (tr & ~7u), d, 8, false, &fa, &fe)) {
+    if (!gdt_descriptor(g, s, s->tr.sel, d)) {
         hv_kill(g, "an interrupt arrived in ring 3 but there is no TSS (ltr) to switch stacks");
         return false;
     }
@@ -356,21 +366,8 @@ void hv_irq_poll(struct hv_guest *g)
         return;
     }
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
-    if (!(r.eflags & HV_IF)) {
-        if (!g->irq_window) {
-            g->irq_window = true;
-            g->sw_ops->irq_window(g->sw, true);
-        }
+    if (!can_take_now(g, &r))
         return;
-    }
-    struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
-    if (s.interrupt_shadow) {
-        g->step_one = true;                 /* the instruction after sti first */
-        g->irq_recheck = true;
-        return;
-    }
     unsigned n = (unsigned)__builtin_ctz(ready);
     g->irq_pending &= ~(1u << n);
     g->halted = false;

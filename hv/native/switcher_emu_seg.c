@@ -25,6 +25,15 @@ static void unsupported(struct cpu *c, const struct insn *i, const char *fmt, ui
     snprintf(t->what, sizeof(t->what), fmt, a, b, d);
 }
 
+/* Where selector sel's GDT entry lies (*at): false for the null selector, an
+ * LDT selector, one past the table's limit, or memory that cannot be read. */
+static bool gdt_entry(struct cpu *c, uint32_t sel, uint32_t *at)
+{
+    *at = c->gdtr.base + (sel & ~7u);
+    return (sel & 0xfffc) != 0 && !(sel & 4) && (sel | 7u) <= c->gdtr.limit &&
+           mem_ok(c, *at, 8);
+}
+
 /* Boot-state rules, before any LGDT. */
 static bool boot_selector_ok(int sreg, uint32_t sel)
 {
@@ -71,8 +80,8 @@ bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uin
                     0, 0);
         return false;
     }
-    uint32_t at = c->gdtr.base + (sel & ~7u);
-    if ((sel | 7u) > c->gdtr.limit || !mem_ok(c, at, 8)) {
+    uint32_t at;
+    if (!gdt_entry(c, sel, &at)) {
         emu_fault_ret(c, i, HV_VEC_GP, err, 0);
         return false;
     }
@@ -261,8 +270,8 @@ OP(op_sysseg)
         NEXT();
     }
     /* LTR: an available 32-bit TSS in the GDT, marked busy. */
-    uint32_t at = c->gdtr.base + (v & ~7u);
-    if ((v & 0xfffc) == 0 || (v & 4) || (v | 7u) > c->gdtr.limit || !mem_ok(c, at, 8))
+    uint32_t at;
+    if (!gdt_entry(c, v, &at))
         FAULT(HV_VEC_GP, v & 0xfffc, 0);
     uint32_t hi = ld(c, at + 4, 4);
     if ((hi & HV_DESC_S) || ((hi >> 8) & 0xf) != 0x9)
@@ -281,9 +290,8 @@ void EMU(emu_drop_inner_segments)(struct cpu *c)
 {
     static const int regs[] = { HV_ES, HV_DS, HV_FS, HV_GS };
     for (unsigned k = 0; k < 4; k++) {
-        uint16_t sel = c->sreg[regs[k]];
-        uint32_t at = c->gdtr.base + (sel & ~7u);
-        if ((sel & 0xfffc) == 0 || (sel & 4) || (sel | 7u) > c->gdtr.limit || !mem_ok(c, at, 8))
+        uint32_t at;
+        if (!gdt_entry(c, c->sreg[regs[k]], &at))
             continue;
         uint32_t hi = ld(c, at + 4, 4);
         bool conforming_code = (hi & HV_DESC_CODE) && (hi & HV_DESC_CONFORMING);
@@ -310,8 +318,8 @@ static bool peek_descriptor(struct cpu *c, uint32_t sel, uint32_t *lo, uint32_t 
         *hi = (sel & ~3u) == 0x08 ? 0x00cf9b00u : 0x00cf9300u;
         return true;
     }
-    uint32_t at = c->gdtr.base + (sel & ~7u);
-    if ((sel | 7u) > c->gdtr.limit || !mem_ok(c, at, 8))
+    uint32_t at;
+    if (!gdt_entry(c, sel, &at))
         return false;
     *lo = ld(c, at, 4);
     *hi = ld(c, at + 4, 4);

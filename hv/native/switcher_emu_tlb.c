@@ -12,11 +12,11 @@
 
 /* Translate the page holding va into its TLB entry; false on a #PF (noted
  * in pf_err/pf_addr) or a kill. */
-static bool fill_page(struct cpu *c, uint32_t va, bool write)
+static bool fill_access(struct cpu *c, uint32_t va, unsigned access)
 {
     struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
     uint32_t pa, info;
-    unsigned access = (write ? HV_ACC_WRITE : 0) | (c->cpl == 3 ? HV_ACC_USER : 0);
+    access |= c->cpl == 3 ? HV_ACC_USER : 0;
     enum hv_walk w = hv_pt_walk(c->g, &m, va, access, &pa, &info);
     if (w != HV_WALK_OK) {
         c->pf_err = w == HV_WALK_FAULT ? info : 0;
@@ -29,6 +29,11 @@ static bool fill_page(struct cpu *c, uint32_t va, bool write)
     e->page = c->ram + ((size_t)ppage << 12);
     e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[ppage] ? tag : TLB_NONE;
     return true;
+}
+
+static bool fill_page(struct cpu *c, uint32_t va, bool write)
+{
+    return fill_access(c, va, write ? HV_ACC_WRITE : 0);
 }
 
 bool emu_tlb_fill(struct cpu *c, uint32_t a, uint32_t sz, bool write)
@@ -85,20 +90,8 @@ const uint8_t *emu_fetch_ptr(struct cpu *c, uint32_t va, uint32_t *ppage)
         return c->ram + va;
     }
     struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
-    if (e->rtag != TLB_TAG(va)) {
-        struct hv_mmu m = { c->cr0, c->cr3, c->cr4 };
-        uint32_t pa, info;
-        unsigned access = HV_ACC_FETCH | (c->cpl == 3 ? HV_ACC_USER : 0);
-        enum hv_walk w = hv_pt_walk(c->g, &m, va, access, &pa, &info);
-        if (w != HV_WALK_OK) {
-            c->pf_err = w == HV_WALK_FAULT ? info : 0;
-            c->pf_addr = va;
-            return NULL;
-        }
-        e->rtag = TLB_TAG(va);
-        e->page = c->ram + (pa & ~0xfffu);
-        e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[pa >> 12] ? TLB_TAG(va) : TLB_NONE;
-    }
+    if (e->rtag != TLB_TAG(va) && !fill_access(c, va, HV_ACC_FETCH))
+        return NULL;
     *ppage = (uint32_t)((e->page - c->ram) >> 12);
     return e->page + (va & 0xfffu);
 }

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,32 @@ def host_images() -> Path:
     from host_abi import build_host_images
 
     return build_host_images()
+
+
+# ---- real QEMU, the oracle for kernels ----
+
+@dataclass(frozen=True)
+class QemuRun:
+    status: int
+    debugcon: bytes
+    serial: bytes
+    stderr: bytes
+
+
+def run_qemu(kernel: Path, tmp_path: Path, *, serial: bool = False,
+             timeout: float = 120) -> QemuRun:
+    """Boot `kernel` with `qemu-system-i386 -kernel` on the pc machine with 64
+    MiB (hv's default), isa-debug-exit at 0xF4 and debugcon (and, with
+    serial=True, COM1) captured to files; -no-reboot, so a reset ends it."""
+    debugcon, com1 = tmp_path / "qemu-debugcon.txt", tmp_path / "qemu-serial.txt"
+    cmd = ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
+           "-no-reboot", "-kernel", str(kernel), "-debugcon", f"file:{debugcon}",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if serial:
+        cmd += ["-serial", f"file:{com1}"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    return QemuRun(proc.returncode, debugcon.read_bytes(),
+                   com1.read_bytes() if serial else b"", proc.stderr)
 
 
 # ---- sample guests ----

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import run_qemu
 
 KERNELS = Path(__file__).resolve().parent / "kernels"
 CFLAGS = ["-m32", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-nostdlib", "-static",
@@ -35,19 +36,14 @@ def test_kernel_matches_qemu(native, tmp_path, name):
 
     image = tmp_path / f"{name}.elf"
     subprocess.run(["gcc", *CFLAGS, "-o", str(image), str(KERNELS / f"{name}.c")], check=True)
-    out, serial = tmp_path / "debugcon.txt", tmp_path / "serial.txt"
-    qemu = subprocess.run(
-        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
-         "-no-reboot", "-kernel", str(image), "-debugcon", f"file:{out}",
-         "-serial", f"file:{serial}", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
-        capture_output=True, timeout=120)
+    qemu = run_qemu(image, tmp_path, serial=True)
     # hv's console carries both; each kernel here writes to one of them.
-    expected = out.read_bytes() + serial.read_bytes()
+    expected = qemu.debugcon + qemu.serial
     assert b"powering off\n" in expected, f"under QEMU: {expected!r} {qemu.stderr!r}"
     ex = hv.run(image, timeout=30, qemu_exit=True)
     assert ex.reason is None, f"killed: {ex.reason}; console so far:\n{ex.console.decode()}"
     assert ex.console == expected
-    assert ex.status == qemu.returncode
+    assert ex.status == qemu.status
     # Under the virtual clock a run is the same to the instruction, timers included.
     again = hv.run(image, timeout=30, qemu_exit=True)
     assert (again.console, again.instructions) == (ex.console, ex.instructions)

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import shutil
 import struct
-import subprocess
 
 import pytest
-from conftest import elf32, port_program, segment
+from conftest import elf32, port_program, run_qemu, segment
 
 import hv
 from hv import cli
@@ -150,15 +149,10 @@ def test_raw_kernel_matches_qemu(elf, tmp_path, native):
     """The same file under `qemu-system-i386 -kernel`: same console (debugcon)
     and the same status, in QEMU's isa-debug-exit encoding (v << 1) | 1."""
     path = elf.write("k.bin", raw=raw_kernel(b"hello from a kludge\n", 9))
-    out = tmp_path / "debugcon.txt"
-    proc = subprocess.run(
-        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
-         "-no-reboot", "-kernel", str(path), "-debugcon", f"file:{out}",
-         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
-        capture_output=True, timeout=120)
+    qemu = run_qemu(path, tmp_path)
     ex = hv.run(path, timeout=10)
-    assert out.read_bytes() == ex.console == b"hello from a kludge\n"
-    assert proc.returncode == (ex.status << 1) | 1
+    assert qemu.debugcon == ex.console == b"hello from a kludge\n"
+    assert qemu.status == (ex.status << 1) | 1
 
 
 # ---- boot modules ----

@@ -7,10 +7,9 @@ are raw multiboot files (tests/test_multiboot.py's a.out kludge)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
-from conftest import port_program
+from conftest import port_program, run_qemu
 from test_multiboot import raw_kernel
 
 import hv
@@ -33,13 +32,8 @@ def kernel(elf, code: bytes, name: str = "k.bin"):
 
 
 def qemu(path, tmp_path):
-    out = tmp_path / "debugcon.txt"
-    proc = subprocess.run(
-        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
-         "-no-reboot", "-kernel", str(path), "-debugcon", f"file:{out}",
-         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
-        capture_output=True, timeout=120)
-    return proc.returncode, out.read_bytes()
+    run = run_qemu(path, tmp_path)
+    return run.status, run.debugcon
 
 
 needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-i386") is None,

@@ -12,10 +12,9 @@ identity, the multiboot info hv writes) are hv's business and not compared.
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
-from conftest import BUILD, build_images
+from conftest import BUILD, build_images, run_qemu
 from test_conformance import conformance_stems
 
 SAMPLES = ["hello", "exit_status", "big_console", "debug_ports"]
@@ -37,13 +36,8 @@ def images(native):
 def test_same_under_qemu(images, tmp_path, name):
     import hv
 
-    out = tmp_path / "debugcon.txt"
-    qemu = subprocess.run(
-        ["qemu-system-i386", "-M", "pc", "-m", "64", "-nodefaults", "-display", "none",
-         "-no-reboot", "-kernel", str(images / name), "-debugcon", f"file:{out}",
-         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"],
-        capture_output=True, timeout=300)
+    qemu = run_qemu(images / name, tmp_path, timeout=300)
     ex = hv.run(str(images / name), timeout=120)
     assert ex.reason is None, ex.reason
-    assert out.read_bytes() == ex.console
-    assert qemu.returncode == (ex.status << 1) | 1, qemu.stderr.decode(errors="replace")
+    assert qemu.debugcon == ex.console
+    assert qemu.status == (ex.status << 1) | 1, qemu.stderr.decode(errors="replace")

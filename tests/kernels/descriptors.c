@@ -6,38 +6,17 @@
  * QEMU's debugcon (port 0xE9) only, so the same file runs under
  * `qemu-system-i386 -kernel` and `hv run` and must print the same.
  */
-#include <stdint.h>
+#include "kernel.h"
 
 #define CODE_SEL 0x18
 #define DATA_SEL 0x20
 #define TSS_SEL 0x28
-
-__attribute__((section(".multiboot"), used, aligned(4)))
-static const uint32_t multiboot_header[3] = { 0x1BADB002u, 0, -0x1BADB002u };
-
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
-
-static void puts(const char *s) { while (*s) outb(0xe9, (uint8_t)*s++); }
-
-static void hex(uint32_t v, int digits)
-{
-    for (int k = digits - 1; k >= 0; k--)
-        outb(0xe9, (uint8_t)"0123456789abcdef"[(v >> (4 * k)) & 0xf]);
-}
 
 struct tss { uint32_t words[26]; } __attribute__((aligned(16)));
 static struct tss tss;
 static uint64_t gdt[7] __attribute__((aligned(8)));
 static uint64_t idt[64] __attribute__((aligned(8)));
 static uint8_t stack[8192] __attribute__((aligned(16)));
-
-static uint64_t segment(uint32_t base, uint32_t limit, uint32_t access, uint32_t flags)
-{
-    return (limit & 0xffffu) | ((uint64_t)(base & 0xffffffu) << 16) |
-           ((uint64_t)access << 40) | ((uint64_t)((limit >> 16) & 0xf) << 48) |
-           ((uint64_t)flags << 52) | ((uint64_t)(base >> 24) << 56);
-}
 
 static void set_gate(int vector, void (*fn)(void), uint8_t type)
 {
@@ -168,9 +147,7 @@ void kmain(void)
     __asm__ volatile("movl $0x12345678, %%eax\n\tint $0x30" ::: "eax", "memory");
 
     puts("kernel: powering off\n");
-    outw(0x604, 0x2000);
-    for (;;)
-        __asm__ volatile("hlt");
+    power_off();
 }
 
-__asm__(".globl _start\n_start:\n\tmovl $stack + 8192, %esp\n\tcall kmain\n1:\thlt\n\tjmp 1b\n");
+KERNEL_ENTRY(stack, 8192);

@@ -5,29 +5,10 @@
  * segment, the null selector, one past the limit) and prints ZF and the
  * values.  QEMU is the oracle.
  */
-#include <stdint.h>
-
-__attribute__((section(".multiboot"), used, aligned(4)))
-static const uint32_t multiboot_header[3] = { 0x1BADB002u, 0, -0x1BADB002u };
-
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
-static void puts(const char *s) { while (*s) outb(0xe9, (uint8_t)*s++); }
-static void hex(uint32_t v, int digits)
-{
-    for (int k = digits - 1; k >= 0; k--)
-        outb(0xe9, (uint8_t)"0123456789abcdef"[(v >> (4 * k)) & 0xf]);
-}
+#include "kernel.h"
 
 static uint64_t gdt[10] __attribute__((aligned(8)));
 static uint32_t tss[26];
-
-static uint64_t segment(uint32_t base, uint32_t limit, uint32_t access, uint32_t flags)
-{
-    return (limit & 0xffffu) | ((uint64_t)(base & 0xffffffu) << 16) |
-           ((uint64_t)access << 40) | ((uint64_t)((limit >> 16) & 0xf) << 48) |
-           ((uint64_t)flags << 52) | ((uint64_t)(base >> 24) << 56);
-}
 
 void kmain(void)
 {
@@ -71,10 +52,8 @@ void kmain(void)
         puts("\n");
     }
     puts("kernel: powering off\n");
-    outw(0x604, 0x2000);
-    for (;;)
-        __asm__ volatile("hlt");
+    power_off();
 }
 
 static uint8_t stack[8192] __attribute__((aligned(16), used));
-__asm__(".globl _start\n_start:\n\tmovl $stack + 8192, %esp\n\tcall kmain\n1:\thlt\n\tjmp 1b\n");
+KERNEL_ENTRY(stack, 8192);

@@ -6,7 +6,7 @@
  * a DPL-0 gate (#GP with error code 0x40a) and reads a supervisor page (#PF
  * with error code 5).  Every interrupt from ring 3 switches to the TSS stack.
  */
-#include <stdint.h>
+#include "kernel.h"
 
 #define KCODE 0x08
 #define KDATA 0x10
@@ -14,32 +14,12 @@
 #define UDATA 0x23
 #define TSS_SEL 0x28
 
-__attribute__((section(".multiboot"), used, aligned(4)))
-static const uint32_t multiboot_header[3] = { 0x1BADB002u, 0, -0x1BADB002u };
-
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
-
-static void puts(const char *s) { while (*s) outb(0xe9, (uint8_t)*s++); }
-static void hex(uint32_t v, int digits)
-{
-    for (int k = digits - 1; k >= 0; k--)
-        outb(0xe9, (uint8_t)"0123456789abcdef"[(v >> (4 * k)) & 0xf]);
-}
-
 static uint64_t gdt[6] __attribute__((aligned(8)));
 static uint64_t idt[256] __attribute__((aligned(8)));
 static uint32_t tss[26] __attribute__((aligned(16)));
 static uint32_t pgdir[1024] __attribute__((aligned(4096)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 static uint8_t ustack[8192] __attribute__((aligned(16)));
-
-static uint64_t segment(uint32_t base, uint32_t limit, uint32_t access, uint32_t flags)
-{
-    return (limit & 0xffffu) | ((uint64_t)(base & 0xffffffu) << 16) |
-           ((uint64_t)access << 40) | ((uint64_t)((limit >> 16) & 0xf) << 48) |
-           ((uint64_t)flags << 52) | ((uint64_t)(base >> 24) << 56);
-}
 
 static void set_gate(int vector, void (*fn)(void), uint8_t type_dpl)
 {
@@ -97,7 +77,7 @@ void on_syscall(uint32_t *f)
         hex(f[4], 2);
         show_frame(f, 0);
         puts("kernel: powering off\n");
-        outw(0x604, 0x2000);
+        power_off();
     }
 }
 
@@ -162,4 +142,4 @@ void kmain(void)
                         "r"(user_main) : "eax", "memory");
 }
 
-__asm__(".globl _start\n_start:\n\tmovl $kstack + 8192, %esp\n\tcall kmain\n1:\thlt\n\tjmp 1b\n");
+KERNEL_ENTRY(kstack, 8192);

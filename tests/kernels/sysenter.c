@@ -4,28 +4,13 @@
  * user task makes system calls with sysenter (ECX = its stack, EDX = where
  * to come back), which the kernel ends with sysexit.
  */
-#include <stdint.h>
-
-__attribute__((section(".multiboot"), used, aligned(4)))
-static const uint32_t multiboot_header[3] = { 0x1BADB002u, 0, -0x1BADB002u };
-
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
-static void puts(const char *s) { while (*s) outb(0xe9, (uint8_t)*s++); }
-static void hex(uint32_t v, int digits)
-{
-    for (int k = digits - 1; k >= 0; k--)
-        outb(0xe9, (uint8_t)"0123456789abcdef"[(v >> (4 * k)) & 0xf]);
-}
+#include "kernel.h"
 
 static uint64_t gdt[5] __attribute__((aligned(8)));
 static uint8_t kstack[8192] __attribute__((aligned(16)));
 static uint8_t ustack[8192] __attribute__((aligned(16)));
 
-static uint64_t segment(uint32_t access)
-{
-    return 0xffffu | ((uint64_t)access << 40) | (0xfull << 48) | (0xcull << 52);
-}
+static uint64_t flat_segment(uint32_t access) { return segment(0, 0xfffff, access, 0xc); }
 
 static void wrmsr(uint32_t msr, uint32_t lo)
 {
@@ -49,7 +34,7 @@ void syscall_c(uint32_t nr, uint32_t arg)
     puts("user task exited with ");
     hex(arg, 2);
     puts("\nkernel: powering off\n");
-    outw(0x604, 0x2000);
+    power_off();
 }
 
 /* The entry: ECX and EDX survive for the sysexit back. */
@@ -77,10 +62,10 @@ void user_main(void)
 
 void kmain(void)
 {
-    gdt[1] = segment(0x9b);         /* 0x08 code, ring 0 = SYSENTER_CS */
-    gdt[2] = segment(0x93);         /* 0x10 data, ring 0 = CS + 8 */
-    gdt[3] = segment(0xfb);         /* 0x18 code, ring 3 = CS + 16 */
-    gdt[4] = segment(0xf3);         /* 0x20 data, ring 3 = CS + 24 */
+    gdt[1] = flat_segment(0x9b);         /* 0x08 code, ring 0 = SYSENTER_CS */
+    gdt[2] = flat_segment(0x93);         /* 0x10 data, ring 0 = CS + 8 */
+    gdt[3] = flat_segment(0xfb);         /* 0x18 code, ring 3 = CS + 16 */
+    gdt[4] = flat_segment(0xf3);         /* 0x20 data, ring 3 = CS + 24 */
     struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {
         sizeof(gdt) - 1, (uint32_t)gdt };
     __asm__ volatile("lgdt %0\n\tljmp $0x08, $1f\n1:\n\tmovw $0x10, %%ax\n\tmovw %%ax, %%ss\n\t"
@@ -93,4 +78,4 @@ void kmain(void)
     __asm__ volatile("sysexit" :: "c"((uint32_t)ustack + sizeof(ustack)), "d"(user_main));
 }
 
-__asm__(".globl _start\n_start:\n\tmovl $kstack + 8192, %esp\n\tcall kmain\n1:\thlt\n\tjmp 1b\n");
+KERNEL_ENTRY(kstack, 8192);

@@ -6,23 +6,11 @@
  * interrupt and sleeps in hlt until the handler has taken four bytes
  * (under QEMU with a file chardev nothing comes, so it skips that).
  */
-#include <stdint.h>
+#include "kernel.h"
 
 #define COM1 0x3f8
 
-__attribute__((section(".multiboot"), used, aligned(4)))
-static const uint32_t multiboot_header[3] = { 0x1BADB002u, 0, -0x1BADB002u };
-
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
-static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
-static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-
-static void puts(const char *s) { while (*s) outb(0xe9, (uint8_t)*s++); }
-static void hex(uint32_t v)
-{
-    outb(0xe9, (uint8_t)"0123456789abcdef"[(v >> 4) & 0xf]);
-    outb(0xe9, (uint8_t)"0123456789abcdef"[v & 0xf]);
-}
+static void hex2(uint32_t v) { hex(v, 2); }
 
 static uint64_t idt[256] __attribute__((aligned(8)));
 static volatile unsigned thre_irqs, rx_count;
@@ -34,7 +22,7 @@ void on_com1(void)
     if ((iir & 0x0f) == 0x02) {
         thre_irqs++;
         puts("com1 irq: transmitter empty, iir=");
-        hex(iir);
+        hex2(iir);
         puts("\n");
         outb(COM1 + 1, inb(COM1 + 1) & ~0x02);
     } else if ((iir & 0x0f) == 0x04) {
@@ -73,7 +61,7 @@ void kmain(void)
     for (volatile int k = 0; k < 1000 && !thre_irqs; k++)
         ;
     puts("thre interrupts: ");
-    hex(thre_irqs);
+    hex2(thre_irqs);
     puts("\n");
     if (inb(COM1 + 5) & 1) {
         outb(COM1 + 1, 0x01);               /* received-data interrupt */
@@ -86,10 +74,8 @@ void kmain(void)
     }
     __asm__ volatile("cli");
     puts("kernel: powering off\n");
-    outw(0x604, 0x2000);
-    for (;;)
-        __asm__ volatile("hlt");
+    power_off();
 }
 
 static uint8_t stack[8192] __attribute__((aligned(16), used));
-__asm__(".globl _start\n_start:\n\tmovl $stack + 8192, %esp\n\tcall kmain\n1:\thlt\n\tjmp 1b\n");
+KERNEL_ENTRY(stack, 8192);

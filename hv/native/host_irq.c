@@ -190,11 +190,13 @@ static bool poll_pic(struct hv_guest *g)
     return true;
 }
 
-/* Push one 32-bit word on the guest stack; false on a fault. */
-static bool push32(struct hv_guest *g, uint32_t *esp, uint32_t v, uint32_t *fa, uint32_t *fe)
+/* Push one 32-bit word on the guest stack at ss_base + esp; false on a
+ * fault. */
+static bool push32(struct hv_guest *g, uint32_t ss_base, uint32_t *esp, uint32_t v, uint32_t *fa,
+                   uint32_t *fe)
 {
     uint32_t sp = *esp - 4;
-    if (!hv_vcopy(g, sp, &v, 4, true, fa, fe))
+    if (!hv_vcopy(g, ss_base + sp, &v, 4, true, fa, fe))
         return false;
     *esp = sp;
     return true;
@@ -211,12 +213,24 @@ static bool gdt_descriptor(struct hv_guest *g, const struct hv_sregs *s, uint16_
            hv_vcopy(g, s->gdt.base + (sel & ~7u), d, 8, false, &fa, &fe);
 }
 
-/* Can the handler's CS be `sel`: a present ring-0 code segment (the boot
- * selector 0x08 until the guest loads a GDT)? */
-static bool code_selector_ok(struct hv_guest *g, const struct hv_sregs *s, uint16_t sel)
+static void segment_of(struct hv_segment *seg, uint16_t sel, const uint32_t d[2])
 {
-    if (s->gdt.limit == 0)
+    seg->sel = sel;
+    seg->base = hv_desc_base(d[0], d[1]);
+    seg->limit = hv_desc_limit(d[0], d[1]);
+    seg->attr = hv_desc_attr(d[1] | HV_DESC_ACCESSED);
+}
+
+/* The handler's CS: `sel` must be a present ring-0 code segment (the boot
+ * selector 0x08 until the guest loads a GDT); *seg gets its cache. */
+static bool handler_cs(struct hv_guest *g, const struct hv_sregs *s, uint16_t sel,
+                       struct hv_segment *seg)
+{
+    if (s->gdt.limit == 0) {
+        static const uint32_t flat_code[2] = { 0x0000ffffu, 0x00cf9b00u };
+        segment_of(seg, sel, flat_code);
         return sel == FLAT_CODE_SEL;
+    }
     uint32_t d[2];
     if (!gdt_descriptor(g, s, sel, d))
         return false;
@@ -225,19 +239,20 @@ static bool code_selector_ok(struct hv_guest *g, const struct hv_sregs *s, uint1
         return false;
     if (!(hi & HV_DESC_CONFORMING) && hv_desc_dpl(hi) != 0)
         return false;
-    if (!hv_desc_flat(d[0], hi)) {
-        hv_kill(g, "unsupported: handler segment 0x%04x has base 0x%08x and limit 0x%08x "
-                "(only flat segments are supported yet)", sel, hv_desc_base(d[0], hi),
-                hv_desc_limit(d[0], hi));
+    if (!(hi & HV_DESC_DB)) {
+        hv_kill(g, "unsupported: handler segment 0x%04x is 16-bit code (only 32-bit code "
+                "segments are supported)", sel);
         return false;
     }
+    segment_of(seg, sel, d);
     return true;
 }
 
 /* The ring-0 stack (SS0:ESP0) of the guest's TSS, for an interrupt that
- * arrives in ring 3; false (and the guest killed) if there is none. */
+ * arrives in ring 3, with SS0's cache; false (and the guest killed) if there
+ * is none. */
 static bool tss_stack(struct hv_guest *g, const struct hv_sregs *s, uint32_t *esp0,
-                      uint16_t *ss0)
+                      struct hv_segment *ss0)
 {
     uint32_t d[2], fa, fe, stack[2];
     if (!gdt_descriptor(g, s, s->tr.sel, d)) {
@@ -248,8 +263,19 @@ static bool tss_stack(struct hv_guest *g, const struct hv_sregs *s, uint32_t *es
         hv_kill(g, "the TSS at 0x%08x cannot be read", hv_desc_base(d[0], d[1]));
         return false;
     }
+    uint16_t sel = (uint16_t)stack[1];
+    uint32_t hi;
+    if (!gdt_descriptor(g, s, sel, d) || !((hi = d[1]) & HV_DESC_S) || (hi & HV_DESC_CODE) ||
+        !(hi & HV_DESC_RW) || !(hi & HV_DESC_P) || hv_desc_dpl(hi) != 0 || (sel & 3) != 0) {
+        hv_kill(g, "the TSS's SS0 0x%04x is not a present, writable ring-0 data segment", sel);
+        return false;
+    }
+    if (!(hi & HV_DESC_DB)) {
+        hv_kill(g, "unsupported: the TSS's SS0 0x%04x is a 16-bit stack", sel);
+        return false;
+    }
     *esp0 = stack[0];
-    *ss0 = (uint16_t)stack[1];
+    segment_of(ss0, sel, d);
     return true;
 }
 
@@ -265,7 +291,8 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
 {
     struct hv_sregs s;
     g->sw_ops->get_sregs(g->sw, &s);
-    if (!code_selector_ok(g, &s, gate->sel)) {
+    struct hv_segment cs, ss = s.seg[HV_SS];
+    if (!handler_cs(g, &s, gate->sel, &cs)) {
         *fa = gate->sel;
         *fe = ~0u;                          /* #GP(selector): not a code segment */
         return false;
@@ -273,7 +300,6 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     struct hv_regs r;
     g->sw_ops->get_regs(g->sw, &r);
     uint32_t esp = r.gpr[HV_ESP];
-    uint16_t ss = s.seg[HV_SS].sel;
     bool outer = s.cpl != 0;
     if (outer) {
         if (!tss_stack(g, &s, &esp, &ss)) {
@@ -281,12 +307,14 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
             *fe = ~0u;
             return false;
         }
-        if (!push32(g, &esp, s.seg[HV_SS].sel, fa, fe) ||
-            !push32(g, &esp, r.gpr[HV_ESP], fa, fe))
+        if (!push32(g, ss.base, &esp, s.seg[HV_SS].sel, fa, fe) ||
+            !push32(g, ss.base, &esp, r.gpr[HV_ESP], fa, fe))
             return false;
     }
-    if (!push32(g, &esp, r.eflags, fa, fe) || !push32(g, &esp, s.seg[HV_CS].sel, fa, fe) ||
-        !push32(g, &esp, return_eip, fa, fe) || (has_error && !push32(g, &esp, error, fa, fe)))
+    uint32_t b = ss.base;
+    if (!push32(g, b, &esp, r.eflags, fa, fe) || !push32(g, b, &esp, s.seg[HV_CS].sel, fa, fe) ||
+        !push32(g, b, &esp, return_eip, fa, fe) ||
+        (has_error && !push32(g, b, &esp, error, fa, fe)))
         return false;
     r.gpr[HV_ESP] = esp;
     r.eip = gate->offset;
@@ -294,9 +322,9 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     if (gate->type == GATE_INTR)
         r.eflags &= ~HV_IF;
     g->sw_ops->set_regs(g->sw, &r);
-    if (s.seg[HV_CS].sel != gate->sel || outer) {
-        s.seg[HV_CS].sel = gate->sel;
-        s.seg[HV_SS].sel = ss;
+    if (memcmp(&s.seg[HV_CS], &cs, sizeof(cs)) != 0 || outer) {
+        s.seg[HV_CS] = cs;
+        s.seg[HV_SS] = ss;
         s.cpl = 0;
         g->sw_ops->set_sregs(g->sw, &s);
     }

@@ -128,7 +128,8 @@ struct hv_trap {
 /* ---- segment descriptors (SDM vol. 3, 3.4.5), shared by host and switchers ---- */
 enum {
     HV_DESC_ACCESSED = 1u << 8, HV_DESC_RW = 1u << 9, HV_DESC_CONFORMING = 1u << 10,
-    HV_DESC_CODE = 1u << 11, HV_DESC_S = 1u << 12, HV_DESC_P = 1u << 15, HV_DESC_G = 1u << 23,
+    HV_DESC_CODE = 1u << 11, HV_DESC_S = 1u << 12, HV_DESC_P = 1u << 15, HV_DESC_DB = 1u << 22,
+    HV_DESC_G = 1u << 23,
 };
 
 static inline uint32_t hv_desc_base(uint32_t lo, uint32_t hi)
@@ -148,9 +149,10 @@ static inline unsigned hv_desc_dpl(uint32_t hi)
 }
 
 /* Base 0 and a 4 GiB limit: the only segments the switchers honour yet. */
-static inline bool hv_desc_flat(uint32_t lo, uint32_t hi)
+/* The attr of struct hv_segment for a descriptor's high word. */
+static inline uint16_t hv_desc_attr(uint32_t hi)
 {
-    return hv_desc_base(lo, hi) == 0 && hv_desc_limit(lo, hi) == 0xffffffffu;
+    return (uint16_t)((hi >> 8) & 0xf0ffu);
 }
 
 struct hv_guest;

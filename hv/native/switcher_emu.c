@@ -53,8 +53,11 @@ static void *emu_create(struct hv_guest *g)
     }
     c->cr0 = CR0_BOOT;
     c->shadow_at = UINT64_MAX;          /* the TLB starts empty: calloc zeroed it */
-    c->sreg[0] = c->sreg[2] = c->sreg[3] = c->sreg[4] = c->sreg[5] = 0x10;  /* ES SS DS FS GS */
-    c->sreg[1] = 0x08;                                                      /* CS */
+    for (int k = 0; k < HV_NSREG; k++)     /* Guest ABI v1: flat CS 0x08, data 0x10 */
+        emu_seg_set(c, k, k == HV_CS ? 0x08 : 0x10, 0, 0xffffffffu,
+                    k == HV_CS ? EMU_ATTR_CODE0 : EMU_ATTR_DATA0);
+    emu_seg_loaded(c);
+    c->pending = 0;
     c->eflags = HV_FLAGS_FIXED;
     return c;
 }
@@ -90,7 +93,9 @@ static struct block *page_next(const struct block *b, uint32_t page)
 
 static void decode(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns)
 {
-    if (c->paged)
+    if (c->segmented)
+        emu_decode_block_sg(c, eip, b, max_insns);
+    else if (c->paged)
         emu_decode_block_pg(c, eip, b, max_insns);
     else
         emu_decode_block(c, eip, b, max_insns);
@@ -126,13 +131,14 @@ static struct block *translate(struct cpu *c, uint32_t eip)
         uint32_t p = b->ppage[k];
         b->page_next[k] = c->page_blocks[p];
         c->page_blocks[p] = b;
-        if (!c->codemap[p] && c->paged)
+        if (!c->codemap[p] && c->slow)
             emu_tlb_drop_writes(c, p);
         c->codemap[p] = 1;
     }
     if (c->paged) {
-        mark_vpage(c, eip >> 12);
-        mark_vpage(c, (b->insns[b->ninsn].eip - 1) >> 12);
+        uint32_t base = c->seg[HV_CS].base;     /* vcodemap is by linear page */
+        mark_vpage(c, (base + eip) >> 12);
+        mark_vpage(c, (base + b->insns[b->ninsn].eip - 1) >> 12);
     }
     return b;
 }
@@ -147,12 +153,12 @@ struct block *emu_lookup(struct cpu *c, uint32_t eip)
         if (b->eip == eip)
             break;
     if (!b) {
-        if (c->paged) {
+        if (c->slow) {
             /* An instruction fetch that faults is never cached (see the
              * decoder): decode it into the scratch block and run it there. */
             b = &c->scratch.blk;
-            emu_decode_block_pg(c, eip, b, 1);
-            if (b->insns[0].fn == op_fetch_fault_pg)
+            decode(c, eip, b, 1);
+            if (b->insns[0].fn == op_fetch_fault_pg || b->insns[0].fn == op_fetch_fault_sg)
                 return b;
         }
         b = translate(c, eip);
@@ -350,6 +356,59 @@ void emu_set_cr(struct cpu *c, unsigned n, uint32_t v)
             c->pending |= PENDING_CODE;
     }
     c->paged = now;
+    c->slow = now || c->segmented;
+}
+
+/* ---- segments ---- */
+
+void emu_seg_set(struct cpu *c, int s, uint16_t sel, uint32_t base, uint32_t limit,
+                 uint16_t attr)
+{
+    struct emu_seg *e = &c->seg[s];
+    unsigned type = attr & 0xf;
+    bool usable = (attr & EMU_ATTR_P) && (attr & EMU_ATTR_S), code = type & 8;
+    uint32_t lo = 0;
+    int64_t span = limit;
+    if (!code && (type & 4)) {
+        /* Expand-down: the valid offsets are above the limit, up to 64 KiB or
+         * 4 GiB by the B bit (SDM vol. 3, 3.4.5.1). */
+        uint32_t top = (attr & EMU_ATTR_DB) ? 0xffffffffu : 0xffffu;
+        lo = limit + 1;
+        span = (lo == 0 || lo > top) ? -1 : (int64_t)(top - lo);
+    }
+    c->sreg[s] = sel;
+    e->base = base;
+    e->bias = base + lo;
+    e->limit = limit;
+    e->attr = attr;
+    e->rspan = usable && (!code || (type & 2)) ? span : -1;
+    e->wspan = usable && !code && (type & 2) ? span : -1;
+}
+
+/* Flat: what the flat and paged builds assume, base 0 and every offset
+ * readable (and writable, for data).  Those builds do not refuse writes
+ * through a CS override, which a CPU would. */
+static bool seg_flat(const struct emu_seg *e, bool code)
+{
+    return e->bias == 0 && e->rspan == 0xffffffffu && (code || e->wspan == 0xffffffffu);
+}
+
+void emu_seg_loaded(struct cpu *c)
+{
+    bool segmented = false;
+    for (int k = 0; k < HV_NSREG; k++)
+        segmented |= !seg_flat(&c->seg[k], k == HV_CS);
+    bool slow = c->paged || segmented;
+    const struct emu_seg *cs = &c->seg[HV_CS];
+    if (segmented != c->segmented || cs->base != c->code_base || cs->limit != c->code_limit) {
+        /* Decoded blocks belong to the other build, or to another code
+         * segment: drop them (and the TLB, filled only in the slow build). */
+        c->pending |= PENDING_TLB | PENDING_CODE;
+        c->code_base = cs->base;
+        c->code_limit = cs->limit;
+    }
+    c->segmented = segmented;
+    c->slow = slow;
 }
 
 void emu_set_cpl(struct cpu *c, unsigned cpl)
@@ -377,8 +436,9 @@ static void emu_get_sregs(void *sw, struct hv_sregs *s)
     s->cr4 = c->cr4;
     for (int k = 0; k < HV_NSREG; k++) {
         s->seg[k].sel = c->sreg[k];
-        s->seg[k].limit = 0xffffffffu;
-        s->seg[k].attr = k == HV_CS ? 0xc09b : 0xc093;     /* flat code / data, DPL 0 */
+        s->seg[k].base = c->seg[k].base;
+        s->seg[k].limit = c->seg[k].limit;
+        s->seg[k].attr = c->seg[k].attr;
     }
     s->gdt = c->gdtr;
     s->idt = c->idtr;
@@ -399,7 +459,8 @@ static void emu_set_sregs(void *sw, const struct hv_sregs *s)
         emu_set_cr(c, 3, s->cr3);
     c->cr2 = s->cr2;
     for (int k = 0; k < HV_NSREG; k++)
-        c->sreg[k] = s->seg[k].sel;
+        emu_seg_set(c, k, s->seg[k].sel, s->seg[k].base, s->seg[k].limit, s->seg[k].attr);
+    emu_seg_loaded(c);
     c->gdtr = s->gdt;
     c->idtr = s->idt;
     emu_set_cpl(c, s->cpl);

@@ -1,8 +1,7 @@
 /*
  * switcher_emu.h: the software switcher's private contracts.
  *
- * The emu switcher is an IA-32 interpreter for 32-bit protected mode with
- * flat segments.  Code is decoded once into blocks of `struct insn`, each
+ * The emu switcher is an IA-32 interpreter for 32-bit protected mode.  Code is decoded once into blocks of `struct insn`, each
  * naming its handler; handlers run one after another by direct threading
  * (each tail-calls the next), and blocks chain to their successors without
  * returning to the dispatcher.  Arithmetic flags are lazy: an ALU op records
@@ -19,18 +18,31 @@
 #include "hv.h"
 
 /*
- * Two builds of every handler.  The families are compiled as they are for
- * the flat world of paging off (EMU_PAGED 0: an address is a RAM offset,
- * checked against the RAM size), and once more by switcher_emu_paged.c with
- * EMU_PAGED 1, where every access goes through the soft TLB.  A block is
- * decoded with the handlers of the mode it runs in, so paging costs nothing
- * to a guest that never turns it on.  EMU(name) is a handler's name in the
- * mode being compiled.
+ * Three builds of every handler.  The families are compiled as they are for
+ * the flat world of paging off and flat segments (EMU_PAGED 0: an address is
+ * a RAM offset, checked against the RAM size); again by switcher_emu_paged.c
+ * with EMU_PAGED 1, where every access goes through the soft TLB; and a
+ * third time by switcher_emu_segmented.c with EMU_SEG 1 as well, where every
+ * access also adds its segment's base and is checked against its limit and
+ * type.  The segmented build runs whenever a segment is not flat, with
+ * paging on or off.  A block is decoded with the handlers of the mode it
+ * runs in, so neither paging nor segmentation costs anything to a guest that
+ * does not use it.  EMU(name) is a handler's name in the build being
+ * compiled: name, name_pg or name_sg.
  */
+#ifndef EMU_SEG
+#define EMU_SEG 0
+#endif
+#if EMU_SEG
+#undef EMU_PAGED
+#define EMU_PAGED 1
+#endif
 #ifndef EMU_PAGED
 #define EMU_PAGED 0
 #endif
-#if EMU_PAGED
+#if EMU_SEG
+#define EMU(name) name##_sg
+#elif EMU_PAGED
 #define EMU(name) name##_pg
 #else
 #define EMU(name) name
@@ -77,6 +89,7 @@ struct insn {
     uint8_t op;             /* sub-operation: ALU op, condition, group member */
     uint8_t remain;         /* instructions from here to the end of the block */
     uint8_t pfx;
+    uint8_t seg;            /* the memory operand's segment register (HV_DS ...) */
 };
 
 struct block {
@@ -121,12 +134,28 @@ enum cc_kind {
 };
 #define ARITH_FLAGS (HV_CF | HV_PF | HV_AF | HV_ZF | HV_SF | HV_OF)
 
+/*
+ * A segment register's descriptor cache, with what the segmented handlers
+ * check.  An access of sz bytes at linear address a is inside the segment
+ * when (a - bias) + sz - 1 <= span as a 64-bit sum, where bias is base plus
+ * the lowest valid offset: that covers expand-up and expand-down segments
+ * alike, and a span of -1 refuses everything (a null selector, or writes to
+ * a read-only segment).
+ */
+struct emu_seg {
+    uint32_t base, bias;
+    int64_t rspan, wspan;
+    uint32_t limit;         /* in bytes, as the descriptor says */
+    uint16_t attr;          /* struct hv_segment's attr */
+};
+
 struct cpu {
     uint32_t r[9];          /* EAX..EDI, then a zero for absent base/index */
     uint32_t eip;
     uint32_t eflags;        /* system bits always; arithmetic bits when CC_EAGER */
     uint32_t cc_op, cc_a, cc_b, cc_res;
     uint16_t sreg[6];
+    struct emu_seg seg[6];
 
     uint8_t *ram;
     uint32_t ram_size;
@@ -137,16 +166,20 @@ struct cpu {
     struct hv_trap *trap;
     struct block **link_slot; /* successor slot to fill once the target is known */
 
-    /* System state.  Segments are flat; CPL is 0. */
+    /* System state. */
     struct hv_guest *g;
     uint32_t cr0, cr2, cr3, cr4;
     struct hv_dtable gdtr, idtr;
     uint16_t ldtr, tr;
+    uint32_t ldt_base, ldt_limit;   /* the LDT that LLDT loaded */
     bool gdt_loaded;        /* LGDT ran: selectors are checked against the GDT */
     uint8_t cpl;            /* 0, or 3 once an iret took the guest to user mode */
     uint64_t tsc_offset;    /* WRMSR 0x10: the TSC is icount + this */
     uint64_t msr_sysenter[3], msr_misc_enable, msr_pat;
-    bool paged;             /* CR0.PG: blocks use the _pg handlers */
+    bool paged;             /* CR0.PG: the _pg handlers, if not segmented */
+    bool segmented;         /* some segment is not flat: the _sg handlers */
+    uint32_t code_base, code_limit; /* the CS that decoded blocks were fetched through */
+    bool slow;              /* paged or segmented: the TLB is in use */
     bool want_window;       /* the host waits for IF to be set */
     unsigned pending;       /* PENDING_* work for the dispatcher */
     uint64_t shadow_at;     /* icount just after an sti that set IF */
@@ -200,9 +233,35 @@ static inline void setreg(struct cpu *c, int sz, int n, uint32_t v)
 }
 
 /* ---- memory ---- */
-static inline uint32_t ea(const struct cpu *c, const struct insn *i)
+/* The offset of a memory operand in its segment (what LEA computes). */
+static inline uint32_t ea_off(const struct cpu *c, const struct insn *i)
 {
     return c->r[i->base] + (c->r[i->index] << i->scale) + i->disp;
+}
+
+/* The linear address of offset off in segment s.  Segments are flat outside
+ * the segmented build, so there it is the offset itself. */
+#if EMU_SEG
+#define LIN(s, off) ((uint32_t)(off) + c->seg[s].base)
+#else
+#define LIN(s, off) ((uint32_t)(off))
+#endif
+
+/* The linear address of a memory operand. */
+static inline uint32_t ea(const struct cpu *c, const struct insn *i)
+{
+#if EMU_SEG
+    return ea_off(c, i) + c->seg[i->seg].base;
+#else
+    return ea_off(c, i);
+#endif
+}
+
+/* Is [a, a+sz) (linear) inside segment s, for a read or a write? */
+static inline bool seg_ok(const struct cpu *c, int s, uint32_t a, uint32_t sz, bool write)
+{
+    const struct emu_seg *e = &c->seg[s];
+    return (int64_t)(uint32_t)(a - e->bias) + (int64_t)sz - 1 <= (write ? e->wspan : e->rspan);
 }
 
 static inline uint32_t ld_host(const uint8_t *p, int sz)
@@ -343,10 +402,56 @@ static inline const struct insn *pf_ret(struct cpu *c, const struct insn *i, uin
 #endif
 }
 
-/* Check a data access of sz bytes at a before reading (CHECK) or before any
- * write (CHECKW, also for read-modify-write): #PF if it may not happen. */
-#define CHECK(a, sz) do { if (HV_UNLIKELY(!mem_ok(c, (a), (sz)))) PF(a); } while (0)
-#define CHECKW(a, sz) do { if (HV_UNLIKELY(!mem_okw(c, (a), (sz)))) PFW(a); } while (0)
+/* Check an access of sz bytes at linear a through segment s (see CHECK_SEG
+ * below), for handlers that return false once instruction i has faulted. */
+static inline bool access_ok(struct cpu *c, const struct insn *i, int s, uint32_t a, uint32_t sz,
+                             bool write)
+{
+#if EMU_SEG
+    if (HV_UNLIKELY(!seg_ok(c, s, a, sz, write))) {
+        emu_fault_ret(c, i, s == HV_SS ? HV_VEC_SS : HV_VEC_GP, 0, 0);
+        return false;
+    }
+#else
+    (void)s;
+#endif
+    if (HV_LIKELY(write ? mem_okw(c, a, sz) : mem_ok(c, a, sz)))
+        return true;
+    pf_ret(c, i, a, write);
+    return false;
+}
+
+/* Check an access of sz bytes at linear address a before reading (CHECK_LIN)
+ * or before any write (CHECKW_LIN, also for read-modify-write): #PF if the
+ * page may not be used so. */
+#define CHECK_LIN(a, sz) do { if (HV_UNLIKELY(!mem_ok(c, (a), (sz)))) PF(a); } while (0)
+#define CHECKW_LIN(a, sz) do { if (HV_UNLIKELY(!mem_okw(c, (a), (sz)))) PFW(a); } while (0)
+
+/* The same through segment s first: outside its limit, or a kind of access
+ * it does not allow, is #GP(0), or #SS(0) for the stack segment (SDM vol. 3,
+ * 5.3).  The other builds have only flat segments, so only the page counts. */
+#if EMU_SEG
+#define SEG_FAULT(s) FAULT((s) == HV_SS ? HV_VEC_SS : HV_VEC_GP, 0, 0)
+#define CHECK_SEG(s, a, sz) do {                                               \
+        if (HV_UNLIKELY(!seg_ok(c, (s), (a), (sz), false))) SEG_FAULT(s);      \
+        CHECK_LIN(a, sz);                                                      \
+    } while (0)
+#define CHECKW_SEG(s, a, sz) do {                                              \
+        if (HV_UNLIKELY(!seg_ok(c, (s), (a), (sz), true))) SEG_FAULT(s);       \
+        CHECKW_LIN(a, sz);                                                     \
+    } while (0)
+#else
+#define CHECK_SEG(s, a, sz) CHECK_LIN(a, sz)
+#define CHECKW_SEG(s, a, sz) CHECKW_LIN(a, sz)
+#endif
+
+/* A memory operand at a = ea(c, i), in the instruction's segment. */
+#define CHECK(a, sz) CHECK_SEG(i->seg, a, sz)
+#define CHECKW(a, sz) CHECKW_SEG(i->seg, a, sz)
+/* The stack: a is linear, from SP_LIN(esp). */
+#define SP_LIN(sp) LIN(HV_SS, sp)
+#define CHECK_SS(a, sz) CHECK_SEG(HV_SS, a, sz)
+#define CHECKW_SS(a, sz) CHECKW_SEG(HV_SS, a, sz)
 
 /* ---- lazy flags (switcher_emu_flags.c) ---- */
 uint32_t emu_flags(const struct cpu *c);            /* full EFLAGS */
@@ -485,18 +590,28 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
         STOP();                                                                \
     } while (0)
 
+/* A near branch to t past the CS limit is #GP(0) at the branch, which does
+ * not happen (SDM vol. 2, JMP); only the segmented build has such limits. */
+#if EMU_SEG
+#define CS_LIMIT(t) do {                                                       \
+        if (HV_UNLIKELY((t) > c->seg[HV_CS].limit)) FAULT(HV_VEC_GP, 0, 0);    \
+    } while (0)
+#else
+#define CS_LIMIT(t) do { } while (0)
+#endif
+
 /* ---- the stack ---- */
 #define PUSH(sz, v) do {                                                       \
-        uint32_t sp_ = c->r[HV_ESP] - (sz);                                    \
-        CHECKW(sp_, (sz));                                                     \
-        st(c, sp_, (sz), (v));                                                 \
+        uint32_t sp_ = c->r[HV_ESP] - (sz), la_ = SP_LIN(sp_);                 \
+        CHECKW_SS(la_, (sz));                                                  \
+        st(c, la_, (sz), (v));                                                 \
         c->r[HV_ESP] = sp_;                                                    \
     } while (0)
 
 #define POP(sz, dst) do {                                                      \
-        uint32_t sp_ = c->r[HV_ESP];                                           \
-        CHECK(sp_, (sz));                                                      \
-        (dst) = ld(c, sp_, (sz));                                              \
+        uint32_t sp_ = c->r[HV_ESP], la_ = SP_LIN(sp_);                        \
+        CHECK_SS(la_, (sz));                                                   \
+        (dst) = ld(c, la_, (sz));                                              \
         c->r[HV_ESP] = sp_ + (sz);                                             \
     } while (0)
 
@@ -550,6 +665,50 @@ bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32
 bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel,
                               unsigned cpl);
 void EMU(emu_drop_inner_segments)(struct cpu *c);
+/* Set segment register s and its descriptor cache; attr as in struct
+ * hv_segment (0 for an unusable, null data segment).  Then emu_seg_loaded()
+ * decides which build runs; if that or the code segment changed, it sets
+ * PENDING_* and the instruction must leave its block (NEXT_AFTER_LOAD). */
+void emu_seg_set(struct cpu *c, int s, uint16_t sel, uint32_t base, uint32_t limit,
+                 uint16_t attr);
+void emu_seg_loaded(struct cpu *c);
+/* A far transfer to offset off has just loaded CS (old: what it held): an
+ * offset past the new limit undoes the load and faults, #GP(0) at the
+ * transfer itself (SDM vol. 2, JMP, CALL, RET, IRET). */
+static inline bool emu_far_target_ok(struct cpu *c, const struct insn *i, uint16_t old_sel,
+                                     const struct emu_seg *old, uint32_t off)
+{
+    if (HV_LIKELY(off <= c->seg[HV_CS].limit))
+        return true;
+    emu_seg_set(c, HV_CS, old_sel, old->base, old->limit, old->attr);
+    emu_seg_loaded(c);
+    emu_fault_ret(c, i, HV_VEC_GP, 0, 0);
+    return false;
+}
+#define EMU_ATTR_P 0x80u
+#define EMU_ATTR_S 0x10u
+#define EMU_ATTR_DB 0x4000u
+#define EMU_ATTR_CODE0 0xc09bu      /* flat 32-bit code, ring 0, accessed */
+#define EMU_ATTR_DATA0 0xc093u      /* flat writable data, ring 0, accessed */
+
+/* Go on after a segment load, by way of the dispatcher if it must first
+ * drop decoded code. */
+#define NEXT_AFTER_LOAD() do {                                                 \
+        if (HV_UNLIKELY(c->pending)) {                                         \
+            emu_exit_at(c, i, HV_TRAP_NONE, i->next);                          \
+            STOP();                                                            \
+        }                                                                      \
+        NEXT();                                                                \
+    } while (0)
+#define GOTO_AFTER_LOAD(target) do {                                           \
+        uint32_t g_ = (target);                                                \
+        if (HV_UNLIKELY(c->pending)) {                                         \
+            emu_exit_at(c, i, HV_TRAP_NONE, g_);                               \
+            STOP();                                                            \
+        }                                                                      \
+        GOTO_INDIRECT(g_);                                                     \
+    } while (0)
+
 /* Change the privilege level (the TLB is per privilege level). */
 void emu_set_cpl(struct cpu *c, unsigned cpl);
 
@@ -562,17 +721,19 @@ void emu_set_cpl(struct cpu *c, unsigned cpl);
 
 /* ---- decoder (switcher_emu_decode.c) ---- */
 /* Decode up to max_insns instructions at eip into b (room for max_insns + 1),
- * with the handlers of the current mode (emu_decode_block_pg when paged). */
+ * with the handlers of the current mode (emu_decode_block_pg when paged,
+ * emu_decode_block_sg when segmented). */
 void emu_decode_block(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns);
 void emu_decode_block_pg(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns);
+void emu_decode_block_sg(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns);
 
 /* ---- handlers, one family per file ---- */
 #define H(name) OP(name);
 #include "switcher_emu_ops.h"
 #undef H
 #if !EMU_PAGED
-/* The dispatcher (a flat file) recognises this paged handler. */
-emu_fn op_fetch_fault_pg;
+/* The dispatcher (a flat file) recognises these handlers of the TLB builds. */
+emu_fn op_fetch_fault_pg, op_fetch_fault_sg;
 #endif
 
 #endif

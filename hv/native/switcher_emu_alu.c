@@ -118,13 +118,13 @@ emu_fn *const EMU(emu_mov32)[5] = FORM_ROW(op_mov32);
 /* LEA Gv, M: the address itself, truncated to the operand size. */
 OP(op_lea)
 {
-    setreg(c, i->size, i->reg, ea(c, i));
+    setreg(c, i->size, i->reg, ea_off(c, i));
     NEXT();
 }
 
 OP(op_lea32)
 {
-    c->r[i->reg] = ea(c, i);
+    c->r[i->reg] = ea_off(c, i);
     NEXT();
 }
 

@@ -13,8 +13,10 @@
 
 OP(op_jcc)
 {
-    if (emu_cond(c, i->op))
+    if (emu_cond(c, i->op)) {
+        CS_LIMIT(i->imm);
         GOTO(i->imm, 0);
+    }
     GOTO(i->next, 1);
 }
 
@@ -99,6 +101,8 @@ extern emu_fn *const EMU(emu_alu)[3][9][5];
 /* The fused handler for `cmp` (a 32-bit CMP/TEST handler) then Jcc `cond`. */
 emu_fn *EMU(emu_fused_cmp_jcc)(emu_fn *cmp, int cond)
 {
+    if (EMU_SEG)
+        return NULL;            /* a jump past the CS limit must fault on its own */
     emu_fn *const *cmps = EMU(emu_alu)[2][ALU_CMP], *const *tests = EMU(emu_alu)[2][ALU_TEST];
     for (int form = 0; form < 5; form++)
         if (cmp == cmps[form])
@@ -112,6 +116,7 @@ emu_fn *EMU(emu_fused_cmp_jcc)(emu_fn *cmp, int cond)
 
 OP(op_jmp)
 {
+    CS_LIMIT(i->imm);
     GOTO(i->imm, 0);
 }
 
@@ -132,6 +137,7 @@ OP(op_stale)
 
 OP(op_call)
 {
+    CS_LIMIT(i->imm);
     PUSH(4, i->next);
     GOTO(i->imm, 0);
 }
@@ -142,6 +148,7 @@ OP(op_jmp_e)
     uint32_t t, a = 0;
     READ_E(i->size, t, a);
     (void)a;
+    CS_LIMIT(t);
     GOTO_INDIRECT(t);
 }
 
@@ -150,14 +157,23 @@ OP(op_call_e)
     uint32_t t, a = 0;
     READ_E(i->size, t, a);
     (void)a;
+    CS_LIMIT(t);
     PUSH(4, i->next);
     GOTO_INDIRECT(t);
 }
 
 OP(op_ret)
 {
-    uint32_t t;
+    uint32_t t, sp = c->r[HV_ESP];
     POP(4, t);
+#if EMU_SEG
+    if (HV_UNLIKELY(t > c->seg[HV_CS].limit)) {
+        c->r[HV_ESP] = sp;
+        FAULT(HV_VEC_GP, 0, 0);
+    }
+#else
+    (void)sp;
+#endif
     c->r[HV_ESP] += i->imm;                 /* RET imm16 */
     GOTO_INDIRECT(t);
 }
@@ -176,8 +192,16 @@ OP(op_loop)
         else if (i->op == 0)
             go = go && !emu_cond(c, 4);
     }
-    if (go)
+    if (go) {
+#if EMU_SEG
+        if (HV_UNLIKELY(i->imm > c->seg[HV_CS].limit)) {
+            if (i->op != 3)
+                c->r[HV_ECX]++;         /* the LOOP did not happen */
+            FAULT(HV_VEC_GP, 0, 0);
+        }
+#endif
         GOTO(i->imm, 0);
+    }
     GOTO(i->next, 1);
 }
 
@@ -241,9 +265,9 @@ static void iret_unsupported(struct cpu *c, const struct insn *i, uint32_t cs)
 
 OP(op_iret)
 {
-    uint32_t sp = c->r[HV_ESP];
-    CHECK(sp, 12);
-    uint32_t eip = ld(c, sp, 4), cs = ld(c, sp + 4, 4) & 0xffff, fl = ld(c, sp + 8, 4);
+    uint32_t sp = c->r[HV_ESP], la = SP_LIN(sp);
+    CHECK_SS(la, 12);
+    uint32_t eip = ld(c, la, 4), cs = ld(c, la + 4, 4) & 0xffff, fl = ld(c, la + 8, 4);
     unsigned rpl = cs & 3;
     if (rpl < c->cpl)
         FAULT(HV_VEC_GP, cs & 0xfffc, 0);   /* iret never goes to an inner level */
@@ -260,13 +284,19 @@ OP(op_iret)
     bool was_off = !(c->eflags & HV_IF);
     if (rpl > c->cpl) {
         /* To ring 3: SS:ESP come off the stack too. */
-        CHECK(sp, 20);
-        uint32_t esp = ld(c, sp + 12, 4), ss = ld(c, sp + 16, 4) & 0xffff;
+        CHECK_SS(la, 20);
+        uint32_t esp = ld(c, la + 12, 4), ss = ld(c, la + 16, 4) & 0xffff;
         uint16_t old_ss = c->sreg[HV_SS];
+        struct emu_seg old_cache = c->seg[HV_SS];
         if (!EMU(emu_load_segment_at)(c, i, HV_SS, ss, rpl))
             STOP();
-        if (!EMU(emu_load_segment_at)(c, i, HV_CS, cs, rpl)) {
+        uint16_t old_cs = c->sreg[HV_CS];
+        struct emu_seg old_code = c->seg[HV_CS];
+        if (!EMU(emu_load_segment_at)(c, i, HV_CS, cs, rpl) ||
+            !emu_far_target_ok(c, i, old_cs, &old_code, eip)) {
             c->sreg[HV_SS] = old_ss;
+            c->seg[HV_SS] = old_cache;
+            emu_seg_loaded(c);
             STOP();
         }
         emu_set_flags(c, (fl & mask) | (c->eflags & ~mask));
@@ -277,7 +307,9 @@ OP(op_iret)
         emu_exit_at(c, i, window ? HV_TRAP_IRQ_WINDOW : HV_TRAP_NONE, eip);
         STOP();
     }
-    if (!EMU(emu_load_segment)(c, i, HV_CS, cs))
+    uint16_t old_sel = c->sreg[HV_CS];
+    struct emu_seg old = c->seg[HV_CS];
+    if (!EMU(emu_load_segment)(c, i, HV_CS, cs) || !emu_far_target_ok(c, i, old_sel, &old, eip))
         STOP();
     c->r[HV_ESP] = sp + 12;
     emu_set_flags(c, (fl & mask) | (c->eflags & ~mask));
@@ -307,8 +339,12 @@ OP(op_ud)
 /* Instruction fetch from outside RAM (or an unmapped page), or an instruction
  * that runs off its end: imm is the first byte that could not be fetched,
  * imm2 the #PF error code. */
+/* An instruction that could not be fetched: a #PF at imm (error code imm2),
+ * or past the CS limit (op 1), #GP(0). */
 OP(op_fetch_fault)
 {
+    if (i->op)
+        FAULT(HV_VEC_GP, 0, 0);
     FAULT(HV_VEC_PF, i->imm2, i->imm);
 }
 

@@ -25,6 +25,7 @@ struct dec {
     uint32_t eip;
     bool fetch_fault;       /* needed a byte past avail */
     bool too_long;
+    bool fault_gp;          /* ... which is past the CS limit: #GP(0), not #PF */
     uint32_t fault_addr, fault_err;     /* the #PF for the byte at avail */
 };
 
@@ -766,23 +767,32 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
     return D_END;
 }
 
-/* The instruction bytes at d->eip: from RAM (paging off), or through the
- * translations of one or two virtual pages. */
+/* The instruction bytes at d->eip: from RAM (the flat build), or at CS's
+ * base plus eip through the translations of one or two virtual pages, no
+ * further than the CS limit. */
 static void fetch_code(struct cpu *c, struct dec *d)
 {
 #if EMU_PAGED
-    uint32_t va = d->eip, ppage;
+#if EMU_SEG
+    uint32_t va = c->seg[HV_CS].base + d->eip, ppage, limit = c->seg[HV_CS].limit;
+#else
+    uint32_t va = d->eip, ppage, limit = 0xffffffffu;
+#endif
+    unsigned room = d->eip > limit ? 0 : limit - d->eip >= MAX_INSN_LEN ? MAX_INSN_LEN
+                                                                        : limit - d->eip + 1;
     d->avail = 0;
-    while (d->avail < MAX_INSN_LEN) {
+    d->fault_gp = room < MAX_INSN_LEN;
+    while (d->avail < room) {
         const uint8_t *p = emu_fetch_ptr(c, va, &ppage);
         if (!p) {
             d->fault_addr = c->pf_addr;
             d->fault_err = c->pf_err;
+            d->fault_gp = false;
             return;
         }
         unsigned n = HV_PAGE_SIZE - (va & 0xfffu);
-        if (n > MAX_INSN_LEN - d->avail)
-            n = MAX_INSN_LEN - d->avail;
+        if (n > room - d->avail)
+            n = room - d->avail;
         memcpy(d->buf + d->avail, p, n);
         d->avail += n;
         va += n;
@@ -808,7 +818,7 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
     i->base = i->index = REG_NONE;
     i->size = 4;
 
-    int osz = 4;
+    int osz = 4, seg = -1;
     uint8_t pfx = 0, b;
     for (;;) {
         b = fetch(&d);
@@ -823,8 +833,10 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
             pfx = (uint8_t)((pfx & ~PFX_REP) | PFX_REPNE);
         } else if (b == 0xf3) {
             pfx = (uint8_t)((pfx & ~PFX_REPNE) | PFX_REP);
-        } else if (b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65) {
-            /* Segment overrides: every segment is flat, base 0. */
+        } else if (b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e) {
+            seg = (b >> 3) & 3;     /* ES CS SS DS: the last override counts */
+        } else if (b == 0x64 || b == 0x65) {
+            seg = b - 0x64 + HV_FS;
         } else {
             break;
         }
@@ -844,10 +856,17 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
     }
     i->pfx = pfx;
     i->next = eip + d.pos;
+    /* The memory operand's segment: the override, else SS for an EBP or ESP
+     * base, else DS (SDM vol. 1, 3.7.4). */
+    if (seg >= 0)
+        i->seg = (uint8_t)seg;
+    else
+        i->seg = i->base == HV_ESP || i->base == HV_EBP ? HV_SS : HV_DS;
     if (d.fetch_fault) {
         i->fn = EMU(op_fetch_fault);
         i->imm = d.fault_addr;
         i->imm2 = d.fault_err;
+        i->op = d.fault_gp;
         return D_END;
     }
     if (d.too_long) {
@@ -859,7 +878,13 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
 
 void EMU(emu_decode_block)(struct cpu *c, uint32_t eip, struct block *b, unsigned max_insns)
 {
-    uint32_t pc = eip, page = eip >> 12, last = page;
+    /* Pages are linear: eip plus the CS base (0 outside the segmented build). */
+#if EMU_SEG
+    uint32_t csb = c->seg[HV_CS].base;
+#else
+    uint32_t csb = 0;
+#endif
+    uint32_t pc = eip, page = (csb + eip) >> 12, last = page;
     unsigned n = 0;
     while (n < max_insns) {
         struct insn *i = &b->insns[n++];
@@ -873,8 +898,8 @@ void EMU(emu_decode_block)(struct cpu *c, uint32_t eip, struct block *b, unsigne
             break;
         }
 #endif
-        if (i->next > pc && ((i->next - 1) >> 12) > last)
-            last = (i->next - 1) >> 12;
+        if (i->next > pc && ((csb + i->next - 1) >> 12) > last)
+            last = (csb + i->next - 1) >> 12;
         pc = i->next;
         /* A compare followed by a conditional jump runs as one handler. */
         if (i->fn == EMU(op_jcc) && n >= 2) {
@@ -882,7 +907,7 @@ void EMU(emu_decode_block)(struct cpu *c, uint32_t eip, struct block *b, unsigne
             if (fused)
                 i[-1].fn = fused;
         }
-        if (res == D_END || (pc >> 12) != page)
+        if (res == D_END || ((csb + pc) >> 12) != page)
             break;
     }
     for (unsigned k = 0; k < n; k++)

@@ -58,17 +58,17 @@ OP(op_push_e)
 OP(op_pop_e)
 {
     uint32_t sp = c->r[HV_ESP], v;
-    CHECK(sp, i->size);
-    v = ld(c, sp, i->size);
+    CHECK_SS(SP_LIN(sp), i->size);
+    v = ld(c, SP_LIN(sp), i->size);
     c->r[HV_ESP] = sp + i->size;
     if (i->rm != RM_MEM) {
         setreg(c, i->size, i->rm, v);
         NEXT();
     }
     uint32_t a = ea(c, i);
-    if (!mem_okw(c, a, i->size)) {
+    if (!access_ok(c, i, i->seg, a, i->size, true)) {
         c->r[HV_ESP] = sp;
-        PFW(a);
+        STOP();
     }
     st(c, a, i->size, v);
     NEXT();
@@ -78,10 +78,10 @@ OP(op_pusha)
 {
     int sz = i->size;
     uint32_t sp = c->r[HV_ESP], a = sp - 8u * (uint32_t)sz;
-    CHECKW(a, 8u * (uint32_t)sz);
+    CHECKW_SS(SP_LIN(a), 8u * (uint32_t)sz);
     for (int n = 0; n < 8; n++) {
         uint32_t v = n == HV_ESP ? sp : c->r[n];
-        st(c, sp - (uint32_t)((n + 1) * sz), sz, v);
+        st(c, SP_LIN(sp - (uint32_t)((n + 1) * sz)), sz, v);
     }
     c->r[HV_ESP] = a;
     NEXT();
@@ -91,9 +91,9 @@ OP(op_popa)
 {
     int sz = i->size;
     uint32_t sp = c->r[HV_ESP];
-    CHECK(sp, 8u * (uint32_t)sz);
+    CHECK_SS(SP_LIN(sp), 8u * (uint32_t)sz);
     for (int n = 7; n >= 0; n--) {
-        uint32_t v = ld(c, sp + (uint32_t)((7 - n) * sz), sz);
+        uint32_t v = ld(c, SP_LIN(sp + (uint32_t)((7 - n) * sz)), sz);
         if (n != HV_ESP)
             setreg(c, sz, n, v);
     }
@@ -136,21 +136,24 @@ OP(op_enter)
     uint32_t size = i->imm, level = i->imm2 & 31;
     uint32_t sp = c->r[HV_ESP], bp = c->r[HV_EBP];
     uint32_t need = 4 * (level + 1) + size;
-    if (!mem_okw(c, sp - need, need))
-        PFW(sp - 4);
+#if EMU_SEG
+    if (!seg_ok(c, HV_SS, SP_LIN(sp - need), need, true))
+        SEG_FAULT(HV_SS);
+#endif
+    if (!mem_okw(c, SP_LIN(sp - need), need))
+        PFW(SP_LIN(sp - 4));
     sp -= 4;
-    st(c, sp, 4, bp);
+    st(c, SP_LIN(sp), 4, bp);
     uint32_t frame = sp;
     for (uint32_t n = 1; n < level; n++) {
         bp -= 4;
-        if (!mem_ok(c, bp, 4))
-            PF(bp);
+        CHECK_SS(SP_LIN(bp), 4);
         sp -= 4;
-        st(c, sp, 4, ld(c, bp, 4));
+        st(c, SP_LIN(sp), 4, ld(c, SP_LIN(bp), 4));
     }
     if (level > 0) {
         sp -= 4;
-        st(c, sp, 4, frame);
+        st(c, SP_LIN(sp), 4, frame);
     }
     c->r[HV_EBP] = frame;
     c->r[HV_ESP] = sp - size;
@@ -160,8 +163,8 @@ OP(op_enter)
 OP(op_leave)
 {
     uint32_t bp = c->r[HV_EBP];
-    CHECK(bp, 4);
-    c->r[HV_EBP] = ld(c, bp, 4);
+    CHECK_SS(SP_LIN(bp), 4);
+    c->r[HV_EBP] = ld(c, SP_LIN(bp), 4);
     c->r[HV_ESP] = bp + 4;
     NEXT();
 }
@@ -300,7 +303,7 @@ OP(op_bcd)
 
 OP(op_xlat)
 {
-    uint32_t a = c->r[HV_EBX] + getreg(c, 1, HV_EAX);
+    uint32_t a = LIN(i->seg, c->r[HV_EBX] + getreg(c, 1, HV_EAX));
     CHECK(a, 1);
     setreg(c, 1, HV_EAX, ld(c, a, 1));
     NEXT();

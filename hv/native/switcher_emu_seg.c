@@ -5,12 +5,12 @@
  *
  * Until the guest loads a GDT, the boot selectors of Guest ABI v1 are the
  * only valid ones (CS 0x08, data 0x10, null for DS/ES/FS/GS).  After LGDT,
- * a selector is checked against its descriptor as the CPU checks it at
- * CPL 0: limit of the table (#GP), type and privilege (#GP), present (#NP,
- * or #SS for SS), and the Accessed bit is set.  Segments are still flat in
- * this switcher: a descriptor with another base or limit, an LDT or a change
- * of privilege level other than between rings 0 and 3 stops the guest with a
- * reason that says so.
+ * a selector is checked against its descriptor in the GDT or the LDT as the
+ * CPU checks it: limit of the table (#GP), type and privilege (#GP), present
+ * (#NP, or #SS for SS); the Accessed bit is set and the descriptor's base,
+ * limit and type go into the segment register's cache, which the segmented
+ * build of the handlers checks every access against.  16-bit code and stack
+ * segments, and rings 1 and 2, stop the guest with a reason that says so.
  */
 #include <stdio.h>
 
@@ -25,13 +25,24 @@ static void unsupported(struct cpu *c, const struct insn *i, const char *fmt, ui
     snprintf(t->what, sizeof(t->what), fmt, a, b, d);
 }
 
-/* Where selector sel's GDT entry lies (*at): false for the null selector, an
- * LDT selector, one past the table's limit, or memory that cannot be read. */
+/* Where selector sel's descriptor lies (*at), in the GDT or (TI set) the
+ * LDT: false for the null selector, an LDT selector with no LDT loaded, one
+ * past the table's limit, or memory that cannot be read. */
+static bool desc_entry(struct cpu *c, uint32_t sel, uint32_t *at)
+{
+    bool local = sel & 4;
+    uint32_t base = local ? c->ldt_base : c->gdtr.base;
+    uint32_t limit = local ? c->ldt_limit : c->gdtr.limit;
+    if (local ? (c->ldtr & 0xfffc) == 0 : (sel & 0xfffc) == 0)
+        return false;
+    *at = base + (sel & ~7u);
+    return (sel | 7u) <= limit && mem_ok(c, *at, 8);
+}
+
+/* Only in the GDT: TSS and LDT descriptors. */
 static bool gdt_entry(struct cpu *c, uint32_t sel, uint32_t *at)
 {
-    *at = c->gdtr.base + (sel & ~7u);
-    return (sel & 0xfffc) != 0 && !(sel & 4) && (sel | 7u) <= c->gdtr.limit &&
-           mem_ok(c, *at, 8);
+    return !(sel & 4) && desc_entry(c, sel, at);
 }
 
 /* Boot-state rules, before any LGDT. */
@@ -44,10 +55,16 @@ static bool boot_selector_ok(int sreg, uint32_t sel)
     return sel == 0x10 || (sel & 0xfffc) == 0;
 }
 
+static bool load_fault(struct cpu *c, const struct insn *i, uint32_t vec, uint32_t err)
+{
+    emu_fault_ret(c, i, vec, err, 0);
+    return false;
+}
+
 /*
- * Check selector sel for segment register sreg; on success store it and
- * return true.  On failure the instruction has faulted (or the guest is
- * stopped) and false is returned.
+ * Check selector sel for segment register sreg; on success load it (and its
+ * cache) and return true.  On failure the instruction has faulted (or the
+ * guest is stopped) and false is returned.
  */
 bool EMU(emu_load_segment)(struct cpu *c, const struct insn *i, int sreg, uint32_t sel)
 {
@@ -60,31 +77,26 @@ bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uin
     sel &= 0xffff;
     uint32_t err = sel & 0xfffc;
     if (!c->gdt_loaded) {
-        if (!boot_selector_ok(sreg, sel)) {
-            emu_fault_ret(c, i, HV_VEC_GP, err, 0);
-            return false;
-        }
-        c->sreg[sreg] = (uint16_t)sel;
+        if (!boot_selector_ok(sreg, sel))
+            return load_fault(c, i, HV_VEC_GP, err);
+        if ((sel & 0xfffc) == 0)
+            emu_seg_set(c, sreg, (uint16_t)sel, 0, 0, 0);
+        else
+            emu_seg_set(c, sreg, (uint16_t)sel, 0, 0xffffffffu,
+                        sreg == HV_CS ? EMU_ATTR_CODE0 : EMU_ATTR_DATA0);
+        emu_seg_loaded(c);
         return true;
     }
-    if ((sel & 0xfffc) == 0) {
-        if (sreg == HV_CS || sreg == HV_SS) {
-            emu_fault_ret(c, i, HV_VEC_GP, 0, 0);
-            return false;
-        }
-        c->sreg[sreg] = (uint16_t)sel;      /* a null data segment (unusable) */
+    if ((sel & 0xfffc) == 0 && !(sel & 4)) {
+        if (sreg == HV_CS || sreg == HV_SS)
+            return load_fault(c, i, HV_VEC_GP, 0);
+        emu_seg_set(c, sreg, (uint16_t)sel, 0, 0, 0);  /* a null data segment: unusable */
+        emu_seg_loaded(c);
         return true;
-    }
-    if (sel & 4) {
-        unsupported(c, i, "selector 0x%04x is in the LDT (LDTs are not supported yet)", sel,
-                    0, 0);
-        return false;
     }
     uint32_t at;
-    if (!gdt_entry(c, sel, &at)) {
-        emu_fault_ret(c, i, HV_VEC_GP, err, 0);
-        return false;
-    }
+    if (!desc_entry(c, sel, &at))
+        return load_fault(c, i, HV_VEC_GP, err);
     uint32_t lo = ld(c, at, 4), hi = ld(c, at + 4, 4);
     unsigned dpl = hv_desc_dpl(hi), rpl = sel & 3;
     bool code = hi & HV_DESC_CODE, ok;
@@ -97,18 +109,14 @@ bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uin
     else
         ok = (!code || (hi & HV_DESC_RW)) &&
              ((code && (hi & HV_DESC_CONFORMING)) || dpl >= (rpl > cpl ? rpl : cpl));
-    if (!ok) {
-        emu_fault_ret(c, i, HV_VEC_GP, err, 0);
-        return false;
-    }
-    if (!(hi & HV_DESC_P)) {
-        emu_fault_ret(c, i, sreg == HV_SS ? HV_VEC_SS : HV_VEC_NP, err, 0);
-        return false;
-    }
-    if (!hv_desc_flat(lo, hi)) {
-        unsupported(c, i, "segment 0x%04x has base 0x%08x and limit 0x%08x (only flat "
-                    "segments are supported yet)", sel, hv_desc_base(lo, hi),
-                    hv_desc_limit(lo, hi));
+    if (!ok)
+        return load_fault(c, i, HV_VEC_GP, err);
+    if (!(hi & HV_DESC_P))
+        return load_fault(c, i, sreg == HV_SS ? HV_VEC_SS : HV_VEC_NP, err);
+    if ((sreg == HV_CS || sreg == HV_SS) && !(hi & HV_DESC_DB)) {
+        unsupported(c, i, sreg == HV_CS ? "segment 0x%04x is 16-bit code (only 32-bit code "
+                    "segments are supported)" : "segment 0x%04x is a 16-bit stack (only 32-bit "
+                    "stack segments are supported)", sel, 0, 0);
         return false;
     }
     if (!(hi & HV_DESC_ACCESSED)) {
@@ -116,9 +124,12 @@ bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uin
             emu_fault_ret(c, i, HV_VEC_PF, c->pf_err, c->pf_addr);
             return false;
         }
-        st(c, at + 4, 4, hi | HV_DESC_ACCESSED);
+        hi |= HV_DESC_ACCESSED;
+        st(c, at + 4, 4, hi);
     }
-    c->sreg[sreg] = (uint16_t)sel;
+    emu_seg_set(c, sreg, (uint16_t)sel, hv_desc_base(lo, hi), hv_desc_limit(lo, hi),
+                hv_desc_attr(hi));
+    emu_seg_loaded(c);
     return true;
 }
 
@@ -131,18 +142,18 @@ OP(op_mov_to_sreg)
     (void)a;
     if (!EMU(emu_load_segment)(c, i, i->reg, v))
         STOP();
-    NEXT();
+    NEXT_AFTER_LOAD();
 }
 
 OP(op_pop_sreg)
 {
     uint32_t sp = c->r[HV_ESP];
-    CHECK(sp, i->size);
-    uint32_t v = ld(c, sp, i->size) & 0xffff;
+    CHECK_SS(SP_LIN(sp), i->size);
+    uint32_t v = ld(c, SP_LIN(sp), i->size) & 0xffff;
     if (!EMU(emu_load_segment)(c, i, i->reg, v))
         STOP();
     c->r[HV_ESP] = sp + i->size;
-    NEXT();
+    NEXT_AFTER_LOAD();
 }
 
 /* ---- far transfers: imm = offset, imm2 = selector for the direct forms ---- */
@@ -157,9 +168,11 @@ OP(op_jmp_far)
         off = ld(c, a, 4);
         sel = ld(c, a + 4, 2);
     }
-    if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
+    uint16_t old_sel = c->sreg[HV_CS];
+    struct emu_seg old = c->seg[HV_CS];
+    if (!EMU(emu_load_segment)(c, i, HV_CS, sel) || !emu_far_target_ok(c, i, old_sel, &old, off))
         STOP();
-    GOTO_INDIRECT(off);
+    GOTO_AFTER_LOAD(off);
 }
 
 OP(op_call_far)
@@ -171,31 +184,35 @@ OP(op_call_far)
         off = ld(c, a, 4);
         sel = ld(c, a + 4, 2);
     }
-    CHECKW(sp - 8, 8);
+    uint32_t la = SP_LIN(sp - 8);
+    CHECKW_SS(la, 8);
     uint16_t old_cs = c->sreg[HV_CS];
-    if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
+    struct emu_seg old = c->seg[HV_CS];
+    if (!EMU(emu_load_segment)(c, i, HV_CS, sel) || !emu_far_target_ok(c, i, old_cs, &old, off))
         STOP();
-    st(c, sp - 4, 4, old_cs);
-    st(c, sp - 8, 4, i->next);
+    st(c, la + 4, 4, old_cs);
+    st(c, la, 4, i->next);
     c->r[HV_ESP] = sp - 8;
-    GOTO_INDIRECT(off);
+    GOTO_AFTER_LOAD(off);
 }
 
 /* RETF [imm16]: to the same privilege level only. */
 OP(op_ret_far)
 {
-    uint32_t sp = c->r[HV_ESP];
-    CHECK(sp, 8);
-    uint32_t off = ld(c, sp, 4), sel = ld(c, sp + 4, 4) & 0xffff;
+    uint32_t sp = c->r[HV_ESP], la = SP_LIN(sp);
+    CHECK_SS(la, 8);
+    uint32_t off = ld(c, la, 4), sel = ld(c, la + 4, 4) & 0xffff;
     if ((sel & 3) != c->cpl) {
         unsupported(c, i, "far return to ring %u (selector 0x%04x) from ring %u: use iret",
                     sel & 3, sel, c->cpl);
         STOP();
     }
-    if (!EMU(emu_load_segment)(c, i, HV_CS, sel))
+    uint16_t old_sel = c->sreg[HV_CS];
+    struct emu_seg old = c->seg[HV_CS];
+    if (!EMU(emu_load_segment)(c, i, HV_CS, sel) || !emu_far_target_ok(c, i, old_sel, &old, off))
         STOP();
     c->r[HV_ESP] = sp + 8 + i->imm;
-    GOTO_INDIRECT(off);
+    GOTO_AFTER_LOAD(off);
 }
 
 /* ---- descriptor-table registers (0F 01, 0F 00) ---- */
@@ -261,16 +278,24 @@ OP(op_sysseg)
     READ_E(2, v, a);
     (void)a;
     v &= 0xffff;
+    uint32_t at;
     if (i->op == 2) {
+        /* LLDT: null (no LDT), or an LDT descriptor (type 2) in the GDT. */
         if ((v & 0xfffc) != 0) {
-            unsupported(c, i, "LLDT 0x%04x: LDTs are not supported yet", v, 0, 0);
-            STOP();
+            if (!gdt_entry(c, v, &at))
+                FAULT(HV_VEC_GP, v & 0xfffc, 0);
+            uint32_t lo = ld(c, at, 4), hi = ld(c, at + 4, 4);
+            if ((hi & HV_DESC_S) || ((hi >> 8) & 0xf) != 0x2)
+                FAULT(HV_VEC_GP, v & 0xfffc, 0);
+            if (!(hi & HV_DESC_P))
+                FAULT(HV_VEC_NP, v & 0xfffc, 0);
+            c->ldt_base = hv_desc_base(lo, hi);
+            c->ldt_limit = hv_desc_limit(lo, hi);
         }
         *reg = (uint16_t)v;
         NEXT();
     }
     /* LTR: an available 32-bit TSS in the GDT, marked busy. */
-    uint32_t at;
     if (!gdt_entry(c, v, &at))
         FAULT(HV_VEC_GP, v & 0xfffc, 0);
     uint32_t hi = ld(c, at + 4, 4);
@@ -278,7 +303,7 @@ OP(op_sysseg)
         FAULT(HV_VEC_GP, v & 0xfffc, 0);
     if (!(hi & HV_DESC_P))
         FAULT(HV_VEC_NP, v & 0xfffc, 0);
-    CHECKW(at + 4, 4);
+    CHECKW_LIN(at + 4, 4);
     st(c, at + 4, 4, hi | (0x2u << 8));     /* type 0x9 -> 0xB: busy */
     *reg = (uint16_t)v;
     NEXT();
@@ -290,14 +315,12 @@ void EMU(emu_drop_inner_segments)(struct cpu *c)
 {
     static const int regs[] = { HV_ES, HV_DS, HV_FS, HV_GS };
     for (unsigned k = 0; k < 4; k++) {
-        uint32_t at;
-        if (!gdt_entry(c, c->sreg[regs[k]], &at))
-            continue;
-        uint32_t hi = ld(c, at + 4, 4);
-        bool conforming_code = (hi & HV_DESC_CODE) && (hi & HV_DESC_CONFORMING);
-        if (!conforming_code && hv_desc_dpl(hi) < c->cpl)
-            c->sreg[regs[k]] = 0;
+        const struct emu_seg *e = &c->seg[regs[k]];
+        bool conforming_code = (e->attr & 0xc) == 0xc;
+        if ((e->attr & EMU_ATTR_P) && !conforming_code && ((e->attr >> 5) & 3u) < c->cpl)
+            emu_seg_set(c, regs[k], 0, 0, 0, 0);
     }
+    emu_seg_loaded(c);
 }
 
 /*
@@ -309,7 +332,7 @@ void EMU(emu_drop_inner_segments)(struct cpu *c)
  */
 static bool peek_descriptor(struct cpu *c, uint32_t sel, uint32_t *lo, uint32_t *hi)
 {
-    if ((sel & 0xfffc) == 0 || (sel & 4))
+    if ((sel & 0xfffc) == 0 && !(sel & 4))
         return false;
     if (!c->gdt_loaded) {
         if ((sel & ~3u) != 0x08 && (sel & ~3u) != 0x10)
@@ -319,7 +342,7 @@ static bool peek_descriptor(struct cpu *c, uint32_t sel, uint32_t *lo, uint32_t 
         return true;
     }
     uint32_t at;
-    if (!gdt_entry(c, sel, &at))
+    if (!desc_entry(c, sel, &at))
         return false;
     *lo = ld(c, at, 4);
     *hi = ld(c, at + 4, 4);
@@ -381,8 +404,8 @@ OP(op_verify)
 /*
  * SYSENTER / SYSEXIT (0F 34 / 0F 35: op 0 / 1; SDM vol. 2): the fast system
  * call.  The segments are implied by the SYSENTER_CS MSR: ring-0 code at it
- * and data 8 above; ring-3 code 16 above and data 24 above.  Flat segments
- * are assumed, as the CPU assumes them (it loads no descriptors).
+ * and data 8 above; ring-3 code 16 above and data 24 above.  Their caches
+ * are loaded flat, as the CPU loads them (it reads no descriptors).
  */
 OP(op_sysenter)
 {
@@ -392,16 +415,18 @@ OP(op_sysenter)
     if (i->op == 0) {
         uint32_t f = emu_flags(c) & ~(HV_IF | (1u << 16) | (1u << 17));   /* IF RF VM */
         emu_set_flags(c, f);
-        c->sreg[HV_CS] = (uint16_t)cs;
-        c->sreg[HV_SS] = (uint16_t)(cs + 8);
+        emu_seg_set(c, HV_CS, (uint16_t)cs, 0, 0xffffffffu, EMU_ATTR_CODE0);
+        emu_seg_set(c, HV_SS, (uint16_t)(cs + 8), 0, 0xffffffffu, EMU_ATTR_DATA0);
+        emu_seg_loaded(c);
         c->r[HV_ESP] = (uint32_t)c->msr_sysenter[1];
         emu_set_cpl(c, 0);
         emu_exit_at(c, i, HV_TRAP_NONE, (uint32_t)c->msr_sysenter[2]);
         STOP();
     }
     PRIVILEGED();
-    c->sreg[HV_CS] = (uint16_t)((cs + 16) | 3);
-    c->sreg[HV_SS] = (uint16_t)((cs + 24) | 3);
+    emu_seg_set(c, HV_CS, (uint16_t)((cs + 16) | 3), 0, 0xffffffffu, EMU_ATTR_CODE0 | 0x60);
+    emu_seg_set(c, HV_SS, (uint16_t)((cs + 24) | 3), 0, 0xffffffffu, EMU_ATTR_DATA0 | 0x60);
+    emu_seg_loaded(c);
     c->r[HV_ESP] = c->r[HV_ECX];
     emu_set_cpl(c, 3);
     emu_exit_at(c, i, HV_TRAP_NONE, c->r[HV_EDX]);

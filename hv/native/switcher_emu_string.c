@@ -11,51 +11,47 @@
 
 enum { STR_MOVS, STR_CMPS, STR_STOS, STR_LODS, STR_SCAS };
 
-/* One iteration; returns false after raising #PF. */
+/* One iteration, with the source at DS:ESI (or the override's segment) and
+ * the destination at ES:EDI; returns false after raising a fault. */
 static bool str_step(struct cpu *c, const struct insn *i, int sz, int32_t step)
 {
     uint32_t si = c->r[HV_ESI], di = c->r[HV_EDI], v;
+    uint32_t src = LIN(i->seg, si), dst = LIN(HV_ES, di), n = (uint32_t)sz;
     switch (i->op) {
     case STR_MOVS:
-        if (!mem_ok(c, si, sz)) goto fault_si;
-        if (!mem_okw(c, di, sz)) goto fault_diw;
-        st(c, di, sz, ld(c, si, sz));
+        if (!access_ok(c, i, i->seg, src, n, false) || !access_ok(c, i, HV_ES, dst, n, true))
+            return false;
+        st(c, dst, sz, ld(c, src, sz));
         c->r[HV_ESI] = si + (uint32_t)step;
         c->r[HV_EDI] = di + (uint32_t)step;
         return true;
     case STR_CMPS:
-        if (!mem_ok(c, si, sz)) goto fault_si;
-        if (!mem_ok(c, di, sz)) goto fault_di;
-        alu(c, ALU_CMP, sz, ld(c, si, sz), ld(c, di, sz));
+        if (!access_ok(c, i, i->seg, src, n, false) || !access_ok(c, i, HV_ES, dst, n, false))
+            return false;
+        alu(c, ALU_CMP, sz, ld(c, src, sz), ld(c, dst, sz));
         c->r[HV_ESI] = si + (uint32_t)step;
         c->r[HV_EDI] = di + (uint32_t)step;
         return true;
     case STR_STOS:
-        if (!mem_okw(c, di, sz)) goto fault_diw;
-        st(c, di, sz, getreg(c, sz, HV_EAX));
+        if (!access_ok(c, i, HV_ES, dst, n, true))
+            return false;
+        st(c, dst, sz, getreg(c, sz, HV_EAX));
         c->r[HV_EDI] = di + (uint32_t)step;
         return true;
     case STR_LODS:
-        if (!mem_ok(c, si, sz)) goto fault_si;
-        setreg(c, sz, HV_EAX, ld(c, si, sz));
+        if (!access_ok(c, i, i->seg, src, n, false))
+            return false;
+        setreg(c, sz, HV_EAX, ld(c, src, sz));
         c->r[HV_ESI] = si + (uint32_t)step;
         return true;
     default:
-        if (!mem_ok(c, di, sz)) goto fault_di;
-        v = ld(c, di, sz);
+        if (!access_ok(c, i, HV_ES, dst, n, false))
+            return false;
+        v = ld(c, dst, sz);
         alu(c, ALU_CMP, sz, getreg(c, sz, HV_EAX), v);
         c->r[HV_EDI] = di + (uint32_t)step;
         return true;
     }
-fault_si:
-    pf_ret(c, i, si, false);
-    return false;
-fault_di:
-    pf_ret(c, i, di, false);
-    return false;
-fault_diw:
-    pf_ret(c, i, di, true);
-    return false;
 }
 
 #if !EMU_PAGED
@@ -95,7 +91,8 @@ static bool str_bulk(struct cpu *c, const struct insn *i, int sz)
     return true;
 }
 #else
-/* With paging on every iteration goes through the TLB. */
+/* With paging on or segments that are not flat, every iteration goes
+ * through the segment checks and the TLB. */
 static bool str_bulk(struct cpu *c, const struct insn *i, int sz)
 {
     (void)c;
@@ -147,20 +144,16 @@ OP(op_port_string)
     uint16_t port = (uint16_t)c->r[HV_EDX];
     while (!rep || c->r[HV_ECX] != 0) {
         if (i->op == 0) {
-            uint32_t di = c->r[HV_EDI];
-            if (!mem_okw(c, di, (uint32_t)sz)) {
-                pf_ret(c, i, di, true);
+            uint32_t di = c->r[HV_EDI], dst = LIN(HV_ES, di);
+            if (!access_ok(c, i, HV_ES, dst, (uint32_t)sz, true))
                 STOP();
-            }
-            st(c, di, sz, hv_port_in(c->g, port, (unsigned)sz));
+            st(c, dst, sz, hv_port_in(c->g, port, (unsigned)sz));
             c->r[HV_EDI] = di + (uint32_t)step;
         } else {
-            uint32_t si = c->r[HV_ESI];
-            if (!mem_ok(c, si, (uint32_t)sz)) {
-                pf_ret(c, i, si, false);
+            uint32_t si = c->r[HV_ESI], src = LIN(i->seg, si);
+            if (!access_ok(c, i, i->seg, src, (uint32_t)sz, false))
                 STOP();
-            }
-            hv_port_out(c->g, port, (unsigned)sz, ld(c, si, sz));
+            hv_port_out(c->g, port, (unsigned)sz, ld(c, src, sz));
             c->r[HV_ESI] = si + (uint32_t)step;
         }
         if (rep)

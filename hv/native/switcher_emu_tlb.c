@@ -1,5 +1,6 @@
 /*
- * switcher_emu_tlb.c: the emu's soft TLB, for guests with paging on.
+ * switcher_emu_tlb.c: the emu's soft TLB, for the slow build (paging on, or
+ * segments that are not flat; with paging off it maps each page to itself).
  *
  * The handlers built with EMU_PAGED look an address up inline (switcher_emu.h);
  * everything here is the slow side: a miss fills the entry from the host's
@@ -18,6 +19,13 @@ static bool fill_access(struct cpu *c, uint32_t va, unsigned access)
     uint32_t pa, info;
     access |= c->cpl == 3 ? HV_ACC_USER : 0;
     enum hv_walk w = hv_pt_walk(c->g, &m, va, access, &pa, &info);
+    if (w == HV_WALK_OK && pa >= c->ram_size) {
+        /* Paging off (segments not flat): outside RAM is a page that is not
+         * present, as in the flat build. */
+        c->pf_err = access & HV_ACC_WRITE ? HV_PF_WRITE : 0;
+        c->pf_addr = va;
+        return false;
+    }
     if (w != HV_WALK_OK) {
         c->pf_err = w == HV_WALK_FAULT ? info : 0;
         c->pf_addr = va;

@@ -226,6 +226,8 @@ struct hv_pic {
     uint8_t irr, imr, isr, base;
     uint8_t init_step;      /* 2, 3, 4: the ICW expected next on the data port; 0: none */
     bool need_icw4, single, auto_eoi, read_isr;
+    uint8_t lowest;         /* the line of lowest priority (7 until rotated) */
+    bool rotate_aeoi, special_mask, poll;
 };
 
 /* Channel 0 of the 8254 (dev_pit8254.c). */

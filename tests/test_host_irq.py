@@ -142,6 +142,15 @@ def test_sti_shadow_covers_one_instruction(hv, irq):
     assert lines[-1] == "done"
 
 
+def test_mov_ss_holds_interrupts_off_for_one_instruction(hv, irq):
+    """`sti; mov %ax, %ss; nop`: the IRQ waits for the sti's shadow and then
+    for the mov to SS's own, so it comes after the nop."""
+    ex = run(hv, irq, "op=mov_ss")
+    assert ex.reason is None, ex.reason
+    assert_irq(ex, irq, "after_ss_shadow")
+    assert console(ex).splitlines()[-1] == "done"
+
+
 def test_send_interrupts_with_if_clear_delivers_nothing(hv, irq):
     ex = run(hv, irq, "op=send_if0")
     assert ex.reason is None, ex.reason

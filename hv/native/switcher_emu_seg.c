@@ -133,7 +133,8 @@ bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uin
     return true;
 }
 
-/* ---- MOV/POP Sreg ---- */
+/* ---- MOV/POP Sreg: a load of SS holds interrupts off for one more
+ * instruction, so that the ESP load after it runs first (SDM vol. 2, MOV) */
 
 OP(op_mov_to_sreg)
 {
@@ -142,6 +143,8 @@ OP(op_mov_to_sreg)
     (void)a;
     if (!EMU(emu_load_segment)(c, i, i->reg, v))
         STOP();
+    if (i->reg == HV_SS)
+        c->shadow_at = c->icount - i->remain + 1;   /* no interrupt before the next one */
     NEXT_AFTER_LOAD();
 }
 
@@ -153,6 +156,8 @@ OP(op_pop_sreg)
     if (!EMU(emu_load_segment)(c, i, i->reg, v))
         STOP();
     c->r[HV_ESP] = sp + i->size;
+    if (i->reg == HV_SS)
+        c->shadow_at = c->icount - i->remain + 1;
     NEXT_AFTER_LOAD();
 }
 

@@ -16,6 +16,8 @@
  *   popf          popf setting IF delivers at once (EIP = after_popf)
  *   iret          iret setting IF delivers at once (EIP = after_iret)
  *   sti_cli       `sti; cli` delivers nothing; `sti; nop` does (after_shadow2)
+ *   mov_ss        `sti; mov %ax, %ss; nop`: the mov to SS holds the IRQ off for
+ *                 one more instruction (after_ss_shadow)
  *   send_if0      SEND_INTERRUPTS with IF=0 delivers nothing
  *   clisti        cli/sti and SEND_INTERRUPTS with nothing pending
  *   noinit        the timer without INIT
@@ -235,6 +237,15 @@ int main(void)
                          ".globl after_shadow2\nafter_shadow2:\n\t"
                          "cli" ::: "memory");
         printf("sti;cli: count=%u pending=%08x\n", c0, p0);
+        print_rec("irq");
+    } else if (is_op(op, "mov_ss")) {
+        host_init();
+        set_gate(0x20, GATE_INTR);
+        hv_set_clockevent(50);
+        wait_pending(1);
+        __asm__ volatile("movw %%ss, %%ax\n\tsti\n\tmovw %%ax, %%ss\n\tnop\n"
+                         ".globl after_ss_shadow\nafter_ss_shadow:\n\t"
+                         "cli" ::: "eax", "memory");
         print_rec("irq");
     } else if (is_op(op, "send_if0")) {
         host_init();

@@ -13,8 +13,10 @@
   request, built here in Python).  Figure: round trips per second.
 - paging: the sieve, crc32 and fib benchmarks with `paging=1` (all RAM
   identity-mapped with 4 KiB pages, then paging on) and `paging=4m` (4 MiB
-  pages), against the same image with paging off.  Figure: paging-off time /
-  paging-on time (1.0 = no cost; the target is >= 0.7).
+  pages), and `segments=1` (a null FS: the segmented build, paging off),
+  against the same image with paging off.  Figure: paging-off time /
+  paging-on time (1.0 = no cost; the target is >= 0.7), and the same for
+  the segmented build.
 
 Every run is checked (exit status 0, the expected console) and the best of N
 repeats is kept.  See bench/README.md for the figures.
@@ -95,13 +97,14 @@ def bench_paging(repeat: int) -> dict:
         image = f"bench_{name}.elf"
         times: dict[str, float] = {}
         for _ in range(repeat):         # interleaved, so a slow spell hits all three
-            for mode in ("", "paging=1", "paging=4m"):
+            for mode in ("", "paging=1", "paging=4m", "segments=1"):
                 t = run(image, mode).elapsed
                 times[mode or "off"] = min(times.get(mode or "off", t), t)
         out[name] = {
             "off_s": times["off"], "4k_s": times["paging=1"], "4m_s": times["paging=4m"],
             "ratio_4k": times["off"] / times["paging=1"],
             "ratio_4m": times["off"] / times["paging=4m"],
+            "seg_s": times["segments=1"], "ratio_seg": times["off"] / times["segments=1"],
         }
     return out
 
@@ -127,11 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     n = figures["notify"]
     print(f"NOTIFY round trips/s: {n['echo']['per_second']:,.0f} (Python echo device), "
           f"{n['block_read_512']['per_second']:,.0f} (BlockDevice, 512-byte reads)")
-    print(f"{'paging':8} {'off':>9} {'4 KiB':>9} {'ratio':>6} {'4 MiB':>9} {'ratio':>6}")
+    print(f"{'paging':8} {'off':>9} {'4 KiB':>9} {'ratio':>6} {'4 MiB':>9} {'ratio':>6} "
+          f"{'segmented':>9} {'ratio':>6}")
     worst = 10.0
     for name, p in figures["paging"].items():
         print(f"{name:8} {p['off_s'] * 1e3:7.1f}ms {p['4k_s'] * 1e3:7.1f}ms "
-              f"{p['ratio_4k']:6.2f} {p['4m_s'] * 1e3:7.1f}ms {p['ratio_4m']:6.2f}")
+              f"{p['ratio_4k']:6.2f} {p['4m_s'] * 1e3:7.1f}ms {p['ratio_4m']:6.2f} "
+              f"{p['seg_s'] * 1e3:7.1f}ms {p['ratio_seg']:6.2f}")
         if name in ("sieve", "crc32"):
             worst = min(worst, p["ratio_4k"], p["ratio_4m"])
     print(f"worst paging-on speed (sieve, crc32): {worst:.2f}x of paging off; "

@@ -593,12 +593,16 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
 /* A near branch to t past the CS limit is #GP(0) at the branch, which does
  * not happen (SDM vol. 2, JMP); only the segmented build has such limits. */
 #if EMU_SEG
-#define CS_LIMIT(t) do {                                                       \
-        if (HV_UNLIKELY((t) > c->seg[HV_CS].limit)) FAULT(HV_VEC_GP, 0, 0);    \
+#define CS_LIMIT_AT(ins, t) do {                                               \
+        if (HV_UNLIKELY((t) > c->seg[HV_CS].limit)) {                          \
+            emu_fault_ret(c, (ins), HV_VEC_GP, 0, 0);                          \
+            STOP();                                                            \
+        }                                                                      \
     } while (0)
 #else
-#define CS_LIMIT(t) do { } while (0)
+#define CS_LIMIT_AT(ins, t) do { } while (0)
 #endif
+#define CS_LIMIT(t) CS_LIMIT_AT(i, t)
 
 /* ---- the stack ---- */
 #define PUSH(sz, v) do {                                                       \

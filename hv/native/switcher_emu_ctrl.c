@@ -53,8 +53,10 @@ fused_cond(int cc, bool test, uint32_t a, uint32_t b, uint32_t r)
         set_cc(c, CC_SUB, 4, a_, b_, r_);                                      \
     }                                                                          \
     const struct insn *j_ = i + 1;                                             \
-    if (fused_cond(CC, TEST, a_, b_, r_))                                      \
+    if (fused_cond(CC, TEST, a_, b_, r_)) {                                    \
+        CS_LIMIT_AT(j_, j_->imm);                                              \
         GOTO_AT(j_, j_->imm, 0);                                               \
+    }                                                                          \
     GOTO_AT(j_, j_->next, 1);
 
 #define FUSED(CC)                                                              \
@@ -101,8 +103,6 @@ extern emu_fn *const EMU(emu_alu)[3][9][5];
 /* The fused handler for `cmp` (a 32-bit CMP/TEST handler) then Jcc `cond`. */
 emu_fn *EMU(emu_fused_cmp_jcc)(emu_fn *cmp, int cond)
 {
-    if (EMU_SEG)
-        return NULL;            /* a jump past the CS limit must fault on its own */
     emu_fn *const *cmps = EMU(emu_alu)[2][ALU_CMP], *const *tests = EMU(emu_alu)[2][ALU_TEST];
     for (int form = 0; form < 5; form++)
         if (cmp == cmps[form])

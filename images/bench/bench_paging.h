@@ -2,8 +2,11 @@
  * bench_paging.h - run a benchmark with paging on: `paging=1` on the command
  * line identity-maps all of guest RAM with 4 KiB pages (or `paging=4m` with
  * 4 MiB pages) and turns paging on before the benchmark starts, so the same
- * image measures the emu's paged path against its flat one.  The Linux
- * build ignores it (there is no command line to read there).
+ * image measures the emu's paged path against its flat one.  `segments=1`
+ * loads a null selector into FS, which the benchmark never uses: a segment
+ * that is not flat, so the emu runs its segmented build (every access adds
+ * a base and checks a limit) with paging off.  The Linux build ignores both
+ * (there is no command line to read there).
  */
 #ifndef BENCH_PAGING_H
 #define BENCH_PAGING_H
@@ -17,6 +20,8 @@ static uint32_t bench_pt[BENCH_PT_RAM_MAX >> 22][1024] __attribute__((aligned(40
 
 static void bench_paging_from_cmdline(void)
 {
+    if (hv_cmdline_value("segments"))
+        __asm__ volatile("movw %w0, %%fs" :: "r"(0) : "memory");
     const char *mode = hv_cmdline_value("paging");
     struct hv_multiboot_info *mb = hv_multiboot();
     if (!mode || !mb)

@@ -60,6 +60,8 @@ __asm__(".pushsection .text.code_page, \"ax\"\n.balign 4096\n"
         ".org code_page + 0x18\n\tpushl $0x40\n\tret\n"     /* 0x18: ret to 0x40 */
         ".org code_page + 0x20\n\tmovl $0x40, %eax\n\tjmp *%eax\n"  /* 0x20: to 0x40 */
         ".org code_page + 0x28\n\tmovl $3, %ecx\n1:\tloop 1b\n\tlret\n"  /* 0x28: inside */
+        ".org code_page + 0x30\n\txorl %ecx, %ecx\n\tincl %ecx\n\tcmpl %ecx, %eax\n"
+        "\tjne code_page + 0x60\n\tlret\n"                 /* 0x30: jcc at 0x35 */
         ".org code_page + 0x3c\n\tmovl $0x11223344, %eax\n"  /* 0x3c: crosses the limit */
         ".org code_page + 0x1000\n.popsection\n");
 
@@ -336,6 +338,7 @@ static void test_code(void)
         { "code 0x00 inside", 0x00 }, { "code 0x08 jmp past the limit", 0x08 },
         { "code 0x10 call past the limit", 0x10 }, { "code 0x18 ret past the limit", 0x18 },
         { "code 0x20 jmp *eax past the limit", 0x20 }, { "code 0x28 loop inside", 0x28 },
+        { "code 0x30 compare and jcc past the limit", 0x30 },
         { "code 0x3c fetch across the limit", 0x3c }, { "code 0x40 far call past it", 0x40 },
     };
     for (unsigned k = 0; k < sizeof(calls) / sizeof(calls[0]); k++) {

@@ -18,8 +18,8 @@ def test_cpuid_identifies_hv(native, guest_images):
     assert ex.status == 0, ex.reason
     text = ex.console.decode()
     assert "max leaf 1 vendor 'hvfarm-ia32 '" in text
-    # TSC (bit 4), CX8 (bit 8), CMOV (bit 15); no FPU, MMX or SSE; "hypervisor" (ECX bit 31).
-    assert "leaf 1: eax 00000630 ecx 80000000 edx 00008938" in text
+    # FPU (bit 0), PSE, TSC, MSR, CX8, SEP, CMOV; no MMX or SSE yet; "hypervisor" (ECX bit 31).
+    assert "leaf 1: eax 00000630 ecx 80000000 edx 00008939" in text
     assert "hypervisor leaf max 40000000 signature 'hv-emu'" in text
 
 

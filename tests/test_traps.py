@@ -158,3 +158,28 @@ def test_instruction_budget_kills_with_timeout(hv, trap_images):
     ex = run(hv, trap_images / "trap_icount.elf", "extra=9", max_instructions=100_000)
     assert ex.status is None
     assert ex.reason == "timeout"
+
+
+@pytest.mark.parametrize(("op", "label"), [("ts", "fault_ts"), ("em", "fault_em"),
+                                           ("wait_ts", "fault_wait_ts")])
+def test_fpu_not_available(hv, trap_images, op, label):
+    """CR0.TS or CR0.EM: x87 instructions raise #NM; FWAIT only with MP and TS."""
+    image = trap_images / "trap_fpu.elf"
+    ex = run(hv, image, f"op={op}")
+    assert_killed(ex, f"unhandled #NM at eip=0x{symbol(image, label):08x}")
+
+
+def test_fpu_unmasked_exception_is_deferred_to_the_next_waiting_instruction(hv, trap_images):
+    """With CR0.NE, an unmasked zero divide stays pending (FNSTSW shows ES and
+    ZE without waiting) and the next waiting x87 instruction raises #MF."""
+    image = trap_images / "trap_fpu.elf"
+    ex = run(hv, image, "op=mf")
+    assert_killed(ex, f"unhandled #MF at eip=0x{symbol(image, 'fault_mf'):08x}")
+
+
+def test_fpu_masked_exception_does_not_fault(hv, trap_images):
+    image = trap_images / "trap_fpu.elf"
+    ex = run(hv, image, "op=nomf")
+    assert ex.reason is None, ex.reason
+    assert ex.status == 0
+    assert b"no fault: status 3804\n" in bytes(ex.console)    # ZE, TOP 7

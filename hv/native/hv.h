@@ -103,7 +103,7 @@ enum hv_trap_kind {
 enum {
     HV_VEC_DE = 0, HV_VEC_DB = 1, HV_VEC_BP = 3, HV_VEC_OF = 4, HV_VEC_UD = 6,
     HV_VEC_NM = 7, HV_VEC_DF = 8, HV_VEC_TS = 10, HV_VEC_NP = 11, HV_VEC_SS = 12,
-    HV_VEC_GP = 13, HV_VEC_PF = 14, HV_VEC_AC = 17, HV_VEC_HYPERCALL = 0x1f,
+    HV_VEC_GP = 13, HV_VEC_PF = 14, HV_VEC_MF = 16, HV_VEC_AC = 17, HV_VEC_HYPERCALL = 0x1f,
     HV_VEC_IRQ0 = 32,
 };
 

@@ -59,6 +59,7 @@ static void *emu_create(struct hv_guest *g)
     emu_seg_loaded(c);
     c->pending = 0;
     c->eflags = HV_FLAGS_FIXED;
+    emu_x87_init(c);
     return c;
 }
 

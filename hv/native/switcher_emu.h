@@ -156,6 +156,9 @@ struct cpu {
     uint32_t cc_op, cc_a, cc_b, cc_res;
     uint16_t sreg[6];
     struct emu_seg seg[6];
+    /* The x87 state as an FNSAVE image (switcher_emu_x87host.c); fop, fip,
+     * fcs, fdp and fds in it are the guest's. */
+    uint8_t x87[108] __attribute__((aligned(16)));
 
     uint8_t *ram;
     uint32_t ram_size;
@@ -722,6 +725,18 @@ void emu_set_cpl(struct cpu *c, unsigned cpl);
 #define IOPL_CHECK() do {                                                      \
         if (HV_UNLIKELY(c->cpl > ((c->eflags >> 12) & 3))) FAULT(HV_VEC_GP, 0, 0); \
     } while (0)
+
+/* ---- x87 (switcher_emu_x87host.c, switcher_emu_x87.c) ---- */
+/* Run x87 opcode esc (0..7 for D8..DF) with ModRM modrm on the image, a
+ * memory operand (if any) at mem; returns the RFLAGS arithmetic bits after
+ * it (FCOMI). */
+uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem);
+void emu_x87_init(struct cpu *c);
+/* insn.imm of an x87 instruction: memory operand size, and what it does. */
+enum {
+    X87_READ = 1u << 8, X87_WRITE = 1u << 9, X87_CONTROL = 1u << 10,
+    X87_FLAGS = 1u << 11, X87_STSW_AX = 1u << 12,
+};
 
 /* ---- decoder (switcher_emu_decode.c) ---- */
 /* Decode up to max_insns instructions at eip into b (room for max_insns + 1),

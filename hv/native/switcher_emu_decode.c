@@ -3,7 +3,8 @@
  *
  * Intel SDM vol. 2, chapter 2 (instruction format) and appendix A (opcode
  * map).  Only 32-bit addressing exists here: 0x67 is refused with #UD, as are
- * x87, MMX and SSE, which our CPUID does not advertise.  A block runs until a
+ * MMX and SSE, which our CPUID does not advertise.  The x87 escapes run on
+ * the host's x87 (switcher_emu_x87host.c).  A block runs until a
  * control transfer, an exit to the host, BLOCK_MAX_INSNS, or the end of its
  * first page; the decoder then appends an EMU(op_fallthrough) to the next address.
  */
@@ -471,6 +472,77 @@ static int dec_string(struct insn *i, uint8_t b, int osz)
     return D_NEXT;
 }
 
+/*
+ * x87 escapes D8..DF (SDM vol. 2, appendix A.4).  Only encodings this CPU
+ * executes reach the host's x87: the register forms in x87_reg_ok (the
+ * documented ones and the long-standing aliases FSTP1, FCOM2, FCOMP3,
+ * FXCH4, FCOMP5, FFREEP, FXCH7, FSTP8 and FSTP9), and the memory forms whose
+ * operand x87_mem gives; anything else is #UD.
+ */
+static const uint64_t x87_reg_ok[8] = {
+    ~0ull,                                          /* D8 */
+    0x0000ffffull | 1ull << 16 | 0xff000000ull | 0x3ull << 32 | 0x3ull << 36 |
+        0x7full << 40 | 0xffffull << 48,            /* D9 */
+    0xffffffffull | 1ull << 41,                     /* DA */
+    0xffffffffull | 0x3ull << 34 | 0xffffull << 40, /* DB */
+    ~0ull,                                          /* DC */
+    0xffffffffffffull,                              /* DD */
+    0x00ffffffull | 1ull << 25 | 0xffffffffull << 32,   /* DE */
+    0xffffffffull | 1ull << 32 | 0xffffull << 40,   /* DF */
+};
+
+#define XR(n) (X87_READ | (n))
+#define XW(n) (X87_WRITE | (n))
+#define XC X87_CONTROL
+/* Memory forms by escape and ModRM.reg: operand size and direction; 0 is #UD. */
+static const uint16_t x87_mem[8][8] = {
+    { XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4) },             /* D8 m32fp */
+    { XR(4), 0, XW(4), XW(4), XC | XR(28), XC | XR(2), XC | XW(28), XC | XW(2) },   /* D9 */
+    { XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4) },             /* DA m32int */
+    { XR(4), XW(4), XW(4), XW(4), 0, XR(10), 0, XW(10) },                   /* DB */
+    { XR(8), XR(8), XR(8), XR(8), XR(8), XR(8), XR(8), XR(8) },             /* DC m64fp */
+    { XR(8), XW(8), XW(8), XW(8), XC | XR(108), 0, XC | XW(108), XC | XW(2) },  /* DD */
+    { XR(2), XR(2), XR(2), XR(2), XR(2), XR(2), XR(2), XR(2) },             /* DE m16int */
+    { XR(2), XW(2), XW(2), XW(2), XR(10), XR(8), XW(10), XW(8) },           /* DF */
+};
+#undef XR
+#undef XW
+#undef XC
+
+static int dec_x87(struct dec *d, struct insn *i, uint8_t b)
+{
+    unsigned esc = b & 7u;
+    uint8_t m = d->pos < d->avail ? d->buf[d->pos] : 0;
+    modrm(d, i);
+    if (d->fetch_fault)
+        return D_END;
+    i->op = (uint8_t)esc;
+    i->imm2 = m;
+    if (m >= 0xc0) {
+        if (!((x87_reg_ok[esc] >> (m - 0xc0)) & 1)) {
+            set_ud(i, d);
+            return D_END;
+        }
+        uint32_t info = 0;
+        if (esc == 3 && (m == 0xe2 || m == 0xe3))
+            info = X87_CONTROL;                     /* FNCLEX, FNINIT */
+        else if (esc == 7 && m == 0xe0)
+            info = X87_CONTROL | X87_STSW_AX;       /* FNSTSW AX */
+        else if ((esc == 3 || esc == 7) && m >= 0xe8 && m <= 0xf7)
+            info = X87_FLAGS;                       /* F(U)COMI(P) */
+        i->imm = info;
+    } else {
+        uint32_t info = x87_mem[esc][i->reg];
+        if (!info) {
+            set_ud(i, d);
+            return D_END;
+        }
+        i->imm = info;
+    }
+    i->fn = EMU(op_x87);
+    return D_NEXT;
+}
+
 /* Everything after the prefixes of a one-byte opcode. */
 static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *lockable)
 {
@@ -605,9 +677,14 @@ static int dec_main(struct dec *d, struct insn *i, uint8_t b, int osz, bool *loc
         i->size = (uint8_t)osz;
         i->fn = EMU(op_pop_e);
         return D_NEXT;
-    case 0x90: case 0x9b:
-        i->fn = EMU(op_nop);             /* NOP, PAUSE, FWAIT */
+    case 0x90:
+        i->fn = EMU(op_nop);             /* NOP, PAUSE */
         return D_NEXT;
+    case 0x9b:
+        i->fn = EMU(op_fwait);
+        return D_NEXT;
+    case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
+        return dec_x87(d, i, b);
     case 0x98: case 0x99:
         i->size = (uint8_t)osz;
         i->op = b & 1;

@@ -327,8 +327,8 @@ OP(op_cpuid)
         break;
     case 1:
         a = 0x00000630;         /* family 6, model 3: a P6-class integer core */
-        /* PSE TSC MSR CX8 SEP CMOV */
-        d = (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 11) | (1u << 15);
+        /* FPU PSE TSC MSR CX8 SEP CMOV */
+        d = 1u | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 11) | (1u << 15);
         cx = 1u << 31;          /* running under a hypervisor */
         break;
     case 0x40000000:

@@ -21,3 +21,4 @@
 #include "switcher_emu_string.c"
 #include "switcher_emu_seg.c"
 #include "switcher_emu_system.c"
+#include "switcher_emu_x87.c"

@@ -1,0 +1,103 @@
+/*
+ * switcher_emu_x87host.c: the emu's x87 runs on the host's own x87 unit.
+ *
+ * The guest's whole x87 state lives in the emu as an FNSAVE image (the
+ * 108-byte 32-bit protected-mode format, SDM vol. 1, 8.1.10).  One guest x87
+ * instruction is one call to a stub generated below: it loads the image with
+ * FRSTOR, runs the very same opcode (a memory operand becomes [rsi], a copy
+ * of the guest's bytes), and stores the image back with FNSAVE.  So results,
+ * the status word (condition codes, exception flags, C1 on rounding, stack
+ * faults), the tag word and TOP are the host CPU's own, with the guest's
+ * control word (precision and rounding) in force, and identical on every run.
+ *
+ * FNSAVE leaves the host's x87 initialised, so nothing of the guest's state
+ * stays behind, and the stub puts the host's control word back around it:
+ * the host thread's settings neither leak in nor out.  The guest's
+ * arithmetic flags go into RFLAGS for FCMOVcc, and RFLAGS comes back out for
+ * FCOMI.  A guest instruction that would raise an unmasked exception only
+ * leaves it pending in the image (FNSAVE does not wait); the caller never
+ * runs a waiting instruction while the image has one pending, so the host
+ * never takes #MF.  Which opcodes may run is decided by the decoder: only
+ * encodings this CPU executes get here.
+ *
+ * Each stub is 32 bytes: reg[esc][modrm - 0xc0] for register forms and
+ * mem[esc][reg] for memory forms (ModRM mod 00, r/m 110: [rsi]).
+ */
+#include "switcher_emu.h"
+
+#define X87_STUB_BYTES 32
+
+__asm__(
+    ".pushsection .text.hv_x87_stubs, \"ax\", @progbits\n"
+    ".macro hv_x87_stub esc, modrm\n"
+    "\t.balign 32\n"
+    "\t.byte 0xf3, 0x0f, 0x1e, 0xfa\n"      /* endbr64 */
+    "\tfnstcw (%rdx)\n"
+    "\tpushq (%r8)\n"
+    "\tpopfq\n"
+    "\tfrstor (%rdi)\n"
+    "\t.byte \\esc, \\modrm\n"
+    "\tpushfq\n"
+    "\tpopq (%rcx)\n"
+    "\tfnsave (%rdi)\n"
+    "\tfldcw (%rdx)\n"
+    "\tret\n"
+    ".endm\n"
+    ".balign 32\n"
+    ".globl hv_x87_reg_stubs\n"
+    ".hidden hv_x87_reg_stubs\n"
+    "hv_x87_reg_stubs:\n"
+    ".irp esc, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
+    "\t.set hv_m, 0xc0\n"
+    "\t.rept 64\n"
+    "\thv_x87_stub \\esc, hv_m\n"
+    "\t.set hv_m, hv_m + 1\n"
+    "\t.endr\n"
+    ".endr\n"
+    ".balign 32\n"
+    ".globl hv_x87_mem_stubs\n"
+    ".hidden hv_x87_mem_stubs\n"
+    "hv_x87_mem_stubs:\n"
+    ".irp esc, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
+    "\t.set hv_m, 0x06\n"
+    "\t.rept 8\n"
+    "\thv_x87_stub \\esc, hv_m\n"
+    "\t.set hv_m, hv_m + 8\n"
+    "\t.endr\n"
+    ".endr\n"
+    ".purgem hv_x87_stub\n"
+    ".popsection\n");
+
+extern const uint8_t hv_x87_reg_stubs[], hv_x87_mem_stubs[];
+
+typedef void x87_stub(void *image, void *mem, uint16_t *host_cw, uint64_t *flags_out,
+                      const uint64_t *flags_in);
+
+/* The RFLAGS bits the guest's arithmetic flags replace. */
+#define ARITH_MASK 0x8d5u
+
+uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem)
+{
+    const uint8_t *at = modrm >= 0xc0
+        ? hv_x87_reg_stubs + ((size_t)esc * 64 + (modrm - 0xc0)) * X87_STUB_BYTES
+        : hv_x87_mem_stubs + ((size_t)esc * 8 + ((modrm >> 3) & 7)) * X87_STUB_BYTES;
+    x87_stub *stub;
+    memcpy(&stub, &at, sizeof(stub));
+    uint64_t host_flags, out = 0;
+    __asm__ volatile("pushfq\n\tpopq %0" : "=r"(host_flags));
+    uint64_t in = (host_flags & ~(uint64_t)ARITH_MASK) | (emu_flags(c) & ARITH_MASK);
+    uint16_t host_cw = 0;
+    stub(c->x87, mem, &host_cw, &out, &in);
+    return (uint32_t)out & ARITH_MASK;
+}
+
+void emu_x87_init(struct cpu *c)
+{
+    /* FNINIT's state: CW 0x037f, SW 0, every register empty (SDM vol. 1,
+     * table 8-3); the rest of the image is zero. */
+    memset(c->x87, 0, sizeof(c->x87));
+    c->x87[0] = 0x7f;
+    c->x87[1] = 0x03;
+    c->x87[8] = 0xff;
+    c->x87[9] = 0xff;
+}

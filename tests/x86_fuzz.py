@@ -31,6 +31,27 @@ NAMES = {
 }
 
 
+# x87 operands: 80-bit values as (sign and exponent, significand).
+X87_EDGES = [(0, 0), (0x8000, 0), (0x3FFF, 1 << 63), (0xBFFF, 1 << 63), (0x4000, 3 << 62),
+             (0x3FFD, 0xAAAAAAAAAAAAAAAB), (0x3FFF, (1 << 63) | 1), (0x7FFE, (1 << 64) - 1),
+             (0x0001, 1 << 63), (0x0000, 1), (0x8000, (1 << 63) - 1), (0x7FFF, 1 << 63),
+             (0xFFFF, 1 << 63), (0x7FFF, 0xC000000000001234), (0xFFFF, 0xC000000000000000),
+             (0x7FFF, 0x8000000000000055), (0x4000, 1 << 62), (0x403E, 1 << 63),
+             (0x4001, 0xC90FDAA22168C235), (0x3F6A, 0x8123456789ABCDEF), (0x4FFE, 0xFEDCBA9876543210)]
+X87_REG = (["fadd", "fsub", "fsubr", "fmul", "fdiv", "fdivr"],
+           ["faddp", "fsubp", "fsubrp", "fmulp", "fdivp", "fdivrp"])
+X87_NOARG = ["fcompp", "fucompp", "fprem", "fprem1", "fscale", "fpatan", "fyl2x", "fyl2xp1",
+             "fsqrt", "frndint", "fabs", "fchs", "ftst", "fxam", "f2xm1", "fsin", "fcos",
+             "fsincos", "fptan", "fxtract", "fincstp", "fdecstp", "fld1", "fldz", "fldpi",
+             "fldl2e", "fldl2t", "fldlg2", "fldln2", "fnstsw %ax", "fxch", "fnop"]
+X87_ST1 = ["fcom", "fcomp", "fucom", "fucomp", "ffree", "fld", "fst", "fstp", "fxch"]
+X87_MEM = ["fadds", "fsubs", "fsubrs", "fmuls", "fdivs", "fdivrs", "fcoms", "fcomps",
+           "faddl", "fsubl", "fmull", "fdivrl", "fcoml", "fiadds", "fimuls", "fisubrl",
+           "fidivl", "ficoml", "flds", "fldl", "filds", "fildl", "fildll", "fbld", "fsts",
+           "fstl", "fstps", "fstpl", "fists", "fistl", "fistps", "fistpl", "fistpll",
+           "fisttps", "fisttpl", "fisttpll", "fbstp"]
+
+
 @dataclass
 class Case:
     text: str           # the instruction under test, for reports
@@ -189,6 +210,50 @@ class Generator:
             return self.compare_branch()
         return f"nop{'w' if sz == 2 else 'l'} 4(%eax,%ecx,2)", ARITH
 
+    def x87(self, sz):
+        """One x87 instruction on ST0 = scratch+10 and ST1 = scratch+0 (80-bit
+        edge values), memory operands at scratch+20; afterwards the status
+        word goes to scratch+30 and ST0, ST1 back to scratch+0 and +10."""
+        r = self.rng
+        k = r.randrange(6)
+        if k == 0:
+            op = r.choice(X87_REG[0])
+            insn = f"{op} %st(1), %st" if r.random() < 0.5 else f"{op} %st, %st(1)"
+        elif k == 1:
+            insn = f"{r.choice(X87_REG[1])} %st, %st(1)"
+        elif k == 2:
+            insn = r.choice(X87_NOARG)
+        elif k == 3:
+            insn = f"{r.choice(X87_ST1)} %st(1)"
+        elif k == 4:
+            cond = r.choice(["b", "e", "be", "u", "nb", "ne", "nbe", "nu"])
+            insn = r.choice([f"fcmov{cond} %st(1), %st", "fcomi %st(1), %st",
+                             "fucomi %st(1), %st", "fcomip %st(1), %st", "fucomip %st(1), %st"])
+        else:
+            insn = f"{r.choice(X87_MEM)} scratch+20"
+        rc, pc = r.randrange(4), r.choice([0, 2, 3])
+        cw = 0x7F | 0x40 | (pc << 8) | (rc << 10)
+        asm = (f"fninit\n  pushl ${cw:#x}\n  fldcw (%esp)\n  leal 4(%esp), %esp\n"
+               f"  fldt scratch+0\n  fldt scratch+10\n  {insn}\n  fnstsw scratch+30\n"
+               "  fstpt scratch+0\n  fstpt scratch+10\n  fninit")
+        return asm, ARITH
+
+    def x87_scratch(self) -> bytes:
+        r = self.rng
+        out = bytearray()
+        for _ in range(2):
+            if r.random() < 0.8:
+                se, sig = r.choice(X87_EDGES)
+            else:
+                se, sig = r.getrandbits(16), r.getrandbits(64)
+            out += struct.pack("<QH", sig, se)
+        out += bytes(r.getrandbits(8) for _ in range(SCRATCH - len(out)))
+        if r.random() < 0.5:        # an edge value as the memory operand too
+            word = r.choice([0, 0x80000000, 0x3F800000, 1, 0x7F800000, 0x7FC00001, 0x7F800001,
+                             0xFF7FFFFF, 0x7FFFFFFF])
+            out[20:24] = struct.pack("<I", word)
+        return bytes(out)
+
     def compare_branch(self):
         """CMP/TEST then Jcc, the pair the emu fuses; EDI records the path taken."""
         r = self.rng
@@ -205,7 +270,7 @@ class Generator:
         r = self.rng
         sz = r.choice([1, 2, 4, 4])
         family = r.choice(["alu", "alu", "unary", "shift", "shift", "muldiv", "bits", "misc",
-                           "misc"])
+                           "misc", "x87"])
         regs = {name: _value(r) for name in REGS}
         if r.random() < 0.3:
             regs["ecx"] = r.randrange(40)
@@ -216,6 +281,8 @@ class Generator:
             asm, mask = getattr(self, family)(sz)
         flags = r.choice([0, ARITH]) if r.random() < 0.3 else r.getrandbits(12) & ARITH
         scratch = bytes(r.getrandbits(8) for _ in range(SCRATCH))
+        if family == "x87":
+            scratch = self.x87_scratch()
         self.emit_case(len(self.cases), regs, flags, scratch, asm)
         self.cases.append(Case(asm, mask))
 

@@ -37,7 +37,8 @@ X87_EDGES = [(0, 0), (0x8000, 0), (0x3FFF, 1 << 63), (0xBFFF, 1 << 63), (0x4000,
              (0x0001, 1 << 63), (0x0000, 1), (0x8000, (1 << 63) - 1), (0x7FFF, 1 << 63),
              (0xFFFF, 1 << 63), (0x7FFF, 0xC000000000001234), (0xFFFF, 0xC000000000000000),
              (0x7FFF, 0x8000000000000055), (0x4000, 1 << 62), (0x403E, 1 << 63),
-             (0x4001, 0xC90FDAA22168C235), (0x3F6A, 0x8123456789ABCDEF), (0x4FFE, 0xFEDCBA9876543210)]
+             (0x4001, 0xC90FDAA22168C235), (0x3F6A, 0x8123456789ABCDEF),
+             (0x4FFE, 0xFEDCBA9876543210)]
 X87_REG = (["fadd", "fsub", "fsubr", "fmul", "fdiv", "fdivr"],
            ["faddp", "fsubp", "fsubrp", "fmulp", "fdivp", "fdivrp"])
 X87_NOARG = ["fcompp", "fucompp", "fprem", "fprem1", "fscale", "fpatan", "fyl2x", "fyl2xp1",

@@ -69,13 +69,14 @@ BASE_FLAGS = (
 # The SDK's libc, linked into every guest after the user's sources.
 SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "string.c",
             "testing.c")
-# The optional parts of the SDK (interrupts, paging; hv_irq.h, hv_paging.h),
-# per target.  They go into a static archive, libhvsdk.a, linked last: the
-# linker takes a member only when a guest uses something in it, so a guest
+# The optional parts of the SDK (interrupts, paging; hv_irq.h, hv_paging.h;
+# the heap, qsort/bsearch, setjmp/longjmp, errno), per target.  They go into
+# a static archive, libhvsdk.a, linked last: the linker takes a member only
+# when a guest uses something in it (or a program defines its own), so a guest
 # that does not is linked exactly as if the archive were not there.
 SDK_ARCHIVE = {
-    "hv": ("irq.c", "irq_entry.S", "paging.c"),
-    "linux": ("irq.c", "paging.c"),
+    "hv": ("irq.c", "irq_entry.S", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c"),
+    "linux": ("irq.c", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c"),
 }
 SDK_ARCHIVE_NAME = "libhvsdk.a"
 SDK_CRT0 = {"hv": "crt0.S", "linux": "crt0_linux.S"}

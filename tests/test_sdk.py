@@ -677,3 +677,43 @@ def test_build_failure_is_reported(tmp_path: Path, build_module) -> None:
     assert job.name == "bad.elf" and "nope" in error
     with pytest.raises(build_module.BuildError, match="bad.elf"):
         build_module.build_all(images, check=True)
+
+
+# ---- the rest of the libc: heap, sorting, setjmp, ctype, inttypes, abort ------
+
+
+@needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_libc_extras_match_linux(native, run_linux, tmp_path, opt: str) -> None:
+    """The same program under hv and as a Linux process: the heap survives
+    scrambled frees and reallocs, qsort, bsearch, setjmp/longjmp, alloca,
+    ctype and inttypes work, and abort() exits with 134 in both."""
+    import hv
+
+    source = (REPO / "tests" / "sdk_programs" / "libc_extras.c").read_text()
+    native_run = run_linux(f"libc_extras{opt}", source, [opt])
+    assert native_run.returncode == 134, native_run.stderr
+    assert b"heap: 0 corrupted bytes\n" in native_run.stdout
+    image = cc.compile_guest([write(tmp_path / "libc_extras.c", source)],
+                             tmp_path / "libc_extras.elf", [*STRICT, opt])
+    ex = hv.run(image, timeout=60)
+    assert ex.reason is None, ex.reason
+    assert ex.status == 134
+    assert bytes(ex.console) == native_run.stdout
+
+
+@needs_gcc
+def test_a_program_may_define_its_own_libc_functions(tmp_path) -> None:
+    """The heap, qsort and errno are archive members: a program that brings
+    its own links without "multiple definition"."""
+    source = write(tmp_path / "own.c", """#include <hv_guest.h>
+#include <stddef.h>
+int errno;
+void *malloc(size_t n) { static char pool[64]; (void)n; return pool; }
+void free(void *p) { (void)p; }
+void qsort(void *b, size_t n, size_t s, int (*c)(const void *, const void *))
+{ (void)b; (void)n; (void)s; (void)c; }
+int main(void) { free(malloc(4)); qsort(0, 0, 0, 0); return errno; }
+""")
+    for target in ("hv", "linux"):
+        cc.compile_guest([source], tmp_path / f"own.{target}", STRICT, target=target)

@@ -732,10 +732,12 @@ void emu_set_cpl(struct cpu *c, unsigned cpl);
  * it (FCOMI). */
 uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem);
 void emu_x87_init(struct cpu *c);
-/* insn.imm of an x87 instruction: memory operand size, and what it does. */
+/* insn.imm of an x87 instruction: memory operand size, and what it does.
+ * Control instructions leave FIP and the opcode alone (SDM vol. 1, 8.1.8);
+ * the FN* ones do not wait for a pending exception either. */
 enum {
     X87_READ = 1u << 8, X87_WRITE = 1u << 9, X87_CONTROL = 1u << 10,
-    X87_FLAGS = 1u << 11, X87_STSW_AX = 1u << 12,
+    X87_FLAGS = 1u << 11, X87_STSW_AX = 1u << 12, X87_NOWAIT = 1u << 13,
 };
 
 /* ---- decoder (switcher_emu_decode.c) ---- */

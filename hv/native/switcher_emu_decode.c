@@ -494,20 +494,22 @@ static const uint64_t x87_reg_ok[8] = {
 #define XR(n) (X87_READ | (n))
 #define XW(n) (X87_WRITE | (n))
 #define XC X87_CONTROL
+#define XN (X87_CONTROL | X87_NOWAIT)
 /* Memory forms by escape and ModRM.reg: operand size and direction; 0 is #UD. */
 static const uint16_t x87_mem[8][8] = {
     { XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4) },             /* D8 m32fp */
-    { XR(4), 0, XW(4), XW(4), XC | XR(28), XC | XR(2), XC | XW(28), XC | XW(2) },   /* D9 */
+    { XR(4), 0, XW(4), XW(4), XC | XR(28), XC | XR(2), XN | XW(28), XN | XW(2) },   /* D9 */
     { XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4), XR(4) },             /* DA m32int */
     { XR(4), XW(4), XW(4), XW(4), 0, XR(10), 0, XW(10) },                   /* DB */
     { XR(8), XR(8), XR(8), XR(8), XR(8), XR(8), XR(8), XR(8) },             /* DC m64fp */
-    { XR(8), XW(8), XW(8), XW(8), XC | XR(108), 0, XC | XW(108), XC | XW(2) },  /* DD */
+    { XR(8), XW(8), XW(8), XW(8), XC | XR(108), 0, XN | XW(108), XN | XW(2) },  /* DD */
     { XR(2), XR(2), XR(2), XR(2), XR(2), XR(2), XR(2), XR(2) },             /* DE m16int */
     { XR(2), XW(2), XW(2), XW(2), XR(10), XR(8), XW(10), XW(8) },           /* DF */
 };
 #undef XR
 #undef XW
 #undef XC
+#undef XN
 
 static int dec_x87(struct dec *d, struct insn *i, uint8_t b)
 {
@@ -525,9 +527,9 @@ static int dec_x87(struct dec *d, struct insn *i, uint8_t b)
         }
         uint32_t info = 0;
         if (esc == 3 && (m == 0xe2 || m == 0xe3))
-            info = X87_CONTROL;                     /* FNCLEX, FNINIT */
+            info = X87_CONTROL | X87_NOWAIT;        /* FNCLEX, FNINIT */
         else if (esc == 7 && m == 0xe0)
-            info = X87_CONTROL | X87_STSW_AX;       /* FNSTSW AX */
+            info = X87_CONTROL | X87_NOWAIT | X87_STSW_AX;  /* FNSTSW AX */
         else if ((esc == 3 || esc == 7) && m >= 0xe8 && m <= 0xf7)
             info = X87_FLAGS;                       /* F(U)COMI(P) */
         i->imm = info;

@@ -4,8 +4,8 @@
  *
  * The decoder has checked the encoding and noted the memory operand's size
  * and direction (insn.imm, X87_*).  The handler raises #NM when CR0.EM or
- * CR0.TS says so, and #MF for a waiting instruction while an unmasked
- * exception is pending; then it copies the memory operand, runs the opcode
+ * CR0.TS says so, and #MF for a waiting instruction (all but the FN* ones)
+ * while an unmasked exception is pending; then it copies the memory operand, runs the opcode
  * on the host's x87 (switcher_emu_x87host.c), and writes back what the
  * instruction stores.  Non-control instructions leave their opcode, EIP,
  * CS and operand address in the image, as FNSTENV and FNSAVE report them.
@@ -64,7 +64,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
         return false;
     }
-    if (!(info & X87_CONTROL) && !x87_check_pending(c, i))
+    if (!(info & X87_NOWAIT) && !x87_check_pending(c, i))
         return false;
     uint8_t mem[108];
     if (n) {

@@ -20,30 +20,56 @@
  * never takes #MF.  Which opcodes may run is decided by the decoder: only
  * encodings this CPU executes get here.
  *
- * Each stub is 32 bytes: reg[esc][modrm - 0xc0] for register forms and
- * mem[esc][reg] for memory forms (ModRM mod 00, r/m 110: [rsi]).
+ * The stubs are X87_STUB_BYTES apart: reg[esc][modrm - 0xc0] for register
+ * forms and mem[esc][reg] for memory forms (ModRM mod 00, r/m 110: [rsi] on
+ * x86-64, [esi] on i386, where farm nodes build hv too).
  */
 #include "switcher_emu.h"
 
+/* The stub's entry, by host: on x86-64 the arguments arrive in RDI, RSI,
+ * RDX, RCX and R8 (SysV); on i386 they are on the stack (cdecl) and the stub
+ * loads them, keeping EDI and ESI.  Either way the body uses [DI] for the
+ * image, [SI] for the memory operand (which is why a memory ModRM of mod 00,
+ * r/m 110 works on both), [DX] for the host's control word, [CX] for the
+ * flags out and [AX] (x86-64: [R8]) for the flags in. */
+#if defined(__x86_64__)
 #define X87_STUB_BYTES 32
+#define X87_ENTRY "\t.byte 0xf3, 0x0f, 0x1e, 0xfa\n"     /* endbr64 */
+#define X87_FLAGS_IN "\tpushq (%r8)\n\tpopfq\n"
+#define X87_FLAGS_OUT "\tpushfq\n\tpopq (%rcx)\n"
+#define X87_IMG "(%rdi)"
+#define X87_CW "(%rdx)"
+#define X87_EXIT "\tret\n"
+#elif defined(__i386__)
+#define X87_STUB_BYTES 64
+#define X87_ENTRY "\tpushl %edi\n\tpushl %esi\n\tmovl 12(%esp), %edi\n\tmovl 16(%esp), %esi\n" \
+                  "\tmovl 20(%esp), %edx\n\tmovl 24(%esp), %ecx\n\tmovl 28(%esp), %eax\n"
+#define X87_FLAGS_IN "\tpushl (%eax)\n\tpopfl\n"
+#define X87_FLAGS_OUT "\tpushfl\n\tpopl (%ecx)\n"
+#define X87_IMG "(%edi)"
+#define X87_CW "(%edx)"
+#define X87_EXIT "\tpopl %esi\n\tpopl %edi\n\tret\n"
+#else
+#error "the emu's x87 runs on an x86 host's x87 unit"
+#endif
+#define X87_STR_(x) #x
+#define X87_STR(x) X87_STR_(x)
 
 __asm__(
     ".pushsection .text.hv_x87_stubs, \"ax\", @progbits\n"
     ".macro hv_x87_stub esc, modrm\n"
-    "\t.balign 32\n"
-    "\t.byte 0xf3, 0x0f, 0x1e, 0xfa\n"      /* endbr64 */
-    "\tfnstcw (%rdx)\n"
-    "\tpushq (%r8)\n"
-    "\tpopfq\n"
-    "\tfrstor (%rdi)\n"
+    "\t.balign " X87_STR(X87_STUB_BYTES) "\n"
+    X87_ENTRY
+    "\tfnstcw " X87_CW "\n"
+    X87_FLAGS_IN
+    "\tfrstor " X87_IMG "\n"
     "\t.byte \\esc, \\modrm\n"
-    "\tpushfq\n"
-    "\tpopq (%rcx)\n"
-    "\tfnsave (%rdi)\n"
-    "\tfldcw (%rdx)\n"
-    "\tret\n"
+    X87_FLAGS_OUT
+    "\tfnsave " X87_IMG "\n"
+    "\tfldcw " X87_CW "\n"
+    X87_EXIT
     ".endm\n"
-    ".balign 32\n"
+    ".balign " X87_STR(X87_STUB_BYTES) "\n"
     ".globl hv_x87_reg_stubs\n"
     ".hidden hv_x87_reg_stubs\n"
     "hv_x87_reg_stubs:\n"
@@ -54,7 +80,7 @@ __asm__(
     "\t.set hv_m, hv_m + 1\n"
     "\t.endr\n"
     ".endr\n"
-    ".balign 32\n"
+    ".balign " X87_STR(X87_STUB_BYTES) "\n"
     ".globl hv_x87_mem_stubs\n"
     ".hidden hv_x87_mem_stubs\n"
     "hv_x87_mem_stubs:\n"
@@ -76,6 +102,17 @@ typedef void x87_stub(void *image, void *mem, uint16_t *host_cw, uint64_t *flags
 /* The RFLAGS bits the guest's arithmetic flags replace. */
 #define ARITH_MASK 0x8d5u
 
+static uint64_t host_flags(void)
+{
+    unsigned long f;
+#if defined(__x86_64__)
+    __asm__ volatile("pushfq\n\tpopq %0" : "=r"(f));
+#else
+    __asm__ volatile("pushfl\n\tpopl %0" : "=r"(f));
+#endif
+    return f;
+}
+
 uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem)
 {
     const uint8_t *at = modrm >= 0xc0
@@ -83,9 +120,8 @@ uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem)
         : hv_x87_mem_stubs + ((size_t)esc * 8 + ((modrm >> 3) & 7)) * X87_STUB_BYTES;
     x87_stub *stub;
     memcpy(&stub, &at, sizeof(stub));
-    uint64_t host_flags, out = 0;
-    __asm__ volatile("pushfq\n\tpopq %0" : "=r"(host_flags));
-    uint64_t in = (host_flags & ~(uint64_t)ARITH_MASK) | (emu_flags(c) & ARITH_MASK);
+    uint64_t out = 0;
+    uint64_t in = (host_flags() & ~(uint64_t)ARITH_MASK) | (emu_flags(c) & ARITH_MASK);
     uint16_t host_cw = 0;
     stub(c->x87, mem, &host_cw, &out, &in);
     return (uint32_t)out & ARITH_MASK;

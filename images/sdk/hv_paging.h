@@ -74,6 +74,9 @@ static inline uint32_t hv_pte_index(uint32_t vaddr) { return (vaddr >> 12) & 0x3
  * The pool starts at hv_image_end and ends at hv_frame_limit(); frames are
  * never freed. */
 void *hv_frame_alloc(void);
+/* `pages` contiguous frames (not zeroed), or NULL; the SDK's malloc grows
+ * its heap with these. */
+void *hv_frame_alloc_n(uint32_t pages);
 
 /* The end of the pool: by default the top of RAM (from the multiboot memory
  * size) less 1 MiB kept for the stack, which starts at the top of RAM. */

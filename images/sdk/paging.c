@@ -71,6 +71,17 @@ void *hv_frame_alloc(void)
     return (void *)(uintptr_t)frame;
 }
 
+void *hv_frame_alloc_n(uint32_t pages)
+{
+    uint32_t frame = hv_frame_next(), bytes = pages * HV_PAGE_SIZE;
+
+    if (pages == 0 || pages > (1u << 20) || frame >= hv_frame_limit() ||
+        hv_frame_limit() - frame < bytes)
+        return NULL;
+    frame_next = frame + bytes;
+    return (void *)(uintptr_t)frame;
+}
+
 /* ---- Tables. ------------------------------------------------------------------ */
 
 static uint32_t gpa_of(const uint32_t *pgdir)

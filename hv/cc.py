@@ -22,6 +22,7 @@ import functools
 import hashlib
 import importlib.resources
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -213,18 +214,70 @@ def compile_guest(
     return output
 
 
+# Standard C (and common POSIX) library functions, for the link-failure hint:
+# an undefined reference to one of these means the SDK's libc lacks it.
+LIBC_NAMES = frozenset("""
+    abort atexit at_quick_exit quick_exit _Exit getenv system bsearch qsort div ldiv lldiv
+    rand srand strtod strtof strtold atof atol atoll mblen mbtowc wctomb mbstowcs wcstombs
+    aligned_alloc posix_memalign memalign valloc strdup strndup strerror strtok strtok_r
+    strspn strcspn strpbrk strcoll strxfrm strcasecmp strncasecmp stpcpy strlcpy strlcat
+    bzero bcopy bcmp index rindex ffs memccpy mempcpy memrchr
+    fopen fclose fflush freopen fread fwrite fgetc fgets fputc fputs getc getchar gets putc
+    ungetc fprintf vfprintf fscanf scanf sscanf vsscanf vscanf vfscanf fseek ftell rewind
+    fgetpos fsetpos clearerr feof ferror perror remove rename tmpfile tmpnam setbuf setvbuf
+    fileno fdopen popen pclose getline dprintf asprintf vasprintf
+    time clock difftime mktime gmtime localtime asctime ctime strftime gettimeofday
+    clock_gettime nanosleep sleep usleep
+    signal raise longjmp setjmp sigsetjmp siglongjmp
+    isalnum isalpha isblank iscntrl isdigit isgraph islower isprint ispunct isspace isupper
+    isxdigit tolower toupper
+    acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 frexp
+    ldexp log log10 log1p log2 logb modf scalbn scalbln cbrt fabs hypot pow sqrt erf erfc
+    lgamma tgamma ceil floor nearbyint rint lrint llrint round lround llround trunc fmod
+    remainder remquo copysign nan nextafter nexttoward fdim fmax fmin fma ilogb
+    acosf asinf atanf atan2f cosf sinf tanf expf logf log10f powf sqrtf fabsf floorf ceilf
+    roundf truncf fmodf frexpf ldexpf modff hypotf exp2f log2f fminf fmaxf copysignf
+    sqrtl fabsl floorl ceill
+    malloc calloc realloc free
+""".split())
+
+
+def _missing_libc(diagnostics: str) -> list[str]:
+    """The libc functions a failed link found no definition of, sorted."""
+    found: list[str] = []
+    for match in re.finditer(r"undefined reference to [`'\"]([A-Za-z_][A-Za-z0-9_]*)", diagnostics):
+        name = match.group(1)
+        if name in LIBC_NAMES and name not in found:
+            found.append(name)
+    return sorted(found)
+
+
+def _libc_hint(missing: list[str]) -> str:
+    names = ", ".join(f"{name}()" for name in missing)
+    return (f"hint: the SDK's libc has no {names} yet (docs/sdk.md lists what it has); "
+            "define it in your program or link a library that does")
+
+
 def _run_gcc(cmd: list[str], what: str, capture: bool) -> None:
     try:
         result = subprocess.run(
             cmd, stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None, text=True, check=False,
+            stderr=subprocess.STDOUT if capture else subprocess.PIPE, text=True, check=False,
         )
     except OSError as exc:
         raise CcError(f"cannot run C compiler {cmd[0]!r}: {exc.strerror}") from None
+    diagnostics = result.stdout if capture else result.stderr
+    if not capture and diagnostics:
+        sys.stderr.write(diagnostics)       # gcc's messages as gcc printed them
     if result.returncode != 0:
+        missing = _missing_libc(diagnostics or "")
+        if missing:
+            if not capture:
+                sys.stderr.write(f"hv cc: {_libc_hint(missing)}\n")
+            diagnostics = (diagnostics or "") + _libc_hint(missing) + "\n"
         raise CcError(
             f"compiling {what} failed (gcc exit status {result.returncode})",
-            diagnostics=result.stdout or "",
+            diagnostics=diagnostics if capture else "",
         )
 
 

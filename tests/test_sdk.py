@@ -717,3 +717,25 @@ int main(void) { free(malloc(4)); qsort(0, 0, 0, 0); return errno; }
 """)
     for target in ("hv", "linux"):
         cc.compile_guest([source], tmp_path / f"own.{target}", STRICT, target=target)
+
+
+@needs_gcc
+def test_link_failure_names_the_missing_libc_functions(tmp_path, capfd) -> None:
+    """A link that fails for libc functions the SDK lacks ends with one hint
+    line naming them (and only those: the program's own missing function is
+    gcc's business)."""
+    source = write(tmp_path / "needs.c", """#include <hv_guest.h>
+double sqrt(double);
+double cos(double);
+int mine(void);
+int main(void) { return (int)sqrt(cos(2.0)) + mine(); }
+""")
+    assert cc.main([str(source), "-o", str(tmp_path / "needs.elf")]) != 0
+    err = capfd.readouterr().err
+    hints = [line for line in err.splitlines() if "hint:" in line]
+    assert hints == ["hv cc: hint: the SDK's libc has no cos(), sqrt() yet (docs/sdk.md lists "
+                     "what it has); define it in your program or link a library that does"]
+    assert "undefined reference to `mine'" in err
+    with pytest.raises(cc.CcError) as info:
+        cc.compile_guest([source], tmp_path / "again.elf", capture=True)
+    assert "no cos(), sqrt() yet" in info.value.diagnostics

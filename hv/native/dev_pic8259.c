@@ -144,34 +144,6 @@ static void pic_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t v
         pic_command(g, chip(g, port), (uint8_t)value);
 }
 
-static int pick(const struct hv_pic *p, uint8_t irr);
-static uint8_t master_irr(const struct hv_guest *g);
-static void take(struct hv_pic *p, int line);
-
-/* A read in poll mode: the acknowledge, as a byte. */
-static uint32_t pic_poll_read(struct hv_guest *g, struct hv_pic *p)
-{
-    p->poll = false;
-    bool master = p == &g->pic[0];
-    int line = pick(p, master ? master_irr(g) : p->irr);
-    if (line < 0)
-        return 0;
-    take(p, line);              /* the slave behind line 2 is polled on its own */
-    g->irq_recheck = true;
-    return 0x80u | (uint32_t)line;
-}
-
-static uint32_t pic_in(struct hv_guest *g, uint16_t port, unsigned size)
-{
-    (void)size;
-    struct hv_pic *p = chip(g, port);
-    if (port & 1)
-        return p->imr;
-    if (p->poll)
-        return pic_poll_read(g, p);
-    return p->read_isr ? p->isr : p->irr;
-}
-
 void hv_pic_raise(struct hv_guest *g, unsigned irq)
 {
     g->pic[irq >= 8].irr |= (uint8_t)(1u << (irq & 7));
@@ -233,11 +205,34 @@ int hv_pic_ack(struct hv_guest *g)
         int s = pick(&g->pic[1], g->pic[1].irr);
         take(&g->pic[1], s);
         take(&g->pic[0], 2);
-        g->pic[0].irr &= (uint8_t)~0x04u;
         return g->pic[1].base + (s < 0 ? 7 : s);
     }
     take(&g->pic[0], line);
     return g->pic[0].base + line;
+}
+
+/* A read in poll mode: the acknowledge, as a byte. */
+static uint32_t pic_poll_read(struct hv_guest *g, struct hv_pic *p)
+{
+    p->poll = false;
+    bool master = p == &g->pic[0];
+    int line = pick(p, master ? master_irr(g) : p->irr);
+    if (line < 0)
+        return 0;
+    take(p, line);              /* the slave behind line 2 is polled on its own */
+    g->irq_recheck = true;
+    return 0x80u | (uint32_t)line;
+}
+
+static uint32_t pic_in(struct hv_guest *g, uint16_t port, unsigned size)
+{
+    (void)size;
+    struct hv_pic *p = chip(g, port);
+    if (port & 1)
+        return p->imr;
+    if (p->poll)
+        return pic_poll_read(g, p);
+    return p->read_isr ? p->isr : p->irr;
 }
 
 const struct hv_port_dev hv_dev_pic_master = { "8259A PIC (master)", 0x20, 0x21, pic_in, pic_out };

@@ -17,6 +17,8 @@
  * they were fetched through are marked in `vcodemap`, so that a remapping of
  * such a page (SET_PTE, INVLPG) drops the code decoded under the old one.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "switcher_emu.h"
@@ -132,7 +134,7 @@ static struct block *translate(struct cpu *c, uint32_t eip)
         uint32_t p = b->ppage[k];
         b->page_next[k] = c->page_blocks[p];
         c->page_blocks[p] = b;
-        if (!c->codemap[p] && c->slow)
+        if (!c->codemap[p] && emu_uses_tlb(c))
             emu_tlb_drop_writes(c, p);
         c->codemap[p] = 1;
     }
@@ -154,7 +156,7 @@ struct block *emu_lookup(struct cpu *c, uint32_t eip)
         if (b->eip == eip)
             break;
     if (!b) {
-        if (c->slow) {
+        if (emu_uses_tlb(c)) {
             /* An instruction fetch that faults is never cached (see the
              * decoder): decode it into the scratch block and run it there. */
             b = &c->scratch.blk;
@@ -214,6 +216,17 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
     c->eip = i->eip;
     c->icount -= i->remain;         /* the faulting instruction did not retire */
     return NULL;
+}
+
+void emu_unsupported(struct cpu *c, const struct insn *i, const char *fmt, ...)
+{
+    struct hv_trap *t = c->trap;
+    emu_fault_ret(c, i, 0, 0, 0);
+    t->kind = HV_TRAP_UNSUPPORTED;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->what, sizeof(t->what), fmt, ap);
+    va_end(ap);
 }
 
 const struct insn *emu_exit_at(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
@@ -357,7 +370,6 @@ void emu_set_cr(struct cpu *c, unsigned n, uint32_t v)
             c->pending |= PENDING_CODE;
     }
     c->paged = now;
-    c->slow = now || c->segmented;
 }
 
 /* ---- segments ---- */
@@ -399,7 +411,6 @@ void emu_seg_loaded(struct cpu *c)
     bool segmented = false;
     for (int k = 0; k < HV_NSREG; k++)
         segmented |= !seg_flat(&c->seg[k], k == HV_CS);
-    bool slow = c->paged || segmented;
     const struct emu_seg *cs = &c->seg[HV_CS];
     if (segmented != c->segmented || cs->base != c->code_base || cs->limit != c->code_limit) {
         /* Decoded blocks belong to the other build, or to another code
@@ -409,7 +420,6 @@ void emu_seg_loaded(struct cpu *c)
         c->code_limit = cs->limit;
     }
     c->segmented = segmented;
-    c->slow = slow;
 }
 
 void emu_set_cpl(struct cpu *c, unsigned cpl)

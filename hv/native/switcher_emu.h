@@ -182,7 +182,6 @@ struct cpu {
     bool paged;             /* CR0.PG: the _pg handlers, if not segmented */
     bool segmented;         /* some segment is not flat: the _sg handlers */
     uint32_t code_base, code_limit; /* the CS that decoded blocks were fetched through */
-    bool slow;              /* paged or segmented: the TLB is in use */
     bool want_window;       /* the host waits for IF to be set */
     unsigned pending;       /* PENDING_* work for the dispatcher */
     uint64_t shadow_at;     /* icount just after an sti that set IF */
@@ -375,6 +374,11 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
                                  uint32_t cr2);
 const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
                                 uint32_t vector);
+
+/* Stop at instruction i (which does not retire) with HV_TRAP_UNSUPPORTED:
+ * something this switcher cannot do yet, said in printf style. */
+void emu_unsupported(struct cpu *c, const struct insn *i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Leave after instruction i retired, continuing at eip (the next pass of the
  * dispatcher runs it, after any PENDING_* work). */
@@ -653,6 +657,12 @@ static inline uint32_t jhash(uint32_t eip) { return (eip ^ (eip >> JCACHE_BITS))
     } while (0)
 
 /* ---- system state (switcher_emu.c) ---- */
+/* Paging on or a segment not flat: the _pg or _sg handlers, and the TLB. */
+static inline bool emu_uses_tlb(const struct cpu *c)
+{
+    return c->paged || c->segmented;
+}
+
 /* Would MOV CRn, v be accepted (else #GP(0))? */
 bool emu_cr_valid(unsigned n, uint32_t v);
 /* Write CRn and note what the dispatcher must drop (PENDING_*). */

@@ -7,8 +7,6 @@
  * chaining); indirect ones through the jump cache.  Anything that needs the
  * host retires the instruction and leaves with a trap.
  */
-#include <stdio.h>
-
 #include "switcher_emu.h"
 
 OP(op_jcc)
@@ -254,15 +252,6 @@ OP(op_in)
  * CPL <= IOPL. */
 #define IRET_FLAGS 0x254fd5u
 
-static void iret_unsupported(struct cpu *c, const struct insn *i, uint32_t cs)
-{
-    struct hv_trap *t = c->trap;
-    emu_fault_ret(c, i, 0, 0, 0);
-    t->kind = HV_TRAP_UNSUPPORTED;
-    snprintf(t->what, sizeof(t->what), "iret to ring %u (selector 0x%04x): rings 1 and 2 "
-             "are not supported", cs & 3, cs);
-}
-
 OP(op_iret)
 {
     uint32_t sp = c->r[HV_ESP], la = SP_LIN(sp);
@@ -272,7 +261,8 @@ OP(op_iret)
     if (rpl < c->cpl)
         FAULT(HV_VEC_GP, cs & 0xfffc, 0);   /* iret never goes to an inner level */
     if (rpl == 1 || rpl == 2) {
-        iret_unsupported(c, i, cs);
+        emu_unsupported(c, i, "iret to ring %u (selector 0x%04x): rings 1 and 2 are not "
+                        "supported", cs & 3, cs);
         STOP();
     }
     uint32_t mask = IRET_FLAGS;

@@ -12,18 +12,7 @@
  * build of the handlers checks every access against.  16-bit code and stack
  * segments, and rings 1 and 2, stop the guest with a reason that says so.
  */
-#include <stdio.h>
-
 #include "switcher_emu.h"
-
-static void unsupported(struct cpu *c, const struct insn *i, const char *fmt, uint32_t a,
-                        uint32_t b, uint32_t d)
-{
-    struct hv_trap *t = c->trap;
-    emu_fault_ret(c, i, 0, 0, 0);
-    t->kind = HV_TRAP_UNSUPPORTED;
-    snprintf(t->what, sizeof(t->what), fmt, a, b, d);
-}
 
 /* Where selector sel's descriptor lies (*at), in the GDT or (TI set) the
  * LDT: false for the null selector, an LDT selector with no LDT loaded, one
@@ -114,9 +103,12 @@ bool EMU(emu_load_segment_at)(struct cpu *c, const struct insn *i, int sreg, uin
     if (!(hi & HV_DESC_P))
         return load_fault(c, i, sreg == HV_SS ? HV_VEC_SS : HV_VEC_NP, err);
     if ((sreg == HV_CS || sreg == HV_SS) && !(hi & HV_DESC_DB)) {
-        unsupported(c, i, sreg == HV_CS ? "segment 0x%04x is 16-bit code (only 32-bit code "
-                    "segments are supported)" : "segment 0x%04x is a 16-bit stack (only 32-bit "
-                    "stack segments are supported)", sel, 0, 0);
+        if (sreg == HV_CS)
+            emu_unsupported(c, i, "segment 0x%04x is 16-bit code (only 32-bit code segments "
+                            "are supported)", sel);
+        else
+            emu_unsupported(c, i, "segment 0x%04x is a 16-bit stack (only 32-bit stack "
+                            "segments are supported)", sel);
         return false;
     }
     if (!(hi & HV_DESC_ACCESSED)) {
@@ -208,8 +200,8 @@ OP(op_ret_far)
     CHECK_SS(la, 8);
     uint32_t off = ld(c, la, 4), sel = ld(c, la + 4, 4) & 0xffff;
     if ((sel & 3) != c->cpl) {
-        unsupported(c, i, "far return to ring %u (selector 0x%04x) from ring %u: use iret",
-                    sel & 3, sel, c->cpl);
+        emu_unsupported(c, i, "far return to ring %u (selector 0x%04x) from ring %u: use iret",
+                        sel & 3, sel, (unsigned)c->cpl);
         STOP();
     }
     uint16_t old_sel = c->sreg[HV_CS];

@@ -10,16 +10,20 @@
  * instruction stores.  Non-control instructions leave their opcode, EIP,
  * CS and operand address in the image, as FNSTENV and FNSAVE report them.
  */
-#include <stdio.h>
-
 #include "switcher_emu.h"
+
+/* The image's fields (FNSAVE layout): CW at 0, SW at 4, FIP 12, FCS 16,
+ * FOP 18, FDP 20, FDS 24. */
+static uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
 
 /* An unmasked exception waits in the status word: the next waiting
  * instruction takes #MF. */
 static bool x87_pending(const struct cpu *c)
 {
-    uint16_t cw = (uint16_t)(c->x87[0] | c->x87[1] << 8);
-    uint16_t sw = (uint16_t)(c->x87[4] | c->x87[5] << 8);
+    uint16_t cw = get16(c->x87), sw = get16(c->x87 + 4);
     return (sw & 0x80u) || (sw & ~cw & 0x3fu);
 }
 
@@ -45,11 +49,7 @@ static bool x87_check_pending(struct cpu *c, const struct insn *i)
         emu_fault_ret(c, i, HV_VEC_MF, 0, 0);
         return false;
     }
-    struct hv_trap *t = c->trap;
-    emu_fault_ret(c, i, 0, 0, 0);
-    t->kind = HV_TRAP_UNSUPPORTED;
-    snprintf(t->what, sizeof(t->what), "x87 exception pending with CR0.NE clear (IRQ 13 "
-             "path: not yet)");
+    emu_unsupported(c, i, "x87 exception pending with CR0.NE clear (IRQ 13 path: not yet)");
     return false;
 }
 
@@ -98,7 +98,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
     if (info & X87_FLAGS)
         emu_set_flags(c, (emu_flags(c) & ~ARITH_FLAGS) | fl);
     if (info & X87_STSW_AX)
-        setreg(c, 2, HV_EAX, (uint32_t)(c->x87[4] | c->x87[5] << 8));
+        setreg(c, 2, HV_EAX, get16(c->x87 + 4));
     return true;
 }
 

@@ -99,9 +99,6 @@ extern const uint8_t hv_x87_reg_stubs[], hv_x87_mem_stubs[];
 typedef void x87_stub(void *image, void *mem, uint16_t *host_cw, uint64_t *flags_out,
                       const uint64_t *flags_in);
 
-/* The RFLAGS bits the guest's arithmetic flags replace. */
-#define ARITH_MASK 0x8d5u
-
 static uint64_t host_flags(void)
 {
     unsigned long f;
@@ -121,10 +118,10 @@ uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem)
     x87_stub *stub;
     memcpy(&stub, &at, sizeof(stub));
     uint64_t out = 0;
-    uint64_t in = (host_flags() & ~(uint64_t)ARITH_MASK) | (emu_flags(c) & ARITH_MASK);
+    uint64_t in = (host_flags() & ~(uint64_t)ARITH_FLAGS) | (emu_flags(c) & ARITH_FLAGS);
     uint16_t host_cw = 0;
     stub(c->x87, mem, &host_cw, &out, &in);
-    return (uint32_t)out & ARITH_MASK;
+    return (uint32_t)out & ARITH_FLAGS;
 }
 
 void emu_x87_init(struct cpu *c)

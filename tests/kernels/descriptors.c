@@ -20,9 +20,7 @@ static uint8_t stack[8192] __attribute__((aligned(16)));
 
 static void set_gate(int vector, void (*fn)(void), uint8_t type)
 {
-    uint32_t off = (uint32_t)fn;
-    idt[vector] = (off & 0xffffu) | ((uint64_t)CODE_SEL << 16) | ((uint64_t)(0x80u | type) << 40) |
-                  ((uint64_t)(off >> 16) << 48);
+    idt[vector] = gate(fn, CODE_SEL, 0x80u | type);
 }
 
 /* Each stub saves the registers and hands the frame to C: f[0..7] pushal,
@@ -79,7 +77,7 @@ STUB(int30_stub, on_int30);
 
 void kmain(void)
 {
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr, idtr, check;
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr, check;
     puts("kernel: boot\n");
 
     gdt[0] = 0;
@@ -122,9 +120,7 @@ void kmain(void)
     set_gate(0, divide_stub, 0xe);
     set_gate(6, ud_stub, 0xe);
     set_gate(0x30, int30_stub, 0xf);
-    idtr.limit = sizeof(idt) - 1;
-    idtr.base = (uint32_t)idt;
-    __asm__ volatile("lidt %0" :: "m"(idtr));
+    load_idt(idt, sizeof(idt));
 
     set_gate(13, gp_stub, 0xe);
     set_gate(11, np_stub, 0xe);

@@ -1,7 +1,8 @@
 /*
  * kernel.h - what the test kernels share: a multiboot header without flags
  * (QEMU and hv load the ELF by its program headers), port I/O, a console on
- * QEMU's debugcon (port 0xE9), a GDT descriptor builder, ACPI poweroff, and
+ * QEMU's debugcon (port 0xE9), GDT and IDT descriptor builders, lidt, ACPI
+ * poweroff, and
  * KERNEL_ENTRY(stack, bytes): _start sets up that stack and calls kmain().
  * Written as kernels for QEMU are written; nothing here knows about hv.
  */
@@ -31,6 +32,24 @@ static inline uint64_t segment(uint32_t base, uint32_t limit, uint32_t access, u
     return (limit & 0xffffu) | ((uint64_t)(base & 0xffffffu) << 16) |
            ((uint64_t)access << 40) | ((uint64_t)((limit >> 16) & 0xf) << 48) |
            ((uint64_t)flags << 52) | ((uint64_t)(base >> 24) << 56);
+}
+
+/* An interrupt or trap gate to fn through code selector sel (SDM vol. 3,
+ * 6.11); access is P | DPL | type: 0x8e an interrupt gate, 0x8f a trap gate,
+ * 0xef a trap gate ring 3 may use. */
+static inline uint64_t gate(void (*fn)(void), uint16_t sel, uint32_t access)
+{
+    uint32_t off = (uint32_t)fn;
+    return (off & 0xffffu) | ((uint64_t)sel << 16) | ((uint64_t)access << 40) |
+           ((uint64_t)(off >> 16) << 48);
+}
+
+/* lidt of the table idt, `bytes` long. */
+static inline void load_idt(const uint64_t *idt, uint32_t bytes)
+{
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) r = {
+        (uint16_t)(bytes - 1), (uint32_t)idt };
+    __asm__ volatile("lidt %0" :: "m"(r) : "memory");
 }
 
 /* QEMU's ACPI poweroff (PM1a control at 0x604): exit status 0. */

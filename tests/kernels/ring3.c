@@ -23,9 +23,7 @@ static uint8_t ustack[8192] __attribute__((aligned(16)));
 
 static void set_gate(int vector, void (*fn)(void), uint8_t type_dpl)
 {
-    uint32_t off = (uint32_t)fn;
-    idt[vector] = (off & 0xffffu) | ((uint64_t)KCODE << 16) | ((uint64_t)type_dpl << 40) |
-                  ((uint64_t)(off >> 16) << 48);
+    idt[vector] = gate(fn, KCODE, type_dpl);
 }
 
 /* Frames: f[0..7] pushal; then [error code,] EIP, CS, EFLAGS, ESP, SS. */
@@ -116,7 +114,7 @@ void kmain(void)
     gdt[4] = segment(0, 0xfffff, 0xf2, 0xc);        /* ring-3 data */
     gdt[5] = segment((uint32_t)tss, sizeof(tss) - 1, 0x89, 0);
     struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr = {
-        sizeof(gdt) - 1, (uint32_t)gdt }, idtr = { sizeof(idt) - 1, (uint32_t)idt };
+        sizeof(gdt) - 1, (uint32_t)gdt };
     __asm__ volatile("lgdt %0\n\tljmp %1, $1f\n1:\n\tmovw %w2, %%ax\n\tmovw %%ax, %%ds\n\t"
                      "movw %%ax, %%es\n\tmovw %%ax, %%ss"
                      :: "m"(gdtr), "i"(KCODE), "i"(KDATA) : "eax", "memory");
@@ -127,7 +125,7 @@ void kmain(void)
     set_gate(14, pf_stub, 0x8e);
     set_gate(0x80, syscall_stub, 0xef);             /* trap gate, DPL 3 */
     set_gate(0x81, never_stub, 0x8e);               /* DPL 0: not for ring 3 */
-    __asm__ volatile("lidt %0" :: "m"(idtr));
+    load_idt(idt, sizeof(idt));
 
     pgdir[0] = 0x00000000u | 0x87;                  /* 0-4 MiB: user, rw, 4 MiB page */
     pgdir[1] = 0x00400000u | 0x83;                  /* 4-8 MiB: supervisor only */

@@ -38,9 +38,7 @@ volatile uint32_t resume, fault_vec, fault_err, fault_eip, fault_cs, popped, pop
 
 static void set_gate(int vector, void (*fn)(void))
 {
-    uint32_t off = (uint32_t)fn;
-    idt[vector] = (off & 0xffffu) | ((uint64_t)CODE_SEL << 16) | ((uint64_t)0x8eu << 40) |
-                  ((uint64_t)(off >> 16) << 48);
+    idt[vector] = gate(fn, CODE_SEL, 0x8e);
 }
 
 /* #GP, #SS and #NP: record the vector, error code, EIP and CS, and go on at
@@ -109,7 +107,7 @@ extern char limit_end[];
 
 void kmain(void)
 {
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr, idtr;
+    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) gdtr;
     uint32_t b = (uint32_t)buf;
     puts("kernel: boot\n");
     for (unsigned k = 0; k < sizeof(buf); k++)
@@ -134,9 +132,7 @@ void kmain(void)
     set_gate(11, np_stub);
     set_gate(12, ss_stub);
     set_gate(13, gp_stub);
-    idtr.limit = sizeof(idt) - 1;
-    idtr.base = (uint32_t)idt;
-    __asm__ volatile("lidt %0" :: "m"(idtr));
+    load_idt(idt, sizeof(idt));
 
     /* FS and GS with a base: per-CPU style loads and stores. */
     report("fs:0x10", WITH_SEG("fs", SMALL_SEL, "movl %%fs:0x10, %%eax", 0));

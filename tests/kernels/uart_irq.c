@@ -37,15 +37,10 @@ __asm__(".globl com1_stub\ncom1_stub:\n\tpushal\n\tcld\n\tcall on_com1\n\tpopal\
 
 void kmain(void)
 {
-    struct { uint16_t limit; uint32_t base; } __attribute__((packed)) idtr;
     uint16_t cs;
     __asm__ volatile("movw %%cs, %0" : "=r"(cs));
-    uint32_t off = (uint32_t)com1_stub;
-    idt[0x24] = (off & 0xffffu) | ((uint64_t)cs << 16) | ((uint64_t)0x8e << 40) |
-                ((uint64_t)(off >> 16) << 48);
-    idtr.limit = sizeof(idt) - 1;
-    idtr.base = (uint32_t)idt;
-    __asm__ volatile("lidt %0" :: "m"(idtr));
+    idt[0x24] = gate(com1_stub, cs, 0x8e);
+    load_idt(idt, sizeof(idt));
     outb(0x20, 0x11); outb(0xa0, 0x11);
     outb(0x21, 0x20); outb(0xa1, 0x28);
     outb(0x21, 0x04); outb(0xa1, 0x02);

@@ -18,8 +18,9 @@ def test_cpuid_identifies_hv(native, guest_images):
     assert ex.status == 0, ex.reason
     text = ex.console.decode()
     assert "max leaf 1 vendor 'hvfarm-ia32 '" in text
-    # FPU (bit 0), PSE, TSC, MSR, CX8, SEP, CMOV; no MMX or SSE yet; "hypervisor" (ECX bit 31).
-    assert "leaf 1: eax 00000630 ecx 80000000 edx 00008939" in text
+    # EDX: FPU (bit 0), PSE, TSC, MSR, CX8, SEP, CMOV, CLFSH, MMX, FXSR, SSE, SSE2;
+    # ECX: SSE3, SSSE3, "hypervisor" (bit 31).
+    assert "leaf 1: eax 00000630 ecx 80000201 edx 07888939" in text
     assert "hypervisor leaf max 40000000 signature 'hv-emu'" in text
 
 

@@ -183,3 +183,38 @@ def test_fpu_masked_exception_does_not_fault(hv, trap_images):
     assert ex.reason is None, ex.reason
     assert ex.status == 0
     assert b"no fault: status 3804\n" in bytes(ex.console)    # ZE, TOP 7
+
+
+@pytest.mark.parametrize(("op", "vector"), [
+    ("nofxsr", "#UD"), ("em", "#UD"), ("mmx_em", "#UD"), ("ts", "#NM"), ("mmx_ts", "#NM"),
+    ("mmx_mf", "#MF"), ("align", "#GP"), ("xm_ud", "#UD"), ("ldmxcsr", "#GP"),
+    ("fxsave", "#GP"),
+])
+def test_sse_and_mmx_faults(hv, trap_images, op, vector):
+    """CR4.OSFXSR, CR0.EM/TS, a pending x87 exception, alignment, an unmasked
+    SIMD exception without CR4.OSXMMEXCPT, and reserved MXCSR bits."""
+    image = trap_images / "trap_sse.elf"
+    ex = run(hv, image, f"op={op}")
+    label = "fault_xm" if op == "xm_ud" else f"fault_{op}"
+    assert_killed(ex, f"unhandled {vector} at eip=0x{symbol(image, label):08x}",
+                  prefix=vector == "#UD")
+
+
+def test_sse_unaligned_forms_do_not_fault(hv, trap_images):
+    ex = run(hv, trap_images / "trap_sse.elf", "op=unalign")
+    assert ex.status == 0, ex.reason
+    assert b"no fault\n" in bytes(ex.console)
+
+
+def test_sse_unmasked_exception_raises_xm_with_the_destination_unchanged(hv, trap_images):
+    """ZE unmasked: DIVSS by zero raises #XM (the handler runs), XMM0 still
+    holds 1.0 and MXCSR has ZE set, as the CPU reports it."""
+    ex = run(hv, trap_images / "trap_sse.elf", "op=xm")
+    assert ex.status == 0, ex.reason
+    assert b"#XM\nmxcsr 00001d84 xmm0 3f800000\n" in bytes(ex.console)
+
+
+def test_sse_masked_exception_gives_infinity(hv, trap_images):
+    ex = run(hv, trap_images / "trap_sse.elf", "op=xm_masked")
+    assert ex.status == 0, ex.reason
+    assert b"mxcsr 00001f84 xmm0 7f800000\n" in bytes(ex.console)

@@ -53,7 +53,10 @@ enum {
     HV_CR0_ET = 1u << 4, HV_CR0_NE = 1u << 5, HV_CR0_WP = 1u << 16, HV_CR0_AM = 1u << 18,
     HV_CR0_NW = 1u << 29, HV_CR0_CD = 1u << 30, HV_CR0_PG = 1u << 31,
 };
-enum { HV_CR4_PSE = 1u << 4, HV_CR4_PAE = 1u << 5, HV_CR4_PGE = 1u << 7 };
+enum {
+    HV_CR4_PSE = 1u << 4, HV_CR4_PAE = 1u << 5, HV_CR4_PGE = 1u << 7, HV_CR4_OSFXSR = 1u << 9,
+    HV_CR4_OSXMMEXCPT = 1u << 10,
+};
 
 /* Segment registers in hardware encoding order. */
 enum hv_sreg { HV_ES, HV_CS, HV_SS, HV_DS, HV_FS, HV_GS, HV_NSREG };
@@ -103,7 +106,7 @@ enum hv_trap_kind {
 enum {
     HV_VEC_DE = 0, HV_VEC_DB = 1, HV_VEC_BP = 3, HV_VEC_OF = 4, HV_VEC_UD = 6,
     HV_VEC_NM = 7, HV_VEC_DF = 8, HV_VEC_TS = 10, HV_VEC_NP = 11, HV_VEC_SS = 12,
-    HV_VEC_GP = 13, HV_VEC_PF = 14, HV_VEC_MF = 16, HV_VEC_AC = 17, HV_VEC_HYPERCALL = 0x1f,
+    HV_VEC_GP = 13, HV_VEC_PF = 14, HV_VEC_MF = 16, HV_VEC_AC = 17, HV_VEC_XM = 19, HV_VEC_HYPERCALL = 0x1f,
     HV_VEC_IRQ0 = 32,
 };
 

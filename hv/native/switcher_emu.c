@@ -62,6 +62,7 @@ static void *emu_create(struct hv_guest *g)
     c->pending = 0;
     c->eflags = HV_FLAGS_FIXED;
     emu_x87_init(c);
+    emu_simd_init(c);
     return c;
 }
 
@@ -216,6 +217,20 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
     c->eip = i->eip;
     c->icount -= i->remain;         /* the faulting instruction did not retire */
     return NULL;
+}
+
+void emu_raise_ud(struct cpu *c, const struct insn *i, unsigned nbytes)
+{
+    struct hv_trap *t = c->trap;
+    emu_fault_ret(c, i, HV_VEC_UD, 0, 0);
+    unsigned n = nbytes < sizeof(t->bytes) ? nbytes : sizeof(t->bytes);
+    for (unsigned k = 0; k < n; k++) {
+        uint32_t ppage;
+        const uint8_t *p = emu_fetch_ptr(c, i->eip + k, &ppage);
+        if (!p)
+            break;
+        t->bytes[t->nbytes++] = *p;
+    }
 }
 
 void emu_unsupported(struct cpu *c, const struct insn *i, const char *fmt, ...)

@@ -76,7 +76,10 @@ enum { PFX_REP = 1, PFX_REPNE = 2, PFX_LOCK = 4, PFX_OPSIZE = 8 };
 
 struct insn {
     emu_fn *fn;
-    struct block *link[2];  /* cached successors of a control transfer */
+    union {
+        struct block *link[2];  /* cached successors of a control transfer */
+        void *stub;             /* a vector instruction's host stub */
+    };
     uint32_t eip;           /* this instruction */
     uint32_t next;          /* the one after it */
     uint32_t disp;          /* memory operand displacement */
@@ -149,6 +152,22 @@ struct emu_seg {
     uint16_t attr;          /* struct hv_segment's attr */
 };
 
+/*
+ * The SSE state (switcher_emu_simdhost.c), laid out as the host stubs use
+ * it: the guest's XMM registers and MXCSR, and the stub's scratch.
+ */
+struct emu_simd {
+    uint8_t xmm[8][16];
+    uint32_t mxcsr;
+    uint32_t host_mxcsr;    /* the host's, while a stub runs */
+    uint32_t gpr;           /* a general register operand, in and out */
+    uint32_t eflags;        /* RFLAGS after COMISS and the like */
+    uint16_t host_cw;       /* the host's x87 control word, while a stub runs */
+    uint16_t pad;
+    uint32_t fault_mxcsr;   /* MXCSR as the host's #XM reported it */
+    uint64_t recover;       /* where that #XM resumes the stub */
+};
+
 struct cpu {
     uint32_t r[9];          /* EAX..EDI, then a zero for absent base/index */
     uint32_t eip;
@@ -159,6 +178,7 @@ struct cpu {
     /* The x87 state as an FNSAVE image (switcher_emu_x87host.c); fop, fip,
      * fcs, fdp and fds in it are the guest's. */
     uint8_t x87[108] __attribute__((aligned(16)));
+    struct emu_simd simd;
 
     uint8_t *ram;
     uint32_t ram_size;
@@ -293,6 +313,20 @@ static inline void st_host(uint8_t *p, int sz, uint32_t v)
     }
 }
 
+/* Little-endian fields of state images (FNSAVE, FXSAVE). */
+static inline uint32_t le16(const uint8_t *p) { return (uint32_t)(p[0] | p[1] << 8); }
+static inline uint32_t le32(const uint8_t *p) { return le16(p) | le16(p + 2) << 16; }
+static inline void put_le16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+    put_le16(p, v);
+    put_le16(p + 2, v >> 16);
+}
+
 void emu_smc(struct cpu *c, uint32_t a, uint32_t len);
 
 /* The soft TLB (switcher_emu_tlb.c).  A fill that fails leaves the #PF in
@@ -374,6 +408,9 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
                                  uint32_t cr2);
 const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_trap_kind kind,
                                 uint32_t vector);
+
+/* Raise #UD for instruction i, showing its first nbytes bytes. */
+void emu_raise_ud(struct cpu *c, const struct insn *i, unsigned nbytes);
 
 /* Stop at instruction i (which does not retire) with HV_TRAP_UNSUPPORTED:
  * something this switcher cannot do yet, said in printf style. */
@@ -742,6 +779,9 @@ void emu_set_cpl(struct cpu *c, unsigned cpl);
  * it (FCOMI). */
 uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem);
 void emu_x87_init(struct cpu *c);
+/* Raise #MF for a pending unmasked exception (CR0.NE); false once
+ * instruction i has left. */
+bool emu_x87_check_pending(struct cpu *c, const struct insn *i);
 /* insn.imm of an x87 instruction: memory operand size, and what it does.
  * Control instructions leave FIP and the opcode alone (SDM vol. 1, 8.1.8);
  * the FN* ones do not wait for a pending exception either. */
@@ -749,6 +789,54 @@ enum {
     X87_READ = 1u << 8, X87_WRITE = 1u << 9, X87_CONTROL = 1u << 10,
     X87_FLAGS = 1u << 11, X87_STSW_AX = 1u << 12, X87_NOWAIT = 1u << 13,
 };
+
+/* An unmasked x87 exception waits in the status word: the next waiting
+ * x87 instruction, or MMX instruction, takes #MF. */
+static inline bool emu_x87_pending(const struct cpu *c)
+{
+    uint32_t cw = le16(c->x87), sw = le16(c->x87 + 4);
+    return (sw & 0x80u) || (sw & ~cw & 0x3fu);
+}
+
+/* ---- MMX and SSE (switcher_emu_simdhost.c, switcher_emu_simd.c) ---- */
+/* What a stub runs: the instruction's bytes as the host executes them (a
+ * memory operand as [rsi], a general register as EAX), the XMM registers
+ * it names, and SIMD_* stub flags. */
+struct emu_simd_enc {
+    uint8_t bytes[8];
+    uint8_t len;
+    uint8_t nxmm;
+    uint8_t xmm[2];
+    uint16_t flags;
+};
+enum {
+    SIMD_MMX = 1, SIMD_GPR_IN = 2, SIMD_GPR_OUT = 4, SIMD_FLAGS_OUT = 8, SIMD_MASKMOV = 16,
+};
+/* A stub: 0 when the instruction ran, 1 after a host #XM (run_trapping). */
+typedef int emu_simd_stub(void *frame, void *mem, void *x87);
+/* The stub for an encoding (made once per process), or NULL if there is no
+ * room left for more. */
+emu_simd_stub *emu_simd_stub_for(const struct emu_simd_enc *e);
+/* Run a stub that may raise an unmasked SIMD exception on the host; false
+ * if it did, with MXCSR's flags as the CPU set them. */
+bool emu_simd_run_trapping(struct cpu *c, emu_simd_stub *stub, void *mem);
+uint32_t emu_mxcsr_mask(void);
+void emu_simd_init(struct cpu *c);
+/* insn.imm2 of a vector instruction (switcher_emu_decode.c's table, plus
+ * what the decoder worked out). */
+enum {
+    SI_SIZE = 0x1f,         /* memory operand bytes, 0 for register-only */
+    SI_ALIGN = 1u << 5,     /* a 16-byte memory operand must be aligned */
+    SI_STORE = 1u << 6,     /* the memory operand is written, not read */
+    SI_REGONLY = 1u << 7, SI_MEMONLY = 1u << 8,
+    SI_IMM = 1u << 13, SI_FLAGS = 1u << 14, SI_GIN = 1u << 15, SI_GOUT = 1u << 16,
+    SI_GROUP = 1u << 17, SI_NOMODRM = 1u << 18, SI_MASKMOV = 1u << 19,
+    SI_XMM = 1u << 20,      /* names an XMM register: CR4.OSFXSR, CR0.EM, TS */
+    SI_MMX = 1u << 21,      /* names an MMX register: CR0.EM, TS, pending x87 */
+};
+enum { SIMD_K_NONE, SIMD_K_X, SIMD_K_M, SIMD_K_G };
+#define SI_REGK(e) (((e) >> 9) & 3u)
+#define SI_RMK(e) (((e) >> 11) & 3u)
 
 /* ---- decoder (switcher_emu_decode.c) ---- */
 /* Decode up to max_insns instructions at eip into b (room for max_insns + 1),

@@ -313,16 +313,7 @@ OP(op_iret)
 /* Undefined opcode: the decoder saved how many bytes to show in imm2. */
 OP(op_ud)
 {
-    struct hv_trap *t = c->trap;
-    emu_fault_ret(c, i, HV_VEC_UD, 0, 0);
-    unsigned n = i->imm2 < sizeof(t->bytes) ? i->imm2 : sizeof(t->bytes);
-    for (unsigned k = 0; k < n; k++) {
-        uint32_t ppage;
-        const uint8_t *p = emu_fetch_ptr(c, i->eip + k, &ppage);
-        if (!p)
-            break;
-        t->bytes[t->nbytes++] = *p;
-    }
+    emu_raise_ud(c, i, i->imm2);
     STOP();
 }
 

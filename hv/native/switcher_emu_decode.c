@@ -2,9 +2,9 @@
  * switcher_emu_decode.c: IA-32 instruction decoding into blocks of insns.
  *
  * Intel SDM vol. 2, chapter 2 (instruction format) and appendix A (opcode
- * map).  Only 32-bit addressing exists here: 0x67 is refused with #UD, as are
- * MMX and SSE, which our CPUID does not advertise.  The x87 escapes run on
- * the host's x87 (switcher_emu_x87host.c).  A block runs until a
+ * map).  Only 32-bit addressing exists here: 0x67 is refused with #UD.  The
+ * x87 escapes run on the host's x87 (switcher_emu_x87host.c), and MMX and
+ * SSE to SSSE3 on its vector unit (switcher_emu_simdhost.c).  A block runs until a
  * control transfer, an exit to the host, BLOCK_MAX_INSNS, or the end of its
  * first page; the decoder then appends an EMU(op_fallthrough) to the next address.
  */
@@ -27,6 +27,7 @@ struct dec {
     bool fetch_fault;       /* needed a byte past avail */
     bool too_long;
     bool fault_gp;          /* ... which is past the CS limit: #GP(0), not #PF */
+    uint8_t pfx;            /* PFX_* seen so far: SSE's mandatory prefixes */
     uint32_t fault_addr, fault_err;     /* the #PF for the byte at avail */
 };
 
@@ -275,10 +276,274 @@ static void dec_movx(struct dec *d, struct insn *i, uint8_t b, int osz)
         i->fn = is_mem(i) ? EMU(op_movzxb32_m) : EMU(op_movzxb32_r);
 }
 
+/*
+ * MMX, SSE, SSE2, SSE3 and SSSE3 (SDM vol. 2, appendix A.3: the 0F, 0F 38
+ * and 0F 3A maps).  The mandatory prefix picks the column: none, 66, F3, F2
+ * (F2 or F3 wins over 66).  An entry gives the memory operand's size and
+ * what the instruction does with it, the kind of register ModRM.reg and
+ * ModRM.rm name (XMM, MMX or a general register) and the encoding's other
+ * parts; 0 is #UD.  Each encoding runs as a host stub made from the very
+ * same bytes (switcher_emu_simdhost.c).
+ */
+#define SK_X 1u
+#define SK_M 2u
+#define SK_G 3u
+#define RK(k) ((k) << 9)
+#define MK(k) ((k) << 11)
+#define XX(n) (RK(SK_X) | MK(SK_X) | (n))               /* xmm, xmm/m */
+#define XA (XX(16) | SI_ALIGN)                          /* xmm, xmm/m128 aligned */
+#define MM(n) (RK(SK_M) | MK(SK_M) | (n))               /* mm, mm/m */
+#define ST SI_STORE
+#define RO SI_REGONLY
+#define MO SI_MEMONLY
+#define IB SI_IMM
+#define GROUP(valid) (SI_GROUP | (uint32_t)(valid) << 24)
+
+/* The columns: none, 66, F3, F2. */
+static const uint32_t simd_0f[256][4] = {
+    [0x10] = { XX(16), XX(16), XX(4), XX(8) },          /* movups movupd movss movsd */
+    [0x11] = { XX(16) | ST, XX(16) | ST, XX(4) | ST, XX(8) | ST },
+    [0x12] = { XX(8), XX(8) | MO, XA, XX(8) },          /* movlps/movhlps movlpd movsldup movddup */
+    [0x13] = { XX(8) | ST | MO, XX(8) | ST | MO, 0, 0 },
+    [0x14] = { XA, XA, 0, 0 },                          /* unpcklps unpcklpd */
+    [0x15] = { XA, XA, 0, 0 },
+    [0x16] = { XX(8), XX(8) | MO, XA, 0 },              /* movhps/movlhps movhpd movshdup */
+    [0x17] = { XX(8) | ST | MO, XX(8) | ST | MO, 0, 0 },
+    [0x28] = { XA, XA, 0, 0 },                          /* movaps movapd */
+    [0x29] = { XA | ST, XA | ST, 0, 0 },
+    [0x2a] = { RK(SK_X) | MK(SK_M) | 8, RK(SK_X) | MK(SK_M) | 8,     /* cvtpi2ps cvtpi2pd */
+               RK(SK_X) | MK(SK_G) | SI_GIN | 4, RK(SK_X) | MK(SK_G) | SI_GIN | 4 },
+    [0x2b] = { XA | ST | MO, XA | ST | MO, 0, 0 },      /* movntps movntpd */
+    [0x2c] = { RK(SK_M) | MK(SK_X) | 8, RK(SK_M) | MK(SK_X) | 16 | SI_ALIGN,
+               RK(SK_G) | MK(SK_X) | SI_GOUT | 4, RK(SK_G) | MK(SK_X) | SI_GOUT | 8 },
+    [0x2d] = { RK(SK_M) | MK(SK_X) | 8, RK(SK_M) | MK(SK_X) | 16 | SI_ALIGN,
+               RK(SK_G) | MK(SK_X) | SI_GOUT | 4, RK(SK_G) | MK(SK_X) | SI_GOUT | 8 },
+    [0x2e] = { XX(4) | SI_FLAGS, XX(8) | SI_FLAGS, 0, 0 },  /* ucomiss ucomisd */
+    [0x2f] = { XX(4) | SI_FLAGS, XX(8) | SI_FLAGS, 0, 0 },  /* comiss comisd */
+    [0x50] = { RK(SK_G) | MK(SK_X) | SI_GOUT | RO, RK(SK_G) | MK(SK_X) | SI_GOUT | RO, 0, 0 },
+    [0x51] = { XA, XA, XX(4), XX(8) },                  /* sqrt */
+    [0x52] = { XA, 0, XX(4), 0 },                       /* rsqrtps rsqrtss */
+    [0x53] = { XA, 0, XX(4), 0 },                       /* rcpps rcpss */
+    [0x54] = { XA, XA, 0, 0 }, [0x55] = { XA, XA, 0, 0 },   /* and andn */
+    [0x56] = { XA, XA, 0, 0 }, [0x57] = { XA, XA, 0, 0 },   /* or xor */
+    [0x58] = { XA, XA, XX(4), XX(8) }, [0x59] = { XA, XA, XX(4), XX(8) },   /* add mul */
+    [0x5a] = { XX(8), XA, XX(4), XX(8) },               /* cvtps2pd cvtpd2ps cvtss2sd cvtsd2ss */
+    [0x5b] = { XA, XA, XA, 0 },                         /* cvtdq2ps cvtps2dq cvttps2dq */
+    [0x5c] = { XA, XA, XX(4), XX(8) }, [0x5d] = { XA, XA, XX(4), XX(8) },   /* sub min */
+    [0x5e] = { XA, XA, XX(4), XX(8) }, [0x5f] = { XA, XA, XX(4), XX(8) },   /* div max */
+    [0x60] = { MM(4), XA, 0, 0 }, [0x61] = { MM(4), XA, 0, 0 },     /* punpckl*: m32 for MMX */
+    [0x62] = { MM(4), XA, 0, 0 }, [0x63] = { MM(8), XA, 0, 0 },
+    [0x64] = { MM(8), XA, 0, 0 }, [0x65] = { MM(8), XA, 0, 0 },
+    [0x66] = { MM(8), XA, 0, 0 }, [0x67] = { MM(8), XA, 0, 0 },
+    [0x68] = { MM(8), XA, 0, 0 }, [0x69] = { MM(8), XA, 0, 0 },
+    [0x6a] = { MM(8), XA, 0, 0 }, [0x6b] = { MM(8), XA, 0, 0 },
+    [0x6c] = { 0, XA, 0, 0 }, [0x6d] = { 0, XA, 0, 0 },             /* punpck[lh]qdq */
+    [0x6e] = { RK(SK_M) | MK(SK_G) | SI_GIN | 4, RK(SK_X) | MK(SK_G) | SI_GIN | 4, 0, 0 },
+    [0x6f] = { MM(8), XA, XX(16), 0 },                  /* movq movdqa movdqu */
+    [0x70] = { MM(8) | IB, XA | IB, XA | IB, XA | IB }, /* pshufw pshufd pshufhw pshuflw */
+    [0x71] = { MK(SK_M) | RO | IB | GROUP(0x54), MK(SK_X) | RO | IB | GROUP(0x54), 0, 0 },
+    [0x72] = { MK(SK_M) | RO | IB | GROUP(0x54), MK(SK_X) | RO | IB | GROUP(0x54), 0, 0 },
+    [0x73] = { MK(SK_M) | RO | IB | GROUP(0x44), MK(SK_X) | RO | IB | GROUP(0xcc), 0, 0 },
+    [0x74] = { MM(8), XA, 0, 0 }, [0x75] = { MM(8), XA, 0, 0 }, [0x76] = { MM(8), XA, 0, 0 },
+    [0x77] = { SI_NOMODRM, 0, 0, 0 },                   /* emms */
+    [0x7c] = { 0, XA, 0, XA }, [0x7d] = { 0, XA, 0, XA },   /* hadd hsub */
+    [0x7e] = { RK(SK_M) | MK(SK_G) | SI_GOUT | ST | 4, RK(SK_X) | MK(SK_G) | SI_GOUT | ST | 4,
+               XX(8), 0 },                              /* movd r/m32, mm / xmm; movq xmm, m64 */
+    [0x7f] = { MM(8) | ST, XA | ST, XX(16) | ST, 0 },
+    [0xc2] = { XA | IB, XA | IB, XX(4) | IB, XX(8) | IB },  /* cmp */
+    [0xc3] = { RK(SK_G) | SI_GIN | ST | MO | 4, 0, 0, 0 },  /* movnti */
+    [0xc4] = { RK(SK_M) | MK(SK_G) | SI_GIN | IB | 2, RK(SK_X) | MK(SK_G) | SI_GIN | IB | 2, 0, 0 },
+    [0xc5] = { RK(SK_G) | MK(SK_M) | SI_GOUT | IB | RO, RK(SK_G) | MK(SK_X) | SI_GOUT | IB | RO,
+               0, 0 },                                  /* pextrw */
+    [0xc6] = { XA | IB, XA | IB, 0, 0 },                /* shufps shufpd */
+    [0xd0] = { 0, XA, 0, XA },                          /* addsubpd addsubps */
+    [0xd1] = { MM(8), XA, 0, 0 }, [0xd2] = { MM(8), XA, 0, 0 }, [0xd3] = { MM(8), XA, 0, 0 },
+    [0xd4] = { MM(8), XA, 0, 0 }, [0xd5] = { MM(8), XA, 0, 0 },
+    [0xd6] = { 0, XX(8) | ST, RK(SK_X) | MK(SK_M) | RO, RK(SK_M) | MK(SK_X) | RO },
+    [0xd7] = { RK(SK_G) | MK(SK_M) | SI_GOUT | RO, RK(SK_G) | MK(SK_X) | SI_GOUT | RO, 0, 0 },
+    [0xd8] = { MM(8), XA, 0, 0 }, [0xd9] = { MM(8), XA, 0, 0 }, [0xda] = { MM(8), XA, 0, 0 },
+    [0xdb] = { MM(8), XA, 0, 0 }, [0xdc] = { MM(8), XA, 0, 0 }, [0xdd] = { MM(8), XA, 0, 0 },
+    [0xde] = { MM(8), XA, 0, 0 }, [0xdf] = { MM(8), XA, 0, 0 },
+    [0xe0] = { MM(8), XA, 0, 0 }, [0xe1] = { MM(8), XA, 0, 0 }, [0xe2] = { MM(8), XA, 0, 0 },
+    [0xe3] = { MM(8), XA, 0, 0 }, [0xe4] = { MM(8), XA, 0, 0 }, [0xe5] = { MM(8), XA, 0, 0 },
+    [0xe6] = { 0, XA, XX(8), XA },                      /* cvttpd2dq cvtdq2pd cvtpd2dq */
+    [0xe7] = { MM(8) | ST | MO, XA | ST | MO, 0, 0 },   /* movntq movntdq */
+    [0xe8] = { MM(8), XA, 0, 0 }, [0xe9] = { MM(8), XA, 0, 0 }, [0xea] = { MM(8), XA, 0, 0 },
+    [0xeb] = { MM(8), XA, 0, 0 }, [0xec] = { MM(8), XA, 0, 0 }, [0xed] = { MM(8), XA, 0, 0 },
+    [0xee] = { MM(8), XA, 0, 0 }, [0xef] = { MM(8), XA, 0, 0 },
+    [0xf0] = { 0, 0, 0, XX(16) | MO },                  /* lddqu */
+    [0xf1] = { MM(8), XA, 0, 0 }, [0xf2] = { MM(8), XA, 0, 0 }, [0xf3] = { MM(8), XA, 0, 0 },
+    [0xf4] = { MM(8), XA, 0, 0 }, [0xf5] = { MM(8), XA, 0, 0 }, [0xf6] = { MM(8), XA, 0, 0 },
+    [0xf7] = { MM(8) | RO | SI_MASKMOV, XX(16) | RO | SI_MASKMOV, 0, 0 },  /* maskmovq maskmovdqu */
+    [0xf8] = { MM(8), XA, 0, 0 }, [0xf9] = { MM(8), XA, 0, 0 }, [0xfa] = { MM(8), XA, 0, 0 },
+    [0xfb] = { MM(8), XA, 0, 0 }, [0xfc] = { MM(8), XA, 0, 0 }, [0xfd] = { MM(8), XA, 0, 0 },
+    [0xfe] = { MM(8), XA, 0, 0 },
+};
+
+/* SSSE3 in 0F 38 (pshufb, phadd*, pmaddubsw, phsub*, psign*, pmulhrsw,
+ * pabs*) and 0F 3A 0F (palignr): an MMX and an XMM form each. */
+static const uint64_t ssse3_0f38 = 0xfffull | 0x7ull << 28;
+static const uint32_t ssse3_form[2] = { MM(8), XA };
+
+#undef XX
+#undef XA
+#undef MM
+#undef ST
+#undef RO
+#undef MO
+#undef IB
+#undef GROUP
+
+/* The host encoding of ModRM.reg or ModRM.rm: a general register runs as
+ * EAX; anything else keeps its number. */
+static unsigned simd_field(unsigned kind, unsigned n)
+{
+    return kind == SK_G ? 0 : n;
+}
+
+static void simd_add_xmm(struct emu_simd_enc *e, unsigned r)
+{
+    if (e->nxmm == 0 || e->xmm[0] != r)
+        e->xmm[e->nxmm++] = (uint8_t)r;
+}
+
+/* A vector instruction after its 0F (map 0), 0F 38 (1) or 0F 3A (2) and
+ * opcode byte b. */
+static int dec_simd(struct dec *d, struct insn *i, unsigned map, uint8_t b)
+{
+    unsigned col = (d->pfx & PFX_REP) ? 2 : (d->pfx & PFX_REPNE) ? 3 : (d->pfx & PFX_OPSIZE) ? 1 : 0;
+    uint32_t e;
+    if (map == 0)
+        e = simd_0f[b][col];
+    else if (map == 1)
+        e = col < 2 && b < 64 && ((ssse3_0f38 >> b) & 1) ? ssse3_form[col] : 0;
+    else
+        e = col < 2 && b == 0x0f ? ssse3_form[col] | SI_IMM : 0;
+    if (!(e & SI_NOMODRM)) {
+        modrm(d, i);
+        if (d->fetch_fault)
+            return D_END;
+    }
+    bool reg_form = !(e & SI_NOMODRM) && !is_mem(i);
+    if (!e || (reg_form && (e & SI_MEMONLY)) || (!reg_form && (e & SI_REGONLY)) ||
+        ((e & SI_GROUP) && !((e >> 24 >> i->reg) & 1u))) {
+        set_ud(i, d);
+        return D_END;
+    }
+    e &= 0x00ffffffu;
+    unsigned rk = (e & SI_GROUP) ? 0 : SI_REGK(e), mk = reg_form ? SI_RMK(e) : 0;
+    uint8_t imm = (e & SI_IMM) ? fetch(d) : 0;
+    if (d->fetch_fault || d->too_long)
+        return D_END;
+
+    struct emu_simd_enc enc = { .len = 0 };
+    static const uint8_t pfx_byte[4] = { 0, 0x66, 0xf3, 0xf2 };
+    if (col)
+        enc.bytes[enc.len++] = pfx_byte[col];
+    enc.bytes[enc.len++] = 0x0f;
+    if (map)
+        enc.bytes[enc.len++] = map == 1 ? 0x38 : 0x3a;
+    enc.bytes[enc.len++] = b;
+    if (!(e & SI_NOMODRM)) {
+        unsigned regf = simd_field(rk, i->reg);
+        enc.bytes[enc.len++] = (uint8_t)(reg_form ? 0xc0u | regf << 3 | simd_field(mk, i->rm)
+                                                  : regf << 3 | 6u);
+    }
+    if (e & SI_IMM)
+        enc.bytes[enc.len++] = imm;
+    if (rk == SK_X)
+        simd_add_xmm(&enc, i->reg);
+    if (mk == SK_X)
+        simd_add_xmm(&enc, i->rm);
+    if (rk == SK_M || mk == SK_M || (e & SI_NOMODRM)) {
+        enc.flags |= SIMD_MMX;
+        e |= SI_MMX;
+    }
+    if (rk == SK_X || mk == SK_X)
+        e |= SI_XMM;
+    if (rk == SK_G || mk == SK_G) {
+        i->op = rk == SK_G ? i->reg : i->rm;
+        if (e & SI_GIN)
+            enc.flags |= SIMD_GPR_IN;
+        if (e & SI_GOUT)
+            enc.flags |= SIMD_GPR_OUT;
+    } else {
+        e &= ~(uint32_t)(SI_GIN | SI_GOUT);
+    }
+    if (e & SI_FLAGS)
+        enc.flags |= SIMD_FLAGS_OUT;
+    if (e & SI_MASKMOV) {
+        /* The store goes to DS:EDI (or an override): a read-modify-write of
+         * the operand's copy at [rsi]. */
+        enc.flags |= SIMD_MASKMOV;
+        i->rm = RM_MEM;
+        i->base = HV_EDI;
+        i->index = REG_NONE;
+        i->disp = 0;
+    }
+    if (reg_form && !(e & SI_MASKMOV))
+        e &= ~(uint32_t)SI_SIZE;
+    void *stub = emu_simd_stub_for(&enc);
+    if (!stub) {
+        i->fn = EMU(op_simd_full);
+        return D_END;
+    }
+    i->stub = stub;
+    i->imm2 = e;
+    i->fn = EMU(op_simd);
+    return D_NEXT;
+}
+
+/* Group 15 (0F AE), no prefix: FXSAVE, FXRSTOR, LDMXCSR, STMXCSR and
+ * CLFLUSH on memory; LFENCE, MFENCE and SFENCE, which order nothing here. */
+static int dec_group15(struct dec *d, struct insn *i)
+{
+    modrm(d, i);
+    if (d->fetch_fault)
+        return D_END;
+    unsigned r = i->reg;
+    if (d->pfx & (PFX_REP | PFX_REPNE | PFX_OPSIZE)) {
+        set_ud(i, d);
+        return D_END;
+    }
+    if (!is_mem(i)) {
+        if (r < 5) {
+            set_ud(i, d);
+            return D_END;
+        }
+        i->fn = EMU(op_nop);
+        return D_NEXT;
+    }
+    switch (r) {
+    case 0: case 1:
+        i->op = (uint8_t)r;
+        i->fn = EMU(op_fxsr);
+        return D_NEXT;
+    case 2: case 3:
+        i->op = (uint8_t)(r - 2);
+        i->fn = EMU(op_mxcsr);
+        return D_NEXT;
+    case 7:
+        i->fn = EMU(op_clflush);
+        return D_NEXT;
+    default:
+        set_ud(i, d);
+        return D_END;
+    }
+}
+
 /* Two-byte opcodes 0F xx. */
 static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
 {
     uint8_t b = fetch(d);
+    if (simd_0f[b][0] | simd_0f[b][1] | simd_0f[b][2] | simd_0f[b][3])
+        return dec_simd(d, i, 0, b);
+    if (b == 0x38 || b == 0x3a) {
+        uint8_t b3 = fetch(d);
+        if (d->fetch_fault || d->too_long)
+            return D_END;
+        return dec_simd(d, i, b == 0x38 ? 1 : 2, b3);
+    }
     if (b >= 0x80 && b <= 0x8f) {
         uint32_t rel = fetch_z(d, 4);
         i->op = b & 15;
@@ -300,7 +565,7 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
         i->fn = EMU(op_setcc);
         return D_NEXT;
     }
-    if (b >= 0xc8) {
+    if (b >= 0xc8 && b <= 0xcf) {
         i->rm = b & 7;
         i->fn = EMU(op_bswap);
         return D_NEXT;
@@ -314,6 +579,8 @@ static int dec_0f(struct dec *d, struct insn *i, int osz, bool *lockable)
     case 0x31:
         i->fn = EMU(op_rdtsc);
         return D_NEXT;
+    case 0xae:
+        return dec_group15(d, i);
     case 0x02: case 0x03:
         modrm(d, i);
         i->size = (uint8_t)osz;
@@ -926,6 +1193,7 @@ static int decode_one(struct cpu *c, uint32_t eip, struct insn *i)
         if (b == 0x67) {
             set_ud(i, &d);          /* 16-bit addressing is not supported */
         } else {
+            d.pfx = pfx;
             res = dec_main(&d, i, b, osz, &lockable);
             if ((pfx & PFX_LOCK) && !lockable && i->fn != EMU(op_ud)) {
                 set_ud(i, &d);

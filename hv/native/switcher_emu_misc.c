@@ -327,9 +327,11 @@ OP(op_cpuid)
         break;
     case 1:
         a = 0x00000630;         /* family 6, model 3: a P6-class integer core */
-        /* FPU PSE TSC MSR CX8 SEP CMOV */
-        d = 1u | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 11) | (1u << 15);
-        cx = 1u << 31;          /* running under a hypervisor */
+        /* FPU PSE TSC MSR CX8 SEP CMOV CLFSH MMX FXSR SSE SSE2 */
+        d = 1u | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 11) | (1u << 15) |
+            (1u << 19) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+        b = 8u << 8;            /* CLFLUSH line: 8 quadwords */
+        cx = 1u | (1u << 9) | (1u << 31);   /* SSE3, SSSE3; running under a hypervisor */
         break;
     case 0x40000000:
         a = 0x40000000;

@@ -18,6 +18,7 @@
 #include "switcher_emu_misc.c"
 #include "switcher_emu_muldiv.c"
 #include "switcher_emu_shift.c"
+#include "switcher_emu_simd.c"
 #include "switcher_emu_string.c"
 #include "switcher_emu_seg.c"
 #include "switcher_emu_system.c"

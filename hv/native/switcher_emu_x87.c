@@ -14,45 +14,6 @@
 
 /* The image's fields (FNSAVE layout): CW at 0, SW at 4, FIP 12, FCS 16,
  * FOP 18, FDP 20, FDS 24. */
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-/* An unmasked exception waits in the status word: the next waiting
- * instruction takes #MF. */
-static bool x87_pending(const struct cpu *c)
-{
-    uint16_t cw = get16(c->x87), sw = get16(c->x87 + 4);
-    return (sw & 0x80u) || (sw & ~cw & 0x3fu);
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v);
-    put16(p + 2, v >> 16);
-}
-
-/* Raise #MF for a pending exception (CR0.NE); the legacy IRQ 13 path of
- * CR0.NE clear is not there yet.  False once the instruction has left. */
-static bool x87_check_pending(struct cpu *c, const struct insn *i)
-{
-    if (HV_LIKELY(!x87_pending(c)))
-        return true;
-    if (c->cr0 & HV_CR0_NE) {
-        emu_fault_ret(c, i, HV_VEC_MF, 0, 0);
-        return false;
-    }
-    emu_unsupported(c, i, "x87 exception pending with CR0.NE clear (IRQ 13 path: not yet)");
-    return false;
-}
-
 /* The work of one x87 instruction; false once it has faulted.  Apart from
  * the handler, so that the handler's jump to the next one stays a tail call
  * (the operand buffer here has its address taken). */
@@ -64,7 +25,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
         return false;
     }
-    if (!(info & X87_NOWAIT) && !x87_check_pending(c, i))
+    if (!(info & X87_NOWAIT) && !emu_x87_check_pending(c, i))
         return false;
     uint8_t mem[108];
     if (n) {
@@ -80,12 +41,12 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
     }
     uint32_t fl = emu_x87_exec(c, i->op, modrm, mem);
     if (!(info & X87_CONTROL)) {
-        put32(c->x87 + 12, i->eip);                                 /* FIP */
-        put16(c->x87 + 16, c->sreg[HV_CS]);                         /* FCS */
-        put16(c->x87 + 18, (uint32_t)(i->op << 8 | modrm) & 0x7ffu); /* FOP */
+        put_le32(c->x87 + 12, i->eip);                                 /* FIP */
+        put_le16(c->x87 + 16, c->sreg[HV_CS]);                         /* FCS */
+        put_le16(c->x87 + 18, (uint32_t)(i->op << 8 | modrm) & 0x7ffu); /* FOP */
         if (n) {
-            put32(c->x87 + 20, ea_off(c, i));                       /* FDP */
-            put32(c->x87 + 24, c->sreg[i->seg]);                    /* FDS */
+            put_le32(c->x87 + 20, ea_off(c, i));                       /* FDP */
+            put_le32(c->x87 + 24, c->sreg[i->seg]);                    /* FDS */
         }
     }
     if (info & X87_WRITE) {
@@ -98,7 +59,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
     if (info & X87_FLAGS)
         emu_set_flags(c, (emu_flags(c) & ~ARITH_FLAGS) | fl);
     if (info & X87_STSW_AX)
-        setreg(c, 2, HV_EAX, get16(c->x87 + 4));
+        setreg(c, 2, HV_EAX, le16(c->x87 + 4));
     return true;
 }
 
@@ -115,7 +76,7 @@ OP(op_fwait)
 {
     if (HV_UNLIKELY((c->cr0 & (HV_CR0_MP | HV_CR0_TS)) == (HV_CR0_MP | HV_CR0_TS)))
         FAULT(HV_VEC_NM, 0, 0);
-    if (!x87_check_pending(c, i))
+    if (!emu_x87_check_pending(c, i))
         STOP();
     NEXT();
 }

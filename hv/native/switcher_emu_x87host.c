@@ -134,3 +134,17 @@ void emu_x87_init(struct cpu *c)
     c->x87[8] = 0xff;
     c->x87[9] = 0xff;
 }
+
+/* Raise #MF for a pending exception (CR0.NE); the legacy IRQ 13 path of
+ * CR0.NE clear is not there yet.  False once the instruction has left. */
+bool emu_x87_check_pending(struct cpu *c, const struct insn *i)
+{
+    if (HV_LIKELY(!emu_x87_pending(c)))
+        return true;
+    if (c->cr0 & HV_CR0_NE) {
+        emu_fault_ret(c, i, HV_VEC_MF, 0, 0);
+        return false;
+    }
+    emu_unsupported(c, i, "x87 exception pending with CR0.NE clear (IRQ 13 path: not yet)");
+    return false;
+}

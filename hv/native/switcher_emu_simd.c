@@ -1,0 +1,232 @@
+/*
+ * switcher_emu_simd.c: MMX, SSE, SSE2, SSE3 and SSSE3 instructions (Intel
+ * SDM vol. 1, chapters 9 to 12; vol. 2), and the state instructions FXSAVE,
+ * FXRSTOR, LDMXCSR and STMXCSR.
+ *
+ * The decoder has checked the encoding against its table, noted the memory
+ * operand's size, alignment and direction (insn.imm2, SI_*) and found the
+ * host stub (insn.stub).  The handler raises the exceptions the SDM lists in
+ * its order: #UD for CR0.EM (or CR4.OSFXSR clear, for anything naming an
+ * XMM register), #NM for CR0.TS, #MF for an MMX instruction while an x87
+ * exception is pending, #GP(0) for a misaligned 16-byte operand, the
+ * operand's segment and page faults; then runs the stub on a copy of the
+ * operand and writes back what the instruction stores.  An unmasked SIMD
+ * exception is #XM, or #UD when CR4.OSXMMEXCPT is clear.
+ */
+#include "switcher_emu.h"
+
+#define MXCSR_MASKS 0x1f80u
+
+/* #UD, #NM and #MF before anything is read; false once i has faulted. */
+static bool simd_usable(struct cpu *c, const struct insn *i, uint32_t info, bool xmm)
+{
+    if (HV_UNLIKELY((c->cr0 & HV_CR0_EM) || (xmm && !(c->cr4 & HV_CR4_OSFXSR)))) {
+        emu_raise_ud(c, i, i->next - i->eip);
+        return false;
+    }
+    if (HV_UNLIKELY(c->cr0 & HV_CR0_TS)) {
+        emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
+        return false;
+    }
+    if ((info & SI_MMX) && !emu_x87_check_pending(c, i))
+        return false;
+    return true;
+}
+
+static void copy_in(struct cpu *c, uint8_t *mem, uint32_t a, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k += 4) {
+        uint32_t v = ld(c, a + k, n - k >= 4 ? 4 : 2);
+        memcpy(mem + k, &v, n - k >= 4 ? 4 : 2);
+    }
+}
+
+static void copy_out(struct cpu *c, const uint8_t *mem, uint32_t a, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k += 4) {
+        uint32_t v = 0;
+        memcpy(&v, mem + k, n - k >= 4 ? 4 : 2);
+        st(c, a + k, n - k >= 4 ? 4 : 2, v);
+    }
+}
+
+/* The work of one vector instruction; false once it has faulted.  Apart
+ * from the handler so that the handler's jump to the next one stays a tail
+ * call. */
+static __attribute__((noinline)) bool EMU(simd_step)(struct cpu *c, const struct insn *i)
+{
+    uint32_t info = i->imm2, n = info & SI_SIZE, a = 0;
+    if ((info & (SI_XMM | SI_MMX)) && !simd_usable(c, i, info, info & SI_XMM))
+        return false;
+    uint8_t mem[16] __attribute__((aligned(16)));
+    if (i->rm == RM_MEM) {
+        a = ea(c, i);
+        if ((info & SI_ALIGN) && (a & 15u)) {
+            emu_fault_ret(c, i, HV_VEC_GP, 0, 0);
+            return false;
+        }
+        bool store = info & (SI_STORE | SI_MASKMOV);
+        if (!access_ok(c, i, i->seg, a, n, store))
+            return false;
+        if (!(info & SI_STORE))
+            copy_in(c, mem, a, n);
+    }
+    if (info & SI_GIN)
+        c->simd.gpr = c->r[i->op];
+    emu_simd_stub *stub;
+    memcpy(&stub, &i->stub, sizeof(stub));
+    if (HV_LIKELY((c->simd.mxcsr & MXCSR_MASKS) == MXCSR_MASKS)) {
+        stub((uint8_t *)&c->simd + 64, mem, c->x87);
+    } else if (!emu_simd_run_trapping(c, stub, mem)) {
+        if (c->cr4 & HV_CR4_OSXMMEXCPT)
+            emu_fault_ret(c, i, HV_VEC_XM, 0, 0);
+        else
+            emu_raise_ud(c, i, i->next - i->eip);
+        return false;
+    }
+    if (info & SI_GOUT)
+        c->r[i->op] = c->simd.gpr;
+    if (info & SI_FLAGS)
+        emu_set_flags(c, (emu_flags(c) & ~ARITH_FLAGS) | (c->simd.eflags & ARITH_FLAGS));
+    if (i->rm == RM_MEM && (info & (SI_STORE | SI_MASKMOV)))
+        copy_out(c, mem, a, n);
+    return true;
+}
+
+OP(op_simd)
+{
+    if (!EMU(simd_step)(c, i))
+        STOP();
+    NEXT();
+}
+
+/* More distinct vector encodings than the stub table holds. */
+OP(op_simd_full)
+{
+    emu_unsupported(c, i, "too many distinct MMX/SSE encodings for the host stub table");
+    STOP();
+}
+
+/* LDMXCSR (op 0) and STMXCSR (op 1).  Setting a bit MXCSR_MASK leaves out
+ * is #GP(0). */
+OP(op_mxcsr)
+{
+    if (!simd_usable(c, i, 0, true))
+        STOP();
+    uint32_t a = ea(c, i);
+    if (i->op) {
+        CHECKW(a, 4);
+        st(c, a, 4, c->simd.mxcsr);
+    } else {
+        CHECK(a, 4);
+        uint32_t v = ld(c, a, 4);
+        if (v & ~emu_mxcsr_mask())
+            FAULT(HV_VEC_GP, 0, 0);
+        c->simd.mxcsr = v;
+    }
+    NEXT();
+}
+
+/* ---- FXSAVE and FXRSTOR (SDM vol. 1, 10.5.1, table 10-2) ---- */
+
+/* The tag FXRSTOR gives a non-empty register, from its contents: zero,
+ * special (NaN, infinity, denormal, unnormal) or valid. */
+static unsigned tag_of(const uint8_t *r)
+{
+    uint32_t exp = le16(r + 8) & 0x7fffu;
+    uint64_t man;
+    memcpy(&man, r, 8);
+    if (exp == 0x7fffu)
+        return 2;
+    if (exp == 0)
+        return man ? 2 : 1;
+    return (man >> 63) ? 0 : 2;
+}
+
+/* The first 288 bytes of the 32-bit FXSAVE image, from the FNSAVE image,
+ * the XMM registers and MXCSR.  The processor leaves bytes 288-511 alone. */
+static void fxsave_image(const struct cpu *c, uint8_t *img)
+{
+    const uint8_t *x = c->x87;
+    memset(img, 0, 288);
+    put_le16(img, le16(x));                               /* FCW */
+    put_le16(img + 2, le16(x + 4));                       /* FSW */
+    uint32_t tw = le16(x + 8), ftw = 0;
+    for (unsigned r = 0; r < 8; r++)
+        if (((tw >> (2 * r)) & 3u) != 3u)
+            ftw |= 1u << r;
+    img[4] = (uint8_t)ftw;                              /* abridged tag */
+    put_le16(img + 6, le16(x + 18) & 0x7ffu);             /* FOP */
+    put_le32(img + 8, le32(x + 12));                      /* FIP */
+    put_le16(img + 12, le16(x + 16));                     /* FCS */
+    put_le32(img + 16, le32(x + 20));                     /* FDP */
+    put_le16(img + 20, le16(x + 24));                     /* FDS */
+    put_le32(img + 24, c->simd.mxcsr);
+    put_le32(img + 28, emu_mxcsr_mask());
+    for (unsigned k = 0; k < 8; k++)
+        memcpy(img + 32 + 16 * k, x + 28 + 10 * k, 10);  /* ST(k) */
+    memcpy(img + 160, c->simd.xmm, 128);
+}
+
+static void fxrstor_image(struct cpu *c, const uint8_t *img)
+{
+    uint8_t *x = c->x87;
+    uint32_t sw = le16(img + 2), top = (sw >> 11) & 7u, tw = 0;
+    for (unsigned k = 0; k < 8; k++)
+        memcpy(x + 28 + 10 * k, img + 32 + 16 * k, 10);
+    for (unsigned r = 0; r < 8; r++) {
+        unsigned t = 3;
+        if ((img[4] >> r) & 1u)
+            t = tag_of(x + 28 + 10 * ((r - top) & 7u));
+        tw |= t << (2 * r);
+    }
+    memset(x, 0, 28);
+    put_le16(x, le16(img));
+    put_le16(x + 4, sw);
+    put_le16(x + 8, tw);
+    put_le32(x + 12, le32(img + 8));
+    put_le16(x + 16, le16(img + 12));
+    put_le16(x + 18, le16(img + 6) & 0x7ffu);
+    put_le32(x + 20, le32(img + 16));
+    put_le16(x + 24, le16(img + 20));
+    c->simd.mxcsr = le32(img + 24);
+    memcpy(c->simd.xmm, img + 160, 128);
+}
+
+/* FXSAVE (op 0) and FXRSTOR (op 1): #GP(0) for an operand not 16-byte
+ * aligned, and for FXRSTOR of an MXCSR with reserved bits set. */
+OP(op_fxsr)
+{
+    if (HV_UNLIKELY(c->cr0 & HV_CR0_EM)) {
+        emu_raise_ud(c, i, i->next - i->eip);
+        STOP();
+    }
+    if (HV_UNLIKELY(c->cr0 & HV_CR0_TS))
+        FAULT(HV_VEC_NM, 0, 0);
+    uint32_t a = ea(c, i);
+    if (a & 15u)
+        FAULT(HV_VEC_GP, 0, 0);
+    uint8_t img[288];
+    if (i->op == 0) {
+        CHECKW(a, 512);
+        fxsave_image(c, img);
+        for (uint32_t k = 0; k < 288; k += 4)
+            st(c, a + k, 4, le32(img + k));
+    } else {
+        CHECK(a, 512);
+        for (uint32_t k = 0; k < 288; k += 4)
+            put_le32(img + k, ld(c, a + k, 4));
+        if (le32(img + 24) & ~emu_mxcsr_mask())
+            FAULT(HV_VEC_GP, 0, 0);
+        fxrstor_image(c, img);
+    }
+    NEXT();
+}
+
+/* CLFLUSH: faults as a one-byte read would; there is no cache to flush. */
+OP(op_clflush)
+{
+    uint32_t a = ea(c, i);
+    CHECK(a, 1);
+    NEXT();
+}

@@ -24,6 +24,7 @@ import importlib.resources
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,12 @@ OUTPUT_SUFFIX = {"hv": ".elf", "linux": ".linux"}
 BASE_FLAGS = (
     "-m32",
     "-march=i686",
-    "-ffreestanding",
+    # Hosted, so that main() without a return statement returns 0 (C99
+    # 5.1.2.2.3) and main's signature is checked, but with no builtins: GCC
+    # must not turn the program's calls into calls the SDK does not expect.
+    # Apart from main and __STDC_HOSTED__ this is exactly -ffreestanding.
+    "-fhosted",
+    "-fno-builtin",
     "-nostdlib",
     "-static",
     "-fno-pic",
@@ -70,14 +76,19 @@ BASE_FLAGS = (
 # The SDK's libc, linked into every guest after the user's sources.
 SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "string.c",
             "testing.c")
+# The rest of the C library (stdio streams, scanf, time.h, strings.h...), in
+# the archive: the same for both targets.
+SDK_STDC = ("atexit.c", "stdio.c", "scanf.c", "strerror.c", "string_ext.c", "strings.c",
+            "stdlib_ext.c", "time.c")
 # The optional parts of the SDK (interrupts, paging; hv_irq.h, hv_paging.h;
 # the heap, qsort/bsearch, setjmp/longjmp, errno), per target.  They go into
 # a static archive, libhvsdk.a, linked last: the linker takes a member only
 # when a guest uses something in it (or a program defines its own), so a guest
 # that does not is linked exactly as if the archive were not there.
 SDK_ARCHIVE = {
-    "hv": ("irq.c", "irq_entry.S", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c"),
-    "linux": ("irq.c", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c"),
+    "hv": ("irq.c", "irq_entry.S", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c",
+           *SDK_STDC),
+    "linux": ("irq.c", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c", *SDK_STDC),
 }
 SDK_ARCHIVE_NAME = "libhvsdk.a"
 SDK_CRT0 = {"hv": "crt0.S", "linux": "crt0_linux.S"}
@@ -202,16 +213,35 @@ def compile_guest(
     except OSError as exc:
         raise CcError(f"cannot write {output}: {exc.strerror}") from None
     try:
-        cmd = _link_command(sources, tmp_name, cflags, target, sdk_objects)
+        link_inputs = list(sources)
+        if target == "hv":
+            link_inputs.append(_image_name_source(tmp_name, output.name))
+        cmd = _link_command(link_inputs, tmp_name, cflags, target, sdk_objects)
         _run_gcc(cmd, ", ".join(str(source) for source in sources), capture)
         os.chmod(tmp_name, 0o755)
         os.replace(tmp_name, output)
     except OSError as exc:
         raise CcError(f"cannot write {output}: {exc.strerror}") from None
     finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+        for leftover in (tmp_name, tmp_name + ".name.s"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
     return output
+
+
+def _image_name_source(tmp_name: str, name: str) -> str:
+    """Write an assembly file defining `hv_image_name`, the image's file name,
+    which crt0 passes as argv[0] (an hv guest is not told the file it was
+    loaded from); return its path."""
+    safe = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+")
+    escaped = "".join(chr(byte) if byte in safe else f"\\{byte:03o}"
+                      for byte in os.fsencode(name))
+    path = tmp_name + ".name.s"
+    Path(path).write_text(
+        '\t.section .rodata\n\t.globl hv_image_name\n\t.type hv_image_name, @object\n'
+        f'hv_image_name:\n\t.asciz "{escaped}"\n'
+        '\t.section .note.GNU-stack, "", @progbits\n')
+    return path
 
 
 # Standard C (and common POSIX) library functions, for the link-failure hint:
@@ -307,7 +337,7 @@ def _cache_key(target: str, flags: list[str]) -> str:
     digest = hashlib.sha256()
     digest.update(_compiler_identity(_compiler()).encode())
     digest.update("\0".join([target, *flags]).encode())
-    digest.update("\0".join(["archive", *SDK_ARCHIVE[target]]).encode())
+    digest.update("\0".join(["archive", *SDK_ARCHIVE[target], "weak definitions"]).encode())
     sdk = sdk_dir()
     for path in sorted(sdk.rglob("*")):
         if path.is_file() and path.suffix in (".h", ".c", ".S"):
@@ -345,6 +375,27 @@ def _archiver() -> str:
     return os.environ.get("HV_AR", "ar")
 
 
+def _weaken_definitions(path: Path) -> None:
+    """Make every global symbol that the ELF32 object at `path` defines weak
+    (what `objcopy --weaken` does, except that undefined symbols stay strong:
+    a weak undefined reference would not pull its archive member in).  Then
+    a program may define its own memcpy, strlen or malloc: the linker takes
+    the program's, without "multiple definition"."""
+    data = bytearray(path.read_bytes())
+    shoff, = struct.unpack_from("<I", data, 0x20)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x2E)
+    for k in range(shnum):
+        sh_type, = struct.unpack_from("<I", data, shoff + k * shentsize + 4)
+        if sh_type != 2:                                # SHT_SYMTAB
+            continue
+        offset, size = struct.unpack_from("<II", data, shoff + k * shentsize + 16)
+        for sym in range(offset, offset + size, 16):    # Elf32_Sym
+            info, shndx = data[sym + 12], struct.unpack_from("<H", data, sym + 14)[0]
+            if info >> 4 == 1 and shndx != 0:           # STB_GLOBAL, defined
+                data[sym + 12] = (2 << 4) | (info & 0xF)   # STB_WEAK
+    path.write_bytes(data)
+
+
 def _fill_cache_entry(entry: Path, names: list[str], members: list[str], flags: list[str],
                       capture: bool) -> None:
     """Compile into a scratch directory, then rename it into place atomically,
@@ -360,6 +411,8 @@ def _fill_cache_entry(entry: Path, names: list[str], members: list[str], flags: 
             obj = scratch / _object_name(name)
             _run_gcc([_compiler(), *flags, "-c", "-o", str(obj), str(sdk / name)],
                      f"the SDK's {name}", capture)
+            if name not in SDK_CRT0.values():
+                _weaken_definitions(obj)
         # D: deterministic (no timestamps or owners), so equal inputs give an
         # equal archive.
         _run_gcc([_archiver(), "rcsD", str(scratch / SDK_ARCHIVE_NAME),

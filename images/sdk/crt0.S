@@ -7,14 +7,14 @@
  *     EBX = gpa of the multiboot info block
  *     ESP = top of RAM.
  * .bss is already zero: the loader zeroes every PT_LOAD past p_filesz.
- * We record the handoff, call main(), flush the console and EXIT with
- * main's return value.
+ * We record the handoff and call hv__start_main (runtime.c), which builds
+ * argc and argv from the command line and calls exit(main(...)): atexit
+ * handlers, then the console flush, then EXIT with main's return value.
  */
 
 #define MULTIBOOT_HEADER_MAGIC  0x1BADB002
 /* bit 0: page-align modules, bit 1: we want mem_lower/mem_upper and the map */
 #define MULTIBOOT_HEADER_FLAGS  0x00000003
-#define HC_EXIT                 33
 #define BOOT_STACK_SIZE         16384
 
 /* The multiboot header, so QEMU -kernel (or GRUB) can boot this image too.
@@ -50,20 +50,11 @@ _start:
 1:
     andl    $-16, %esp              /* SysV i386: 16-byte aligned at a call */
     xorl    %ebp, %ebp              /* end of the frame-pointer chain */
-    call    main
-
-    movl    %eax, %esi              /* callee-saved: survives hv_flush */
-    call    hv_flush
-    cmpb    $0, hv_on_hv
-    jne     3f
-    pushl   %esi
-    call    hv__exit_ports          /* not under hv: isa-debug-exit, then ACPI */
-3:
-    movl    $HC_EXIT, %eax
-    movl    %esi, %ebx
-    int     $0x1f
+    subl    $12, %esp
+    pushl   $0                      /* no initial stack to hand over */
+    call    hv__start_main
 2:
-    jmp     2b                      /* EXIT does not return */
+    jmp     2b                      /* hv__start_main does not return */
     .size _start, . - _start
 
     .bss

@@ -3,12 +3,11 @@
  *
  * The same guest source runs as a static i386 Linux program, so the real
  * CPU produces the reference output for conformance tests.  Linux enters
- * with ESP pointing at argc, argv[0], ...; hv_linux_init turns the
- * arguments into the command line that hv_cmdline() returns.  Then main()
- * runs, the console is flushed, and the exit system call ends the process.
+ * with ESP pointing at argc, argv[0], ...; hv__start_main (runtime.c) turns
+ * the arguments into the command line that hv_cmdline() returns and into
+ * main's argc and argv, and calls exit(main(...)): atexit handlers, the
+ * console flush, then the exit system call.
  */
-
-#define SYS_EXIT 1
 
     .text
     .globl _start
@@ -20,15 +19,7 @@ _start:
     andl    $-16, %esp
     subl    $12, %esp               /* keep 16-byte alignment at the call */
     pushl   %eax
-    call    hv_linux_init
-    addl    $16, %esp
-    call    main
-
-    movl    %eax, %esi              /* callee-saved: survives hv_flush */
-    call    hv_flush
-    movl    $SYS_EXIT, %eax
-    movl    %esi, %ebx
-    int     $0x80
+    call    hv__start_main
     hlt                             /* not reached */
     .size _start, . - _start
 

@@ -1,6 +1,6 @@
 /* runtime.c - what crt0 hands over: the multiboot registers, the command
  * line, and (on the Linux target) the program's arguments standing in for
- * the command line.  Also the assert() failure path. */
+ * the command line; main's argc and argv; the assert() failure path. */
 #include <assert.h>
 #include <hv_guest.h>
 #include <hv_test.h>
@@ -33,10 +33,7 @@ struct hv_multiboot_info *hv_multiboot_info;
 /* argv[1..] joined by spaces; see hv_cmdline(). */
 static char linux_cmdline[1024];
 
-/* Called by crt0_linux.S with the initial stack: argc, argv[0], ... */
-void hv_linux_init(uint32_t *initial_sp);
-
-void hv_linux_init(uint32_t *initial_sp)
+static void linux_init(uint32_t *initial_sp)
 {
     uint32_t argc = initial_sp[0];
     char **argv = (char **)(initial_sp + 1);
@@ -83,6 +80,104 @@ const char *hv_cmdline_value(const char *key)
             p++;
     }
     return NULL;
+}
+
+/* ---- main's arguments --------------------------------------------------
+ *
+ * main(argc, argv, envp) gets the command line's words with the `hv.` words
+ * (hv.test=NAME and the like, the SDK's own business) taken out, argv[argc]
+ * == NULL and an empty environment.  On hv, argv[0] is the name the image
+ * was linked under (hv cc defines hv_image_name); another multiboot loader
+ * (QEMU -kernel, GRUB) puts the kernel's path first on the command line, and
+ * that word is argv[0].  On Linux the kernel's argv is filtered in place. */
+
+int main(int argc, char **argv, char **envp);
+extern const char hv_image_name[] __attribute__((weak));
+static char *empty_environment[1];
+
+static bool is_sdk_word(const char *word)
+{
+    return strncmp(word, "hv.", 3) == 0;
+}
+
+#ifndef HV_TARGET_LINUX
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n';
+}
+
+/* Words in s: runs of non-blanks. */
+static size_t count_words(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++) {
+        if (!is_blank(*s) && (s[1] == 0 || is_blank(s[1])))
+            n++;
+    }
+    return n;
+}
+
+/* Cuts line (a writable copy) into words at its blanks; appends each word
+ * that is not an SDK word to argv from index argc and returns the new argc. */
+static int split_words(char *line, char **argv, int argc, bool keep_first)
+{
+    char *p = line;
+
+    while (*p) {
+        char *word;
+        while (is_blank(*p))
+            p++;
+        if (!*p)
+            break;
+        word = p;
+        while (*p && !is_blank(*p))
+            p++;
+        if (*p)
+            *p++ = 0;
+        if (keep_first || !is_sdk_word(word))
+            argv[argc++] = word;
+        keep_first = false;
+    }
+    return argc;
+}
+#endif
+
+/* Called by crt0 (on Linux with the initial stack: argc, argv[0], ...). */
+__attribute__((noreturn)) void hv__start_main(uint32_t *initial_sp);
+
+void hv__start_main(uint32_t *initial_sp)
+{
+    char **argv;
+    int argc = 0;
+#ifdef HV_TARGET_LINUX
+    int n = (int)initial_sp[0];
+
+    linux_init(initial_sp);
+    argv = (char **)(initial_sp + 1);
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || !is_sdk_word(argv[i]))
+            argv[argc++] = argv[i];
+    }
+#else
+    /* The words live on the stack for as long as main runs: a copy, since
+     * programs may write to their arguments.  Off hv the stack is crt0's
+     * own 16 KiB, so a very long command line is cut there. */
+    const char *line = hv_cmdline();
+    size_t len = strnlen(line, hv_on_hv ? 0x6000 : 4096);
+    char *copy = __builtin_alloca(len + 1);
+    bool loader_named_us = !hv_on_hv && len > 0;
+
+    (void)initial_sp;
+    memcpy(copy, line, len);
+    copy[len] = 0;
+    argv = __builtin_alloca((count_words(copy) + 2) * sizeof(char *));
+    if (!loader_named_us)
+        argv[argc++] = (char *)(uintptr_t)(hv_image_name ? hv_image_name : "");
+    argc = split_words(copy, argv, argc, loader_named_us);
+#endif
+    argv[argc] = NULL;
+    exit(main(argc, argv, empty_environment));
 }
 
 void hv_assert_fail(const char *expr, const char *file, int line)

@@ -1,4 +1,4 @@
-/* stdlib.c - number parsing, abs and exit for the SDK's tiny libc. */
+/* stdlib.c - number parsing, abs, exit and _Exit for the SDK's tiny libc. */
 #include <hv_guest.h>
 #include <limits.h>
 
@@ -120,7 +120,17 @@ long long llabs(long long v)
     return v < 0 ? -v : v;
 }
 
+/* atexit.c defines this when a program registers a handler. */
+void hv__run_atexit(void) __attribute__((weak));
+
 void exit(int status)
+{
+    if (hv__run_atexit)
+        hv__run_atexit();
+    hv_exit(status);
+}
+
+void _Exit(int status)
 {
     hv_exit(status);
 }

@@ -8,6 +8,11 @@
 
 #define EXIT_SUCCESS 0
 #define EXIT_FAILURE 1
+#define RAND_MAX 0x7fffffff
+
+typedef struct { int quot, rem; } div_t;
+typedef struct { long quot, rem; } ldiv_t;
+typedef struct { long long quot, rem; } lldiv_t;
 
 unsigned long strtoul(const char *s, char **end, int base);
 long strtol(const char *s, char **end, int base);
@@ -17,6 +22,16 @@ int atoi(const char *s);
 int abs(int v);
 long labs(long v);
 long long llabs(long long v);
+
+/* stdlib_ext.c (an archive member). */
+div_t div(int num, int den);
+ldiv_t ldiv(long num, long den);
+lldiv_t lldiv(long long num, long long den);
+int rand(void);
+void srand(unsigned seed);
+long atol(const char *s);
+long long atoll(const char *s);
+char *getenv(const char *name);              /* always NULL: no environment */
 
 void *malloc(size_t n);
 void *calloc(size_t count, size_t size);
@@ -32,5 +47,12 @@ __attribute__((noreturn)) void abort(void);
 
 /* Flush console output and power off with status (the EXIT hypercall). */
 __attribute__((noreturn)) void exit(int status);
+
+/* Register fn to run at exit() or on return from main, last registered
+ * first, before the console is flushed; returns 0 (-1 when 64 are taken). */
+int atexit(void (*fn)(void));
+
+/* Exit at once: no atexit handlers (console output is still flushed). */
+__attribute__((noreturn)) void _Exit(int status);
 
 #endif /* HV_SDK_STDLIB_H */

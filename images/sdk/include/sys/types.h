@@ -11,8 +11,15 @@ typedef int pid_t;
 typedef unsigned int uid_t;
 typedef unsigned int gid_t;
 typedef unsigned int mode_t;
+#ifndef HV__TIME_T_DEFINED
+#define HV__TIME_T_DEFINED
 typedef long time_t;
+#endif
 typedef long suseconds_t;
+#ifndef HV__CLOCK_T_DEFINED
+#define HV__CLOCK_T_DEFINED
+typedef long clock_t;
+#endif
 typedef unsigned char u_char;
 typedef unsigned short u_short;
 typedef unsigned int u_int;

@@ -76,10 +76,11 @@ BASE_FLAGS = (
 # The SDK's libc, linked into every guest after the user's sources.
 SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "string.c",
             "testing.c")
-# The rest of the C library (stdio streams, scanf, time.h, strings.h...), in
-# the archive: the same for both targets.
+# The rest of the C library (stdio streams, scanf, time.h, strings.h...) and
+# libgcc's -ftrapv and complex-arithmetic helpers, in the archive: the same
+# for both targets.
 SDK_STDC = ("atexit.c", "stdio.c", "scanf.c", "strerror.c", "string_ext.c", "strings.c",
-            "stdlib_ext.c", "time.c")
+            "stdlib_ext.c", "time.c", "libgcc_trapv.c", "libgcc_complex.c")
 # The optional parts of the SDK (interrupts, paging; hv_irq.h, hv_paging.h;
 # the heap, qsort/bsearch, setjmp/longjmp, errno), per target.  They go into
 # a static archive, libhvsdk.a, linked last: the linker takes a member only

@@ -8,6 +8,9 @@
  *
  * Division by zero executes a real `div` by zero, so it raises #DE just as
  * a 32-bit division would (and SIGFPE on the Linux target).
+ *
+ * The -ftrapv helpers and complex multiplication and division are archive
+ * members of their own (libgcc_trapv.c, libgcc_complex.c).
  */
 #include <stdint.h>
 
@@ -24,6 +27,8 @@ int __paritydi2(uint64_t v);
 int __ctzdi2(uint64_t v);
 int __clzdi2(uint64_t v);
 int __ffsdi2(int64_t v);
+int __clrsbsi2(int32_t v);
+int __clrsbdi2(int64_t v);
 
 /* hi:lo / d with the `divl` instruction.  Requires hi < d (so the quotient
  * fits in 32 bits); d == 0 raises #DE. */
@@ -172,4 +177,19 @@ int __clzdi2(uint64_t v)
 int __ffsdi2(int64_t v)
 {
     return v ? __ctzdi2((uint64_t)v) + 1 : 0;
+}
+
+/* __builtin_clrsb*: how many bits after the sign bit repeat it. */
+int __clrsbsi2(int32_t v)
+{
+    uint32_t u = (uint32_t)(v < 0 ? ~v : v);
+
+    return u ? __builtin_clz(u) - 1 : 31;
+}
+
+int __clrsbdi2(int64_t v)
+{
+    uint64_t u = (uint64_t)(v < 0 ? ~v : v);
+
+    return u ? __clzdi2(u) - 1 : 63;
 }

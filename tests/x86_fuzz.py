@@ -52,6 +52,41 @@ X87_MEM = ["fadds", "fsubs", "fsubrs", "fmuls", "fdivs", "fdivrs", "fcoms", "fco
            "fstl", "fstps", "fstpl", "fists", "fistl", "fistps", "fistpl", "fistpll",
            "fisttps", "fisttpl", "fisttpll", "fbstp"]
 
+# MMX/SSE/SSE2/SSE3/SSSE3: "op %xmm1, %xmm0" forms (and "op %mm1, %mm0" for MMX).
+SSE_RR = ["addps", "addss", "addpd", "addsd", "subps", "subsd", "mulps", "mulss", "mulpd",
+          "divps", "divss", "divpd", "divsd", "minps", "maxss", "minpd", "maxsd", "sqrtps",
+          "sqrtss", "sqrtpd", "sqrtsd", "rcpps", "rsqrtss", "andps", "andnpd", "orps", "xorpd",
+          "unpcklps", "unpckhpd", "addsubps", "addsubpd", "haddps", "hsubpd", "cvtps2pd",
+          "cvtpd2ps", "cvtss2sd", "cvtsd2ss", "cvtdq2ps", "cvtps2dq", "cvttps2dq", "cvtdq2pd",
+          "cvtpd2dq", "cvttpd2dq", "movss", "movsd", "movhlps", "movlhps", "movsldup",
+          "movshdup", "movddup", "movaps", "movapd", "movdqa", "movdqu", "movq",
+          "paddq", "psubsw", "pmuludq", "pmaddwd", "psadbw", "pavgw", "pminub", "pmaxsw",
+          "pcmpgtd", "packssdw", "packuswb", "punpcklqdq", "punpckhbw", "psllq", "psrad",
+          "psrlw", "pshufb", "phaddsw", "phsubd", "pmaddubsw", "pmulhrsw", "psignw", "pabsd"]
+SSE_IMM = ["cmpps", "cmpss", "cmppd", "cmpsd", "shufps", "shufpd", "pshufd", "pshuflw",
+           "pshufhw", "palignr"]
+SSE_SHIFT = ["psllw", "pslld", "psllq", "psrlw", "psrld", "psrlq", "psraw", "psrad", "pslldq",
+             "psrldq"]
+SSE_MEM = ["addps", "mulss", "divsd", "maxpd", "cvtps2pd", "cvtss2sd", "movlps", "movhpd",
+           "movss", "movsd", "punpcklbw", "paddd", "pshufb", "psrld", "movddup", "lddqu",
+           "movups", "movdqu"]
+SSE_GPR = ["cvtss2si %xmm0, {g}", "cvttsd2si %xmm0, {g}", "cvtsi2ss {g}, %xmm0",
+           "cvtsi2sd {g}, %xmm1", "movd %xmm1, {g}", "movd {g}, %xmm0", "pmovmskb %xmm0, {g}",
+           "movmskps %xmm1, {g}", "movmskpd %xmm0, {g}", "pextrw $3, %xmm1, {g}",
+           "pinsrw $5, {g}, %xmm0", "cvtsd2si scratch+16, {g}", "pextrw $1, %mm1, {g}",
+           "movd {g}, %mm0", "pmovmskb %mm1, {g}"]
+SSE_CMP = ["comiss", "ucomiss", "comisd", "ucomisd"]
+MMX_RR = ["paddb", "paddsw", "psubusb", "pmullw", "pmulhuw", "pmaddwd", "pcmpeqw", "pcmpgtb",
+          "packsswb", "punpckldq", "punpckhwd", "pand", "pandn", "pxor", "psllw", "psrlq",
+          "psraw", "pavgb", "pminsw", "psadbw", "pmuludq", "paddq", "pshufb", "phaddd",
+          "psignb", "pabsw", "pmulhrsw"]
+SSE_F32 = [0, 0x80000000, 0x3F800000, 0xBF800000, 0x3EAAAAAB, 0x00800000, 0x7F7FFFFF, 1,
+           0x807FFFFF, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7FC12345, 0x7F800001, 0x4F000000,
+           0xCF000000, 0x40200000]
+SSE_F64 = [0, 1 << 63, 0x3FF0000000000000, 0x3FD5555555555555, 0x0010000000000000,
+           0x7FEFFFFFFFFFFFFF, 1, 0x7FF0000000000000, 0x7FF8000000000000, 0x7FF0000000000001,
+           0x41E0000000000000, 0xC1E0000000000000, 0x4004000000000000]
+
 
 @dataclass
 class Case:
@@ -239,6 +274,59 @@ class Generator:
                "  fstpt scratch+0\n  fstpt scratch+10\n  fninit")
         return asm, ARITH
 
+    def sse(self, sz):
+        """One MMX or SSE instruction on XMM0/XMM1 (or MM0/MM1) loaded from
+        scratch+0 and scratch+16 and stored back; a random rounding mode, DAZ
+        and FTZ, every exception masked; MXCSR afterwards lands in EBP."""
+        r = self.rng
+        k = r.randrange(8)
+        mmx = False
+        if k <= 2:
+            insn = f"{r.choice(SSE_RR)} %xmm1, %xmm0"
+        elif k == 3:
+            insn = f"{r.choice(SSE_IMM)} ${r.randrange(256):#x}, %xmm1, %xmm0"
+        elif k == 4:
+            op = r.choice(SSE_SHIFT)
+            insn = f"{op} ${r.choice([0, 1, 3, 7, 8, 15, 16, 31, 32, 63, 64, 200])}, %xmm0"
+        elif k == 5:
+            insn = f"{r.choice(SSE_MEM)} scratch+16, %xmm0"
+        elif k == 6:
+            insn = r.choice(SSE_GPR).format(g=_reg(r, 4).replace("%ebp", "%esi"))
+            mmx = "%mm" in insn
+        else:
+            mmx = r.random() < 0.5
+            if mmx:
+                op = r.choice(MMX_RR + ["pshufw", "palignr"])
+                imm = f"${r.randrange(256):#x}, " if op in ("pshufw", "palignr") else ""
+                insn = f"{op} {imm}%mm1, %mm0"
+            else:
+                insn = f"{r.choice(SSE_CMP)} %xmm1, %xmm0"
+        mx = 0x1F80 | (r.randrange(4) << 13) | r.choice([0, 0x40, 0x8000, 0x8040])
+        asm = (f"pushl ${mx:#x}\n  ldmxcsr (%esp)\n  leal 4(%esp), %esp\n"
+               "  movdqa scratch+0, %xmm0\n  movdqa scratch+16, %xmm1\n")
+        if mmx:
+            asm += "  movq scratch+0, %mm0\n  movq scratch+16, %mm1\n"
+        asm += f"  {insn}\n  movdqa %xmm0, scratch+0\n  movdqa %xmm1, scratch+16\n"
+        if mmx:
+            asm += "  movq %mm0, scratch+8\n  movq %mm1, scratch+24\n  emms\n"
+        asm += "  leal -4(%esp), %esp\n  stmxcsr (%esp)\n  popl %ebp"
+        return asm, ARITH
+
+    def sse_scratch(self) -> bytes:
+        r = self.rng
+        out = bytearray()
+        kind = r.randrange(3)
+        while len(out) < SCRATCH:
+            if kind == 0:
+                v = r.choice(SSE_F32) if r.random() < 0.7 else r.getrandbits(32)
+                out += struct.pack("<I", v)
+            elif kind == 1:
+                v = r.choice(SSE_F64) if r.random() < 0.7 else r.getrandbits(64)
+                out += struct.pack("<Q", v)
+            else:
+                out += struct.pack("<I", _value(r))
+        return bytes(out)
+
     def x87_scratch(self) -> bytes:
         r = self.rng
         out = bytearray()
@@ -271,7 +359,7 @@ class Generator:
         r = self.rng
         sz = r.choice([1, 2, 4, 4])
         family = r.choice(["alu", "alu", "unary", "shift", "shift", "muldiv", "bits", "misc",
-                           "misc", "x87"])
+                           "misc", "x87", "sse", "sse"])
         regs = {name: _value(r) for name in REGS}
         if r.random() < 0.3:
             regs["ecx"] = r.randrange(40)
@@ -284,6 +372,8 @@ class Generator:
         scratch = bytes(r.getrandbits(8) for _ in range(SCRATCH))
         if family == "x87":
             scratch = self.x87_scratch()
+        elif family == "sse":
+            scratch = self.sse_scratch()
         self.emit_case(len(self.cases), regs, flags, scratch, asm)
         self.cases.append(Case(asm, mask))
 
@@ -309,7 +399,7 @@ class Generator:
             self.one_case()
         size = count * RECORD
         return "\n".join([
-            "  .text", "  .globl _start", "_start:", *PAGING_PROLOGUE, *self.lines,
+            "  .text", "  .globl _start", "_start:", *SSE_PROLOGUE, *PAGING_PROLOGUE, *self.lines,
             "#ifdef HV_TARGET_LINUX",
             "  movl $4, %eax\n  movl $1, %ebx\n  movl $out, %ecx",
             f"  movl ${size}, %edx\n  int $0x80",
@@ -323,6 +413,15 @@ class Generator:
             "#ifdef HV_PAGED", "  .align 4096", "fuzz_pd: .skip 4096", "fuzz_pt: .skip 65536",
             "#endif", "",
         ])
+
+
+# The hv guest turns the SSE unit on (CR4.OSFXSR and OSXMMEXCPT), as an
+# operating system does; a Linux process has it on already.
+SSE_PROLOGUE = [
+    "#ifndef HV_TARGET_LINUX",
+    "  movl %cr4, %eax\n  orl $0x600, %eax\n  movl %eax, %cr4",
+    "#endif",
+]
 
 
 # Built with -DHV_PAGED, the hv guest first identity-maps 64 MiB with 4 KiB

@@ -81,6 +81,11 @@ SDK_LIBC = ("console.c", "libgcc.c", "printf.c", "runtime.c", "stdlib.c", "strin
 # for both targets.
 SDK_STDC = ("atexit.c", "stdio.c", "scanf.c", "strerror.c", "string_ext.c", "strings.c",
             "stdlib_ext.c", "time.c", "libgcc_trapv.c", "libgcc_complex.c")
+# Floating point, for both targets: math.h (exact functions, exp/log/pow,
+# trigonometry, hyperbolic), printf's %f %e %g %a and strtod, whose exact
+# decimal conversions share bignum.c.
+SDK_FLOAT = ("math_exact.c", "math_exp.c", "math_trig.c", "math_hyp.c", "printf_float.c",
+             "strtod.c", "bignum.c")
 # The optional parts of the SDK (interrupts, paging; hv_irq.h, hv_paging.h;
 # the heap, qsort/bsearch, setjmp/longjmp, errno), per target.  They go into
 # a static archive, libhvsdk.a, linked last: the linker takes a member only
@@ -88,8 +93,9 @@ SDK_STDC = ("atexit.c", "stdio.c", "scanf.c", "strerror.c", "string_ext.c", "str
 # that does not is linked exactly as if the archive were not there.
 SDK_ARCHIVE = {
     "hv": ("irq.c", "irq_entry.S", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c",
-           *SDK_STDC),
-    "linux": ("irq.c", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c", *SDK_STDC),
+           *SDK_STDC, *SDK_FLOAT),
+    "linux": ("irq.c", "paging.c", "heap.c", "sort.c", "setjmp.S", "errno.c", *SDK_STDC,
+              *SDK_FLOAT),
 }
 SDK_ARCHIVE_NAME = "libhvsdk.a"
 SDK_CRT0 = {"hv": "crt0.S", "linux": "crt0_linux.S"}

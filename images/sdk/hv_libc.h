@@ -19,6 +19,22 @@ struct hv_sink {
  * (printf.c). */
 int hv_vformat(struct hv_sink *sink, const char *fmt, va_list ap);
 
+/* The flags of a printf conversion, as printf.c parses them. */
+enum {
+    HV_FMT_LEFT = 1,     /* '-': pad on the right */
+    HV_FMT_ZERO = 2,     /* '0': pad numbers with zeros */
+    HV_FMT_PLUS = 4,     /* '+': always print a sign */
+    HV_FMT_SPACE = 8,    /* ' ': a blank where a '+' would go */
+    HV_FMT_ALT = 16,     /* '#': the alternative form */
+};
+
+/* Formats v for one of %f %F %e %E %g %G %a %A (type) with the given flags,
+ * width and precision (-1: none) into sink, as glibc would; is_long says
+ * the argument was a long double (it changes %a's layout).  Returns the
+ * number of bytes produced (printf_float.c). */
+int hv_format_float(struct hv_sink *sink, unsigned flags, int width, int prec, char type,
+                    long double v, bool is_long);
+
 /* Appends n bytes to the buffered console, flushing at newlines and when
  * the buffer is full (console.c). */
 void hv_console_put(const char *s, size_t n);

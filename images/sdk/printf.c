@@ -4,24 +4,25 @@
  * One engine (hv_vformat) turns a format string into bytes and hands them to
  * a sink: the console buffer for printf, a caller's array for snprintf.
  * It follows C99 7.19.6.1 for the conversions it supports:
- *   %d %i %u %x %X %o %c %s %p %%, flags "-0+ #", width, precision, "*",
- *   and the length modifiers hh h l ll z t j.
- * Floating point (%f %e %g %a) and %n are not supported; an unsupported
- * conversion is copied to the output as written.
+ *   %d %i %u %x %X %o %c %s %p %%, the floating %f %F %e %E %g %G %a %A
+ *   (printf_float.c: exact, as glibc prints them), flags "-0+ #", width,
+ *   precision, "*", and the length modifiers hh h l ll z t j L.
+ * %n is not supported; an unsupported conversion is copied to the output
+ * as written.
  */
 #include <hv_guest.h>
 
 #include "hv_libc.h"
 
 enum {
-    FLAG_LEFT = 1,    /* '-': pad on the right */
-    FLAG_ZERO = 2,    /* '0': pad numbers with zeros */
-    FLAG_PLUS = 4,    /* '+': always print a sign */
-    FLAG_SPACE = 8,   /* ' ': a blank where a '+' would go */
-    FLAG_ALT = 16,    /* '#': 0x prefix for %x, leading 0 for %o */
+    FLAG_LEFT = HV_FMT_LEFT,      /* '-': pad on the right */
+    FLAG_ZERO = HV_FMT_ZERO,      /* '0': pad numbers with zeros */
+    FLAG_PLUS = HV_FMT_PLUS,      /* '+': always print a sign */
+    FLAG_SPACE = HV_FMT_SPACE,    /* ' ': a blank where a '+' would go */
+    FLAG_ALT = HV_FMT_ALT,        /* '#': 0x prefix for %x, leading 0 for %o */
 };
 
-enum length { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_Z, LEN_T, LEN_J };
+enum length { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_Z, LEN_T, LEN_J, LEN_BIG_L };
 
 /* One parsed conversion specification. */
 struct conv {
@@ -131,6 +132,7 @@ static const char *parse_length(const char *p, struct conv *c)
     case 'z': c->len = LEN_Z; return p + 1;
     case 't': c->len = LEN_T; return p + 1;
     case 'j': c->len = LEN_J; return p + 1;
+    case 'L': c->len = LEN_BIG_L; return p + 1;
     default: return p;
     }
 }
@@ -289,6 +291,16 @@ static void format_pointer(struct out *o, struct conv *c, struct args *a)
     emit_integer(o, c, "0x", digits, (int)(end - digits));
 }
 
+/* A double, or with 'L' a long double (the conversion to long double is
+ * exact, so one engine formats both). */
+static void format_float(struct out *o, const struct conv *c, struct args *a)
+{
+    bool is_long = c->len == LEN_BIG_L;
+    long double v = is_long ? va_arg(a->ap, long double) : va_arg(a->ap, double);
+
+    o->count += hv_format_float(o->sink, c->flags, c->width, c->prec, c->type, v, is_long);
+}
+
 /* Handles the conversion starting after a '%'; returns where to go on. */
 static const char *format_one(struct out *o, const char *p, struct args *a)
 {
@@ -306,6 +318,9 @@ static const char *format_one(struct out *o, const char *p, struct args *a)
     case 's': format_string(o, &c, a); break;
     case 'c': format_char(o, &c, a); break;
     case 'p': format_pointer(o, &c, a); break;
+    case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': case 'a': case 'A':
+        format_float(o, &c, a);
+        break;
     case '%': emit(o, "%", 1); break;
     case 0:
         /* A lone '%' at the end of the format: copy it and stop there. */

@@ -19,6 +19,11 @@ long strtol(const char *s, char **end, int base);
 unsigned long long strtoull(const char *s, char **end, int base);
 long long strtoll(const char *s, char **end, int base);
 int atoi(const char *s);
+/* Correctly rounded for each type, hex floats, inf and nan (strtod.c). */
+double strtod(const char *s, char **end);
+float strtof(const char *s, char **end);
+long double strtold(const char *s, char **end);
+double atof(const char *s);
 int abs(int v);
 long labs(long v);
 long long llabs(long long v);

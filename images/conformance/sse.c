@@ -29,17 +29,6 @@
  */
 #include "conf.h"
 
-/* Under hv the SSE unit is there once CR4.OSFXSR and OSXMMEXCPT are set, as
- * an operating system sets them; a Linux process has them already. */
-static void sse_on(void)
-{
-#ifdef HV_TARGET_HV
-    u32 cr4;
-    __asm__ volatile("movl %%cr4, %0" : "=r"(cr4));
-    __asm__ volatile("movl %0, %%cr4" :: "r"(cr4 | 0x600u));
-#endif
-}
-
 typedef struct { u8 b[16]; } __attribute__((aligned(16))) v128;
 
 static u32 hash_v(u32 h, const v128 *v)
@@ -593,7 +582,6 @@ static void run_fxsr(void)
 
 int main(void)
 {
-    sse_on();
     init_ints();
     run_xops();
     run_compares();

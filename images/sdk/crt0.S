@@ -7,7 +7,8 @@
  *     EBX = gpa of the multiboot info block
  *     ESP = top of RAM.
  * .bss is already zero: the loader zeroes every PT_LOAD past p_filesz.
- * We record the handoff and call hv__start_main (runtime.c), which builds
+ * We record the handoff, set up the FPU and SSE as a Linux process has them,
+ * and call hv__start_main (runtime.c), which builds
  * argc and argv from the command line and calls exit(main(...)): atexit
  * handlers, then the console flush, then EXIT with main's return value.
  */
@@ -16,6 +17,14 @@
 /* bit 0: page-align modules, bit 1: we want mem_lower/mem_upper and the map */
 #define MULTIBOOT_HEADER_FLAGS  0x00000003
 #define BOOT_STACK_SIZE         16384
+#define CR0_MP                  0x02
+#define CR0_EM                  0x04
+#define CR0_TS                  0x08
+#define CR0_NE                  0x20
+#define CR4_OSFXSR              0x200
+#define CR4_OSXMMEXCPT          0x400
+#define CPUID_FXSR              (1 << 24)
+#define CPUID_SSE               (1 << 25)
 
 /* The multiboot header, so QEMU -kernel (or GRUB) can boot this image too.
  * link.ld puts this section first, well inside the first 8 KiB of the file. */
@@ -42,6 +51,27 @@ _start:
     cmpl    $0x002d7668, %ebx       /* "hv-" */
     sete    hv_on_hv
 
+    /* The FPU and SSE as a Linux process finds them: CR0.MP and NE set (an
+     * unmasked x87 exception is #MF), EM and TS clear, the x87 as FNINIT
+     * leaves it; and where CPUID has FXSR and SSE, CR4.OSFXSR and
+     * OSXMMEXCPT set (SSE instructions run, #XM is delivered) with MXCSR
+     * 0x1F80: every exception masked, round to nearest. */
+    movl    %cr0, %eax
+    andl    $~(CR0_EM | CR0_TS), %eax
+    orl     $(CR0_MP | CR0_NE), %eax
+    movl    %eax, %cr0
+    fninit
+    movl    $1, %eax
+    cpuid
+    andl    $(CPUID_FXSR | CPUID_SSE), %edx
+    cmpl    $(CPUID_FXSR | CPUID_SSE), %edx
+    jne     4f
+    movl    %cr4, %eax
+    orl     $(CR4_OSFXSR | CR4_OSXMMEXCPT), %eax
+    movl    %eax, %cr4
+    ldmxcsr mxcsr_default
+4:
+
     /* hv gives us ESP = top of RAM.  Other multiboot loaders leave ESP
      * undefined, so if it does not point above the image, use our own. */
     cmpl    $hv_image_end, %esp
@@ -56,6 +86,11 @@ _start:
 2:
     jmp     2b                      /* hv__start_main does not return */
     .size _start, . - _start
+
+    .section .rodata
+    .balign 4
+mxcsr_default:
+    .long   0x1f80
 
     .bss
     .balign 16

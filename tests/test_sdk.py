@@ -739,3 +739,218 @@ int main(void) { return (int)sqrt(cos(2.0)) + mine(); }
     with pytest.raises(cc.CcError) as info:
         cc.compile_guest([source], tmp_path / "again.elf", capture=True)
     assert "no cos(), sqrt() yet" in info.value.diagnostics
+
+
+# ---- stdio, strings, time, atexit, libgcc helpers, main's arguments --------
+
+
+CALENDAR_TIMES = [0, 68169600, 951782400, 1234567890, 2147483647, -1, -2147483648,
+                  1609459199, 1104537600]
+CALENDAR_FORMAT = ("%Y-%m-%d %H:%M:%S %a %A %b %B %j %U %W %V %G %g %u %w %e %C %y %I %p %D %F"
+                   " %T %R %r %c %x %X %z %s %%")
+
+
+def _calendar_oracle() -> list[str]:
+    """What the host C library's strftime and asctime print for the
+    calendar lines of libc_stdio.c (%s filled in by hand: Python's would
+    use the local time zone)."""
+    import time
+
+    return [f"{t}: {time.strftime(CALENDAR_FORMAT.replace('%s', str(t)), time.gmtime(t))} | "
+            f"{time.asctime(time.gmtime(t))}" for t in CALENDAR_TIMES]
+
+
+@needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_libc_stdio_matches_linux(native, tmp_path, opt: str) -> None:
+    """FILE streams, strerror/perror, strings.h, strtok and friends, div and
+    rand, atexit, the calendar, clrsb and complex arithmetic, and main's
+    arguments: the same bytes under hv and as a Linux process (stderr in
+    its place), exit status 0 from a main without a return statement."""
+    import hv
+
+    source = REPO / "tests" / "sdk_programs" / "libc_stdio.c"
+    exe = cc.compile_guest([source], tmp_path / "libc_stdio.linux", [*STRICT, opt],
+                           target="linux")
+    linux = subprocess.run([exe, "one", "hv.test=x", "two"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
+                           check=False)
+    assert linux.returncode == 0, linux.stdout
+    image = cc.compile_guest([source], tmp_path / "libc_stdio.elf", [*STRICT, opt])
+    ex = hv.run(image, cmdline="one hv.test=x two", timeout=60)
+    assert (ex.reason, ex.status) == (None, 0)
+    assert bytes(ex.console) == linux.stdout
+    lines = linux.stdout.decode().splitlines()
+    assert lines[0] == "argc 3: [one] [two] argv[argc] NULL"
+    for want in ["buffered, then stderr beef",
+                 "fopen NULL errno 2 (No such file or directory)",
+                 "perror: Numerical argument out of domain",
+                 "strerror(0) Success; strerror(9999) Unknown error 9999",
+                 "getchar -1 fgets NULL feof 1",
+                 "[alpha][beta][gamma]<a><><b>",
+                 "div -3 -1 ldiv -3 1 lldiv -3333333333 -1",
+                 "clrsb 29 60",
+                 "complex (-5,10) (44,8)/100 (3,-1)",
+                 "annex G: inf*2 inf 1, 1/0 inf 1, 1/inf zero 1",
+                 "mktime 980906455 -> 2001-01-31 02:00:55 wday 3 yday 30"]:
+        assert want in lines
+    calendar = [line for line in lines if line.split(":")[0].lstrip("-").isdigit()]
+    assert calendar == _calendar_oracle()
+    assert lines[-2:] == ["atexit: registered last, runs first",
+                          "atexit: registered first, runs last"]
+
+
+def _sdk_has(function: str, tmp_path: Path) -> bool:
+    source = write(tmp_path / f"probe_{function}.c", "#include <hv_guest.h>\n"
+                   f"int main(void) {{ return (int){function}(\"1\", 0); }}\n")
+    try:
+        cc.compile_guest([source], tmp_path / f"probe_{function}.linux", target="linux",
+                         capture=True)
+    except cc.CcError:
+        return False
+    return True
+
+
+@needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_sscanf_matches_the_c_library(native, tmp_path, opt: str) -> None:
+    """sscanf under hv, as a Linux process and from the host's own C library
+    (the oracle, built natively with its real headers): the same lines.
+    The floating conversions join in once the SDK has strtod."""
+    import hv
+
+    source = REPO / "tests" / "sdk_programs" / "libc_scanf.c"
+    floats = _sdk_has("strtod", tmp_path)
+    flags = ["-DSCAN_FLOATS"] if floats else ["-DOWN_STRTOD"]
+    oracle_exe = tmp_path / "scanf.native"
+    subprocess.run(["gcc", "-O1", *(["-DSCAN_FLOATS"] if floats else []), "-o", oracle_exe,
+                    source], check=True)
+    oracle = subprocess.run([oracle_exe], capture_output=True, check=True, timeout=60).stdout
+    exe = cc.compile_guest([source], tmp_path / "scanf.linux", [*STRICT, opt, *flags],
+                           target="linux")
+    linux = subprocess.run([exe], capture_output=True, check=False, timeout=60)
+    assert linux.returncode == 0
+    assert linux.stdout.decode().splitlines() == oracle.decode().splitlines()
+    image = cc.compile_guest([source], tmp_path / "scanf.elf", [*STRICT, opt, *flags])
+    ex = hv.run(image, timeout=60)
+    assert (ex.reason, ex.status) == (None, 0)
+    assert bytes(ex.console) == linux.stdout
+
+
+ARGS_PROGRAM = """#include <hv_guest.h>
+int main(int argc, char **argv)
+{
+    printf("argc=%d", argc);
+    for (int k = 0; k <= argc; k++)
+        printf(" [%s]", argv[k] ? argv[k] : "NULL");
+    printf(" cmdline=[%s]\\n", hv_cmdline());
+    argv[1][0] = 'X';               /* arguments are the program's to change */
+    printf("after: [%s] cmdline=[%s]\\n", argv[1], hv_cmdline());
+}
+"""
+
+
+@needs_gcc
+def test_main_gets_argc_and_argv_under_hv(native, tmp_path, capfd) -> None:
+    """argv[0] is the name the image was linked under, the hv. words are
+    taken out, argv[argc] is NULL, the words are a copy of the command line,
+    and main without a return exits 0 (hosted C), by the API and the CLI."""
+    import hv
+    from hv import cli
+
+    image = cc.compile_guest([write(tmp_path / "args.c", ARGS_PROGRAM)],
+                             tmp_path / "show args.elf", STRICT)
+    ex = hv.run(image, cmdline="a  b hv.test=x\tc hv.seed=1", timeout=30)
+    assert (ex.reason, ex.status) == (None, 0)
+    assert bytes(ex.console).decode() == (
+        "argc=4 [show args.elf] [a] [b] [c] [NULL] cmdline=[a  b hv.test=x\tc hv.seed=1]\n"
+        "after: [X] cmdline=[a  b hv.test=x\tc hv.seed=1]\n")
+    capfd.readouterr()
+    assert cli.main(["run", "--cmdline", "only", str(image)]) == 0
+    assert "argc=2 [show args.elf] [only] [NULL]" in capfd.readouterr().out
+
+
+@needs_gcc
+def test_main_gets_argc_and_argv_on_linux(run_linux) -> None:
+    result = run_linux("args", ARGS_PROGRAM.replace('argv[1][0] = \'X\';', ""),
+                       args=["a", "hv.test=x", "c"])
+    assert result.returncode == 0
+    first = result.stdout.decode().splitlines()[0]
+    assert first.startswith("argc=3 [") and first.endswith(
+        "args.linux] [a] [c] [NULL] cmdline=[a hv.test=x c]")
+
+
+@needs_gcc
+def test_time_starts_in_2000_under_the_virtual_clock(native, tmp_path) -> None:
+    """Under hv's virtual clock the wall clock is the RTC's 2000-01-01 plus
+    the guest clock, so a short program always sees the same second."""
+    import hv
+
+    image = cc.compile_guest([write(tmp_path / "now.c", """#include <hv_guest.h>
+#include <sys/time.h>
+#include <time.h>
+int main(void)
+{
+    struct timeval tv;
+    struct timespec mono;
+    char when[32];
+    time_t now = time(NULL);
+    gettimeofday(&tv, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    strftime(when, sizeof(when), "%F %T", gmtime(&now));
+    printf("%ld %s %ld %d %d\\n", (long)now, when, (long)tv.tv_sec, mono.tv_sec == 0,
+           clock() > 0 && clock() < CLOCKS_PER_SEC);
+    return 0;
+}
+""")], tmp_path / "now.elf", STRICT)
+    ex = hv.run(image, timeout=30)
+    assert bytes(ex.console) == b"946684800 2000-01-01 00:00:00 946684800 1 1\n"
+
+
+@needs_gcc
+def test_a_program_may_define_its_own_string_functions(run_linux) -> None:
+    """Every SDK definition is weak: a program's own strlen, memcpy, llabs
+    and strdup win over the SDK's (which the SDK itself then calls too)."""
+    result = run_linux("own_string", """#include <hv_guest.h>
+static int calls;
+size_t strlen(const char *s) { size_t n = 0; calls++; while (s[n]) n++; return n; }
+long long llabs(long long v) { return v + 1; }
+char *strdup(const char *s) { return (char *)(uintptr_t)s; }
+int main(void)
+{
+    int before = calls;
+    puts("puts");                   /* the SDK's puts measures with our strlen */
+    int n = (int)strlen("ab");
+    printf("%d %d %s %d\\n", n, (int)llabs(-5), strdup("mine"), calls - before);
+    return 0;
+}
+""")
+    assert result.returncode == 0
+    assert result.stdout == b"puts\n2 -4 mine 2\n"
+
+
+@needs_gcc
+@pytest.mark.parametrize("opt", ["-O0", "-O2"])
+def test_trapv_overflow_aborts(native, run_linux, tmp_path, opt: str) -> None:
+    """-ftrapv arithmetic calls the SDK's __addvsi3 and friends: right
+    results without overflow, abort() (status 134) on it, on both targets."""
+    import hv
+
+    source = """#include <hv_guest.h>
+int main(int argc, char **argv)
+{
+    volatile int a = 40000, b = -7;
+    volatile long long c = 3000000000ll;
+    (void)argv;
+    printf("%d %d %d %lld %lld\\n", a + b, a - b, a * b, -c, c * 3);
+    volatile int big = 0x7fffffff;
+    return argc > 1 ? big - argc : big + argc;     /* +1 overflows */
+}
+"""
+    linux = run_linux(f"trapv{opt}", source, [opt, "-ftrapv"])
+    assert (linux.returncode, linux.stdout) == (134, b"39993 40007 -280000 -3000000000 "
+                                                b"9000000000\n")
+    image = cc.compile_guest([write(tmp_path / "trapv.c", source)], tmp_path / "trapv.elf",
+                             [*STRICT, opt, "-ftrapv"])
+    ex = hv.run(image, timeout=30)
+    assert (ex.status, bytes(ex.console)) == (134, linux.stdout)

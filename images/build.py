@@ -7,6 +7,8 @@ Rules (source -> outputs in images/build/):
     guests/<stem>.c       -> <stem>.elf
     conformance/<stem>.c  -> conf_<stem>.elf   and conf_<stem>.linux
     bench/<stem>.c        -> bench_<stem>.elf  and bench_<stem>.linux
+    numeric/<stem>.c      -> num_<stem>.elf    and num_<stem>.linux
+                             (floating-point programs; see numeric/numeric.h)
     traps/<stem>.c        -> trap_<stem>.elf
     host/<stem>.c         -> host_<stem>.elf   (the full-host ABI test guests)
     suites/<name>/*.c     -> suite_<name>.elf  and suite_<name>.linux
@@ -68,6 +70,7 @@ RULES = (
     Rule("guests", "", ("hv",)),
     Rule("conformance", "conf_", ("hv", "linux")),
     Rule("bench", "bench_", ("hv", "linux")),
+    Rule("numeric", "num_", ("hv", "linux")),
     Rule("traps", "trap_", ("hv",)),
     Rule("host", "host_", ("hv",)),
     Rule("suites", "suite_", ("hv", "linux"), per_directory=True),

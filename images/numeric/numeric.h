@@ -14,6 +14,8 @@
  * twiddle factors with a Taylor series, and __builtin_sqrt is one
  * instruction (the wrappers pass -fno-math-errno, as numerical code often
  * does).  The arithmetic is the program's own; only the CPU decides the bits.
+ * The SDK's crt0 starts the FPU and SSE as Linux does (FNINIT, MXCSR 0x1f80,
+ * CR4.OSFXSR), so both builds begin from the same state.
  */
 #ifndef NUMERIC_H
 #define NUMERIC_H
@@ -137,27 +139,10 @@ static inline double lcg_unit(void)
     return (double)(int32_t)(lcg() & 0xffffff00u) / 2147483648.0;
 }
 
-/* The x87 enters a program as FNINIT leaves it on Linux (control word
- * 0x37f), and SSE needs CR4.OSFXSR (bit 9) and OSXMMEXCPT (bit 10) before
- * its first instruction.  Linux has done both for the native build; under
- * hv the SDK's crt0 may not yet, so a guest does it here (ring 0, paging
- * off: nothing else depends on these bits).  Redundant, and harmless, once
- * crt0 does the same. */
-static inline void numeric_cpu_setup(void)
-{
-#ifdef HV_TARGET_HV
-    uint32_t cr4;
-    __asm__ volatile("movl %%cr4, %0" : "=r"(cr4));
-    cr4 |= (1u << 9) | (1u << 10);
-    __asm__ volatile("movl %0, %%cr4" : : "r"(cr4) : "memory");
-#endif
-}
-
 static int program(void) __attribute__((noinline));
 
 int main(void)
 {
-    numeric_cpu_setup();
     int status = program();
     printf("hash %08x\n", (unsigned)num_hash);
     printf("done\n");

@@ -725,20 +725,20 @@ def test_link_failure_names_the_missing_libc_functions(tmp_path, capfd) -> None:
     line naming them (and only those: the program's own missing function is
     gcc's business)."""
     source = write(tmp_path / "needs.c", """#include <hv_guest.h>
-double sqrt(double);
-double cos(double);
+double erf(double);
+double tgamma(double);
 int mine(void);
-int main(void) { return (int)sqrt(cos(2.0)) + mine(); }
+int main(void) { return (int)erf(tgamma(2.0)) + mine(); }
 """)
     assert cc.main([str(source), "-o", str(tmp_path / "needs.elf")]) != 0
     err = capfd.readouterr().err
     hints = [line for line in err.splitlines() if "hint:" in line]
-    assert hints == ["hv cc: hint: the SDK's libc has no cos(), sqrt() yet (docs/sdk.md lists "
+    assert hints == ["hv cc: hint: the SDK's libc has no erf(), tgamma() yet (docs/sdk.md lists "
                      "what it has); define it in your program or link a library that does"]
     assert "undefined reference to `mine'" in err
     with pytest.raises(cc.CcError) as info:
         cc.compile_guest([source], tmp_path / "again.elf", capture=True)
-    assert "no cos(), sqrt() yet" in info.value.diagnostics
+    assert "no erf(), tgamma() yet" in info.value.diagnostics
 
 
 # ---- stdio, strings, time, atexit, libgcc helpers, main's arguments --------

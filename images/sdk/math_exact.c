@@ -428,14 +428,17 @@ float logbf(float x) { return (float)logb(x); }
 
 /* ---- fmod and remainder: exact, by long division of the significands --- */
 
-/* A finite nonzero double as m * 2^e with m an integer below 2^53. */
+/* A finite nonzero double as m * 2^e with m an integer in [2^52, 2^53)
+ * (a subnormal's significand shifted up). */
 static uint64_t decompose(uint64_t u, int *e)
 {
     int field = (int)((u >> 52) & 0x7ff);
+    uint64_t m;
 
     if (field == 0) {
-        *e = -1074;
-        return u & D_MANT;
+        for (m = u & D_MANT, *e = -1074; !(m >> 52); m <<= 1)
+            --*e;
+        return m;
     }
     *e = field - 1075;
     return (u & D_MANT) | (1ULL << 52);
@@ -444,7 +447,8 @@ static uint64_t decompose(uint64_t u, int *e)
 /*
  * |x| mod |y| for finite nonzero x, y with |x| >= |y|, as a long double
  * (exact), and whether the integer quotient is odd.  One quotient bit per
- * step: the remainder stays below 2^54.
+ * step: with both significands in [2^52, 2^53) the remainder stays below
+ * twice the divisor.
  */
 static long double fmod_magnitude(double x, double y, int *odd)
 {

@@ -172,6 +172,8 @@ static long double sin_cos_core(double x, int cos)
         errno = EDOM;
         return NAN;
     }
+    if (x == 0 && !cos)
+        return x;                   /* keeps the sign of a zero */
     n = (rem_pio2(x, &r) + cos) & 3;
     switch (n) {
     case 0: return sin_kernel(r);
@@ -191,6 +193,8 @@ static long double tan_core(double x)
         errno = EDOM;
         return NAN;
     }
+    if (x == 0)
+        return x;
     if (rem_pio2(x, &r) & 1)
         return -cos_kernel(r) / sin_kernel(r);
     return sin_kernel(r) / cos_kernel(r);

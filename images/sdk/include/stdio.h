@@ -2,8 +2,9 @@
  *
  * Output goes to the console (fd 1) through a small buffer that is written
  * out at each newline, when it fills, and by hv_flush().  Conversions: %d %i
- * %u %x %X %o %c %s %p %%, flags "-0+ #", width, precision, "*", and the
- * length modifiers hh h l ll z t j.
+ * %u %x %X %o %c %s %p %%, the floating %f %F %e %E %g %G %a %A (exact, as
+ * glibc prints them), flags "-0+ #", width, precision, "*", and the length
+ * modifiers hh h l ll z t j L.
  *
  * FILE streams (stdio.c): stdout is that console buffer, stderr writes at
  * once (after flushing stdout) with fd 2, stdin reads COM1's received bytes

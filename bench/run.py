@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""The hv benchmark: hv's emu switcher against Unicorn and the real CPU.
+"""The hv benchmark: hv's emu switcher against Unicorn, qemu-i386 and the real CPU.
 
-    python bench/run.py [--repeat N] [--only fib,sieve,crc32] [--json OUT]
+    python bench/run.py [--repeat N] [--only fib,sieve,nbody] [--json OUT]
                         [--hello-runs N] [--no-hello]
 
 It builds the bench images (images/build.py), then runs each benchmark guest
-three ways and keeps the best (minimum) of N repeats:
+four ways and keeps the best (minimum) of N repeats:
 
   hv       hv.run(image, memory_mib=64): time = Exit.elapsed (the run loop
            alone); the wall time of the whole call is recorded too.
            Exit.instructions / time = guest MIPS.
   unicorn  bench/unicorn_runner.py: emu_start alone (engine setup apart).
+  qemu     the .linux build under QEMU's user-mode emulator, qemu-i386
+           (Debian's qemu-user): CPU time as for native, minus that of
+           qemu-i386 running the empty program.
   native   the same source built as a static i386 Linux program: CPU time
            (user + system, from os.wait4's rusage) minus that of an empty
            static program built the same way (bench_empty.linux).
 
-The three consoles must be identical, or the script stops with an error.
+hv's console must be the real CPU's, or the script stops with an error.  A
+peer (Unicorn, qemu-i386) that fails a benchmark or prints something else
+does not stop the run: the table says "failed" and a line below it says why.
 Then it times hello start-to-exit through hv.run and measures the peak RSS of
 a hello guest.  See bench/README.md for what every figure means.
 """
@@ -23,11 +28,13 @@ a hello guest.  See bench/README.md for what every figure means.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,7 +53,12 @@ for _path in (str(REPO_DIR), str(BENCH_DIR)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-BENCHMARKS = ("fib", "sieve", "crc32")
+INTEGER_BENCHMARKS = ("fib", "sieve", "crc32")
+# x87 (gcc's -m32 default) and SSE2 (-msse2 -mfpmath=sse) builds of each kernel.
+FLOAT_BENCHMARKS = ("nbody", "spectral", "nbody_sse2", "spectral_sse2")
+BENCHMARKS = INTEGER_BENCHMARKS + FLOAT_BENCHMARKS
+PEERS = ("unicorn", "qemu")
+QEMU = "qemu-i386"
 MEMORY_MIB = 64
 HV_TIMEOUT = 300.0
 UNICORN_TIMEOUT = 300.0
@@ -113,11 +125,15 @@ class BenchResult:
     hv_wall: Samples = field(default_factory=Samples)  # the whole hv.run call
     unicorn: Samples = field(default_factory=Samples)  # emu_start
     unicorn_setup: Samples = field(default_factory=Samples)
+    qemu: Samples = field(default_factory=Samples)  # qemu-i386 rusage CPU - its baseline
     native: Samples = field(default_factory=Samples)  # rusage CPU - baseline
     native_wall: Samples = field(default_factory=Samples)  # wall - baseline wall
+    # peer -> why it has no figure for this benchmark (it failed, or is missing)
+    failures: dict[str, str] = field(default_factory=dict)
 
     def figures(self) -> dict:
         hv_t, uc_t, nat_t = self.hv.best, self.unicorn.best, self.native.best
+        qemu_t = self.qemu.best
         return {
             "name": self.name,
             "console": self.console,
@@ -128,17 +144,23 @@ class BenchResult:
             "unicorn_s": uc_t,
             "unicorn_setup_s": self.unicorn_setup.best,
             "unicorn_mips": mips(self.instructions, uc_t),
+            "qemu_s": qemu_t,
+            "qemu_mips_est": mips(self.instructions, qemu_t),
             "native_s": nat_t,
             "native_wall_s": self.native_wall.best,
             # the .linux build runs (nearly) the same instructions: an estimate
             "native_mips_est": mips(self.instructions, nat_t),
             "hv_vs_unicorn": speed_ratio(uc_t, hv_t),
+            "hv_vs_qemu": speed_ratio(qemu_t, hv_t),
             # slowdowns: how many times longer than the real CPU takes
             "hv_slowdown_vs_native": speed_ratio(hv_t, nat_t),
             "unicorn_slowdown_vs_native": speed_ratio(uc_t, nat_t),
+            "qemu_slowdown_vs_native": speed_ratio(qemu_t, nat_t),
+            "failures": dict(self.failures),
             "samples": {
                 key: asdict(getattr(self, key))["values"]
-                for key in ("hv", "hv_wall", "unicorn", "unicorn_setup", "native", "native_wall")
+                for key in ("hv", "hv_wall", "unicorn", "unicorn_setup", "qemu", "native",
+                            "native_wall")
             },
         }
 
@@ -215,10 +237,16 @@ def run_unicorn(path: Path) -> tuple[bytes, float, float]:
     return ex.console, ex.elapsed, ex.setup
 
 
-def run_native(path: Path) -> tuple[bytes, float, float]:
-    """(stdout, user+system CPU seconds, wall seconds) of one native run."""
+def run_native(path: Path, prefix: Sequence[str] = (), who: str = "native"
+               ) -> tuple[bytes, float, float]:
+    """(stdout, user+system CPU seconds, wall seconds) of one native run
+    (of `prefix + [path]`: e.g. the program under qemu-i386)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([str(path)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.Popen([*prefix, str(path)], stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        raise BenchError(f"{who}: cannot run {path.name}: {exc}") from None
     assert proc.stdout is not None
     out = proc.stdout.read()
     proc.stdout.close()
@@ -226,8 +254,17 @@ def run_native(path: Path) -> tuple[bytes, float, float]:
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(wait_status)
     if proc.returncode != 0:
-        raise BenchError(f"native: {path.name} exited with {proc.returncode}; stdout: {out!r}")
+        raise BenchError(f"{who}: {path.name} exited with {proc.returncode}; "
+                         f"stdout: {out[-300:]!r}")
     return out, usage.ru_utime + usage.ru_stime, wall
+
+
+def find_qemu() -> tuple[str | None, str | None]:
+    """(path of qemu-i386, None) or (None, why there are no QEMU figures)."""
+    path = shutil.which(QEMU)
+    if path is None:
+        return None, f"{QEMU} not found (Debian: apt-get install qemu-user)"
+    return path, None
 
 
 # ---- The benchmark proper ---------------------------------------------------
@@ -242,11 +279,59 @@ def check_consoles(name: str, consoles: dict[str, bytes]) -> str:
     return distinct.pop().decode("utf-8", "replace")
 
 
-def native_baseline(repeat: int) -> tuple[float, float]:
-    """Best CPU and wall time of the empty static program."""
+def peer_mismatch(reference: bytes, out: bytes) -> str | None:
+    """Why a peer's console is not the real CPU's (None if it is)."""
+    if out == reference:
+        return None
+    ref_lines, out_lines = reference.splitlines(), out.splitlines()
+    for i, (want, got) in enumerate(zip(ref_lines, out_lines, strict=False)):
+        if want != got:
+            return f"wrong output at line {i + 1}: {got!r}, the CPU prints {want!r}"
+    return (f"wrong output: {len(out_lines)} lines, the CPU prints {len(ref_lines)} "
+            f"(last: {out[-80:]!r})")
+
+
+def native_baseline(repeat: int, prefix: Sequence[str] = ()) -> tuple[float, float]:
+    """Best CPU and wall time of the empty static program (under `prefix`)."""
     path = image("empty", ".linux")
-    runs = [run_native(path) for _ in range(max(repeat, 10))]
+    runs = [run_native(path, prefix, prefix[0] if prefix else "native")
+            for _ in range(max(repeat, 10))]
     return min(r[1] for r in runs), min(r[2] for r in runs)
+
+
+def unicorn_once(res: BenchResult, elf: Path) -> tuple[bytes, float]:
+    """(console, emu_start time) of one Unicorn run; the setup time goes into res."""
+    out, elapsed, setup = run_unicorn(elf)
+    res.unicorn_setup.values.append(setup)
+    return out, elapsed
+
+
+def qemu_once(qemu: str, baseline: float, linux: Path) -> tuple[bytes, float]:
+    """(stdout, CPU time less qemu-i386's own start-up) of the .linux build under QEMU."""
+    out, cpu, _ = run_native(linux, [qemu], QEMU)
+    return out, max(cpu - baseline, 0.0)
+
+
+def run_peer(res: BenchResult, who: str, run: Callable[[], tuple[bytes, float]],
+             reference: bytes) -> None:
+    """One run of a peer (Unicorn or qemu-i386) on res's benchmark.
+
+    A peer that fails, or prints other than the real CPU, is recorded in
+    res.failures (its times are dropped) and not run again: a figure for it
+    would be meaningless, and it must not stop the others.
+    """
+    if who in res.failures:
+        return
+    try:
+        out, seconds = run()
+        why = peer_mismatch(reference, out)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+        why = str(exc) or type(exc).__name__
+    if why is not None:
+        res.failures[who] = why
+        getattr(res, who).values.clear()
+        return
+    getattr(res, who).values.append(seconds)
 
 
 def run_benchmarks(
@@ -254,41 +339,52 @@ def run_benchmarks(
     repeat: int,
     hv,
     log: Callable[[str], None] = print,
+    qemu: str | None = None,
 ) -> tuple[list[BenchResult], dict]:
     base_cpu, base_wall = native_baseline(repeat)
     log(f"native baseline (empty static program): cpu {base_cpu * 1e3:.3f} ms, "
         f"wall {base_wall * 1e3:.3f} ms")
+    extra = {"native_baseline_cpu_s": base_cpu, "native_baseline_wall_s": base_wall}
+    if qemu is not None:
+        qemu_base, _ = native_baseline(repeat, [qemu])
+        extra["qemu_baseline_cpu_s"] = qemu_base
+        log(f"qemu-i386 baseline (the empty program under it): cpu {qemu_base * 1e3:.3f} ms")
     results = []
     for name in names:
         res = BenchResult(name)
         elf, linux = image(name, ".elf"), image(name, ".linux")
         for rep in range(repeat):
-            consoles: dict[str, bytes] = {}
+            reference, cpu, wall = run_native(linux)
+            res.native.values.append(max(cpu - base_cpu, 0.0))
+            res.native_wall.values.append(max(wall - base_wall, 0.0))
+            console = reference.decode("utf-8", "replace").strip()
+            if rep and console != res.console:
+                raise BenchError(f"{name}: the native reference printed {console!r}, "
+                                 f"then {res.console!r}")
+            res.console = console
             if hv is not None:
                 out, insns, elapsed, wall = run_hv(hv, elf)
-                consoles["hv"] = out
+                check_consoles(name, {"native": reference, "hv": out})
                 if res.instructions is not None and insns != res.instructions:
                     raise BenchError(f"{name}: hv counted {insns} instructions, "
                                      f"then {res.instructions}: the emu is not deterministic")
                 res.instructions = insns
                 res.hv.values.append(elapsed)
                 res.hv_wall.values.append(wall)
-            out, elapsed, setup = run_unicorn(elf)
-            consoles["unicorn"] = out
-            res.unicorn.values.append(elapsed)
-            res.unicorn_setup.values.append(setup)
-            out, cpu, wall = run_native(linux)
-            consoles["native"] = out
-            res.native.values.append(max(cpu - base_cpu, 0.0))
-            res.native_wall.values.append(max(wall - base_wall, 0.0))
-            res.console = check_consoles(name, consoles).strip()
+            run_peer(res, "unicorn", functools.partial(unicorn_once, res, elf), reference)
+            if qemu is not None:
+                run_peer(res, "qemu", functools.partial(
+                    qemu_once, qemu, extra["qemu_baseline_cpu_s"], linux), reference)
             log(f"{name} #{rep + 1}: " + ", ".join(
                 f"{who} {s.values[-1] * 1e3:.1f} ms"
-                for who, s in (("hv", res.hv), ("unicorn", res.unicorn), ("native", res.native))
+                for who, s in (("hv", res.hv), ("unicorn", res.unicorn), ("qemu", res.qemu),
+                               ("native", res.native))
                 if s.values
-            ))
+            ) + "".join(f", {who} failed" for who in res.failures))
+        for who, why in res.failures.items():
+            log(f"{name}: no {who} figure: {why}")
         results.append(res)
-    return results, {"native_baseline_cpu_s": base_cpu, "native_baseline_wall_s": base_wall}
+    return results, extra
 
 
 def time_hello(hv, runs: int, warmup: int = 20) -> dict:
@@ -409,37 +505,74 @@ def machine_info() -> dict:
     return info
 
 
+def group_geomean(results: Sequence[BenchResult], key: str,
+                  group: Sequence[str] = BENCHMARKS) -> float | None:
+    """geomean() of one figure over the results whose benchmark is in group
+    (None when there are none, or one of them lacks the figure)."""
+    return geomean(r.figures()[key] for r in results if r.name in group)
+
+
+def summary_geomeans(results: Sequence[BenchResult]) -> dict:
+    """The geometric means the report shows.  The hv-vs-Unicorn target is
+    defined on the integer benchmarks alone, as it was before there were
+    floating-point ones; those get their own mean."""
+    return {
+        "geomean_hv_vs_unicorn": group_geomean(results, "hv_vs_unicorn", INTEGER_BENCHMARKS),
+        "geomean_hv_vs_unicorn_float": group_geomean(results, "hv_vs_unicorn",
+                                                     FLOAT_BENCHMARKS),
+        "geomean_hv_vs_qemu": group_geomean(results, "hv_vs_qemu"),
+        "geomean_hv_slowdown_vs_native": group_geomean(results, "hv_slowdown_vs_native"),
+    }
+
+
 def print_report(console, results: list[BenchResult], summary: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=f"hv emu switcher vs Unicorn vs native (best of {summary['repeat']})")
+    table = Table(title="hv emu switcher vs Unicorn vs qemu-i386 vs native "
+                        f"(best of {summary['repeat']})")
     for col in ("benchmark", "hv time", "hv MIPS", "Unicorn time", "Unicorn MIPS",
-                "native time", "hv vs Unicorn", "hv ÷ native"):
+                "qemu-i386 time", "native time", "hv vs Unicorn", "hv vs qemu-i386",
+                "hv ÷ native"):
         table.add_column(col, justify="left" if col == "benchmark" else "right")
     for res in results:
         fig = res.figures()
+
+        def peer(who: str, cell: str, res: BenchResult = res) -> str:
+            return "[red]failed[/]" if who in res.failures else cell
+
         table.add_row(
             res.name,
             fmt_time(fig["hv_s"]),
             fmt_num(fig["hv_mips"]),
-            fmt_time(fig["unicorn_s"]),
-            fmt_num(fig["unicorn_mips"]),
+            peer("unicorn", fmt_time(fig["unicorn_s"])),
+            peer("unicorn", fmt_num(fig["unicorn_mips"])),
+            peer("qemu", fmt_time(fig["qemu_s"])),
             fmt_time(fig["native_s"]),
-            fmt_num(fig["hv_vs_unicorn"], "×", 2),
+            peer("unicorn", fmt_num(fig["hv_vs_unicorn"], "×", 2)),
+            peer("qemu", fmt_num(fig["hv_vs_qemu"], "×", 2)),
             fmt_num(fig["hv_slowdown_vs_native"], "×", 1),
         )
     console.print(table)
-    console.print("hv vs Unicorn = Unicorn time / hv time (> 1: hv is faster); "
-                  "hv ÷ native = hv time / native time (how many times slower than the CPU).")
+    console.print("hv vs Unicorn = Unicorn time / hv time (> 1: hv is faster), the same for "
+                  "qemu-i386; hv ÷ native = hv time / native time (how many times slower "
+                  "than the CPU).")
+    for res in results:
+        for who, why in res.failures.items():
+            console.print(f"[yellow]{res.name}: no {who} figure: {why}[/]", highlight=False)
     gm = summary["geomean_hv_vs_unicorn"]
-    if gm is None:
-        console.print("[yellow]geometric mean hv vs Unicorn: pending (no hv figures)[/]")
-    else:
+    if gm is not None:
         met = gm >= TARGET_GEOMEAN
         console.print(
-            f"geometric mean hv vs Unicorn: [bold]{gm:.2f}×[/] "
+            f"geometric mean hv vs Unicorn, integer benchmarks: [bold]{gm:.2f}×[/] "
             f"(target ≥ {TARGET_GEOMEAN:.1f}×: {'[green]met' if met else '[red]NOT met'}[/])"
         )
+    elif any(r.name in INTEGER_BENCHMARKS for r in results):
+        console.print("[yellow]geometric mean hv vs Unicorn: pending (a figure is missing)[/]")
+    for key, what in (("geomean_hv_vs_unicorn_float", "hv vs Unicorn, floating point"),
+                      ("geomean_hv_vs_qemu", "hv vs qemu-i386, all benchmarks"),
+                      ("geomean_hv_slowdown_vs_native", "hv ÷ native, all benchmarks")):
+        if summary.get(key) is not None:
+            console.print(f"geometric mean {what}: [bold]{summary[key]:.2f}×[/]")
     walls = [(r.name, r.hv_wall.best) for r in results if r.hv_wall.best is not None]
     if walls:
         console.print("hv.run wall time, loading included (best): "
@@ -481,6 +614,8 @@ def print_report(console, results: list[BenchResult], summary: dict) -> None:
         )
     if summary.get("hv_unavailable"):
         console.print(f"[yellow]hv figures pending: {summary['hv_unavailable']}[/]")
+    if summary.get("qemu_unavailable"):
+        console.print(f"[yellow]qemu-i386 figures pending: {summary['qemu_unavailable']}[/]")
 
 
 # ---- Main -------------------------------------------------------------------
@@ -512,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     # A pipe gets 80 columns by default: too narrow for the table.
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 150)
     err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
     def log(msg: str) -> None:
@@ -530,18 +665,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_images(args.only)
         hv, hv_unavailable = import_hv()
         if hv_unavailable:
-            err.print(f"[yellow]{hv_unavailable}: measuring Unicorn and native only[/]")
-        results, baseline = run_benchmarks(args.only, args.repeat, hv, log)
+            err.print(f"[yellow]{hv_unavailable}: measuring the others only[/]")
+        qemu, qemu_unavailable = find_qemu()
+        if qemu_unavailable:
+            err.print(f"[yellow]{qemu_unavailable}: no qemu-i386 figures[/]")
+        results, baseline = run_benchmarks(args.only, args.repeat, hv, log, qemu)
         summary: dict = {
             "repeat": args.repeat,
             "memory_mib": MEMORY_MIB,
             "machine": machine_info(),
             "hv_unavailable": hv_unavailable,
+            "qemu_unavailable": qemu_unavailable,
             **baseline,
-            "geomean_hv_vs_unicorn": geomean(r.figures()["hv_vs_unicorn"] for r in results),
-            "geomean_hv_slowdown_vs_native": geomean(
-                r.figures()["hv_slowdown_vs_native"] for r in results
-            ),
+            **summary_geomeans(results),
         }
         if not args.no_hello:
             if hv is not None:

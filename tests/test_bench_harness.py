@@ -10,6 +10,7 @@ import importlib.util
 import math
 import os
 import shutil
+import struct
 import sys
 from pathlib import Path
 
@@ -42,21 +43,27 @@ def runner():
     return load("unicorn_runner")
 
 
+@pytest.fixture(scope="module")
+def sdk_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SDK build cache for the module's guests (the SDK takes seconds to build)."""
+    return tmp_path_factory.mktemp("sdk-cache")
+
+
 @pytest.fixture
-def build_guest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def build_guest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sdk_cache: Path):
     """Build C source into an hv image with the SDK (hv cc)."""
     if shutil.which(os.environ.get("HV_CC", "gcc")) is None:
         pytest.skip("gcc not found: install gcc to build guests")
     from hv import cc
 
-    monkeypatch.setenv("HV_CACHE_DIR", str(tmp_path / "sdk-cache"))
+    monkeypatch.setenv("HV_CACHE_DIR", str(sdk_cache))
 
-    def build(name: str, source: str) -> Path:
+    def build(name: str, source: str, flags: tuple[str, ...] = ()) -> Path:
         src = tmp_path / f"{name}.c"
         src.write_text(source)
         bench = REPO / "images" / "bench"     # the bench guests' own headers
-        return cc.compile_guest([src], tmp_path / f"{name}.elf", ["-O2", f"-I{bench}"], "hv",
-                                capture=True)
+        return cc.compile_guest([src], tmp_path / f"{name}.elf", ["-O2", f"-I{bench}", *flags],
+                                "hv", capture=True)
 
     return build
 
@@ -137,6 +144,23 @@ def test_unicorn_runner_runs_a_bench_guest(runner, build_guest) -> None:
     assert (ex.status, ex.console) == (0, b"fib(20) = 6765\n")
 
 
+@needs_gcc
+@pytest.mark.parametrize("flags", [(), ("-msse2", "-mfpmath=sse")], ids=["x87", "sse2"])
+def test_unicorn_runner_runs_a_float_bench_guest(runner, build_guest, flags) -> None:
+    """The spectral-norm benchmark, 10 x 10, in x87 and SSE2 code: Unicorn
+    runs both (the SDK's crt0 enables SSE from CPUID, as under hv)."""
+    image = build_guest(f"spectral10{len(flags)}", '#define SPECTRAL_N 10\n#include "spectral.h"\n',
+                        ("-fno-math-errno", *flags))
+    ex = runner.run_image(image, timeout=30)
+    assert (ex.status, ex.reason) == (0, "exit")
+    first, second = ex.console.decode().splitlines()
+    assert first == "spectral norm, n = 10"
+    # The same power method in Python's doubles gives 1.2718440192507248; the
+    # x87 build may differ in the last bits, not in the first 40.
+    bits = struct.unpack("<Q", struct.pack("<d", 1.2718440192507248))[0]
+    assert second.startswith(f"norm 1.271844019 [{bits:016x}"[:-3])
+
+
 # ---- run.py arithmetic ------------------------------------------------------
 
 
@@ -176,3 +200,51 @@ def test_consoles_must_agree() -> None:
     assert run.check_consoles("fib", {"hv": b"42\n", "unicorn": b"42\n"}) == "42\n"
     with pytest.raises(run.BenchError, match="disagree"):
         run.check_consoles("fib", {"hv": b"42\n", "unicorn": b"42\n", "native": b"43\n"})
+
+
+def test_a_peer_that_fails_is_reported_not_raised() -> None:
+    run = load("run")
+    res = run.BenchResult("nbody")
+    run.run_peer(res, "unicorn", lambda: (b"e -0.1\n", 0.5), b"e -0.1\n")
+    assert res.unicorn.values == [0.5] and not res.failures
+
+    def crash():
+        raise run.BenchError("unicorn: bench_nbody.elf ended with status None (unhandled "
+                             "exception vector 6 at eip=0x00100234)")
+
+    run.run_peer(res, "unicorn", crash, b"e -0.1\n")
+    assert "vector 6" in res.failures["unicorn"]
+    assert res.unicorn.values == []       # no figure from a peer that failed once
+    run.run_peer(res, "unicorn", lambda: (b"e -0.1\n", 0.4), b"e -0.1\n")
+    assert res.unicorn.values == []       # and it is not run again
+
+    run.run_peer(res, "qemu", lambda: (b"e -0.2\n", 0.3), b"e -0.1\n")
+    assert res.failures["qemu"] == "wrong output at line 1: b'e -0.2', the CPU prints b'e -0.1'"
+    fig = res.figures()
+    assert fig["qemu_s"] is None and fig["hv_vs_qemu"] is None
+    assert set(fig["failures"]) == {"unicorn", "qemu"}
+
+
+def test_peer_mismatch_says_where() -> None:
+    run = load("run")
+    assert run.peer_mismatch(b"a\nb\n", b"a\nb\n") is None
+    assert "line 2" in run.peer_mismatch(b"a\nb\n", b"a\nc\n")
+    assert "1 lines, the CPU prints 2" in run.peer_mismatch(b"a\nb\n", b"a\n")
+
+
+def test_geomeans_by_group() -> None:
+    """The hv-vs-Unicorn target is over the integer benchmarks only."""
+    run = load("run")
+
+    def result(name: str, hv: float, unicorn: float, qemu: float) -> object:
+        return run.BenchResult(name, hv=run.Samples([hv]), unicorn=run.Samples([unicorn]),
+                               qemu=run.Samples([qemu]), native=run.Samples([hv / 10]))
+
+    results = [result("fib", 1.0, 4.0, 2.0), result("crc32", 1.0, 1.0, 2.0),
+               result("nbody", 2.0, 1.0, 1.0), result("spectral_sse2", 1.0, 0.5, 1.0)]
+    means = run.summary_geomeans(results)
+    assert means["geomean_hv_vs_unicorn"] == pytest.approx(2.0)
+    assert means["geomean_hv_vs_unicorn_float"] == pytest.approx(0.5)
+    assert means["geomean_hv_vs_qemu"] == pytest.approx(2 ** 0.25)
+    assert means["geomean_hv_slowdown_vs_native"] == pytest.approx(10.0)
+    assert run.summary_geomeans(results[2:])["geomean_hv_vs_unicorn"] is None

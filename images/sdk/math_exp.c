@@ -74,15 +74,23 @@ static const long double log_coef[] = {
     2.0L / 17, 2.0L / 19, 2.0L / 21, 2.0L / 23, 2.0L / 25, 2.0L / 27,
 };
 
+/* log_coef[from] + s2 * log_coef[from + 1] + ... */
+static long double log_series(long double s2, int from)
+{
+    long double p = 0;
+    int i;
+
+    for (i = (int)(sizeof(log_coef) / sizeof(log_coef[0])) - 1; i >= from; i--)
+        p = p * s2 + log_coef[i];
+    return p;
+}
+
 /* 2*atanh(s) - 2s. */
 static long double log_tail(long double s)
 {
-    long double s2 = s * s, p = 0;
-    int i;
+    long double s2 = s * s;
 
-    for (i = (int)(sizeof(log_coef) / sizeof(log_coef[0])) - 1; i >= 0; i--)
-        p = p * s2 + log_coef[i];
-    return s * s2 * p;
+    return s * s2 * log_series(s2, 0);
 }
 
 /* Splits a into hi + lo with 32 bits each (Veltkamp), for exact products. */
@@ -105,10 +113,24 @@ static void two_prod(long double a, long double b, long double *p, long double *
     *e = ((ah * bh - *p) + ah * bl + al * bh) + al * bl;
 }
 
+/* h + l = a + b exactly (Knuth's TwoSum). */
+static void two_sum(long double a, long double b, long double *h, long double *l)
+{
+    long double bb;
+
+    *h = a + b;
+    bb = *h - a;
+    *l = (a - (*h - bb)) + (b - bb);
+}
+
+/* 2/3 as hi + lo, for the first term of the series in hv_log_parts. */
+#define TWO_THIRDS_HI 0xaaaaaaaaaaaaaaabp-64L
+#define TWO_THIRDS_LO (-0xaaaaaaaaaaaaaaabp-129L)
+
 void hv_log_parts(long double x, long double *hi, long double *lo)
 {
     union hv_ld p;
-    long double m, f, d, s, s_lo, q, e, a, b, h, bb, l;
+    long double m, f, d, s, s_lo, q, e, h, l, l2, s2, s2_lo, s3, s3_lo, t1, t1_lo, rest;
     int k;
 
     p.v = x;
@@ -130,12 +152,19 @@ void hv_log_parts(long double x, long double *hi, long double *lo)
     s = f / d;
     two_prod(s, d, &q, &e);            /* s*d = q + e exactly */
     s_lo = ((f - q) - e) / d;          /* the rest of f/d */
-    a = k * HV_LN2_HI;                 /* exact */
-    b = 2 * s;
-    h = a + b;                         /* TwoSum(a, b) */
-    bb = h - a;
-    l = (a - (h - bb)) + (b - bb);
-    l += (2 * s_lo + log_tail(s)) + k * HV_LN2_LO;
+    /* The series' first term, 2s^3/3, is up to 1% of the result: its
+     * rounding would cost 2^-71 of it, which y*log(x) in pow multiplies by
+     * up to 745.  So it is formed as hi + lo too; the rest is 2^-14 of the
+     * result and plain long double is enough. */
+    two_prod(s, s, &s2, &s2_lo);
+    two_prod(s, s2, &s3, &s3_lo);
+    s3_lo += s * s2_lo;
+    two_prod(TWO_THIRDS_HI, s3, &t1, &t1_lo);
+    t1_lo += TWO_THIRDS_HI * s3_lo + TWO_THIRDS_LO * s3;
+    rest = s3 * s2 * log_series(s2, 1);
+    two_sum(k * HV_LN2_HI, 2 * s, &h, &l);    /* k * LN2_HI is exact */
+    two_sum(h, t1, &h, &l2);
+    l += l2 + (2 * s_lo + t1_lo + rest + k * HV_LN2_LO);
     *hi = h + l;                       /* renormalise (|h| >= |l|) */
     *lo = l - (*hi - h);
 }

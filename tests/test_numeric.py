@@ -86,6 +86,17 @@ def test_reference_is_sane(numeric_images, stem):
         assert ("%xmm" in code) == (fpmath == "sse2")
 
 
+@pytest.mark.parametrize("program", ["fft", "mandel", "matinv"])
+def test_sse2_builds_agree_across_levels(numeric_images, program):
+    """SSE2 rounds every operation to its type, so -O0, -O2 and -Os print the
+    same bits.  (The x87 builds need not: where gcc spills an 80-bit value
+    to a double in memory depends on the level.)"""
+    outputs = {level: run_native(numeric_images / f"num_{program}_sse2-{level}.linux").stdout
+               for level in ("O0", "O2", "Os")}
+    assert outputs["O2"] == outputs["O0"], first_difference(outputs["O0"], outputs["O2"])
+    assert outputs["Os"] == outputs["O0"], first_difference(outputs["O0"], outputs["Os"])
+
+
 @pytest.mark.parametrize("switcher", switchers())
 @pytest.mark.parametrize("stem", numeric_stems())
 def test_program_matches_cpu(native, numeric_images, stem, switcher):

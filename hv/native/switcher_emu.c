@@ -322,6 +322,10 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
         enter_block(c, b);
     }
     c->link_slot = NULL;
+    if (c->x87_live)
+        emu_x87_save(c);        /* the guest's x87 state leaves the host's unit */
+    if (c->simd.live)
+        emu_simd_save(c);       /* and its MXCSR */
 }
 
 static void emu_get_regs(void *sw, struct hv_regs *r)

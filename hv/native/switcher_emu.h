@@ -158,14 +158,13 @@ struct emu_seg {
  */
 struct emu_simd {
     uint8_t xmm[8][16];
-    uint32_t mxcsr;
-    uint32_t host_mxcsr;    /* the host's, while a stub runs */
+    uint32_t mxcsr;         /* in the host's MXCSR while live, but for its
+                             * control bits, which stay right here */
+    uint32_t host_mxcsr;    /* the host's, while live */
     uint32_t gpr;           /* a general register operand, in and out */
     uint32_t eflags;        /* RFLAGS after COMISS and the like */
-    uint16_t host_cw;       /* the host's x87 control word, while a stub runs */
-    uint16_t pad;
-    uint32_t fault_mxcsr;   /* MXCSR as the host's #XM reported it */
-    uint64_t recover;       /* where that #XM resumes the stub */
+    bool live;
+    uint64_t recover;       /* where a host #XM resumes the stub */
 };
 
 struct cpu {
@@ -175,9 +174,14 @@ struct cpu {
     uint32_t cc_op, cc_a, cc_b, cc_res;
     uint16_t sreg[6];
     struct emu_seg seg[6];
-    /* The x87 state as an FNSAVE image (switcher_emu_x87host.c); fop, fip,
-     * fcs, fdp and fds in it are the guest's. */
+    /* The x87 state as an FNSAVE image (switcher_emu_x87host.c) ... */
     uint8_t x87[108] __attribute__((aligned(16)));
+    bool x87_live;          /* ... but in the host's x87 unit during a run */
+    bool x87_watch;         /* an exception is unmasked or pending: waiting
+                             * instructions must check for #MF */
+    uint16_t x87_host_cw;   /* the host's control word, meanwhile */
+    uint16_t fpu_cs, fpu_op, fpu_ds;    /* the guest's last x87 instruction */
+    uint32_t fpu_ip, fpu_dp;
     struct emu_simd simd;
 
     uint8_t *ram;
@@ -779,6 +783,13 @@ void emu_set_cpl(struct cpu *c, unsigned cpl);
  * it (FCOMI). */
 uint32_t emu_x87_exec(struct cpu *c, unsigned esc, unsigned modrm, void *mem);
 void emu_x87_init(struct cpu *c);
+/* Put the image into the host's x87 (x87_live), and back (the end of a
+ * run, or before C code reads the image). */
+void emu_x87_load(struct cpu *c);
+void emu_x87_save(struct cpu *c);
+/* The guest's FIP..FDS to or from a 32-bit FNSTENV image. */
+void emu_x87_put_pointers(const struct cpu *c, uint8_t *env);
+void emu_x87_get_pointers(struct cpu *c, const uint8_t *env);
 /* Raise #MF for a pending unmasked exception (CR0.NE); false once
  * instruction i has left. */
 bool emu_x87_check_pending(struct cpu *c, const struct insn *i);
@@ -792,10 +803,44 @@ enum {
 
 /* An unmasked x87 exception waits in the status word: the next waiting
  * x87 instruction, or MMX instruction, takes #MF. */
+static inline uint32_t emu_x87_sw(const struct cpu *c)
+{
+    if (c->x87_live) {
+        uint16_t sw;
+        __asm__ volatile("fnstsw %0" : "=m"(sw));
+        return sw;
+    }
+    return le16(c->x87 + 4);
+}
+
+static inline void emu_x87_cw_sw(const struct cpu *c, uint32_t *cw, uint32_t *sw)
+{
+    if (c->x87_live) {
+        uint16_t w, v;
+        __asm__ volatile("fnstcw %0\n\tfnstsw %1" : "=m"(w), "=m"(v));
+        *cw = w;
+        *sw = v;
+    } else {
+        *cw = le16(c->x87);
+        *sw = le16(c->x87 + 4);
+    }
+}
+
 static inline bool emu_x87_pending(const struct cpu *c)
 {
-    uint32_t cw = le16(c->x87), sw = le16(c->x87 + 4);
+    uint32_t cw, sw;
+    emu_x87_cw_sw(c, &cw, &sw);
     return (sw & 0x80u) || (sw & ~cw & 0x3fu);
+}
+
+/* Only a control instruction (or FXRSTOR) can unmask an exception or leave
+ * one pending while all are masked: x87_watch is worked out again after
+ * each, and spares every other waiting instruction the check. */
+static inline void emu_x87_rewatch(struct cpu *c)
+{
+    uint32_t cw, sw;
+    emu_x87_cw_sw(c, &cw, &sw);
+    c->x87_watch = (cw & 0x3fu) != 0x3fu || (sw & 0x80u);
 }
 
 /* ---- MMX and SSE (switcher_emu_simdhost.c, switcher_emu_simd.c) ---- */
@@ -822,6 +867,11 @@ emu_simd_stub *emu_simd_stub_for(const struct emu_simd_enc *e);
 bool emu_simd_run_trapping(struct cpu *c, emu_simd_stub *stub, void *mem);
 uint32_t emu_mxcsr_mask(void);
 void emu_simd_init(struct cpu *c);
+/* Make the guest's MXCSR the host's for the rest of the run, and back. */
+void emu_simd_load(struct cpu *c);
+void emu_simd_save(struct cpu *c);
+uint32_t emu_simd_mxcsr(const struct cpu *c);
+void emu_simd_set_mxcsr(struct cpu *c, uint32_t m);
 /* insn.imm2 of a vector instruction (switcher_emu_decode.c's table, plus
  * what the decoder worked out). */
 enum {

@@ -28,7 +28,7 @@ static bool simd_usable(struct cpu *c, const struct insn *i, uint32_t info, bool
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
         return false;
     }
-    if ((info & SI_MMX) && !emu_x87_check_pending(c, i))
+    if ((info & SI_MMX) && c->x87_watch && !emu_x87_check_pending(c, i))
         return false;
     return true;
 }
@@ -75,6 +75,10 @@ static __attribute__((noinline)) bool EMU(simd_step)(struct cpu *c, const struct
         c->simd.gpr = c->r[i->op];
     emu_simd_stub *stub;
     memcpy(&stub, &i->stub, sizeof(stub));
+    if ((info & SI_MMX) && !c->x87_live)
+        emu_x87_load(c);
+    if (!c->simd.live)
+        emu_simd_load(c);
     if (HV_LIKELY((c->simd.mxcsr & MXCSR_MASKS) == MXCSR_MASKS)) {
         stub((uint8_t *)&c->simd + 64, mem, c->x87);
     } else if (!emu_simd_run_trapping(c, stub, mem)) {
@@ -116,13 +120,13 @@ OP(op_mxcsr)
     uint32_t a = ea(c, i);
     if (i->op) {
         CHECKW(a, 4);
-        st(c, a, 4, c->simd.mxcsr);
+        st(c, a, 4, emu_simd_mxcsr(c));
     } else {
         CHECK(a, 4);
         uint32_t v = ld(c, a, 4);
         if (v & ~emu_mxcsr_mask())
             FAULT(HV_VEC_GP, 0, 0);
-        c->simd.mxcsr = v;
+        emu_simd_set_mxcsr(c, v);
     }
     NEXT();
 }
@@ -156,11 +160,11 @@ static void fxsave_image(const struct cpu *c, uint8_t *img)
         if (((tw >> (2 * r)) & 3u) != 3u)
             ftw |= 1u << r;
     img[4] = (uint8_t)ftw;                              /* abridged tag */
-    put_le16(img + 6, le16(x + 18) & 0x7ffu);             /* FOP */
-    put_le32(img + 8, le32(x + 12));                      /* FIP */
-    put_le16(img + 12, le16(x + 16));                     /* FCS */
-    put_le32(img + 16, le32(x + 20));                     /* FDP */
-    put_le16(img + 20, le16(x + 24));                     /* FDS */
+    put_le16(img + 6, c->fpu_op);
+    put_le32(img + 8, c->fpu_ip);
+    put_le16(img + 12, c->fpu_cs);
+    put_le32(img + 16, c->fpu_dp);
+    put_le16(img + 20, c->fpu_ds);
     put_le32(img + 24, c->simd.mxcsr);
     put_le32(img + 28, emu_mxcsr_mask());
     for (unsigned k = 0; k < 8; k++)
@@ -184,13 +188,15 @@ static void fxrstor_image(struct cpu *c, const uint8_t *img)
     put_le16(x, le16(img));
     put_le16(x + 4, sw);
     put_le16(x + 8, tw);
-    put_le32(x + 12, le32(img + 8));
-    put_le16(x + 16, le16(img + 12));
-    put_le16(x + 18, le16(img + 6) & 0x7ffu);
-    put_le32(x + 20, le32(img + 16));
-    put_le16(x + 24, le16(img + 20));
+    c->fpu_ip = le32(img + 8);
+    c->fpu_cs = (uint16_t)le16(img + 12);
+    c->fpu_op = (uint16_t)(le16(img + 6) & 0x7ffu);
+    c->fpu_dp = le32(img + 16);
+    c->fpu_ds = (uint16_t)le16(img + 20);
+    emu_x87_put_pointers(c, x);
     c->simd.mxcsr = le32(img + 24);
     memcpy(c->simd.xmm, img + 160, 128);
+    emu_x87_rewatch(c);
 }
 
 /* FXSAVE (op 0) and FXRSTOR (op 1): #GP(0) for an operand not 16-byte
@@ -206,6 +212,10 @@ OP(op_fxsr)
     uint32_t a = ea(c, i);
     if (a & 15u)
         FAULT(HV_VEC_GP, 0, 0);
+    if (c->x87_live)
+        emu_x87_save(c);
+    if (c->simd.live)
+        emu_simd_save(c);
     uint8_t img[288];
     if (i->op == 0) {
         CHECKW(a, 512);

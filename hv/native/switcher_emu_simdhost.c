@@ -3,16 +3,19 @@
  * the host's own vector unit.
  *
  * The guest's XMM registers and MXCSR live in struct emu_simd; its MMX
- * registers are the x87 registers of the FNSAVE image.  One guest vector
- * instruction is one call to a stub generated here, at decode time, for
- * that exact encoding: the stub puts the host's MXCSR aside and loads the
- * guest's, loads the (at most two) XMM registers the instruction names,
- * runs the very same opcode, and stores them back.  A memory operand
+ * registers are the x87 registers of the FNSAVE image.  During a run the
+ * guest's MXCSR is the host's (the first vector instruction loads it, the
+ * end of the run puts the host's back: emu_simd_load/save), as the guest's
+ * x87 state is (switcher_emu_x87host.c); the emu's own code uses no
+ * floating point.  One guest vector instruction is one call to a stub
+ * generated here, at decode time, for that exact encoding: the stub loads
+ * the (at most two) XMM registers the instruction names, runs the very same
+ * opcode, and stores them back.  A memory operand
  * becomes [rsi] ([esi] on i386), a copy of the guest's bytes; a general
  * register operand becomes EAX, loaded from and stored to the frame; an
- * instruction that names an MMX register runs between FRSTOR and FNSAVE of
- * the x87 image, so the x87/MMX aliasing (TOP, the tag word, the exponent
- * bits) is the CPU's own.  So every result and every MXCSR flag is this
+ * instruction that names an MMX register runs with the guest's x87 state
+ * in the host's x87 (switcher_emu_x87host.c), so the x87/MMX aliasing (TOP,
+ * the tag word, the exponent bits) is the CPU's own.  So every result and every MXCSR flag is this
  * CPU's, rounding, DAZ and FTZ included, and identical on every run; the
  * host's MXCSR and x87 control word are put back before the stub returns.
  *
@@ -22,9 +25,10 @@
  *
  * A guest that unmasks SIMD exceptions may make the stub's instruction trap
  * on the host (#XM: SIGFPE).  Only then does the stub run under a SIGFPE
- * handler of ours, which takes the MXCSR the CPU reported (the flags of the
- * unmasked exception) and resumes the stub at its recovery path; the guest
- * then takes #XM itself with its registers as they were.
+ * handler of ours, which resumes the stub at its recovery path (returning
+ * from the handler puts back the MXCSR the CPU reported, with the flags of
+ * the unmasked exception); the guest then takes #XM itself with its
+ * registers as they were.
  */
 #define _GNU_SOURCE 1      /* REG_RIP, REG_EIP */
 #include <pthread.h>
@@ -43,11 +47,8 @@
 /* The frame's fields, as displacements from the pointer the stub gets
  * (struct emu_simd + 64), so that all are disp8. */
 #define F_XMM(r) ((int)(16 * (r)) - 64)
-#define F_MXCSR (offsetof(struct emu_simd, mxcsr) - 64)
-#define F_HOST_MXCSR (offsetof(struct emu_simd, host_mxcsr) - 64)
 #define F_GPR (offsetof(struct emu_simd, gpr) - 64)
 #define F_EFLAGS (offsetof(struct emu_simd, eflags) - 64)
-#define F_HOST_CW (offsetof(struct emu_simd, host_cw) - 64)
 
 _Static_assert(offsetof(struct emu_simd, xmm) == 0, "xmm first");
 _Static_assert(offsetof(struct emu_simd, recover) - 64 < 128, "frame fits disp8");
@@ -101,12 +102,6 @@ static void emit_xmm(struct gen *g, bool store, unsigned r)
     emit_di(g, 3, store ? st : ld, r, F_XMM(r));            /* movdqu */
 }
 
-static void emit_mxcsr(struct gen *g, bool store, int disp)
-{
-    static const uint8_t op[] = { 0x0f, 0xae };
-    emit_di(g, 2, op, store ? 3 : 2, disp);                 /* stmxcsr / ldmxcsr */
-}
-
 static void emit_entry(struct gen *g)
 {
 #if defined(__x86_64__)
@@ -131,25 +126,9 @@ static void emit_exit(struct gen *g, bool fault)
     EMIT(g, 0xc3);
 }
 
-/* Put the host's x87 back: FNSAVE the guest's image (it reinitialises the
- * unit) and reload the host's control word. */
-static void emit_x87_out(struct gen *g)
-{
-    static const uint8_t fldcw[] = { 0xd9 };
-    EMIT(g, 0xdd, 0x32);                                    /* fnsave [dx] */
-    emit_di(g, 1, fldcw, 5, (int)F_HOST_CW);
-}
-
 static void generate(struct gen *g, const struct emu_simd_enc *e, unsigned *recover)
 {
     emit_entry(g);
-    emit_mxcsr(g, true, (int)F_HOST_MXCSR);
-    emit_mxcsr(g, false, (int)F_MXCSR);
-    if (e->flags & SIMD_MMX) {
-        static const uint8_t fnstcw[] = { 0xd9 };
-        emit_di(g, 1, fnstcw, 7, (int)F_HOST_CW);
-        EMIT(g, 0xdd, 0x22);                                /* frstor [dx] */
-    }
     for (unsigned k = 0; k < e->nxmm; k++)
         emit_xmm(g, false, e->xmm[k]);
     if (e->flags & (SIMD_GPR_IN | SIMD_GPR_OUT))
@@ -172,17 +151,10 @@ static void generate(struct gen *g, const struct emu_simd_enc *e, unsigned *reco
         EMIT(g, 0x9c, 0x58, 0x89, 0x47, (uint8_t)F_EFLAGS); /* pushf; pop ax; mov */
     for (unsigned k = 0; k < e->nxmm; k++)
         emit_xmm(g, true, e->xmm[k]);
-    emit_mxcsr(g, true, (int)F_MXCSR);
-    emit_mxcsr(g, false, (int)F_HOST_MXCSR);
-    if (e->flags & SIMD_MMX)
-        emit_x87_out(g);
     emit_exit(g, false);
     /* Where the SIGFPE handler resumes: the instruction did not complete,
-     * the guest's XMM registers are unchanged, the handler has the MXCSR. */
+     * the guest's XMM registers are unchanged. */
     *recover = g->n;
-    emit_mxcsr(g, false, (int)F_HOST_MXCSR);
-    if (e->flags & SIMD_MMX)
-        emit_x87_out(g);
     emit_exit(g, true);
 }
 
@@ -295,19 +267,6 @@ static void on_sigfpe(int sig, siginfo_t *si, void *ctx)
     memcpy(&p, &ip, sizeof(p));
     if (fpe_frame && p >= fpe_lo && p < fpe_hi) {
         struct emu_simd *f = fpe_frame;
-        uint32_t mxcsr = 0;
-#if defined(__x86_64__)
-        mxcsr = uc->uc_mcontext.fpregs->mxcsr;
-#else
-        /* The kernel's i386 frame: the FNSAVE part, status, magic (0 when
-         * the FXSAVE part follows), then FXSAVE's first 24 bytes, MXCSR. */
-        const uint8_t *fp = (const uint8_t *)uc->uc_mcontext.fpregs;
-        uint16_t magic;
-        memcpy(&magic, fp + 110, 2);
-        if (magic == 0)
-            memcpy(&mxcsr, fp + 136, 4);
-#endif
-        f->fault_mxcsr = mxcsr;
         uintptr_t to = (uintptr_t)f->recover;
 #if defined(__x86_64__)
         uc->uc_mcontext.gregs[REG_RIP] = (greg_t)to;
@@ -358,11 +317,34 @@ bool emu_simd_run_trapping(struct cpu *c, emu_simd_stub *stub, void *mem)
     int r = stub((uint8_t *)f + 64, mem, c->x87);
     fpe_frame = NULL;
     sig_give();
-    if (r) {
-        f->mxcsr = f->fault_mxcsr;
-        return false;
-    }
-    return true;
+    return r == 0;
+}
+
+void emu_simd_load(struct cpu *c)
+{
+    __asm__ volatile("stmxcsr %0\n\tldmxcsr %1" : "=m"(c->simd.host_mxcsr) : "m"(c->simd.mxcsr));
+    c->simd.live = true;
+}
+
+void emu_simd_save(struct cpu *c)
+{
+    __asm__ volatile("stmxcsr %0\n\tldmxcsr %1" : "=m"(c->simd.mxcsr) : "m"(c->simd.host_mxcsr));
+    c->simd.live = false;
+}
+
+uint32_t emu_simd_mxcsr(const struct cpu *c)
+{
+    uint32_t m = c->simd.mxcsr;
+    if (c->simd.live)
+        __asm__ volatile("stmxcsr %0" : "=m"(m));
+    return m;
+}
+
+void emu_simd_set_mxcsr(struct cpu *c, uint32_t m)
+{
+    c->simd.mxcsr = m;
+    if (c->simd.live)
+        __asm__ volatile("ldmxcsr %0" :: "m"(c->simd.mxcsr));
 }
 
 /* MXCSR_MASK: the bits LDMXCSR and FXRSTOR accept, as FXSAVE reports it

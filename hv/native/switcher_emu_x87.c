@@ -8,12 +8,10 @@
  * while an unmasked exception is pending; then it copies the memory operand, runs the opcode
  * on the host's x87 (switcher_emu_x87host.c), and writes back what the
  * instruction stores.  Non-control instructions leave their opcode, EIP,
- * CS and operand address in the image, as FNSTENV and FNSAVE report them.
+ * CS and operand address in fpu_*, which FNSTENV and FNSAVE report.
  */
 #include "switcher_emu.h"
 
-/* The image's fields (FNSAVE layout): CW at 0, SW at 4, FIP 12, FCS 16,
- * FOP 18, FDP 20, FDS 24. */
 /* The work of one x87 instruction; false once it has faulted.  Apart from
  * the handler, so that the handler's jump to the next one stays a tail call
  * (the operand buffer here has its address taken). */
@@ -25,7 +23,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
         return false;
     }
-    if (!(info & X87_NOWAIT) && !emu_x87_check_pending(c, i))
+    if (!(info & X87_NOWAIT) && c->x87_watch && !emu_x87_check_pending(c, i))
         return false;
     uint8_t mem[108];
     if (n) {
@@ -41,14 +39,27 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
     }
     uint32_t fl = emu_x87_exec(c, i->op, modrm, mem);
     if (!(info & X87_CONTROL)) {
-        put_le32(c->x87 + 12, i->eip);                                 /* FIP */
-        put_le16(c->x87 + 16, c->sreg[HV_CS]);                         /* FCS */
-        put_le16(c->x87 + 18, (uint32_t)(i->op << 8 | modrm) & 0x7ffu); /* FOP */
+        c->fpu_ip = i->eip;
+        c->fpu_cs = c->sreg[HV_CS];
+        c->fpu_op = (uint16_t)((i->op << 8 | modrm) & 0x7ffu);
         if (n) {
-            put_le32(c->x87 + 20, ea_off(c, i));                       /* FDP */
-            put_le32(c->x87 + 24, c->sreg[i->seg]);                    /* FDS */
+            c->fpu_dp = ea_off(c, i);
+            c->fpu_ds = c->sreg[i->seg];
         }
+    } else if (n >= 28 && (i->op == 1 || i->op == 5)) {
+        /* FLDENV, FNSTENV (D9 /4, /6), FRSTOR, FNSAVE (DD /4, /6): the
+         * pointers come from the image, or go into it */
+        if (info & X87_WRITE)
+            emu_x87_put_pointers(c, mem);
+        else
+            emu_x87_get_pointers(c, mem);
     }
+    if ((i->op == 5 && n == 108 && (info & X87_WRITE)) || (i->op == 3 && modrm == 0xe3)) {
+        c->fpu_ip = c->fpu_dp = 0;      /* FNSAVE and FNINIT initialise them */
+        c->fpu_cs = c->fpu_op = c->fpu_ds = 0;
+    }
+    if (info & X87_CONTROL)
+        emu_x87_rewatch(c);
     if (info & X87_WRITE) {
         for (uint32_t k = 0; k < n; k += 4) {
             uint32_t v = 0;
@@ -59,7 +70,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
     if (info & X87_FLAGS)
         emu_set_flags(c, (emu_flags(c) & ~ARITH_FLAGS) | fl);
     if (info & X87_STSW_AX)
-        setreg(c, 2, HV_EAX, le16(c->x87 + 4));
+        setreg(c, 2, HV_EAX, emu_x87_sw(c));
     return true;
 }
 
@@ -76,7 +87,7 @@ OP(op_fwait)
 {
     if (HV_UNLIKELY((c->cr0 & (HV_CR0_MP | HV_CR0_TS)) == (HV_CR0_MP | HV_CR0_TS)))
         FAULT(HV_VEC_NM, 0, 0);
-    if (!emu_x87_check_pending(c, i))
+    if (c->x87_watch && !emu_x87_check_pending(c, i))
         STOP();
     NEXT();
 }

@@ -177,6 +177,28 @@ def test_fpu_unmasked_exception_is_deferred_to_the_next_waiting_instruction(hv, 
     assert_killed(ex, f"unhandled #MF at eip=0x{symbol(image, 'fault_mf'):08x}")
 
 
+def test_fpu_legacy_error_reporting_through_irq13(hv, trap_images):
+    """CR0.NE clear: the waiting instruction asserts FERR# (IRQ 13) instead of
+    running; the handler writes port 0xF0 and clears the exception, and the
+    instruction then runs (one interrupt, the status word clean)."""
+    ex = run(hv, trap_images / "trap_fpu.elf", "op=irq13")
+    assert ex.status == 0, ex.reason
+    assert b"irq13: status b884\nafter: status 3800, 1 interrupt(s)\n" in bytes(ex.console)
+
+
+def test_fpu_ignne_lets_instructions_run_with_the_exception_pending(hv, trap_images):
+    ex = run(hv, trap_images / "trap_fpu.elf", "op=ignne")
+    assert ex.status == 0, ex.reason
+    assert b"irq13: status b884\nafter: status b884, 1 interrupt(s)\n" in bytes(ex.console)
+
+
+def test_fpu_ferr_with_interrupts_off_stops_the_guest(hv, trap_images):
+    image = trap_images / "trap_fpu.elf"
+    ex = run(hv, image, "op=frozen")
+    assert_killed(ex, f"unsupported at eip=0x{symbol(image, 'fault_frozen'):08x}: frozen on FERR#",
+                  prefix=True)
+
+
 def test_fpu_masked_exception_does_not_fault(hv, trap_images):
     image = trap_images / "trap_fpu.elf"
     ex = run(hv, image, "op=nomf")

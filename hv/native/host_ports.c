@@ -9,7 +9,7 @@
 static const struct hv_port_dev *const devices[] = {
     &hv_dev_debugcon, &hv_dev_debug_exit, &hv_dev_acpi_pm, &hv_dev_kbd_reset, &hv_dev_rcr,
     &hv_dev_uart16550, &hv_dev_pic_master, &hv_dev_pic_slave, &hv_dev_pit8254,
-    &hv_dev_rtc,
+    &hv_dev_rtc, &hv_dev_ferr,
 };
 
 static const struct hv_port_dev *find(uint16_t port)

@@ -130,5 +130,8 @@ void hv_handle_trap(struct hv_guest *g, const struct hv_trap *t)
     case HV_TRAP_UNSUPPORTED:
         hv_kill(g, "unsupported at eip=0x%08x: %s", t->eip, t->what);
         break;
+    case HV_TRAP_FERR:
+        hv_ferr_assert(g);
+        break;
     }
 }

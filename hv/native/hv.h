@@ -100,6 +100,8 @@ enum hv_trap_kind {
     HV_TRAP_IRQ_WINDOW, /* sti, popf or iret set IF while the host waits for it */
     HV_TRAP_STOP,       /* the host stopped the guest during the run (a kill) */
     HV_TRAP_UNSUPPORTED,/* something the switcher cannot do yet: `what` says it */
+    HV_TRAP_FERR,       /* a waiting x87 instruction met a pending unmasked exception
+                         * with CR0.NE clear (eip = it, not retired): FERR# */
 };
 
 /* Exception vectors we raise (Intel SDM vol. 3, 6.3.1). */
@@ -315,6 +317,7 @@ struct hv_guest {
     struct hv_uart uart;
     struct hv_pic pic[2];           /* master, slave */
     bool pic_active;                /* the guest initialised the PIC: IRQs 0-15 go there */
+    uint8_t ferr;                   /* HV_FERR_*: the x87 error line (dev_ferr.c) */
     struct hv_pit pit;
     uint8_t cmos[128], cmos_index;  /* dev_rtc.c */
     bool cmos_ready;
@@ -454,6 +457,11 @@ extern const struct hv_port_dev hv_dev_uart16550;                   /* dev_uart1
 extern const struct hv_port_dev hv_dev_pic_master, hv_dev_pic_slave;  /* dev_pic8259.c */
 extern const struct hv_port_dev hv_dev_pit8254;                     /* dev_pit8254.c */
 extern const struct hv_port_dev hv_dev_rtc;                         /* dev_rtc.c */
+extern const struct hv_port_dev hv_dev_ferr;                        /* dev_ferr.c */
+/* The x87's error line, CR0.NE clear (dev_ferr.c): FERR# asserted (IRQ 13
+ * raised), then IGNNE# once the guest writes port 0xF0. */
+enum { HV_FERR_IDLE, HV_FERR_ASSERTED, HV_FERR_IGNNE };
+void hv_ferr_assert(struct hv_guest *g);
 
 /* The PIT's next terminal count (false if it raises nothing), and raising
  * IRQ 0 once the clock has reached it (dev_pit8254.c). */

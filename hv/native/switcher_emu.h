@@ -790,9 +790,13 @@ void emu_x87_save(struct cpu *c);
 /* The guest's FIP..FDS to or from a 32-bit FNSTENV image. */
 void emu_x87_put_pointers(const struct cpu *c, uint8_t *env);
 void emu_x87_get_pointers(struct cpu *c, const uint8_t *env);
-/* Raise #MF for a pending unmasked exception (CR0.NE); false once
- * instruction i has left. */
-bool emu_x87_check_pending(struct cpu *c, const struct insn *i);
+/* A waiting instruction meets a pending unmasked exception: go on (none),
+ * stop (#MF, or FERR# with CR0.NE clear), or run it ignoring the exception
+ * (IGNNE#: between emu_x87_hold and emu_x87_unhold). */
+enum { X87_WAIT_GO, X87_WAIT_STOP, X87_WAIT_IGNORE };
+int emu_x87_wait(struct cpu *c, const struct insn *i);
+uint32_t emu_x87_hold(struct cpu *c);
+void emu_x87_unhold(struct cpu *c, uint32_t held);
 /* insn.imm of an x87 instruction: memory operand size, and what it does.
  * Control instructions leave FIP and the opcode alone (SDM vol. 1, 8.1.8);
  * the FN* ones do not wait for a pending exception either. */
@@ -841,6 +845,8 @@ static inline void emu_x87_rewatch(struct cpu *c)
     uint32_t cw, sw;
     emu_x87_cw_sw(c, &cw, &sw);
     c->x87_watch = (cw & 0x3fu) != 0x3fu || (sw & 0x80u);
+    if (c->g->ferr == HV_FERR_IGNNE && !(sw & 0x80u) && !(sw & ~cw & 0x3fu))
+        c->g->ferr = HV_FERR_IDLE;      /* nothing pending: FERR# and IGNNE# drop */
 }
 
 /* ---- MMX and SSE (switcher_emu_simdhost.c, switcher_emu_simd.c) ---- */

@@ -7,8 +7,8 @@
  * operand's size, alignment and direction (insn.imm2, SI_*) and found the
  * host stub (insn.stub).  The handler raises the exceptions the SDM lists in
  * its order: #UD for CR0.EM (or CR4.OSFXSR clear, for anything naming an
- * XMM register), #NM for CR0.TS, #MF for an MMX instruction while an x87
- * exception is pending, #GP(0) for a misaligned 16-byte operand, the
+ * XMM register), #NM for CR0.TS, #MF (or FERR#) for an MMX instruction
+ * while an x87 exception is pending, #GP(0) for a misaligned 16-byte operand, the
  * operand's segment and page faults; then runs the stub on a copy of the
  * operand and writes back what the instruction stores.  An unmasked SIMD
  * exception is #XM, or #UD when CR4.OSXMMEXCPT is clear.
@@ -17,8 +17,8 @@
 
 #define MXCSR_MASKS 0x1f80u
 
-/* #UD, #NM and #MF before anything is read; false once i has faulted. */
-static bool simd_usable(struct cpu *c, const struct insn *i, uint32_t info, bool xmm)
+/* #UD and #NM before anything is read; false once i has faulted. */
+static bool simd_usable(struct cpu *c, const struct insn *i, bool xmm)
 {
     if (HV_UNLIKELY((c->cr0 & HV_CR0_EM) || (xmm && !(c->cr4 & HV_CR4_OSFXSR)))) {
         emu_raise_ud(c, i, i->next - i->eip);
@@ -28,8 +28,6 @@ static bool simd_usable(struct cpu *c, const struct insn *i, uint32_t info, bool
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
         return false;
     }
-    if ((info & SI_MMX) && c->x87_watch && !emu_x87_check_pending(c, i))
-        return false;
     return true;
 }
 
@@ -56,7 +54,11 @@ static void copy_out(struct cpu *c, const uint8_t *mem, uint32_t a, uint32_t n)
 static __attribute__((noinline)) bool EMU(simd_step)(struct cpu *c, const struct insn *i)
 {
     uint32_t info = i->imm2, n = info & SI_SIZE, a = 0;
-    if ((info & (SI_XMM | SI_MMX)) && !simd_usable(c, i, info, info & SI_XMM))
+    if ((info & (SI_XMM | SI_MMX)) && !simd_usable(c, i, info & SI_XMM))
+        return false;
+    /* MMX instructions wait for the x87 as its own waiting ones do. */
+    int w = X87_WAIT_GO;
+    if ((info & SI_MMX) && c->x87_watch && (w = emu_x87_wait(c, i)) == X87_WAIT_STOP)
         return false;
     uint8_t mem[16] __attribute__((aligned(16)));
     if (i->rm == RM_MEM) {
@@ -73,6 +75,7 @@ static __attribute__((noinline)) bool EMU(simd_step)(struct cpu *c, const struct
     }
     if (info & SI_GIN)
         c->simd.gpr = c->r[i->op];
+    uint32_t held = w == X87_WAIT_IGNORE ? emu_x87_hold(c) : 0;
     emu_simd_stub *stub;
     memcpy(&stub, &i->stub, sizeof(stub));
     if ((info & SI_MMX) && !c->x87_live)
@@ -82,12 +85,16 @@ static __attribute__((noinline)) bool EMU(simd_step)(struct cpu *c, const struct
     if (HV_LIKELY((c->simd.mxcsr & MXCSR_MASKS) == MXCSR_MASKS)) {
         stub((uint8_t *)&c->simd + 64, mem, c->x87);
     } else if (!emu_simd_run_trapping(c, stub, mem)) {
+        if (w == X87_WAIT_IGNORE)
+            emu_x87_unhold(c, held);
         if (c->cr4 & HV_CR4_OSXMMEXCPT)
             emu_fault_ret(c, i, HV_VEC_XM, 0, 0);
         else
             emu_raise_ud(c, i, i->next - i->eip);
         return false;
     }
+    if (w == X87_WAIT_IGNORE)
+        emu_x87_unhold(c, held);
     if (info & SI_GOUT)
         c->r[i->op] = c->simd.gpr;
     if (info & SI_FLAGS)
@@ -115,7 +122,7 @@ OP(op_simd_full)
  * is #GP(0). */
 OP(op_mxcsr)
 {
-    if (!simd_usable(c, i, 0, true))
+    if (!simd_usable(c, i, true))
         STOP();
     uint32_t a = ea(c, i);
     if (i->op) {

@@ -23,7 +23,8 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
         return false;
     }
-    if (!(info & X87_NOWAIT) && c->x87_watch && !emu_x87_check_pending(c, i))
+    int w = X87_WAIT_GO;
+    if (!(info & X87_NOWAIT) && c->x87_watch && (w = emu_x87_wait(c, i)) == X87_WAIT_STOP)
         return false;
     uint8_t mem[108];
     if (n) {
@@ -37,6 +38,7 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
             memcpy(mem + k, &v, n - k >= 4 ? 4 : 2);
         }
     }
+    uint32_t held = w == X87_WAIT_IGNORE ? emu_x87_hold(c) : 0;
     uint32_t fl = emu_x87_exec(c, i->op, modrm, mem);
     if (!(info & X87_CONTROL)) {
         c->fpu_ip = i->eip;
@@ -58,7 +60,9 @@ static __attribute__((noinline)) bool EMU(x87_step)(struct cpu *c, const struct 
         c->fpu_ip = c->fpu_dp = 0;      /* FNSAVE and FNINIT initialise them */
         c->fpu_cs = c->fpu_op = c->fpu_ds = 0;
     }
-    if (info & X87_CONTROL)
+    if (w == X87_WAIT_IGNORE)
+        emu_x87_unhold(c, held);
+    else if (info & X87_CONTROL)
         emu_x87_rewatch(c);
     if (info & X87_WRITE) {
         for (uint32_t k = 0; k < n; k += 4) {
@@ -87,7 +91,7 @@ OP(op_fwait)
 {
     if (HV_UNLIKELY((c->cr0 & (HV_CR0_MP | HV_CR0_TS)) == (HV_CR0_MP | HV_CR0_TS)))
         FAULT(HV_VEC_NM, 0, 0);
-    if (c->x87_watch && !emu_x87_check_pending(c, i))
+    if (c->x87_watch && emu_x87_wait(c, i) == X87_WAIT_STOP)
         STOP();
     NEXT();
 }

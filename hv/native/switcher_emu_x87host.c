@@ -181,16 +181,47 @@ void emu_x87_init(struct cpu *c)
     c->fpu_cs = c->fpu_op = c->fpu_ds = 0;
 }
 
-/* Raise #MF for a pending exception (CR0.NE); the legacy IRQ 13 path of
- * CR0.NE clear is not there yet.  False once the instruction has left. */
-bool emu_x87_check_pending(struct cpu *c, const struct insn *i)
+/* A waiting instruction (x87, FWAIT or MMX) and a pending unmasked
+ * exception: #MF with CR0.NE set; with it clear, FERR# (dev_ferr.c) stops
+ * the instruction until IRQ 13's handler writes port 0xF0 (IGNNE#), after
+ * which it runs as if nothing were pending. */
+int emu_x87_wait(struct cpu *c, const struct insn *i)
 {
     if (HV_LIKELY(!emu_x87_pending(c)))
-        return true;
+        return X87_WAIT_GO;
     if (c->cr0 & HV_CR0_NE) {
         emu_fault_ret(c, i, HV_VEC_MF, 0, 0);
-        return false;
+        return X87_WAIT_STOP;
     }
-    emu_unsupported(c, i, "x87 exception pending with CR0.NE clear (IRQ 13 path: not yet)");
-    return false;
+    switch (c->g->ferr) {
+    case HV_FERR_IDLE:
+        emu_fault_ret(c, i, 0, 0, 0);
+        c->trap->kind = HV_TRAP_FERR;
+        return X87_WAIT_STOP;
+    case HV_FERR_ASSERTED:
+        emu_unsupported(c, i, "frozen on FERR#: x87 exception pending, CR0.NE clear, "
+                        "IRQ 13 not taken");
+        return X87_WAIT_STOP;
+    default:
+        return X87_WAIT_IGNORE;
+    }
+}
+
+/* IGNNE#: the instruction runs with the pending exception (its flags, SF,
+ * ES and B) taken out of the status word, and put back after it. */
+uint32_t emu_x87_hold(struct cpu *c)
+{
+    if (c->x87_live)
+        emu_x87_save(c);
+    uint32_t sw = le16(c->x87 + 4), held = sw & 0x80ffu;
+    put_le16(c->x87 + 4, sw & ~held);
+    return held;
+}
+
+void emu_x87_unhold(struct cpu *c, uint32_t held)
+{
+    if (c->x87_live)
+        emu_x87_save(c);
+    put_le16(c->x87 + 4, le16(c->x87 + 4) | held);
+    emu_x87_rewatch(c);
 }

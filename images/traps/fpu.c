@@ -7,9 +7,16 @@
  *               zero leaves it pending, and the next waiting instruction
  *               (fld1) raises #MF
  *   op=nomf     the same with ZE masked: no fault, the result is +inf
+ *   op=irq13    CR0.NE clear: the pending zero divide asserts FERR#, IRQ 13's
+ *               handler writes port 0xF0 and clears the exception (FNCLEX),
+ *               and the waiting instruction then runs
+ *   op=ignne    the same, but the handler leaves the exception pending: with
+ *               IGNNE# asserted, x87 instructions run anyway
+ *   op=frozen   CR0.NE clear and interrupts off: FERR# cannot be answered
  * Each faulting instruction carries a global label fault_<op>.
  */
 #include <hv_guest.h>
+#include <hv_irq.h>
 
 static int is(const char *op, const char *name)
 {
@@ -22,6 +29,45 @@ static void set_cr0(uint32_t set)
     __asm__ volatile("movl %%cr0, %0" : "=r"(cr0));
     cr0 |= set;
     __asm__ volatile("movl %0, %%cr0" :: "r"(cr0) : "memory");
+}
+
+static void cr0_clear(uint32_t clear)
+{
+    uint32_t cr0;
+    __asm__ volatile("movl %%cr0, %0" : "=r"(cr0));
+    cr0 &= ~clear;
+    __asm__ volatile("movl %0, %%cr0" :: "r"(cr0) : "memory");
+}
+
+static volatile int irq13_clears, irq13_count;
+
+static void on_irq13(struct hv_irq_frame *f)
+{
+    uint16_t sw;
+    (void)f;
+    __asm__ volatile("fnstsw %0" : "=m"(sw));
+    irq13_count++;
+    printf("irq13: status %04x\n", sw);
+    __asm__ volatile("outb %%al, $0xf0" :: "a"(0));     /* IGNNE# */
+    if (irq13_clears)
+        __asm__ volatile("fnclex");
+}
+
+static int legacy(const char *op)
+{
+    static const double zero = 0.0;
+    uint16_t cw = 0x037b, sw = 0;
+    cr0_clear(1u << 5);                     /* CR0.NE: the MS-DOS compatible way */
+    irq13_clears = is(op, "irq13");
+    hv_irq_attach(HV_IRQ_VECTOR(13), on_irq13);
+    if (!is(op, "frozen"))
+        hv_irq_enable();
+    __asm__ volatile("fninit\n\tfldcw %1\n\tfld1\n\tfdivl %2\n\t"
+                     ".globl fault_frozen\nfault_frozen: fld1\n\tfstp %%st(0)\n\t"
+                     "fld1\n\tfaddp\n\tfnstsw %0\n\tfstp %%st(0)"
+                     : "=m"(sw) : "m"(cw), "m"(zero) : "memory");
+    printf("after: status %04x, %d interrupt(s)\n", sw, irq13_count);
+    return 0;
 }
 
 int main(void)
@@ -49,6 +95,8 @@ int main(void)
                          : "=m"(sw) : "m"(cw), "m"(zero) : "memory");
         printf("no fault: status %04x\n", sw);
         return 0;
+    } else if (is(op, "irq13") || is(op, "ignne") || is(op, "frozen")) {
+        return legacy(op);
     } else {
         return 2;
     }

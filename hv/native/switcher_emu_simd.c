@@ -18,33 +18,48 @@
 #define MXCSR_MASKS 0x1f80u
 
 /* #UD and #NM before anything is read; false once i has faulted. */
-static bool simd_usable(struct cpu *c, const struct insn *i, bool xmm)
+static __attribute__((noinline)) bool simd_unusable(struct cpu *c, const struct insn *i, bool xmm)
 {
-    if (HV_UNLIKELY((c->cr0 & HV_CR0_EM) || (xmm && !(c->cr4 & HV_CR4_OSFXSR)))) {
+    if ((c->cr0 & HV_CR0_EM) || (xmm && !(c->cr4 & HV_CR4_OSFXSR)))
         emu_raise_ud(c, i, i->next - i->eip);
-        return false;
-    }
-    if (HV_UNLIKELY(c->cr0 & HV_CR0_TS)) {
+    else
         emu_fault_ret(c, i, HV_VEC_NM, 0, 0);
-        return false;
-    }
-    return true;
+    return false;
 }
 
-static void copy_in(struct cpu *c, uint8_t *mem, uint32_t a, uint32_t n)
+static inline bool simd_usable(struct cpu *c, const struct insn *i, bool xmm)
 {
+    if (HV_LIKELY(!(c->cr0 & (HV_CR0_EM | HV_CR0_TS)) && (!xmm || (c->cr4 & HV_CR4_OSFXSR))))
+        return true;
+    return simd_unusable(c, i, xmm);
+}
+
+/* Operands are 2, 4, 8 or 16 bytes. */
+static inline void copy_in(struct cpu *c, uint8_t *mem, uint32_t a, uint32_t n)
+{
+    if (n == 2) {
+        uint16_t v = (uint16_t)ld(c, a, 2);
+        memcpy(mem, &v, 2);
+        return;
+    }
     for (uint32_t k = 0; k < n; k += 4) {
-        uint32_t v = ld(c, a + k, n - k >= 4 ? 4 : 2);
-        memcpy(mem + k, &v, n - k >= 4 ? 4 : 2);
+        uint32_t v = ld(c, a + k, 4);
+        memcpy(mem + k, &v, 4);
     }
 }
 
-static void copy_out(struct cpu *c, const uint8_t *mem, uint32_t a, uint32_t n)
+static inline void copy_out(struct cpu *c, const uint8_t *mem, uint32_t a, uint32_t n)
 {
+    if (n == 2) {
+        uint16_t v;
+        memcpy(&v, mem, 2);
+        st(c, a, 2, v);
+        return;
+    }
     for (uint32_t k = 0; k < n; k += 4) {
-        uint32_t v = 0;
-        memcpy(&v, mem + k, n - k >= 4 ? 4 : 2);
-        st(c, a + k, n - k >= 4 ? 4 : 2, v);
+        uint32_t v;
+        memcpy(&v, mem + k, 4);
+        st(c, a + k, 4, v);
     }
 }
 

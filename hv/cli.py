@@ -6,6 +6,8 @@
                  [--module FILE[,CMDLINE]]...
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
+                 [--record MANIFEST]
+    hv replay MANIFEST [--image PATH] [--stop-at N] [--timeout S]
     hv info IMAGE [--memory MiB]
     hv selftest [--verbose]  (hv.selftest: run a built-in guest, say ok or FAILED)
     hv cc ARGS...            (hv.cc.main: gcc with the guest SDK)
@@ -28,7 +30,7 @@ from hv.errors import HvError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main"]
 
-EXIT_FAILED = 1                 # hv selftest found a problem
+EXIT_FAILED = 1                 # hv selftest found a problem; hv replay differs
 EXIT_USAGE = 2
 EXIT_KILLED = 125
 EXIT_INTERRUPTED = 130
@@ -42,6 +44,16 @@ exit status:
 
 A guest may itself exit with 2, 125 or 130; those statuses are ambiguous with
 hv's own. Read stderr (or use the Python API, hv.run) to tell them apart.
+"""
+
+REPLAY_EPILOG = """\
+Recorded paths that do not exist are looked for in the manifest's directory.
+Under the host clock only the exit status and kill reason are compared.
+
+exit status:
+  0  the run did the same as the recording: "hv replay: same as the recording (...)"
+  1  an input changed or is missing, or the run differs: "hv replay: <what>" on stderr
+  2  usage error, or MANIFEST is not a manifest ("hv: error: <message>")
 """
 
 SELFTEST_EPILOG = """\
@@ -109,11 +121,58 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
                        console=sys.stdout)
+    if args.record:
+        _record(ex, args)
     if ex.killed:
         _flush_stdout()
         print(f"hv: guest killed: {ex.reason}", file=sys.stderr)
         return EXIT_KILLED
     return ex.status
+
+
+def _record(ex, args: argparse.Namespace) -> None:
+    from hv import manifest
+
+    record = ex.manifest
+    if args.serial_in is not None:
+        record["serial_input"]["path"] = os.path.abspath(args.serial_in)
+    try:
+        manifest.write(record, args.record)
+    except OSError as exc:
+        raise HvError(f"--record {args.record}: {exc.strerror or exc}") from None
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import hv
+    from hv import manifest
+
+    recorded = manifest.load(args.manifest)
+    base = os.path.dirname(os.path.abspath(args.manifest))
+    try:
+        with manifest.prepare(recorded, base, image=args.image, stop_at=args.stop_at,
+                              timeout=args.timeout) as replay:
+            for note in replay.notes:
+                print(f"hv replay: note: {note}", file=sys.stderr)
+            for warning in replay.warnings:
+                print(f"hv replay: warning: {warning}", file=sys.stderr)
+            ex = hv.run(**replay.kwargs, console=sys.stdout)
+            found = manifest.differences(recorded, replay, ex)
+    except manifest.ReplayError as exc:
+        _flush_stdout()
+        print(f"hv replay: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    _flush_stdout()
+    if replay.stopped_early:
+        print(f"hv replay: stopped at instruction {ex.instructions} (the recording ran "
+              f"{recorded['result']['instructions']}); nothing compared", file=sys.stderr)
+        return 0
+    if found:
+        print(f"hv replay: differs from the recording: {'; '.join(found)}", file=sys.stderr)
+        return EXIT_FAILED
+    what = (f"{ex.instructions} instructions, console {len(ex.console)} bytes"
+            if replay.exact else "exit status and kill reason")
+    print(f"hv replay: same as the recording ({what})", file=sys.stderr)
+    return 0
 
 
 def _read_serial_in(path: str | None) -> bytes:
@@ -222,7 +281,26 @@ def _parser() -> _Parser:
                      help="the guest clock: virtual (default; one instruction is one ns, "
                      "halts skip ahead, runs are reproducible) or host (CLOCK_MONOTONIC, "
                      "halts really sleep; NOT reproducible)")
+    run.add_argument("--record", metavar="MANIFEST",
+                     help="write the run's manifest (inputs with their sha256, options and "
+                     "results) to MANIFEST, for 'hv replay' (docs/debugging.md)")
     run.set_defaults(func=_cmd_run)
+
+    replay = sub.add_parser(
+        "replay", help="rerun a recorded run and check it does the same",
+        description="Rerun the run a manifest ('hv run --record', a failed pytest test) "
+        "records: check its\ninputs' sha256, run it with the same options, and compare the "
+        "instruction count\nand console with the recording.",
+        epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    replay.add_argument("manifest", metavar="MANIFEST", help="the manifest (JSON) to replay")
+    replay.add_argument("--image", metavar="PATH",
+                        help="run this image instead of the recorded path (same sha256)")
+    replay.add_argument("--stop-at", type=_count, metavar="N",
+                        help="stop at instruction N (nothing is compared if that is before "
+                        "the recorded end)")
+    replay.add_argument("--timeout", type=_seconds, metavar="S",
+                        help="wall-clock limit (default: the recorded one times 10)")
+    replay.set_defaults(func=_cmd_replay)
 
     info = sub.add_parser("info", help="show an image's entry point and segments",
                           description="Check an image as 'hv run' would, then show its entry "

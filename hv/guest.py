@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from hv import elf, multiboot
+from hv import elf, manifest, multiboot
 from hv.errors import GuestMemoryError, HvError, ImageError
 
 __all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
@@ -73,6 +73,8 @@ class Exit:
     instructions: instructions retired (0 if the switcher does not count).
     elapsed: seconds spent running the guest, loading excluded.
     results: the TEST_RESULT reports the guest made, in order.
+    manifest: the run's record (a dict; hv.manifest, docs/debugging.md), or
+        None for an Exit made by hand.
     """
 
     status: int | None
@@ -81,10 +83,24 @@ class Exit:
     instructions: int
     elapsed: float
     results: tuple[TestResult, ...] = ()
+    # What manifest() completes: the run's inputs and limits (hv.manifest.build's arguments).
+    recording: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def killed(self) -> bool:
         return self.status is None
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """A fresh dict each time: what `hv run --record` writes, `hv replay` reads."""
+        if self.recording is None:
+            return None
+        # Imported here: hv.__version__ is looked up lazily (importlib.metadata is slow).
+        import hv
+
+        return manifest.build(**self.recording, status=self.status, reason=self.reason,
+                              console=self.console, instructions=self.instructions,
+                              results=self.results, version=hv.__version__)
 
     def __repr__(self) -> str:
         shown = self.console[:60]
@@ -185,6 +201,18 @@ class Guest:
         """The boot modules as (path, the string the kernel sees)."""
         return self._modules
 
+    @property
+    def serial_input(self) -> bytes:
+        return self._serial_input
+
+    @property
+    def serial(self) -> str | None:
+        return self._serial
+
+    @property
+    def debugcon(self) -> str | None:
+        return self._debugcon
+
     def __repr__(self) -> str:
         extra = ""
         if self._devices:
@@ -248,6 +276,8 @@ class _Run:
         self.elapsed = 0.0
 
     def go(self) -> Exit:
+        # Hashed before the run: a disk may change while it runs.
+        self.inputs = manifest.inputs(self.guest)
         with contextlib.ExitStack() as files:
             self.fds = {name: files.enter_context(_open_chardev(name, path)).fileno()
                         for name, path in (("serial", self.guest._serial),
@@ -289,8 +319,11 @@ class _Run:
         return timeout, budget
 
     def _exit(self, status: int | None, reason: str | None) -> Exit:
+        recording = manifest.record(self.inputs, timeout=self.timeout,
+                                    max_instructions=self.budget, serial=self.guest.serial,
+                                    debugcon=self.guest.debugcon)
         return Exit(status, reason, b"".join(self.console), self.instructions, self.elapsed,
-                    tuple(self.results))
+                    tuple(self.results), recording)
 
 
 def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,

@@ -23,6 +23,7 @@ import dataclasses
 import os
 import re
 import socket
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from hv import elf, guest, suite
+from hv import elf, guest, manifest, suite
 from hv.errors import HvError, ImageError
 
 # pytest's own failure representation (see _failure_repr).  It is not public
@@ -65,6 +66,7 @@ class Settings:
     memory_mib: int
     cmdline: str                   # added after hv.test=NAME
     clock: str = "virtual"         # "virtual" (reproducible) or "host"
+    manifests: str = ""            # --hv-manifests; "" for the default (see _manifest_dir)
 
 
 # ---- options ----
@@ -82,6 +84,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hv-clock", metavar="CLOCK", default=None,
                     help="guest clock: virtual (one instruction is one ns; reproducible) or "
                     "host (CLOCK_MONOTONIC; not reproducible) (ini: hv_clock; default virtual)")
+    group.addoption("--hv-manifests", metavar="DIR", default=None,
+                    help="where each failed guest test's manifest goes, for `hv replay` "
+                    "(ini: hv_manifests; default: hv-manifests/ beside --junitxml, else "
+                    "under pytest's basetemp)")
     parser.addini("hv_images", type="args", default=[],
                   help="glob patterns (relative to rootdir) of guest suite images to collect")
     parser.addini("hv_timeout", default="60", help="default of --hv-timeout")
@@ -89,6 +95,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("hv_memory", default="64", help="default of --hv-memory")
     parser.addini("hv_cmdline", default="", help="default of --hv-cmdline")
     parser.addini("hv_clock", default="virtual", help="default of --hv-clock")
+    parser.addini("hv_manifests", default="", help="default of --hv-manifests")
 
 
 def _setting(config: pytest.Config, name: str) -> str:
@@ -120,7 +127,8 @@ def _settings(config: pytest.Config) -> Settings:
     if clock not in guest.CLOCKS:
         raise pytest.UsageError(f"--hv-clock (ini hv_clock) must be "
                                 f"{' or '.join(guest.CLOCKS)}, not {clock!r}")
-    return Settings(timeout, switcher, memory, _setting(config, "hv_cmdline"), clock)
+    return Settings(timeout, switcher, memory, _setting(config, "hv_cmdline"), clock,
+                    _setting(config, "hv_manifests"))
 
 
 def _number(config: pytest.Config, name: str, kind: type) -> Any:
@@ -194,11 +202,11 @@ class SuiteFile(pytest.File):
 
 
 class GuestFailure(Exception):
-    """A guest test failed; repr_failure shows the verdict and the console's tail."""
+    """A guest test failed; repr_failure shows the verdict, the replay command and the console."""
 
-    def __init__(self, verdict: suite.Verdict, console: str) -> None:
+    def __init__(self, verdict: suite.Verdict, console: str, replay: str = "") -> None:
         super().__init__(verdict.summary)
-        self.verdict, self.console = verdict, console
+        self.verdict, self.console, self.replay = verdict, console, replay
 
     @classmethod
     def because(cls, problem: str) -> GuestFailure:
@@ -251,9 +259,24 @@ class HvItem(pytest.Item):
             self.add_report_section("call", "stdout", console)
         verdict = suite.judge(self._shortened(result))
         if verdict.outcome == "failed":
-            raise GuestFailure(verdict, console)
+            raise GuestFailure(verdict, console, self._keep_manifest(result))
         if verdict.outcome == "skipped":
             raise pytest.skip.Exception(verdict.summary, _use_item_location=True)
+
+    def _keep_manifest(self, result: guest.Exit) -> str:
+        """Write the failed run's manifest; its JUnit properties; the command that replays it."""
+        record = result.manifest
+        record["origin"] = {"tool": "pytest", "nodeid": self.nodeid}
+        path = _manifest_dir(self.config) / (re.sub(r"[^\w.-]+", "_", self.nodeid) + ".json")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            manifest.write(record, path)
+        except OSError as exc:
+            return f"(the manifest could not be written: {path}: {exc.strerror or exc})"
+        shown = _relative_to(path, self.config.invocation_params.dir)
+        self.user_properties.append(("hv_manifest", str(path)))
+        self.user_properties.append(("hv_replay", f"hv replay {path}"))
+        return f"hv replay {shown}"
 
     def _shortened(self, result: guest.Exit) -> guest.Exit:
         """The run with source paths under rootdir made relative, as pytest shows paths.
@@ -291,6 +314,8 @@ def _failure_repr(item: HvItem, failure: GuestFailure) -> Any:
     if item.config.getoption("tbstyle") == "line":
         return _crash_line_only(item, verdict)
     text = "".join(f"{line}\n" for line in verdict.lines)
+    if failure.replay:
+        text += f"replay: {failure.replay}\n"
     lines = failure.console.splitlines()
     shown = lines[-CONSOLE_TAIL:]
     title = "guest console" + (f" (last {len(shown)} of {len(lines)} lines)"
@@ -335,6 +360,28 @@ def _mark(config: pytest.Config, marker: str) -> pytest.MarkDecorator:
     if not has_value:
         return decorator
     return decorator(reason=value) if name in _REASON_MARKERS else decorator(value)
+
+
+def _manifest_dir(config: pytest.Config) -> Path:
+    """--hv-manifests; else hv-manifests/ beside the JUnit file; else under basetemp."""
+    chosen = config.stash[_SETTINGS].manifests
+    if chosen:
+        return config.invocation_params.dir / chosen
+    xmlpath = getattr(config.option, "xmlpath", None)
+    if xmlpath:
+        return (config.invocation_params.dir / xmlpath).parent / "hv-manifests"
+    factory = getattr(config, "_tmp_path_factory", None)    # pytest's tmp_path plugin
+    if factory is not None:
+        return factory.getbasetemp() / "hv-manifests"
+    return Path(tempfile.gettempdir()) / "hv-manifests"
+
+
+def _relative_to(path: Path, base: Path) -> str:
+    """`path` relative to `base` if it lies under it, else as it is."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
 
 
 def _relative(config: pytest.Config, file: str | None) -> str | None:

@@ -9,11 +9,13 @@ images/build.py) are checked at the end.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -692,8 +694,66 @@ def test_junit_has_the_console_and_the_node(hvtest, pytester: pytest.Pytester) -
     assert failed.find("system-out").text == "checking x\n"
     assert cases["suite.elf::passes"].find("system-out").text == "ok\n"
     assert cases["suite.elf::exits_silently"].find("system-out") is None    # no console
-    for case in cases.values():
-        assert _properties(case) == {"node": socket.gethostname()}
+    for nodeid, case in cases.items():
+        properties = _properties(case)
+        assert properties.pop("node") == socket.gethostname()
+        # A failed guest test (an xfail too) keeps its manifest.
+        failed = _outcome(case) == "failure" or nodeid == "suite.elf::xfails"
+        assert set(properties) == ({"hv_manifest", "hv_replay"} if failed else set())
+
+
+def _hv_replay(manifest: str) -> subprocess.CompletedProcess:
+    """`python -m hv replay MANIFEST`, with the hv this process imported."""
+    package_root = str(Path(hv.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "hv", "replay", manifest], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_a_failed_test_keeps_a_manifest_that_replays(hvtest, pytester: pytest.Pytester) -> None:
+    result = hvtest("suite.elf::fails_values", "suite.elf::passes", "--junitxml=out.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    path = pytester.path / "hv-manifests" / "suite.elf_fails_values.json"
+    result.stdout.fnmatch_lines(["suite.c:42: HV_ASSERT failed: x == 4", "  left:  3",
+                                 "  right: 4",
+                                 "replay: hv replay hv-manifests/suite.elf_fails_values.json",
+                                 "*- guest console -*"])
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]    # failures only
+    recorded = json.loads(path.read_text())
+    assert recorded["origin"] == {"tool": "pytest", "nodeid": "suite.elf::fails_values"}
+    assert recorded["image"]["path"] == str(pytester.path / "suite.elf")
+    assert (recorded["cmdline"], recorded["timeout"]) == ("hv.test=fails_values", 60.0)
+    assert recorded["result"]["status"] == 1
+    assert recorded["result"]["test_results"] == ["failed"]
+    case = _junit(pytester.path / "out.xml")["suite.elf::fails_values"]
+    assert _properties(case) == {"node": socket.gethostname(), "hv_manifest": str(path),
+                                 "hv_replay": f"hv replay {path}"}
+    done = _hv_replay(str(path))
+    assert (done.returncode, done.stdout) == (0, "checking x\n")
+    count = recorded["result"]["instructions"]
+    assert done.stderr == (f"hv replay: same as the recording ({count} instructions, "
+                           "console 11 bytes)\n")
+
+
+def test_a_timed_out_test_replays_to_the_same_instruction(hvtest,
+                                                          pytester: pytest.Pytester) -> None:
+    result = hvtest("suite.elf::spins_briefly", "--hv-manifests", "kept")
+    result.stdout.fnmatch_lines(["guest killed: timeout",
+                                 "replay: hv replay kept/suite.elf_spins_briefly.json"])
+    path = pytester.path / "kept" / "suite.elf_spins_briefly.json"
+    count = json.loads(path.read_text())["result"]["instructions"]
+    done = _hv_replay(str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == (f"hv replay: same as the recording ({count} "
+                                            "instructions, console 9 bytes)")
+
+
+def test_manifests_go_under_basetemp_without_junit(hvtest, pytester: pytest.Pytester) -> None:
+    result = hvtest("suite.elf::divides_by_zero", f"--basetemp={pytester.path / 'base'}")
+    result.stdout.fnmatch_lines(["replay: hv replay base/hv-manifests/"
+                                 "suite.elf_divides_by_zero.json"])
+    assert (pytester.path / "base" / "hv-manifests" / "suite.elf_divides_by_zero.json").is_file()
 
 
 def test_junit_node_comes_from_hv_node(hvtest, pytester: pytest.Pytester,
@@ -729,6 +789,10 @@ def test_xdist_gives_the_same_results(hvtest_subprocess, pytester: pytest.Pytest
     assert spread == serial
     xml = ET.parse(pytester.path / "spread.xml").getroot()
     assert all(_properties(case)["node"] for case in xml.iter("testcase"))
+    # The workers wrote the manifests; their paths reached the controller's JUnit file.
+    kept = [_properties(case).get("hv_manifest") for case in xml.iter("testcase")
+            if _outcome(case) == "failure"]
+    assert kept and all(path and Path(path).is_file() for path in kept)
     assert "checking x" in "".join(out.text for out in xml.iter("system-out"))
 
 

@@ -192,6 +192,12 @@ void hv_chardev_put(struct hv_guest *g, int fd, uint8_t byte)
 /* Step 3 of the loop: the clock and the embedder's signals. */
 static void check_limits(struct hv_guest *g)
 {
+    if (HV_UNLIKELY(__atomic_load_n(&g->debug_interrupt, __ATOMIC_RELAXED))) {
+        __atomic_store_n(&g->debug_interrupt, 0, __ATOMIC_RELAXED);
+        g->stop = HV_STOP_DEBUG;    /* the debugger asked (gdb's Ctrl-C) */
+        g->debug_reason = HV_DEBUG_INTERRUPT;
+        return;
+    }
     double now = hv_monotonic();
     if (g->deadline > 0 && now >= g->deadline) {
         hv_kill(g, "timeout");
@@ -220,11 +226,25 @@ static uint64_t next_budget(struct hv_guest *g)
         if (g->max_instructions - done < budget)
             budget = g->max_instructions - done;
     }
-    if (g->step_one) {
+    if (g->step_one || g->debug_step) {
         g->step_one = false;
-        return 1;           /* just the instruction in an sti shadow */
+        return 1;           /* just the instruction in an sti shadow, or a debugger's step */
     }
     return hv_timer_budget(g, budget);
+}
+
+/* A debugger's single step ran: finish a hypercall it made (so that EXIT
+ * exits now), then pause. */
+static void debug_step_done(struct hv_guest *g)
+{
+    if (g->hcall_pending && g->stop == HV_RUNNING) {
+        g->hcall_pending = false;
+        hv_do_hypercall(g);
+    }
+    if (g->stop == HV_RUNNING) {
+        g->stop = HV_STOP_DEBUG;
+        g->debug_reason = HV_DEBUG_STEP;
+    }
 }
 
 /*
@@ -271,6 +291,8 @@ void hv_run(struct hv_guest *g)
         struct hv_trap trap;
         g->sw_ops->run(g->sw, budget, &trap);
         hv_handle_trap(g, &trap);
+        if (HV_UNLIKELY(g->debug_step))
+            debug_step_done(g);
     }
     hv_console_flush(g);
 }

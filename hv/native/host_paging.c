@@ -18,12 +18,14 @@ enum {
     PDE_PS = 1u << 7,
 };
 
-/* A paging-structure entry inside RAM, or NULL (and the guest is killed). */
-static uint8_t *entry_at(struct hv_guest *g, uint32_t table, uint32_t index, uint32_t va)
+/* A paging-structure entry inside RAM, or NULL (and the guest is killed,
+ * unless the debugger is only looking). */
+static uint8_t *entry_at(struct hv_guest *g, uint32_t table, uint32_t index, uint32_t va,
+                         bool peek)
 {
     uint32_t addr = table + index * 4;
     uint8_t *p = hv_gpa(g, addr, 4);
-    if (!p)
+    if (!p && !peek)
         hv_kill(g, "page table entry for 0x%08x maps 0x%08x outside RAM", va, table);
     return p;
 }
@@ -53,11 +55,14 @@ enum hv_walk hv_pt_walk(struct hv_guest *g, const struct hv_mmu *m, uint32_t va,
         return HV_WALK_OK;
     }
     bool write = access & HV_ACC_WRITE, user = access & HV_ACC_USER;
+    bool peek = access & HV_ACC_PEEK;
+    if (peek)
+        write = user = false;
     uint32_t err = (write ? HV_PF_WRITE : 0) | (user ? HV_PF_USER : 0);
 
-    uint8_t *pdep = entry_at(g, m->cr3 & ~0xfffu, va >> 22, va);
+    uint8_t *pdep = entry_at(g, m->cr3 & ~0xfffu, va >> 22, va, peek);
     if (!pdep)
-        return HV_WALK_KILLED;
+        return peek ? HV_WALK_FAULT : HV_WALK_KILLED;
     uint32_t pde = get32(pdep);
     if (!(pde & PTE_P)) {
         *info = err;
@@ -67,9 +72,9 @@ enum hv_walk hv_pt_walk(struct hv_guest *g, const struct hv_mmu *m, uint32_t va,
     uint8_t *ptep = NULL;
     uint32_t pte = pde, rights = pde;
     if (!large) {
-        ptep = entry_at(g, pde & ~0xfffu, (va >> 12) & 0x3ff, va);
+        ptep = entry_at(g, pde & ~0xfffu, (va >> 12) & 0x3ff, va, peek);
         if (!ptep)
-            return HV_WALK_KILLED;
+            return peek ? HV_WALK_FAULT : HV_WALK_KILLED;
         pte = get32(ptep);
         if (!(pte & PTE_P)) {
             *info = err;
@@ -87,9 +92,16 @@ enum hv_walk hv_pt_walk(struct hv_guest *g, const struct hv_mmu *m, uint32_t va,
     uint32_t frame = large ? (pde & 0xffc00000u) | (va & 0x003ff000u) : pte & ~0xfffu;
     /* PDE bits 13..21 of a 4 MiB page are physical-address bits above 4 GiB. */
     if ((large && (pde & 0x003fe000u)) || !hv_gpa(g, frame, HV_PAGE_SIZE)) {
+        if (peek)
+            return HV_WALK_FAULT;
         hv_kill(g, "page table entry for 0x%08x maps 0x%08x outside RAM", va,
                 large ? pde & 0xffffe000u : frame);
         return HV_WALK_KILLED;
+    }
+    if (peek) {
+        *pa = frame | (va & 0xfffu);
+        *info = 0;
+        return HV_WALK_OK;
     }
     if (large) {
         set_bits(pdep, pde, PTE_A | (write ? PTE_D : 0));
@@ -160,4 +172,32 @@ bool hv_vwrite(struct hv_guest *g, uint32_t va, const void *src, uint32_t len)
         return true;
     hv_kill(g, "bad write address 0x%08x len %u", va, len);
     return false;
+}
+
+uint32_t hv_debug_copy(struct hv_guest *g, uint32_t va, void *buf, uint32_t len, bool write)
+{
+    struct hv_mmu m;
+    hv_mmu_get(g, &m);
+    uint8_t *b = buf;
+    uint32_t done = 0;
+    while (done < len) {
+        uint32_t chunk = HV_PAGE_SIZE - (va & 0xfffu);
+        if (chunk > len - done)
+            chunk = len - done;
+        uint32_t pa, info;
+        if (hv_pt_walk(g, &m, va, HV_ACC_PEEK, &pa, &info) != HV_WALK_OK)
+            break;
+        uint8_t *p = hv_gpa(g, pa, chunk);
+        if (!p)
+            break;
+        if (write) {
+            memcpy(p, b + done, chunk);
+            g->sw_ops->mem_written(g->sw, pa, chunk);
+        } else {
+            memcpy(b + done, p, chunk);
+        }
+        done += chunk;
+        va += chunk;
+    }
+    return done;
 }

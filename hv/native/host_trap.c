@@ -133,5 +133,9 @@ void hv_handle_trap(struct hv_guest *g, const struct hv_trap *t)
     case HV_TRAP_FERR:
         hv_ferr_assert(g);
         break;
+    case HV_TRAP_BREAK:
+        g->stop = HV_STOP_DEBUG;    /* the embedder's debugger takes over */
+        g->debug_reason = HV_DEBUG_BREAK;
+        break;
     }
 }

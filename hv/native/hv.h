@@ -100,6 +100,7 @@ enum hv_trap_kind {
     HV_TRAP_IRQ_WINDOW, /* sti, popf or iret set IF while the host waits for it */
     HV_TRAP_STOP,       /* the host stopped the guest during the run (a kill) */
     HV_TRAP_UNSUPPORTED,/* something the switcher cannot do yet: `what` says it */
+    HV_TRAP_BREAK,      /* the next instruction (eip, not run) is a debugger breakpoint */
     HV_TRAP_FERR,       /* a waiting x87 instruction met a pending unmasked exception
                          * with CR0.NE clear (eip = it, not retired): FERR# */
 };
@@ -187,6 +188,14 @@ struct hv_switcher_ops {
     void (*mem_written)(void *sw, uint32_t pa, uint32_t len);
     /* Ask to come back (HV_TRAP_IRQ_WINDOW) as soon as the guest sets IF. */
     void (*irq_window)(void *sw, bool want);
+    /* The debugger's breakpoints: the guest stops (HV_TRAP_BREAK) before
+     * running an instruction at any of these n EIPs, except the first
+     * instruction of a run that resumes from such a stop.  n == 0 costs
+     * nothing; a change drops decoded code. */
+    void (*set_breakpoints)(void *sw, const uint32_t *eips, size_t n);
+    /* The debugger's view of the x87 and SSE state (between runs): a 32-bit
+     * FNSAVE image, XMM0..7 and MXCSR. */
+    void (*get_fpu)(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;
@@ -260,6 +269,7 @@ enum hv_stop {
     HV_STOP_KILLED,     /* killed with `reason` */
     HV_STOP_RESTART,    /* guest asked to be booted again from scratch */
     HV_STOP_SIGNAL,     /* the embedder saw a signal */
+    HV_STOP_DEBUG,      /* paused for the debugger (debug_reason): the run may go on */
 };
 
 struct hv_guest {
@@ -297,6 +307,12 @@ struct hv_guest {
     bool irq_recheck;               /* something changed: look for a delivery */
     bool irq_window;                /* the switcher comes back when IF is set */
     bool step_one;                  /* run one instruction (an sti shadow) first */
+    /* The debugger (hv/gdbstub.py): stop after one instruction, or when
+     * debug_interrupt is set (from any thread); why the run paused. */
+    bool debug_step;
+    int debug_interrupt;            /* read and written with __atomic builtins */
+    enum hv_debug_reason { HV_DEBUG_NONE, HV_DEBUG_STEP, HV_DEBUG_BREAK,
+                           HV_DEBUG_INTERRUPT } debug_reason;
 
     /* The clock, the timer and halt (host_clock.c). */
     enum hv_clock clock;
@@ -378,6 +394,9 @@ double hv_monotonic(void);
 
 /* What an access is, for the walk's permission checks. */
 enum { HV_ACC_WRITE = 1u << 0, HV_ACC_USER = 1u << 1, HV_ACC_FETCH = 1u << 2 };
+/* A debugger's look (HV_ACC_PEEK with hv_pt_walk): no permission checks, no
+ * Accessed or Dirty bits set, and an entry outside RAM is a fault, not a kill. */
+enum { HV_ACC_PEEK = 1u << 3 };
 
 /* The paging state a walk needs (from the switcher's CR0, CR3, CR4). */
 struct hv_mmu {
@@ -415,6 +434,10 @@ bool hv_vcopy(struct hv_guest *g, uint32_t va, void *buf, uint32_t len, bool wri
  * "bad read address ..." or "bad write address ..." naming va and len. */
 bool hv_vread(struct hv_guest *g, uint32_t va, void *dst, uint32_t len);
 bool hv_vwrite(struct hv_guest *g, uint32_t va, const void *src, uint32_t len);
+/* The debugger's access to guest-virtual (linear) memory: changes nothing
+ * but the bytes written, kills nothing, and returns how many bytes it
+ * copied before the first address that does not translate. */
+uint32_t hv_debug_copy(struct hv_guest *g, uint32_t va, void *buf, uint32_t len, bool write);
 
 /* ---- host_irq.c: gates, delivery, IRQs ---- */
 

@@ -452,25 +452,26 @@ static PyObject *test_results(const struct hv_guest *g)
 
 static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
                            PyObject *console, PyObject *devices_o, const char *clock,
-                           int qemu_exit, Py_buffer *serial);
+                           int qemu_exit, Py_buffer *serial, int step);
 
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = { "timeout", "max_instructions", "console", "devices", "clock",
-                              "qemu_exit", "serial_input", "serial_fd", "debugcon_fd", NULL };
+                              "qemu_exit", "serial_input", "serial_fd", "debugcon_fd", "step",
+                              NULL };
     PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None, *devices_o = NULL;
     const char *clock = "virtual";
     int qemu_exit = 0;
     Py_buffer serial = { 0 };
-    int serial_fd = -1, debugcon_fd = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*ii:run", kwlist, &timeout_o, &max_o,
+    int serial_fd = -1, debugcon_fd = -1, step = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*iip:run", kwlist, &timeout_o, &max_o,
                                      &console, &devices_o, &clock, &qemu_exit, &serial,
-                                     &serial_fd, &debugcon_fd))
+                                     &serial_fd, &debugcon_fd, &step))
         return NULL;
     self->g->serial_fd = serial_fd < 0 ? -1 : serial_fd;
     self->g->debugcon_fd = debugcon_fd < 0 ? -1 : debugcon_fd;
     PyObject *ret = run_guest(self, timeout_o, max_o, console, devices_o, clock, qemu_exit,
-                              &serial);
+                              &serial, step);
     if (serial.obj)
         PyBuffer_Release(&serial);
     return ret;
@@ -479,7 +480,7 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 /* Machine.run's body; `serial` (maybe empty) stays valid for the whole run. */
 static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
                            PyObject *console, PyObject *devices_o, const char *clock,
-                           int qemu_exit, Py_buffer *serial)
+                           int qemu_exit, Py_buffer *serial, int step)
 {
     if (check_idle(self))
         return NULL;
@@ -576,10 +577,15 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
     self->running = 1;
     double t0 = hv_monotonic();
     g->deadline = timeout > 0 ? t0 + timeout : 0;
+    g->debug_step = step != 0;
+    g->debug_reason = HV_DEBUG_NONE;
     Py_BEGIN_ALLOW_THREADS
     hv_run(g);
     Py_END_ALLOW_THREADS
     double elapsed = hv_monotonic() - t0;
+    g->debug_step = false;
+    if (g->stop == HV_STOP_DEBUG)
+        g->stop = HV_RUNNING;           /* paused for the debugger: run() goes on */
     self->running = 0;
     self->console_cb = NULL;
     g->launcher = NULL;
@@ -655,6 +661,168 @@ error:
     return ret;
 }
 
+/* ---- the debugger's view (hv/gdbstub.py) ---- */
+
+static PyObject *Machine_set_breakpoints(Machine *self, PyObject *arg)
+{
+    if (check_idle(self))
+        return NULL;
+    PyObject *seq = PySequence_Fast(arg, "breakpoints must be a sequence of addresses");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uint32_t *eips = PyMem_Calloc((size_t)n + 1, sizeof(uint32_t));
+    PyObject *ret = NULL;
+    if (!eips) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (parse_u32(PySequence_Fast_GET_ITEM(seq, k), "a breakpoint", &eips[k]))
+            goto error;
+    self->g->sw_ops->set_breakpoints(self->g->sw, eips, (size_t)n);
+    ret = Py_NewRef(Py_None);
+error:
+    PyMem_Free(eips);
+    Py_DECREF(seq);
+    return ret;
+}
+
+/* May be called from any thread while the guest runs. */
+static PyObject *Machine_interrupt(Machine *self, PyObject *unused)
+{
+    (void)unused;
+    __atomic_store_n(&self->g->debug_interrupt, 1, __ATOMIC_RELAXED);
+    Py_RETURN_NONE;
+}
+
+/* In gdb's i386 order: eax ecx edx ebx esp ebp esi edi eip eflags cs ss ds es fs gs. */
+static PyObject *Machine_debug_regs(Machine *self, PyObject *unused)
+{
+    (void)unused;
+    if (check_idle(self))
+        return NULL;
+    struct hv_guest *g = self->g;
+    struct hv_regs r;
+    struct hv_sregs sr;
+    g->sw_ops->get_regs(g->sw, &r);
+    g->sw_ops->get_sregs(g->sw, &sr);
+    static const int order[6] = { HV_CS, HV_SS, HV_DS, HV_ES, HV_FS, HV_GS };
+    PyObject *t = PyTuple_New(16);
+    for (int k = 0; t && k < 16; k++) {
+        uint32_t v = k < 8 ? r.gpr[k] : k == 8 ? r.eip : k == 9 ? r.eflags
+                                                               : sr.seg[order[k - 10]].sel;
+        PyObject *o = PyLong_FromUnsignedLong(v);
+        if (!o) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, k, o);
+    }
+    return t;
+}
+
+/* The x87 and SSE state: a 32-bit FNSAVE image (108 bytes), XMM0..7 (128)
+ * and MXCSR (4), little-endian. */
+static PyObject *Machine_debug_fpu(Machine *self, PyObject *unused)
+{
+    (void)unused;
+    if (check_idle(self))
+        return NULL;
+    uint8_t buf[108 + 128 + 4];
+    uint32_t mxcsr;
+    self->g->sw_ops->get_fpu(self->g->sw, buf, buf + 108, &mxcsr);
+    memcpy(buf + 236, &mxcsr, 4);
+    return PyBytes_FromStringAndSize((const char *)buf, sizeof(buf));
+}
+
+/* The general registers, eip and eflags, in debug_regs' order (10 values). */
+static PyObject *Machine_debug_set_regs(Machine *self, PyObject *arg)
+{
+    if (check_idle(self))
+        return NULL;
+    PyObject *seq = PySequence_Fast(arg, "registers must be a sequence");
+    if (!seq)
+        return NULL;
+    PyObject *ret = NULL;
+    uint32_t v[10];
+    if (PySequence_Fast_GET_SIZE(seq) != 10) {
+        PyErr_SetString(PyExc_ValueError, "debug_set_regs takes 10 values: 8 GPRs, eip, eflags");
+        goto error;
+    }
+    for (int k = 0; k < 10; k++)
+        if (parse_u32(PySequence_Fast_GET_ITEM(seq, k), "a register", &v[k]))
+            goto error;
+    struct hv_regs r;
+    memcpy(r.gpr, v, sizeof(r.gpr));
+    r.eip = v[8];
+    r.eflags = (v[9] | HV_FLAGS_FIXED) & ~0x8028u;  /* bits 1, 3, 5, 15 read as 1, 0, 0, 0 */
+    self->g->sw_ops->set_regs(self->g->sw, &r);
+    ret = Py_NewRef(Py_None);
+error:
+    Py_DECREF(seq);
+    return ret;
+}
+
+/* Guest-virtual (linear) memory as the debugger sees it: short at the first
+ * address that does not translate; nothing else in the guest changes. */
+static PyObject *Machine_debug_read(Machine *self, PyObject *args)
+{
+    PyObject *addr_o, *len_o;
+    uint32_t addr, len;
+    if (!PyArg_ParseTuple(args, "OO:debug_read", &addr_o, &len_o) || check_idle(self) ||
+        parse_u32(addr_o, "addr", &addr) || parse_u32(len_o, "length", &len))
+        return NULL;
+    if (len > (1u << 24)) {
+        PyErr_SetString(PyExc_ValueError, "debug_read reads at most 16 MiB");
+        return NULL;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(NULL, len);
+    if (!b)
+        return NULL;
+    uint32_t n = hv_debug_copy(self->g, addr, PyBytes_AS_STRING(b), len, false);
+    if (n < len && _PyBytes_Resize(&b, n) < 0)
+        return NULL;
+    return b;
+}
+
+static PyObject *Machine_debug_write(Machine *self, PyObject *args)
+{
+    PyObject *addr_o;
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "Oy*:debug_write", &addr_o, &buf))
+        return NULL;
+    PyObject *ret = NULL;
+    uint32_t addr;
+    if (check_idle(self) || parse_u32(addr_o, "addr", &addr))
+        goto error;
+    if ((uint64_t)buf.len > (1u << 24)) {
+        PyErr_SetString(PyExc_ValueError, "debug_write writes at most 16 MiB");
+        goto error;
+    }
+    ret = PyLong_FromUnsignedLong(hv_debug_copy(self->g, addr, buf.buf, (uint32_t)buf.len,
+                                                true));
+error:
+    PyBuffer_Release(&buf);
+    return ret;
+}
+
+static PyObject *Machine_get_debug_stop(Machine *self, void *closure)
+{
+    (void)closure;
+    static const char *const names[] = { NULL, "step", "break", "interrupt" };
+    const char *s = names[self->g->debug_reason];
+    if (!s)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(s);
+}
+
+static PyObject *Machine_get_instructions(Machine *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(self->g->sw_ops->instructions(self->g->sw));
+}
+
 static PyObject *Machine_get_memory_size(Machine *self, void *closure)
 {
     (void)closure;
@@ -681,16 +849,37 @@ static PyMethodDef Machine_methods[] = {
       "multiboot info block (with a module table of mods_count 16-byte entries)." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
       "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual', "
-      "qemu_exit=False, serial_input=b'', serial_fd=-1, debugcon_fd=-1) -> "
+      "qemu_exit=False, serial_input=b'', serial_fd=-1, debugcon_fd=-1, step=False) -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },
+    { "set_breakpoints", (PyCFunction)Machine_set_breakpoints, METH_O,
+      "set_breakpoints(eips): runs stop (debug_stop 'break') before these instructions; "
+      "a run that resumes from such a stop first runs the instruction there" },
+    { "interrupt", (PyCFunction)Machine_interrupt, METH_NOARGS,
+      "interrupt(): from any thread, pause the running guest (debug_stop 'interrupt')" },
+    { "debug_regs", (PyCFunction)Machine_debug_regs, METH_NOARGS,
+      "debug_regs() -> (eax, ecx, edx, ebx, esp, ebp, esi, edi, eip, eflags, cs, ss, ds, es, "
+      "fs, gs)" },
+    { "debug_fpu", (PyCFunction)Machine_debug_fpu, METH_NOARGS,
+      "debug_fpu() -> bytes: the FNSAVE image (108), XMM0..7 (128), MXCSR (4)" },
+    { "debug_set_regs", (PyCFunction)Machine_debug_set_regs, METH_O,
+      "debug_set_regs((eax, ..., edi, eip, eflags))" },
+    { "debug_read", (PyCFunction)Machine_debug_read, METH_VARARGS,
+      "debug_read(vaddr, length) -> bytes, short where translation fails" },
+    { "debug_write", (PyCFunction)Machine_debug_write, METH_VARARGS,
+      "debug_write(vaddr, data) -> bytes written" },
     { NULL, NULL, 0, NULL },
 };
 
 static PyGetSetDef Machine_getset[] = {
     { "memory_size", (getter)Machine_get_memory_size, NULL, "guest RAM in bytes", NULL },
     { "switcher", (getter)Machine_get_switcher, NULL, "the switcher's name", NULL },
+    { "debug_stop", (getter)Machine_get_debug_stop, NULL,
+      "why the last run paused for the debugger ('step', 'break', 'interrupt'), or None; "
+      "run() again to go on", NULL },
+    { "instructions", (getter)Machine_get_instructions, NULL,
+      "instructions retired since boot", NULL },
     { "serial_read", (getter)Machine_get_serial_read, NULL,
       "bytes of the last run's serial input the guest read", NULL },
     { NULL, NULL, NULL, NULL, NULL },

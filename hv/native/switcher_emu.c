@@ -289,6 +289,29 @@ static void do_pending(struct cpu *c)
     c->pending = 0;
 }
 
+/* The dispatcher is at a breakpoint: stop before it (false), or, resuming
+ * from that stop, run the block there uncached, so that nothing chains
+ * into it and the next arrival stops again. */
+static bool at_break(struct cpu *c, struct hv_trap *t)
+{
+    if (!c->bp_stopped || c->bp_icount != c->icount || c->bp_eip != c->eip) {
+        t->kind = HV_TRAP_BREAK;
+        t->eip = t->next_eip = c->eip;
+        c->bp_stopped = true;
+        c->bp_icount = c->icount;
+        c->bp_eip = c->eip;
+        return false;
+    }
+    c->bp_stopped = false;
+    c->link_slot = NULL;
+    struct block *b = &c->scratch.blk;
+    uint64_t left = c->stop_at - c->icount;
+    decode(c, c->eip, b, left < BLOCK_MAX_INSNS ? (unsigned)left : BLOCK_MAX_INSNS);
+    c->icount += b->ninsn;
+    enter_block(c, b);
+    return true;
+}
+
 static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
 {
     struct cpu *c = sw;
@@ -305,6 +328,11 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
         if (c->icount >= c->stop_at) {
             t->kind = HV_TRAP_BUDGET;
             break;
+        }
+        if (HV_UNLIKELY(c->nbp) && emu_bp_has(c, c->eip)) {
+            if (!at_break(c, t))
+                break;
+            continue;
         }
         struct block *b = emu_lookup(c, c->eip);
         if (c->link_slot) {
@@ -520,6 +548,24 @@ static void emu_irq_window(void *sw, bool want)
     ((struct cpu *)sw)->want_window = want;
 }
 
+static void emu_set_breakpoints(void *sw, const uint32_t *eips, size_t n)
+{
+    struct cpu *c = sw;
+    c->nbp = 0;
+    for (size_t k = 0; k < n && c->nbp < EMU_BP_MAX; k++)
+        if (!emu_bp_has(c, eips[k]))
+            c->bp[c->nbp++] = eips[k];
+    flush_all(c);           /* blocks decoded before may run past the new ones */
+}
+
+static void emu_get_fpu(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr)
+{
+    const struct cpu *c = sw;
+    memcpy(fnsave, c->x87, 108);    /* emu_run leaves the image up to date */
+    memcpy(xmm, c->simd.xmm, 128);
+    *mxcsr = emu_simd_mxcsr(c);
+}
+
 const struct hv_switcher_ops hv_switcher_emu = {
     .name = "emu",
     .create = emu_create,
@@ -533,6 +579,8 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .flush_tlb = emu_flush_tlb,
     .mem_written = emu_mem_written,
     .irq_window = emu_irq_window,
+    .set_breakpoints = emu_set_breakpoints,
+    .get_fpu = emu_get_fpu,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

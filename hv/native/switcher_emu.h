@@ -106,6 +106,7 @@ struct block {
 };
 
 #define BLOCK_DEAD 0xffffffffu
+#define EMU_BP_MAX 256
 #define BLOCK_MAX_INSNS 64
 #define JCACHE_BITS 14
 #define HASH_BITS 16
@@ -220,6 +221,16 @@ struct cpu {
     uint8_t *arena;
     size_t arena_used, arena_size;
     uint64_t flushes;
+
+    /* The debugger's breakpoints (none: nbp == 0, and nothing is checked).
+     * Blocks end before each, and a block starting at one is never cached
+     * or chained into: the dispatcher stops there (HV_TRAP_BREAK) unless
+     * the run resumes from that very stop (bp_icount, bp_eip). */
+    uint32_t nbp;
+    uint32_t bp[EMU_BP_MAX];
+    bool bp_stopped;
+    uint64_t bp_icount;
+    uint32_t bp_eip;
 
     union {
         struct block blk;
@@ -600,6 +611,15 @@ alu(struct cpu *c, int op, int sz, uint32_t a, uint32_t b)
     }
     set_cc(c, CC_LOGIC, sz, 0, 0, r);
     return r;
+}
+
+/* ---- debugger breakpoints ---- */
+static inline bool emu_bp_has(const struct cpu *c, uint32_t eip)
+{
+    for (uint32_t k = 0; k < c->nbp; k++)
+        if (c->bp[k] == eip)
+            return true;
+    return false;
 }
 
 /* ---- control transfer ---- */

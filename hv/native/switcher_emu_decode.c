@@ -1256,6 +1256,8 @@ void EMU(emu_decode_block)(struct cpu *c, uint32_t eip, struct block *b, unsigne
         }
         if (res == D_END || ((csb + pc) >> 12) != page)
             break;
+        if (HV_UNLIKELY(c->nbp) && emu_bp_has(c, pc))
+            break;          /* a breakpoint starts a block of its own */
     }
     for (unsigned k = 0; k < n; k++)
         b->insns[k].remain = (uint8_t)(n - k);

@@ -36,7 +36,7 @@ from typing import Any
 from hv.errors import HvError
 
 __all__ = ["FORMAT", "VERSION", "Replay", "ReplayError", "build", "differences", "inputs",
-           "load", "prepare", "record", "write"]
+           "load", "outcome", "prepare", "record", "write"]
 
 FORMAT = "hv-manifest"
 VERSION = 1
@@ -416,8 +416,8 @@ def differences(manifest: dict[str, Any], replay: Replay, ex: Any) -> list[str]:
     want = manifest["result"]
     found = []
     if ex.status != want["status"] or ex.reason != want["reason"]:
-        found.append(f"{_outcome(ex.status, ex.reason)} "
-                     f"(recorded {_outcome(want['status'], want['reason'])})")
+        found.append(f"{outcome(ex.status, ex.reason)} "
+                     f"(recorded {outcome(want['status'], want['reason'])})")
     if not replay.exact:
         return found
     if ex.instructions != want["instructions"]:
@@ -433,5 +433,6 @@ def differences(manifest: dict[str, Any], replay: Replay, ex: Any) -> list[str]:
     return found
 
 
-def _outcome(status: int | None, reason: str | None) -> str:
+def outcome(status: int | None, reason: str | None) -> str:
+    """A run's end in words: "exit status 3" or "killed: timeout"."""
     return f"killed: {reason}" if status is None else f"exit status {status}"

@@ -145,7 +145,8 @@ def test_record_and_replay(work: Path, capfd) -> None:
     status, out, err = replay(capfd, "run.json")
     assert status == 0
     assert out == "exiting with status 3\n"
-    assert err == (f"hv replay: same as the recording ({m['result']['instructions']} "
+    assert err == (f"hv replay: same as the recording (exit status 3, "
+                   f"{m['result']['instructions']} "
                    f"instructions, console {m['result']['console_length']} bytes)\n")
 
 
@@ -219,7 +220,8 @@ def test_a_wall_clock_timeout_replays_to_the_same_instruction(work: Path, capfd)
     assert err.splitlines() == [
         f"hv replay: note: the recording's 0.2 s timeout stopped it at instruction {count}: "
         "replaying to that instruction",
-        f"hv replay: same as the recording ({count} instructions, console 9 bytes)"]
+        f"hv replay: same as the recording (killed: timeout, {count} instructions, "
+        "console 9 bytes)"]
 
 
 def test_a_host_clock_recording_compares_status_and_reason_only(work: Path, capfd) -> None:
@@ -232,7 +234,7 @@ def test_a_host_clock_recording_compares_status_and_reason_only(work: Path, capf
     assert err.splitlines() == [
         "hv replay: warning: recorded with the host clock, which no run can repeat: comparing "
         "the exit status and kill reason only",
-        "hv replay: same as the recording (exit status and kill reason)"]
+        "hv replay: same as the recording (exit status 0; only that is compared)"]
     m["result"]["status"] = 7
     manifest.write(m, "run.json")
     status, _, err = replay(capfd, "run.json")

@@ -732,8 +732,8 @@ def test_a_failed_test_keeps_a_manifest_that_replays(hvtest, pytester: pytest.Py
     done = _hv_replay(str(path))
     assert (done.returncode, done.stdout) == (0, "checking x\n")
     count = recorded["result"]["instructions"]
-    assert done.stderr == (f"hv replay: same as the recording ({count} instructions, "
-                           "console 11 bytes)\n")
+    assert done.stderr == (f"hv replay: same as the recording (exit status 1, {count} "
+                           "instructions, console 11 bytes)\n")
 
 
 def test_a_timed_out_test_replays_to_the_same_instruction(hvtest,
@@ -745,8 +745,8 @@ def test_a_timed_out_test_replays_to_the_same_instruction(hvtest,
     count = json.loads(path.read_text())["result"]["instructions"]
     done = _hv_replay(str(path))
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[-1] == (f"hv replay: same as the recording ({count} "
-                                            "instructions, console 9 bytes)")
+    assert done.stderr.splitlines()[-1] == ("hv replay: same as the recording (killed: timeout, "
+                                            f"{count} instructions, console 9 bytes)")
 
 
 def test_manifests_go_under_basetemp_without_junit(hvtest, pytester: pytest.Pytester) -> None:

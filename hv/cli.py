@@ -120,7 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          debugcon=args.debugcon)
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
-                       console=sys.stdout)
+                       console=sys.stdout, gdb=args.gdb)
     if args.record:
         _record(ex, args)
     if ex.killed:
@@ -285,6 +285,10 @@ def _parser() -> _Parser:
     run.add_argument("--record", metavar="MANIFEST",
                      help="write the run's manifest (inputs with their sha256, options and "
                      "results) to MANIFEST, for 'hv replay' (docs/debugging.md)")
+    run.add_argument("--gdb", metavar="[HOST:]PORT",
+                     help="wait for gdb on HOST:PORT (HOST 127.0.0.1 by default; PORT 0 picks "
+                     "a free one, printed on stderr) and run under its control "
+                     "(docs/debugging.md); --timeout does not apply then")
     run.set_defaults(func=_cmd_run)
 
     replay = sub.add_parser(

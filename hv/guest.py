@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from hv import elf, manifest, multiboot
+from hv import elf, gdbstub, manifest, multiboot
 from hv.errors import GuestMemoryError, HvError, ImageError
 
 __all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
@@ -223,7 +223,7 @@ class Guest:
                 f"cmdline={self._cmdline!r}, switcher={self._switcher!r}{extra})")
 
     def run(self, timeout: float | None = None, max_instructions: int | None = None,
-            console: Any = None) -> Exit:
+            console: Any = None, gdb: Any = None) -> Exit:
         """Boot the image in a fresh machine and run it until it exits or is killed.
 
         timeout: wall-clock seconds before the guest is killed with "timeout".
@@ -235,10 +235,13 @@ class Guest:
         Both limits cover the whole run, restarts included.  Ctrl-C raises
         KeyboardInterrupt.  A device that raises, or returns something other
         than a 32-bit int, kills the guest (Exit.reason names the device).
+        gdb: "[HOST:]PORT", a port, or an hv.gdbstub.GdbServer: wait for gdb
+            there and run under its control (docs/debugging.md); the timeout
+            does not apply then.
         """
         timeout = _check_timeout(timeout)
         budget = _check_max_instructions(max_instructions)
-        return _Run(self, timeout, budget, _console_sink(console)).go()
+        return _Run(self, timeout, budget, _console_sink(console), gdb).go()
 
     # Used by _Run: one boot of the image in a fresh machine.
     def _boot(self, native: ModuleType) -> Any:
@@ -265,8 +268,9 @@ class _Run:
     """One Guest.run(): boots, and boots again while the guest asks to restart."""
 
     def __init__(self, guest: Guest, timeout: float | None, budget: int | None,
-                 sink: ConsoleSink) -> None:
+                 sink: ConsoleSink, gdb: Any = None) -> None:
         self.guest, self.timeout, self.budget, self.sink = guest, timeout, budget, sink
+        self.gdb = gdb
         # What Machine.run takes: (name, handler) pairs, bound once per run.
         self.devices = [(device.name, device.handle) for device in guest.devices]
         self.serial_pos = 0                 # input bytes earlier boots read
@@ -279,6 +283,8 @@ class _Run:
         # Hashed before the run: a disk may change while it runs.
         self.inputs = manifest.inputs(self.guest)
         with contextlib.ExitStack() as files:
+            if self.gdb is not None and not isinstance(self.gdb, gdbstub.GdbServer):
+                self.gdb = files.enter_context(gdbstub.GdbServer(self.gdb))
             self.fds = {name: files.enter_context(_open_chardev(name, path)).fileno()
                         for name, path in (("serial", self.guest._serial),
                                            ("debugcon", self.guest._debugcon)) if path}
@@ -291,7 +297,8 @@ class _Run:
             if limits is None:
                 return self._exit(None, "timeout")
             machine = self.guest._boot(native)
-            status, reason, out, count, elapsed, restart, results = machine.run(
+            run = machine.run if self.gdb is None else self.gdb.runner(machine)
+            status, reason, out, count, elapsed, restart, results = run(
                 *limits, self.sink, devices=self.devices, clock=self.guest.clock,
                 qemu_exit=self.guest.qemu_exit,
                 serial_input=self.guest._serial_input[self.serial_pos:],
@@ -331,12 +338,13 @@ def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
         max_instructions: int | None = None, console: Any = None,
         devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = (),
         qemu_exit: bool = False, serial_input: bytes = b"", serial: Any = None,
-        debugcon: Any = None) -> Exit:
+        debugcon: Any = None, gdb: Any = None) -> Exit:
     """Run an image once: `Guest(image, ...).run(...)` in one call."""
     guest = Guest(image, memory_mib=memory_mib, cmdline=cmdline, switcher=switcher,
                   devices=devices, clock=clock, modules=modules, qemu_exit=qemu_exit,
                   serial_input=serial_input, serial=serial, debugcon=debugcon)
-    return guest.run(timeout=timeout, max_instructions=max_instructions, console=console)
+    return guest.run(timeout=timeout, max_instructions=max_instructions, console=console,
+                     gdb=gdb)
 
 
 # ---- the extension ----

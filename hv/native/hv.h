@@ -190,7 +190,8 @@ struct hv_switcher_ops {
     void (*irq_window)(void *sw, bool want);
     /* The debugger's breakpoints: the guest stops (HV_TRAP_BREAK) before
      * running an instruction at any of these n EIPs, except the first
-     * instruction of a run that resumes from such a stop.  n == 0 costs
+     * instruction of a run that resumes from such a stop, and the one
+     * instruction of a debugger's step (g->debug_step).  n == 0 costs
      * nothing; a change drops decoded code. */
     void (*set_breakpoints)(void *sw, const uint32_t *eips, size_t n);
     /* The debugger's view of the x87 and SSE state (between runs): a 32-bit

@@ -290,11 +290,13 @@ static void do_pending(struct cpu *c)
 }
 
 /* The dispatcher is at a breakpoint: stop before it (false), or, resuming
- * from that stop, run the block there uncached, so that nothing chains
- * into it and the next arrival stops again. */
+ * from that stop or in a debugger's single step (its one instruction is the
+ * first), run the block there uncached, so that nothing chains into it and
+ * the next arrival stops again. */
 static bool at_break(struct cpu *c, struct hv_trap *t)
 {
-    if (!c->bp_stopped || c->bp_icount != c->icount || c->bp_eip != c->eip) {
+    bool resume = c->bp_stopped && c->bp_icount == c->icount && c->bp_eip == c->eip;
+    if (!resume && !c->g->debug_step) {
         t->kind = HV_TRAP_BREAK;
         t->eip = t->next_eip = c->eip;
         c->bp_stopped = true;

@@ -1,0 +1,629 @@
+"""A GDB remote serial protocol server for a running guest (`hv run --gdb`).
+
+    gdb -ex 'target remote :1234' images/build/hello.elf
+
+`GdbServer` listens on [HOST:]PORT and waits for one gdb; `GdbServer.runner`
+wraps a booted machine's run() so that the guest runs under gdb's control,
+and returns how the run ended, as Machine.run does.  The pieces, in the
+order a packet meets them: `_Link` frames packets (`$data#checksum`, the
+`+`/`-` acknowledgements, gdb's Ctrl-C byte), `_Session` answers one packet
+per small handler, and `_target_xml` is the i386 target description, as
+data.  The native side (hv/native/module.c) gives the primitives: a
+breakpoint set, a single step, a pause from another thread, the registers
+and the guest-virtual memory as the debugger sees it.
+
+Addresses are linear (guest-virtual when paging is on): the segments of a
+flat guest make them the same as gdb's.  Watchpoints (Z2, write) single-step
+the guest and compare the watched bytes after each instruction, which is
+exact but slow (see docs/debugging.md).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from hv.errors import HvError
+
+__all__ = ["GdbError", "GdbServer", "parse_address"]
+
+SIGINT, SIGTRAP, SIGKILL = 2, 5, 9
+# gdb's i386 register numbers: 16 core registers (32 bits each), 8 x87 stack
+# registers (80 bits), 8 x87 control registers, 8 XMM registers (128 bits)
+# and MXCSR.
+_CORE = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags",
+         "cs", "ss", "ds", "es", "fs", "gs")
+_X87_CONTROL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop")
+_REG_SIZES = (4,) * 16 + (10,) * 8 + (4,) * 8 + (16,) * 8 + (4,)
+_PACKET_MAX = 0x4000
+# How often (steps) a watchpoint's single-stepping looks for gdb's Ctrl-C.
+_POLL_STEPS = 4096
+
+
+class GdbError(HvError):
+    """The connection to gdb failed or gdb broke the protocol."""
+
+
+def parse_address(spec: str | int) -> tuple[str, int]:
+    """'[HOST:]PORT' (or a port number) -> (host, port); the host defaults to 127.0.0.1."""
+    if isinstance(spec, int):
+        host, port_s = "127.0.0.1", str(spec)
+    else:
+        host, sep, port_s = spec.rpartition(":")
+        host = host if sep and host else "127.0.0.1"
+    try:
+        port = int(port_s)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ValueError(f"gdb address must be [HOST:]PORT with a port 0..65535, not {spec!r}")
+    return host, port
+
+
+def _reg_type(name: str) -> str:
+    if name in ("eip",):
+        return "code_ptr"
+    if name in ("esp", "ebp"):
+        return "data_ptr"
+    if name.startswith("st"):
+        return "i387_ext"
+    if name.startswith("xmm"):
+        return "vec128"
+    if name == "eflags":
+        return "i386_eflags"
+    return "int32"
+
+
+def _target_xml() -> str:
+    """The i386 target description: core (GPRs, eip, eflags, segments, x87) and SSE."""
+    regs = list(_CORE) + [f"st{k}" for k in range(8)] + list(_X87_CONTROL)
+    flags = "".join(f'<field name="{n}" start="{b}" end="{b}"/>' for b, n in (
+        (0, "CF"), (1, ""), (2, "PF"), (4, "AF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"),
+        (10, "DF"), (11, "OF"), (14, "NT"), (16, "RF"), (17, "VM"), (18, "AC"), (19, "VIF"),
+        (20, "VIP"), (21, "ID")))
+    core = "".join(f'<reg name="{n}" bitsize="{_REG_SIZES[k] * 8}" type="{_reg_type(n)}" '
+                   f'regnum="{k}"/>' for k, n in enumerate(regs))
+    sse = "".join(f'<reg name="xmm{k}" bitsize="128" type="vec128" regnum="{32 + k}"/>'
+                  for k in range(8))
+    vectors = "".join(f'<vector id="{i}" type="{t}" count="{n}"/>' for i, t, n in (
+        ("v4f", "ieee_single", 4), ("v2d", "ieee_double", 2), ("v16i8", "int8", 16),
+        ("v8i16", "int16", 8), ("v4i32", "int32", 4), ("v2i64", "int64", 2)))
+    fields = "".join(f'<field name="{n}" type="{t}"/>' for n, t in (
+        ("v4_float", "v4f"), ("v2_double", "v2d"), ("v16_int8", "v16i8"),
+        ("v8_int16", "v8i16"), ("v4_int32", "v4i32"), ("v2_int64", "v2i64"),
+        ("uint128", "uint128")))
+    return ('<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
+            '<target version="1.0"><architecture>i386</architecture>'
+            f'<feature name="org.gnu.gdb.i386.core"><flags id="i386_eflags" size="4">{flags}'
+            f'</flags>{core}</feature>'
+            f'<feature name="org.gnu.gdb.i386.sse">{vectors}<union id="vec128">{fields}</union>'
+            f'{sse}<reg name="mxcsr" bitsize="32" type="int" regnum="40"/></feature>'
+            '</target>')
+
+
+def _checksum(data: bytes) -> bytes:
+    return b"%02x" % (sum(data) & 0xFF)
+
+
+def _escape(data: bytes) -> bytes:
+    """Binary data in a packet: $, #, } and * become } and the byte xor 0x20."""
+    out = bytearray()
+    for b in data:
+        if b in b"$#}*":
+            out += bytes((0x7D, b ^ 0x20))
+        else:
+            out.append(b)
+    return bytes(out)
+
+
+def _unescape(data: bytes) -> bytes:
+    out = bytearray()
+    it = iter(data)
+    for b in it:
+        out.append(next(it, 0) ^ 0x20 if b == 0x7D else b)
+    return bytes(out)
+
+
+class _Link:
+    """Packet framing over the socket: checksums, acknowledgements, Ctrl-C."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.acks = True
+        self.interrupted = False      # a 0x03 arrived outside a packet
+
+    def _fill(self, timeout: float | None = None) -> bool:
+        if timeout is not None and not select.select([self.sock], [], [], timeout)[0]:
+            return False
+        data = self.sock.recv(4096)
+        if not data:
+            raise GdbError("gdb closed the connection")
+        self.buf += data
+        return True
+
+    def _take_interrupts(self) -> None:
+        while self.buf[:1] in (b"\x03", b"+", b"-") and self.buf:
+            if self.buf[0] == 3:
+                self.interrupted = True
+            del self.buf[0]
+
+    def poll_interrupt(self, timeout: float = 0.0) -> bool:
+        """Did gdb send Ctrl-C (looking for up to `timeout` seconds)?"""
+        if self._fill(timeout):
+            self._take_interrupts()
+        got, self.interrupted = self.interrupted, False
+        return got
+
+    def recv(self) -> bytes:
+        """The next packet's data (acknowledged), skipping stray acks."""
+        while True:
+            self._take_interrupts()
+            if self.interrupted and not self.buf:
+                self.interrupted = False
+                return b"\x03"
+            start = self.buf.find(b"$")
+            end = self.buf.find(b"#", start)
+            if start < 0 or end < 0 or len(self.buf) < end + 3:
+                self._fill()
+                continue
+            data, check = bytes(self.buf[start + 1:end]), bytes(self.buf[end + 1:end + 3])
+            del self.buf[:end + 3]
+            if self.interrupted:
+                self.interrupted = False
+                self.buf[:0] = b"$" + data + b"#" + check
+                return b"\x03"
+            if not self.acks:
+                return data
+            if check.lower() == _checksum(data):
+                self.sock.sendall(b"+")
+                return data
+            self.sock.sendall(b"-")
+
+    def send(self, data: bytes) -> None:
+        packet = b"$" + data + b"#" + _checksum(data)
+        for _ in range(10):
+            self.sock.sendall(packet)
+            if not self.acks:
+                return
+            while True:
+                if not self.buf:
+                    self._fill()
+                b = self.buf[0]
+                del self.buf[0]
+                if b == 3:
+                    self.interrupted = True
+                elif b in b"+-":
+                    break
+            if b == ord("+"):
+                return
+        raise GdbError("gdb did not acknowledge a packet ten times")
+
+
+def _hex_le(value: int, size: int) -> str:
+    return value.to_bytes(size, "little").hex()
+
+
+class _Session:
+    """One gdb connection driving one machine at a time."""
+
+    def __init__(self, link: _Link) -> None:
+        self.link = link
+        self.breakpoints: dict[int, set[int]] = {0: set(), 1: set()}
+        self.watchpoints: dict[tuple[int, int], bytes] = {}
+        self.machine: Any = None
+        self.run_native: Callable[..., tuple] | None = None
+        self.detached = False
+        self.last_stop = b"S05"
+        self.resume: str | None = None
+
+    # ---- registers ----
+
+    def _registers(self) -> list[int | bytes]:
+        m = self.machine
+        regs: list[int | bytes] = list(m.debug_regs())
+        fpu = m.debug_fpu()
+        image, xmm, mxcsr = fpu[:108], fpu[108:236], int.from_bytes(fpu[236:240], "little")
+        le = int.from_bytes
+        regs += [image[28 + 10 * k:38 + 10 * k] for k in range(8)]
+        regs += [le(image[0:2], "little"), le(image[4:6], "little"), le(image[8:10], "little"),
+                 le(image[16:18], "little"), le(image[12:16], "little"),
+                 le(image[24:26], "little"), le(image[20:24], "little"),
+                 le(image[18:20], "little") & 0x7FF]
+        regs += [xmm[16 * k:16 * k + 16] for k in range(8)]
+        regs.append(mxcsr)
+        return regs
+
+    def _reg_hex(self, value: int | bytes, size: int) -> str:
+        return value.hex() if isinstance(value, bytes) else _hex_le(value, size)
+
+    def _set_core(self, values: dict[int, int]) -> None:
+        regs = list(self.machine.debug_regs())[:10]
+        for n, v in values.items():
+            if n < 10:
+                regs[n] = v
+        self.machine.debug_set_regs(regs)
+
+    def breakpoint_at(self, eip: int) -> str | None:
+        """The stop reply's reason if a breakpoint is set at eip."""
+        if eip in self.breakpoints[0]:
+            return "swbreak:;"
+        return "hwbreak:;" if eip in self.breakpoints[1] else None
+
+    # ---- stop replies ----
+
+    def stop_reply(self, signal: int, extra: str = "") -> bytes:
+        regs = self.machine.debug_regs()
+        text = f"T{signal:02x}{extra}"
+        for n in (4, 5, 8):                 # esp, ebp, eip: what gdb looks at first
+            text += f"{n:02x}:{_hex_le(regs[n], 4)};"
+        text += "thread:1;"
+        self.last_stop = text.encode()
+        return self.last_stop
+
+    # ---- the packets ----
+
+    def handle(self, packet: bytes) -> bytes | None:
+        """The reply to one packet; None means resume (the caller runs the guest)."""
+        if packet == b"\x03":
+            return self.last_stop           # Ctrl-C while stopped: still stopped
+        kind, body = chr(packet[0]), packet[1:]
+        handler = getattr(self, f"_pkt_{_PACKET_NAMES.get(kind, '')}", None)
+        if handler is None:
+            return b""
+        return handler(body)
+
+    def _pkt_query(self, body: bytes) -> bytes:
+        name, _, args = body.partition(b":")
+        if name == b"Supported":
+            return (b"PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;"
+                    b"vContSupported+" % _PACKET_MAX)
+        if name == b"Xfer" and args.startswith(b"features:read:"):
+            annex, _, span = args[len(b"features:read:"):].partition(b":")
+            if annex != b"target.xml":
+                return b"E00"
+            off_s, _, len_s = span.partition(b",")
+            data = _target_xml().encode()
+            off, length = int(off_s, 16), int(len_s, 16)
+            chunk = data[off:off + length]
+            return (b"m" if off + length < len(data) else b"l") + _escape(chunk)
+        if name == b"Attached":
+            return b"1"
+        if name == b"C":
+            return b"QC1"
+        if name == b"fThreadInfo":
+            return b"m1"
+        if name == b"sThreadInfo":
+            return b"l"
+        if name == b"Symbol":
+            return b"OK"
+        return b""
+
+    def _pkt_set(self, body: bytes) -> bytes:
+        if body == b"StartNoAckMode":
+            self.link.send(b"OK")
+            self.link.acks = False
+            return b"\x00"                  # already answered
+        return b""
+
+    def _pkt_status(self, body: bytes) -> bytes:
+        return self.last_stop
+
+    def _pkt_thread(self, body: bytes) -> bytes:
+        return b"OK"                        # Hg, Hc: there is one thread
+
+    def _pkt_alive(self, body: bytes) -> bytes:
+        return b"OK"
+
+    def _pkt_read_regs(self, body: bytes) -> bytes:
+        regs = self._registers()
+        return "".join(self._reg_hex(v, s) for v, s in zip(regs, _REG_SIZES, strict=True)).encode()
+
+    def _pkt_write_regs(self, body: bytes) -> bytes:
+        raw = bytes.fromhex(body[:80].decode())
+        self._set_core({n: int.from_bytes(raw[4 * n:4 * n + 4], "little")
+                        for n in range(len(raw) // 4)})
+        return b"OK"
+
+    def _pkt_read_reg(self, body: bytes) -> bytes:
+        n = int(body, 16)
+        if n >= len(_REG_SIZES):
+            return b"E00"
+        return self._reg_hex(self._registers()[n], _REG_SIZES[n]).encode()
+
+    def _pkt_write_reg(self, body: bytes) -> bytes:
+        n_s, _, value = body.partition(b"=")
+        n = int(n_s, 16)
+        if n >= 10:
+            return b"OK" if n < len(_REG_SIZES) else b"E00"   # segments, x87, SSE: read-only
+        self._set_core({n: int.from_bytes(bytes.fromhex(value.decode()), "little")})
+        return b"OK"
+
+    def _pkt_read_mem(self, body: bytes) -> bytes:
+        addr_s, _, len_s = body.partition(b",")
+        data = self.machine.debug_read(int(addr_s, 16), min(int(len_s, 16), _PACKET_MAX // 2))
+        return data.hex().encode() if data or int(len_s, 16) == 0 else b"E14"
+
+    def _write_mem(self, addr: int, data: bytes) -> bytes:
+        done = self.machine.debug_write(addr, data)
+        self._refresh_watches()
+        return b"OK" if done == len(data) else b"E14"
+
+    def _pkt_write_mem(self, body: bytes) -> bytes:
+        head, _, hexdata = body.partition(b":")
+        addr_s, _, _ = head.partition(b",")
+        return self._write_mem(int(addr_s, 16), bytes.fromhex(hexdata.decode()))
+
+    def _pkt_write_bin(self, body: bytes) -> bytes:
+        head, _, data = body.partition(b":")
+        addr_s, _, _ = head.partition(b",")
+        return self._write_mem(int(addr_s, 16), _unescape(data))
+
+    def _point(self, body: bytes, insert: bool) -> bytes:
+        kind_s, addr_s, len_s = (body.split(b";")[0].split(b",") + [b"1"])[:3]
+        kind, addr, length = int(kind_s), int(addr_s, 16), int(len_s, 16)
+        if kind in (0, 1):
+            points = self.breakpoints[kind]
+            (points.add if insert else points.discard)(addr)
+            self.machine.set_breakpoints(sorted(self.breakpoints[0] | self.breakpoints[1]))
+            return b"OK"
+        if kind == 2:
+            if insert:
+                self.watchpoints[(addr, length)] = self.machine.debug_read(addr, length)
+            else:
+                self.watchpoints.pop((addr, length), None)
+            return b"OK"
+        return b""                          # read and access watchpoints: not supported
+
+    def _pkt_insert(self, body: bytes) -> bytes:
+        return self._point(body, True)
+
+    def _pkt_remove(self, body: bytes) -> bytes:
+        return self._point(body, False)
+
+    def _refresh_watches(self) -> None:
+        for addr, length in self.watchpoints:
+            self.watchpoints[(addr, length)] = self.machine.debug_read(addr, length)
+
+    def _pkt_v(self, body: bytes) -> bytes | None:
+        if body == b"Cont?":
+            return b"vCont;c;C;s;S"
+        if body.startswith(b"Cont;"):
+            action = body[5:].split(b";")[0].split(b":")[0]
+            self.resume = "step" if action[:1] in (b"s", b"S") else "continue"
+            return None
+        if body.startswith(b"Kill"):
+            self.resume = "kill"
+            return None
+        if body == b"MustReplyEmpty":
+            return b""
+        return b""
+
+    def _resume_at(self, body: bytes, how: str) -> None:
+        addr = body.split(b";")[-1] if how in ("C", "S") else body
+        if addr and (how in ("c", "s") or b";" in body):
+            self._set_core({8: int(addr, 16)})
+
+    def _pkt_continue(self, body: bytes) -> None:
+        self._resume_at(body, "c")
+        self.resume = "continue"
+
+    def _pkt_continue_sig(self, body: bytes) -> None:
+        self._resume_at(body, "C")
+        self.resume = "continue"
+
+    def _pkt_step(self, body: bytes) -> None:
+        self._resume_at(body, "s")
+        self.resume = "step"
+
+    def _pkt_step_sig(self, body: bytes) -> None:
+        self._resume_at(body, "S")
+        self.resume = "step"
+
+    def _pkt_kill(self, body: bytes) -> None:
+        self.resume = "kill"
+
+    def _pkt_detach(self, body: bytes) -> bytes:
+        self.link.send(b"OK")
+        self.detached = True
+        self.resume = "detach"
+        return b"\x00"
+
+
+_PACKET_NAMES = {
+    "q": "query", "Q": "set", "?": "status", "H": "thread", "T": "alive", "g": "read_regs",
+    "G": "write_regs", "p": "read_reg", "P": "write_reg", "m": "read_mem", "M": "write_mem",
+    "X": "write_bin", "Z": "insert", "z": "remove", "v": "v", "c": "continue",
+    "C": "continue_sig", "s": "step", "S": "step_sig", "k": "kill", "D": "detach",
+}
+
+
+class GdbServer:
+    """Listen on [HOST:]PORT (port 0: any free one) and serve one gdb.
+
+    `runner(machine)` returns a callable with Machine.run's signature that
+    runs the guest under gdb; connect() happens on the first one.  The
+    server stays connected across the guest's restarts; close() ends it.
+    """
+
+    def __init__(self, address: str | int = 0, *, announce: Any = sys.stderr) -> None:
+        host, port = parse_address(address)
+        self._listener = socket.create_server((host, port))
+        self.host, self.port = self._listener.getsockname()[:2]
+        self._announce = announce
+        self._session: _Session | None = None
+        self._sock: socket.socket | None = None
+
+    def __enter__(self) -> GdbServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._listener.close()
+
+    def connect(self) -> None:
+        """Wait for gdb to connect (once)."""
+        if self._session is not None:
+            return
+        if self._announce is not None:
+            print(f"hv: waiting for gdb on {self.host}:{self.port}", file=self._announce,
+                  flush=True)
+        self._sock, _ = self._listener.accept()
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._session = _Session(_Link(self._sock))
+
+    def runner(self, machine: Any) -> Callable[..., tuple]:
+        def run(timeout: float | None = None, max_instructions: int | None = None,
+                *args: Any, **kwargs: Any) -> tuple:
+            self.connect()
+            assert self._session is not None
+            return _serve(self._session, machine, max_instructions,
+                          lambda budget, step: machine.run(None, budget, *args, step=step,
+                                                           **kwargs))
+        return run
+
+
+def _serve(s: _Session, machine: Any, budget: int | None,
+           run: Callable[[int | None, bool], tuple]) -> tuple:
+    """Answer gdb until the guest exits or is killed; Machine.run's result."""
+    s.machine = machine
+    s.stop_reply(SIGTRAP)               # what '?' says before the guest first runs
+    machine.set_breakpoints(sorted(s.breakpoints[0] | s.breakpoints[1]))
+    s._refresh_watches()
+    total: list = [0, 0.0, b""]        # instructions, seconds, the console so far
+
+    def once(step: bool) -> tuple | None:
+        left = None if budget is None else budget - total[0]
+        if left is not None and left <= 0:
+            return (None, "timeout", total[2], 0, 0.0, False, ())
+        result = run(left, step)
+        total[0] += result[3]
+        total[1] += result[4]
+        total[2] = result[2]
+        return None if machine.debug_stop else result
+
+    def finish(result: tuple) -> tuple:
+        status = result[0]
+        if not s.detached:
+            if result[5]:
+                pass                        # a restart: the next boot goes on
+            elif status is not None:
+                s.link.send(b"W%02x" % (status & 0xFF))
+            else:
+                s.link.send(b"X%02x" % SIGKILL)
+        return result[:3] + (total[0], total[1]) + result[5:]
+
+    if s.detached:
+        return finish(run(budget, False))
+    while True:
+        packet = s.link.recv()
+        s.resume = None
+        reply = s.handle(packet)
+        if reply is not None:
+            if reply != b"\x00":
+                s.link.send(reply)
+            if s.resume != "detach":
+                continue
+        if s.resume == "kill":
+            return finish_killed(s, machine, total)
+        if s.resume == "detach":
+            machine.set_breakpoints([])
+            s.watchpoints.clear()
+            return finish(once(False) or _run_out(once))
+        result = _resume(s, once, s.resume == "step")
+        if result is not None:
+            return finish(result)
+
+
+def _run_out(once: Callable[[bool], tuple | None]) -> tuple:
+    while True:
+        result = once(False)
+        if result is not None:
+            return result
+
+
+def finish_killed(s: _Session, machine: Any, total: list) -> tuple:
+    s.link.send(b"X%02x" % SIGKILL)
+    return (None, "killed by gdb", total[2], total[0], total[1], False, ())
+
+
+def _resume(s: _Session, once: Callable[[bool], tuple | None], step: bool) -> tuple | None:
+    """Run until the next stop (sending its reply) or the end (returned)."""
+    m = s.machine
+    if step:
+        result = once(True)
+        if result is None:
+            s.link.send(s.stop_reply(SIGTRAP, _why(s)))
+        return result
+    if s.watchpoints:
+        return _watch(s, once)
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(_catch(once, False)), daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            if s.link.poll_interrupt(0.05):
+                m.interrupt()
+    except BaseException:
+        m.interrupt()               # Ctrl-C here, or gdb went away: pause, then say so
+        worker.join()
+        if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            raise
+    worker.join()
+    kind, value = outcome[0]
+    if kind == "raise":
+        raise value
+    if value is None:
+        signal = SIGINT if m.debug_stop == "interrupt" else SIGTRAP
+        s.link.send(s.stop_reply(signal, _why(s)))
+    return value
+
+
+def _catch(fn: Callable[[bool], Any], arg: bool) -> tuple[str, Any]:
+    try:
+        return ("ok", fn(arg))
+    except BaseException as exc:        # re-raised in the gdb thread
+        return ("raise", exc)
+
+
+def _why(s: _Session) -> str:
+    if s.machine.debug_stop != "break":
+        return ""
+    return s.breakpoint_at(s.machine.debug_regs()[8]) or "swbreak:;"
+
+
+def _watch(s: _Session, once: Callable[[bool], tuple | None]) -> tuple | None:
+    """Continue with write watchpoints: one instruction at a time, comparing."""
+    m = s.machine
+    steps = 0
+    while True:
+        result = once(True)
+        if result is not None:
+            return result
+        if m.debug_stop != "step":
+            signal = SIGINT if m.debug_stop == "interrupt" else SIGTRAP
+            s.link.send(s.stop_reply(signal, _why(s)))
+            return None
+        kind = s.breakpoint_at(m.debug_regs()[8])
+        if kind is not None:                # a step never stops at one: look
+            s.link.send(s.stop_reply(SIGTRAP, kind))
+            return None
+        for (addr, length), old in s.watchpoints.items():
+            now = m.debug_read(addr, length)
+            if now != old:
+                s.watchpoints[(addr, length)] = now
+                s.link.send(s.stop_reply(SIGTRAP, f"watch:{addr:x};"))
+                return None
+        steps += 1
+        if steps % _POLL_STEPS == 0 and s.link.poll_interrupt(0):
+            s.link.send(s.stop_reply(SIGINT))
+            return None

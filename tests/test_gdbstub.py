@@ -1,0 +1,234 @@
+"""hv's gdb stub (hv/gdbstub.py): the protocol by hand, then real gdb in batch mode.
+
+The gdb tests need Debian's `gdb` (./bootstrap installs it); without it they
+skip and say so.  Each guest is built with `hv cc -g` and runs in a thread
+under a GdbServer on a free port; gdb drives it with -batch -ex ... and the
+tests look at what gdb printed and at the guest's Exit.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import hv
+from hv import cc, gdbstub
+
+GDB = shutil.which("gdb")
+needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed (apt-get install gdb; "
+                               "./bootstrap installs it)")
+
+SOURCE = r"""
+#include <stdio.h>
+volatile int counter;
+volatile double acc = 1.5;
+
+__attribute__((noinline)) int add(int a, int b)
+{
+    counter += a;
+    acc = acc * 2.0;
+    return a + b;
+}
+
+__attribute__((noinline)) void spin(void)
+{
+    for (;;)
+        counter++;
+}
+
+int main(int argc, char **argv)
+{
+    int s = 0;
+    (void)argv;
+    for (int k = 0; k < 10; k++)
+        s = add(s, k);
+    printf("sum %d\n", s);
+    if (argc > 1)
+        spin();
+    return s == 45 ? 0 : 1;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src = tmp_path_factory.mktemp("gdb") / "dbg.c"
+    src.write_text(SOURCE)
+    return cc.compile_guest([src], src.with_suffix(".elf"), ["-g", "-O1"], capture=True)
+
+
+class Served:
+    """A guest running under a GdbServer in a thread; .exit once it is over."""
+
+    def __init__(self, image: Path, cmdline: str = "") -> None:
+        self.server = gdbstub.GdbServer("127.0.0.1:0", announce=None)
+        self.exit: hv.Exit | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(image, cmdline), daemon=True)
+        self.thread.start()
+
+    def _run(self, image: Path, cmdline: str) -> None:
+        try:
+            with self.server:
+                self.exit = hv.run(str(image), cmdline=cmdline, gdb=self.server)
+        except BaseException as exc:    # noqa: BLE001 - reported by join()
+            self.error = exc
+
+    def join(self) -> hv.Exit:
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the guest did not finish"
+        if self.error is not None:
+            raise self.error
+        assert self.exit is not None
+        return self.exit
+
+
+def gdb_batch(image: Path, port: int, *commands: str, interrupt_after: float | None = None) -> str:
+    argv = [GDB, "-batch", "-nx", "-ex", f"target remote 127.0.0.1:{port}"]
+    for command in commands:
+        argv += ["-ex", command]
+    proc = subprocess.Popen(argv + [str(image)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if interrupt_after is not None:
+        time.sleep(interrupt_after)
+        proc.send_signal(signal.SIGINT)     # gdb sends the stub its Ctrl-C byte
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+# ---- the protocol by hand ----
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def _read_until(self, pattern: bytes) -> None:
+        while not re.search(pattern, self.buf, re.S):
+            data = self.sock.recv(4096)
+            assert data, "the stub closed the connection"
+            self.buf += data
+
+    def ask(self, data: bytes) -> bytes:
+        self.sock.sendall(b"$" + data + b"#%02x" % (sum(data) & 0xFF))
+        self._read_until(rb"^\+\$.*?#..")
+        m = re.match(rb"^\+\$(.*?)#(..)", self.buf, re.S)
+        assert m
+        self.buf = self.buf[m.end():]
+        body, check = m.group(1), m.group(2)
+        assert int(check, 16) == sum(body) & 0xFF
+        self.sock.sendall(b"+")
+        return body
+
+
+def test_protocol_by_hand(image: Path) -> None:
+    served = Served(image)
+    c = Client(served.server.port)
+    assert b"qXfer:features:read+" in c.ask(b"qSupported:swbreak+;hwbreak+")
+    assert c.ask(b"?").startswith(b"T05")
+    xml = c.ask(b"qXfer:features:read:target.xml:0,ffff")
+    assert xml.startswith(b"l<?xml") and b"org.gnu.gdb.i386.core" in xml
+    regs = c.ask(b"g")
+    assert len(regs) == 2 * (16 * 4 + 8 * 10 + 8 * 4 + 8 * 16 + 4)
+    eip = int.from_bytes(bytes.fromhex(regs[64:72].decode()), "little")
+    assert eip == hv.elf.load_image(str(image), 64 << 20).entry
+    assert c.ask(b"p8") == regs[64:72]
+    assert len(c.ask(b"m%x,10" % eip)) == 32
+    assert c.ask(b"mfffff000,4") == b"E14"          # outside RAM: an error, no kill
+    assert c.ask(b"Z0,%x,1" % eip) == b"OK"
+    assert c.ask(b"s").startswith(b"T05")            # a step from a breakpoint moves on
+    assert c.ask(b"p8") != regs[64:72]
+    assert c.ask(b"z0,%x,1" % eip) == b"OK"
+    assert c.ask(b"c") == b"W00"
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n"
+
+
+def test_parse_address() -> None:
+    assert gdbstub.parse_address("1234") == ("127.0.0.1", 1234)
+    assert gdbstub.parse_address(":1234") == ("127.0.0.1", 1234)
+    assert gdbstub.parse_address("0.0.0.0:0") == ("0.0.0.0", 0)
+    with pytest.raises(ValueError, match="PORT"):
+        gdbstub.parse_address("host:port")
+
+
+# ---- real gdb ----
+
+@needs_gdb
+def test_break_bt_registers_memory_step_continue(image: Path) -> None:
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "break add", "continue", "bt",
+                    "info registers", "x/2x $esp", "stepi", "p $pc", "p a", "delete",
+                    "continue")
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n", out
+    assert re.search(r"Breakpoint 1, add \(a=.*\) at .*dbg\.c:\d+", out), out
+    assert re.search(r"#1  0x[0-9a-f]+ in main \(", out), out
+    for reg in ("eax", "esp", "eip", "eflags", "cs", "ss", "ds", "gs"):
+        assert re.search(rf"^{reg}\s+0x[0-9a-f]+", out, re.M), (reg, out)
+    assert re.search(r"^eip\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <add>", out, re.M), out
+    assert re.search(r"^cs\s+0x8\s", out, re.M), out
+    assert re.search(r"^0x[0-9a-f]+:\s+0x[0-9a-f]{8}\s+0x0+\n", out, re.M), out  # ret, a == 0
+    assert re.search(r"\$1 = .*<add\+\d+>", out), out
+    assert "$2 = 0" in out, out
+    assert "exited normally" in out, out
+
+
+@needs_gdb
+def test_watch_finish_and_registers(image: Path) -> None:
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "watch counter", "continue", "continue",
+                    "delete", "break add", "continue", "finish", "p $eflags", "info float",
+                    "p $xmm0", "kill")
+    ex = served.join()
+    assert ex.reason == "killed by gdb", out
+    assert re.search(r"Old value = 0\s+New value = 1\b", out), out
+    assert re.search(r"Old value = 1\s+New value = 4\b", out), out     # 0 + 1 + 3
+    assert re.search(r"Value returned is \$\d+ = 10\b", out), out     # add(6, 4)
+    assert re.search(r"\$\d+ = \[ .*\]", out), out
+    assert "Control Word:        0x037f" in out, out
+    assert "v4_int32 = {0, 0, 0, 0}" in out, out
+
+
+@needs_gdb
+def test_ctrl_c_interrupts_a_running_guest(image: Path) -> None:
+    served = Served(image, cmdline="spin")
+    out = gdb_batch(image, served.server.port, "continue", "bt", "kill", interrupt_after=2.0)
+    ex = served.join()
+    assert "Program received signal SIGINT" in out, out
+    assert re.search(r"^#0  .*spin \(\)", out, re.M), out
+    assert ex.reason == "killed by gdb" and ex.console == b"sum 45\n"
+
+
+@needs_gdb
+def test_detach_lets_the_guest_finish(image: Path) -> None:
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "break add", "continue", "detach")
+    ex = served.join()
+    assert "Breakpoint 1, add" in out, out
+    assert ex.status == 0 and ex.console == b"sum 45\n"
+
+
+@needs_gdb
+def test_hv_run_gdb_prints_the_port(image: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "hv", "run", "--gdb", "127.0.0.1:0",
+                             str(image)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    m = re.match(r"hv: waiting for gdb on 127\.0\.0\.1:(\d+)$", line.strip())
+    assert m, line
+    out = gdb_batch(image, int(m.group(1)), "break main", "continue", "continue")
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, (out, stderr)
+    assert re.search(r"Breakpoint 1(\.1)?, main", out) and "exited normally" in out, out
+    assert stdout == "sum 45\n"

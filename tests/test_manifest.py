@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -323,6 +324,22 @@ def test_what_cannot_be_replayed(work: Path, capfd) -> None:
     status, _, err = replay(capfd, "big.json")
     assert (status, err) == (1, "hv replay: serial input not found, and its 20000 bytes are "
                                 "not kept in the manifest\n")
+
+
+def test_replay_help_documents_exit_statuses(capsys) -> None:
+    assert cli.main(["replay", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("--image PATH", "--stop-at N", "--timeout S", "0 the run did the same",
+                 "1 an input changed or is missing", "2 usage error", "host clock"):
+        assert text in out
+
+
+def test_the_python_example_of_docs_debugging_md(work: Path, guest_images: Path) -> None:
+    text = (REPO / "docs" / "debugging.md").read_text()
+    example = re.search(r"### From Python\n.*?```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(example.replace("images/build/", f"{guest_images}/"), "debugging.md", "exec"),
+         {})
+    assert manifest.load("run.json")["image"]["path"] == str(guest_images / "hello.elf")
 
 
 @pytest.mark.parametrize(("text", "problem"), [

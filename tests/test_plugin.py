@@ -749,6 +749,16 @@ def test_a_timed_out_test_replays_to_the_same_instruction(hvtest,
                                             f"{count} instructions, console 9 bytes)")
 
 
+def test_a_failure_without_a_manifest_has_no_replay_line(hvtest,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in for Guest.run whose Exit, made by hand, has no manifest.
+    monkeypatch.setattr(hv.guest.Guest, "run", lambda self, **kwargs: Exit(3, None, b"", 1, 0.0))
+    result = hvtest("suite.elf::passes")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["guest exited with status 3 without reporting a result"])
+    assert "replay:" not in result.stdout.str()
+
+
 def test_manifests_go_under_basetemp_without_junit(hvtest, pytester: pytest.Pytester) -> None:
     result = hvtest("suite.elf::divides_by_zero", f"--basetemp={pytester.path / 'base'}")
     result.stdout.fnmatch_lines(["replay: hv replay base/hv-manifests/"

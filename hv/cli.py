@@ -7,7 +7,7 @@
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--record MANIFEST]
-    hv replay MANIFEST [--image PATH] [--stop-at N] [--timeout S]
+    hv replay MANIFEST [--image PATH] [--stop-at N] [--timeout S] [--switcher NAME]
     hv info IMAGE [--memory MiB]
     hv selftest [--verbose]  (hv.selftest: run a built-in guest, say ok or FAILED)
     hv cc ARGS...            (hv.cc.main: gcc with the guest SDK)
@@ -150,7 +150,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     base = os.path.dirname(os.path.abspath(args.manifest))
     try:
         with manifest.prepare(recorded, base, image=args.image, stop_at=args.stop_at,
-                              timeout=args.timeout) as replay:
+                              timeout=args.timeout, switcher=args.switcher) as replay:
             for note in replay.notes:
                 print(f"hv replay: note: {note}", file=sys.stderr)
             for warning in replay.warnings:
@@ -305,6 +305,8 @@ def _parser() -> _Parser:
                         "the recorded end)")
     replay.add_argument("--timeout", type=_seconds, metavar="S",
                         help="wall-clock limit (default: the recorded one times 10)")
+    replay.add_argument("--switcher", metavar="NAME",
+                        help="run under this switcher instead of the recorded one")
     replay.set_defaults(func=_cmd_replay)
 
     info = sub.add_parser("info", help="show an image's entry point and segments",

@@ -230,7 +230,18 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if manifest.get("version") != VERSION:
         raise ReplayError(f"{os.fspath(path)}: manifest version {manifest.get('version')!r}; "
                           f"this hv reads version {VERSION}")
+    missing = [key for key in _REQUIRED if key not in manifest]
+    missing += [f"result.{key}" for key in _REQUIRED_RESULT
+                if key not in (manifest.get("result") or {})]
+    if missing:
+        raise ReplayError(f"{os.fspath(path)}: incomplete manifest: no {', '.join(missing)}")
     return manifest
+
+
+# What prepare() and differences() read; anything else is optional.
+_REQUIRED = ("image", "memory_mib", "switcher", "clock", "modules", "devices", "serial_input",
+             "qemu_exit", "timeout", "max_instructions", "result")
+_REQUIRED_RESULT = ("status", "reason", "instructions", "console_sha256", "console_length")
 
 
 @dataclass
@@ -256,7 +267,7 @@ class Replay:
 @contextlib.contextmanager
 def prepare(manifest: dict[str, Any], base: str | os.PathLike[str], *,
             image: str | None = None, stop_at: int | None = None,
-            timeout: float | None = None) -> Iterator[Replay]:
+            timeout: float | None = None, switcher: str | None = None) -> Iterator[Replay]:
     """Check the manifest's inputs and yield the Replay that reruns it.
 
     base: the manifest's directory; a recorded path that does not exist is
@@ -264,6 +275,8 @@ def prepare(manifest: dict[str, Any], base: str | os.PathLike[str], *,
     image: run this image instead of the recorded path (its sha256 must match).
     stop_at: stop at this instruction count (the run is killed with "timeout").
     timeout: the wall-clock limit (default: the recorded one, times TIMEOUT_SLACK).
+    switcher: run under this switcher instead (every switcher gives the same
+        results, docs/abi.md; a note says so).
     Raises ReplayError naming the first input that is missing or changed.
     Writable disks are replayed on temporary copies, so a replay leaves them
     as they are and can be repeated.
@@ -276,7 +289,10 @@ def prepare(manifest: dict[str, Any], base: str | os.PathLike[str], *,
         kw["image"] = _checked("image", manifest["image"], base, image)
         kw["memory_mib"] = manifest["memory_mib"]
         kw["cmdline"] = _bytes(manifest, "cmdline")
-        kw["switcher"] = manifest["switcher"]
+        kw["switcher"] = switcher or manifest["switcher"]
+        if kw["switcher"] != manifest["switcher"]:
+            replay.notes.append(f"replaying under switcher {kw['switcher']} (recorded under "
+                                f"{manifest['switcher']})")
         kw["clock"] = manifest["clock"]
         kw["qemu_exit"] = manifest["qemu_exit"]
         kw["modules"] = [_replay_module(m, base, replay) for m in manifest["modules"]]

@@ -326,6 +326,28 @@ def test_what_cannot_be_replayed(work: Path, capfd) -> None:
                                 "not kept in the manifest\n")
 
 
+def test_another_switcher(work: Path, capfd) -> None:
+    record(capfd, "--record", "run.json", "hello.elf")
+    m = manifest.load("run.json")
+    m["switcher"] = "elsewhere"             # recorded under a switcher this build lacks
+    manifest.write(m, "run.json")
+    status, _, err = replay(capfd, "run.json")
+    assert status == cli.EXIT_USAGE and "unknown switcher 'elsewhere'" in err
+    status, out, err = replay(capfd, "--switcher", "emu", "run.json")
+    assert (status, out) == (0, "Hello from an hv guest!\n")
+    assert err.splitlines()[0] == ("hv replay: note: replaying under switcher emu (recorded "
+                                   "under elsewhere)")
+
+
+def test_an_incomplete_manifest(work: Path, capfd) -> None:
+    m = hv.run("hello.elf").manifest
+    del m["clock"], m["result"]["instructions"]
+    manifest.write(m, "run.json")
+    status, _, err = replay(capfd, "run.json")
+    assert (status, err) == (cli.EXIT_USAGE, "hv: error: run.json: incomplete manifest: no "
+                                             "clock, result.instructions\n")
+
+
 def test_replay_help_documents_exit_statuses(capsys) -> None:
     assert cli.main(["replay", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())

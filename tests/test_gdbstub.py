@@ -31,6 +31,7 @@ SOURCE = r"""
 #include <stdio.h>
 volatile int counter;
 volatile double acc = 1.5;
+volatile int table[64];
 
 __attribute__((noinline)) int add(int a, int b)
 {
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
     (void)argv;
     for (int k = 0; k < 10; k++)
         s = add(s, k);
+    table[50] = s;
     printf("sum %d\n", s);
     if (argc > 1)
         spin();
@@ -197,6 +199,20 @@ def test_watch_finish_and_registers(image: Path) -> None:
     assert re.search(r"\$\d+ = \[ .*\]", out), out
     assert "Control Word:        0x037f" in out, out
     assert "v4_int32 = {0, 0, 0, 0}" in out, out
+
+
+@needs_gdb
+def test_watch_a_whole_array(image: Path) -> None:
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "watch table", "continue", "p table[50]",
+                    "rwatch counter", "continue")
+    ex = served.join()
+    assert ex.status == 0, out
+    assert re.search(r"Hardware watchpoint 1: table", out), out
+    assert re.search(r"Old value = \{0 <repeats 64 times>\}\s+New value = ", out), out
+    assert "$1 = 45" in out, out
+    # Read watchpoints are refused (gdb then says it cannot set them).
+    assert re.search(r"(?i)cannot|could not|not support", out), out
 
 
 @needs_gdb

@@ -81,6 +81,7 @@ void hv_guest_destroy(struct hv_guest *g)
         free(r->message);
     }
     free(g->results);
+    hv_set_watchpoints(g, NULL, NULL, 0);
     free(g);
 }
 
@@ -226,22 +227,76 @@ static uint64_t next_budget(struct hv_guest *g)
         if (g->max_instructions - done < budget)
             budget = g->max_instructions - done;
     }
-    if (g->step_one || g->debug_step) {
+    if (g->step_one || g->debug_step || g->nwatch) {
         g->step_one = false;
         return 1;           /* just the instruction in an sti shadow, or a debugger's step */
     }
     return hv_timer_budget(g, budget);
 }
 
-/* A debugger's single step ran: finish a hypercall it made (so that EXIT
- * exits now), then pause. */
+bool hv_set_watchpoints(struct hv_guest *g, const uint32_t *addr, const uint32_t *len,
+                        uint32_t n)
+{
+    for (uint32_t k = 0; k < g->nwatch; k++)
+        free(g->watch[k].old);
+    free(g->watch);
+    g->watch = NULL;
+    g->nwatch = 0;
+    if (n == 0)
+        return true;
+    g->watch = calloc(n, sizeof(*g->watch));
+    if (!g->watch)
+        return false;
+    for (uint32_t k = 0; k < n; k++) {
+        struct hv_watch *w = &g->watch[g->nwatch];
+        w->old = calloc(len[k] ? len[k] : 1, 1);
+        if (!w->old) {
+            hv_set_watchpoints(g, NULL, NULL, 0);
+            return false;
+        }
+        w->addr = addr[k];
+        w->len = len[k];
+        hv_debug_copy(g, w->addr, w->old, w->len, false);  /* unmapped bytes read as 0 */
+        g->nwatch++;
+    }
+    return true;
+}
+
+/* Did a watched range change?  Then it is the new "old", and watch_hit. */
+static bool watch_changed(struct hv_guest *g)
+{
+    uint8_t now[256];
+    for (uint32_t k = 0; k < g->nwatch; k++) {
+        struct hv_watch *w = &g->watch[k];
+        for (uint32_t off = 0; off < w->len; off += sizeof(now)) {
+            uint32_t n = w->len - off < sizeof(now) ? w->len - off : sizeof(now);
+            memset(now, 0, n);
+            hv_debug_copy(g, w->addr + off, now, n, false);
+            if (memcmp(now, w->old + off, n) != 0) {
+                hv_debug_copy(g, w->addr, w->old, w->len, false);
+                g->watch_hit = w->addr;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* A debugger's single step, or one instruction under watchpoints, ran:
+ * finish a hypercall it made (so that EXIT exits now, and what it wrote is
+ * seen), then pause if that was a step or a watched range changed. */
 static void debug_step_done(struct hv_guest *g)
 {
     if (g->hcall_pending && g->stop == HV_RUNNING) {
         g->hcall_pending = false;
         hv_do_hypercall(g);
     }
-    if (g->stop == HV_RUNNING) {
+    if (g->stop != HV_RUNNING && g->stop != HV_STOP_DEBUG)
+        return;
+    if (g->nwatch && watch_changed(g)) {
+        g->stop = HV_STOP_DEBUG;
+        g->debug_reason = HV_DEBUG_WATCH;
+    } else if (g->debug_step && g->stop == HV_RUNNING) {
         g->stop = HV_STOP_DEBUG;
         g->debug_reason = HV_DEBUG_STEP;
     }
@@ -291,7 +346,7 @@ void hv_run(struct hv_guest *g)
         struct hv_trap trap;
         g->sw_ops->run(g->sw, budget, &trap);
         hv_handle_trap(g, &trap);
-        if (HV_UNLIKELY(g->debug_step))
+        if (HV_UNLIKELY(g->debug_step || g->nwatch))
             debug_step_done(g);
     }
     hv_console_flush(g);

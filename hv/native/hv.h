@@ -313,7 +313,12 @@ struct hv_guest {
     bool debug_step;
     int debug_interrupt;            /* read and written with __atomic builtins */
     enum hv_debug_reason { HV_DEBUG_NONE, HV_DEBUG_STEP, HV_DEBUG_BREAK,
-                           HV_DEBUG_INTERRUPT } debug_reason;
+                           HV_DEBUG_INTERRUPT, HV_DEBUG_WATCH } debug_reason;
+    /* Write watchpoints (hv_set_watchpoints): while there are any, the guest
+     * runs one instruction at a time and the bytes are compared after each;
+     * watch_hit is the address of the one that changed. */
+    struct hv_watch { uint32_t addr, len; uint8_t *old; } *watch;
+    uint32_t nwatch, watch_hit;
 
     /* The clock, the timer and halt (host_clock.c). */
     enum hv_clock clock;
@@ -388,6 +393,10 @@ void hv_chardev_put(struct hv_guest *g, int fd, uint8_t byte);
 
 /* Run the guest until it exits, is killed, or a signal arrives. */
 void hv_run(struct hv_guest *g);
+/* Replace the write watchpoints with n ranges [addr[k], addr[k]+len[k]);
+ * false (and none set) if out of memory. */
+bool hv_set_watchpoints(struct hv_guest *g, const uint32_t *addr, const uint32_t *len,
+                        uint32_t n);
 
 double hv_monotonic(void);
 

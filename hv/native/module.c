@@ -688,6 +688,45 @@ error:
     return ret;
 }
 
+static PyObject *Machine_set_watchpoints(Machine *self, PyObject *arg)
+{
+    if (check_idle(self))
+        return NULL;
+    PyObject *seq = PySequence_Fast(arg, "watchpoints must be a sequence of (addr, length)");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uint32_t *v = PyMem_Calloc(2 * (size_t)n + 1, sizeof(uint32_t));
+    PyObject *ret = NULL;
+    if (!v) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, k);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a watchpoint is an (addr, length) tuple");
+            goto error;
+        }
+        if (parse_u32(PyTuple_GET_ITEM(pair, 0), "a watchpoint's address", &v[k]) ||
+            parse_u32(PyTuple_GET_ITEM(pair, 1), "a watchpoint's length", &v[n + k]))
+            goto error;
+        if (v[n + k] > (1u << 24)) {
+            PyErr_SetString(PyExc_ValueError, "a watchpoint covers at most 16 MiB");
+            goto error;
+        }
+    }
+    if (!hv_set_watchpoints(self->g, v, v + n, (uint32_t)n)) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    ret = Py_NewRef(Py_None);
+error:
+    PyMem_Free(v);
+    Py_DECREF(seq);
+    return ret;
+}
+
 /* May be called from any thread while the guest runs. */
 static PyObject *Machine_interrupt(Machine *self, PyObject *unused)
 {
@@ -810,11 +849,17 @@ error:
 static PyObject *Machine_get_debug_stop(Machine *self, void *closure)
 {
     (void)closure;
-    static const char *const names[] = { NULL, "step", "break", "interrupt" };
+    static const char *const names[] = { NULL, "step", "break", "interrupt", "watch" };
     const char *s = names[self->g->debug_reason];
     if (!s)
         Py_RETURN_NONE;
     return PyUnicode_FromString(s);
+}
+
+static PyObject *Machine_get_watch_hit(Machine *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->g->watch_hit);
 }
 
 static PyObject *Machine_get_instructions(Machine *self, void *closure)
@@ -856,6 +901,9 @@ static PyMethodDef Machine_methods[] = {
     { "set_breakpoints", (PyCFunction)Machine_set_breakpoints, METH_O,
       "set_breakpoints(eips): runs stop (debug_stop 'break') before these instructions; "
       "a run that resumes from such a stop first runs the instruction there" },
+    { "set_watchpoints", (PyCFunction)Machine_set_watchpoints, METH_O,
+      "set_watchpoints([(vaddr, length), ...]): while any is set, runs go one instruction "
+      "at a time and stop (debug_stop 'watch', watch_hit) right after one changes" },
     { "interrupt", (PyCFunction)Machine_interrupt, METH_NOARGS,
       "interrupt(): from any thread, pause the running guest (debug_stop 'interrupt')" },
     { "debug_regs", (PyCFunction)Machine_debug_regs, METH_NOARGS,
@@ -878,6 +926,8 @@ static PyGetSetDef Machine_getset[] = {
     { "debug_stop", (getter)Machine_get_debug_stop, NULL,
       "why the last run paused for the debugger ('step', 'break', 'interrupt'), or None; "
       "run() again to go on", NULL },
+    { "watch_hit", (getter)Machine_get_watch_hit, NULL,
+      "the address of the watchpoint whose bytes changed (debug_stop 'watch')", NULL },
     { "instructions", (getter)Machine_get_instructions, NULL,
       "instructions retired since boot", NULL },
     { "serial_read", (getter)Machine_get_serial_read, NULL,

@@ -475,15 +475,33 @@ class GdbServer:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._session = _Session(_Link(self._sock))
 
-    def runner(self, machine: Any) -> Callable[..., tuple]:
-        def run(timeout: float | None = None, max_instructions: int | None = None,
-                *args: Any, **kwargs: Any) -> tuple:
-            self.connect()
-            assert self._session is not None
-            return _serve(self._session, machine, max_instructions,
-                          lambda budget, step: machine.run(None, budget, *args, step=step,
-                                                           **kwargs))
-        return run
+    def runner(self, machine: Any) -> _Runner:
+        return _Runner(self, machine)
+
+
+class _Runner:
+    """Machine.run under gdb: many runs of the machine, one result.
+
+    Each pause for gdb ends one Machine.run; the next goes on from there,
+    with the serial input the guest has not read yet.  serial_read is the
+    input the guest read over all of them.
+    """
+
+    def __init__(self, server: GdbServer, machine: Any) -> None:
+        self.server, self.machine = server, machine
+        self.serial_read = 0
+
+    def __call__(self, timeout: float | None = None, max_instructions: int | None = None,
+                 *args: Any, serial_input: bytes = b"", **kwargs: Any) -> tuple:
+        self.server.connect()
+        assert self.server._session is not None
+
+        def run(budget: int | None, step: bool) -> tuple:
+            result = self.machine.run(None, budget, *args, step=step,
+                                      serial_input=serial_input[self.serial_read:], **kwargs)
+            self.serial_read += self.machine.serial_read
+            return result
+        return _serve(self.server._session, self.machine, max_instructions, run)
 
 
 def _serve(s: _Session, machine: Any, budget: int | None,

@@ -303,7 +303,7 @@ class _Run:
                 qemu_exit=self.guest.qemu_exit,
                 serial_input=self.guest._serial_input[self.serial_pos:],
                 serial_fd=self.fds.get("serial", -1), debugcon_fd=self.fds.get("debugcon", -1))
-            self.serial_pos += machine.serial_read
+            self.serial_pos += machine.serial_read if self.gdb is None else run.serial_read
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
             self.instructions += count

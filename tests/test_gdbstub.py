@@ -234,6 +234,52 @@ def test_detach_lets_the_guest_finish(image: Path) -> None:
     assert ex.status == 0 and ex.console == b"sum 45\n"
 
 
+SERIAL_SOURCE = r"""
+#include <stdio.h>
+#include <hv_guest.h>
+
+__attribute__((noinline)) int getbyte(void)
+{
+    while (!(hv_inb(0x3fd) & 1))
+        ;
+    return hv_inb(0x3f8);
+}
+
+int main(void)
+{
+    char s[5] = { 0 };
+    for (int k = 0; k < 4; k++)
+        s[k] = (char)getbyte();
+    printf("got %s\n", s);
+    return 0;
+}
+"""
+
+
+def test_serial_input_is_read_once_across_pauses(tmp_path: Path) -> None:
+    src = tmp_path / "serial.c"
+    src.write_text(SERIAL_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "serial.elf", ["-g", "-O1"], capture=True)
+    getbyte = hv.elf.load_image(str(image), 64 << 20)
+    server = gdbstub.GdbServer("127.0.0.1:0", announce=None)
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(
+        hv.run(str(image), serial_input=b"ping", gdb=server)), daemon=True)
+    thread.start()
+    c = Client(server.port)
+    symbols = subprocess.run(["nm", str(image)], capture_output=True, text=True).stdout
+    addr = int(re.search(r"^([0-9a-f]+) T getbyte$", symbols, re.M).group(1), 16)
+    assert getbyte.entry != addr
+    assert c.ask(b"Z0,%x,1" % addr) == b"OK"
+    for _ in range(4):                      # a pause before each byte
+        assert c.ask(b"c").startswith(b"T05")
+    assert c.ask(b"z0,%x,1" % addr) == b"OK"
+    assert c.ask(b"c") == b"W00"
+    thread.join(30)
+    server.close()
+    assert result and result[0].console == b"got ping\n"
+
+
 @needs_gdb
 def test_hv_run_gdb_prints_the_port(image: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "hv", "run", "--gdb", "127.0.0.1:0",

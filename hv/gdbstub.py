@@ -22,6 +22,7 @@ watchpoints (Z3, Z4) are not supported: gdb says so.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import sys
@@ -281,7 +282,7 @@ class _Session:
         name, _, args = body.partition(b":")
         if name == b"Supported":
             return (b"PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;"
-                    b"vContSupported+" % _PACKET_MAX)
+                    b"vContSupported+;ReverseStep+;ReverseContinue+" % _PACKET_MAX)
         if name == b"Xfer" and args.startswith(b"features:read:"):
             annex, _, span = args[len(b"features:read:"):].partition(b":")
             if annex != b"target.xml":
@@ -421,6 +422,12 @@ class _Session:
     def _pkt_kill(self, body: bytes) -> None:
         self.resume = "kill"
 
+    def _pkt_back(self, body: bytes) -> bytes | None:
+        if body not in (b"s", b"c"):
+            return b""
+        self.resume = "reverse-step" if body == b"s" else "reverse-continue"
+        return None
+
     def _pkt_detach(self, body: bytes) -> bytes:
         self.link.send(b"OK")
         self.detached = True
@@ -433,6 +440,7 @@ _PACKET_NAMES = {
     "G": "write_regs", "p": "read_reg", "P": "write_reg", "m": "read_mem", "M": "write_mem",
     "X": "write_bin", "Z": "insert", "z": "remove", "v": "v", "c": "continue",
     "C": "continue_sig", "s": "step", "S": "step_sig", "k": "kill", "D": "detach",
+    "b": "back",
 }
 
 
@@ -475,67 +483,102 @@ class GdbServer:
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._session = _Session(_Link(self._sock))
 
-    def runner(self, machine: Any) -> _Runner:
-        return _Runner(self, machine)
+    def runner(self, machine: Any, reboot: Callable[[], Any] | None = None) -> _Runner:
+        """Machine.run's stand-in for this boot; reboot() boots the image afresh
+        (for reverse execution; without it gdb cannot go back)."""
+        return _Runner(self, machine, reboot)
 
 
 class _Runner:
-    """Machine.run under gdb: many runs of the machine, one result.
+    """Machine.run under gdb: many runs of one boot, one result.
 
     Each pause for gdb ends one Machine.run; the next goes on from there,
-    with the serial input the guest has not read yet.  serial_read is the
-    input the guest read over all of them.
+    with the serial input the guest has not read yet (serial_read is what
+    it read in all).  Going back (reverse-stepi, reverse-continue) boots the
+    image again and reruns it quietly to an earlier instruction, which the
+    virtual clock makes exact; the console then shows each byte once.
     """
 
-    def __init__(self, server: GdbServer, machine: Any) -> None:
-        self.server, self.machine = server, machine
+    def __init__(self, server: GdbServer, machine: Any,
+                 reboot: Callable[[], Any] | None = None) -> None:
+        self.server, self.machine, self.reboot = server, machine, reboot
         self.serial_read = 0
+        self.elapsed = 0.0
+        self.console = b""
+        self.emitted = 0                # console bytes the sink has had
+        self.seen = 0                   # console bytes of this boot's timeline
 
     def __call__(self, timeout: float | None = None, max_instructions: int | None = None,
-                 *args: Any, serial_input: bytes = b"", **kwargs: Any) -> tuple:
+                 console: Any = None, *args: Any, serial_input: bytes = b"",
+                 **kwargs: Any) -> tuple:
         self.server.connect()
         assert self.server._session is not None
+        self.budget, self.sink, self.serial_input = max_instructions, console, serial_input
+        self.args, self.kwargs = args, kwargs
+        self.reversible = (self.reboot is not None and not kwargs.get("devices")
+                           and kwargs.get("clock", "virtual") == "virtual")
+        return _serve(self.server._session, self)
 
-        def run(budget: int | None, step: bool) -> tuple:
-            result = self.machine.run(None, budget, *args, step=step,
-                                      serial_input=serial_input[self.serial_read:], **kwargs)
-            self.serial_read += self.machine.serial_read
-            return result
-        return _serve(self.server._session, self.machine, max_instructions, run)
-
-
-def _serve(s: _Session, machine: Any, budget: int | None,
-           run: Callable[[int | None, bool], tuple]) -> tuple:
-    """Answer gdb until the guest exits or is killed; Machine.run's result."""
-    s.machine = machine
-    s.stop_reply(SIGTRAP)               # what '?' says before the guest first runs
-    machine.set_breakpoints(sorted(s.breakpoints[0] | s.breakpoints[1]))
-    machine.set_watchpoints(sorted(s.watchpoints))
-    total: list = [0, 0.0, b""]        # instructions, seconds, the console so far
-
-    def once(step: bool) -> tuple | None:
-        left = None if budget is None else budget - total[0]
+    def run(self, step: bool = False, stop_at: int = 0) -> tuple | None:
+        """One Machine.run: its result if the guest ended, None if it paused."""
+        m = self.machine
+        left = None if self.budget is None else self.budget - m.instructions
         if left is not None and left <= 0:
-            return (None, "timeout", total[2], 0, 0.0, False, ())
-        result = run(left, step)
-        total[0] += result[3]
-        total[1] += result[4]
-        total[2] = result[2]
-        return None if machine.debug_stop else result
+            return (None, "timeout", self.console, 0, 0.0, False, ())
+        result = m.run(None, left, self._write if self.sink is not None else None, *self.args,
+                       step=step, stop_at=stop_at,
+                       serial_input=self.serial_input[self.serial_read:], **self.kwargs)
+        self.serial_read += m.serial_read
+        self.elapsed += result[4]
+        self.console = result[2]
+        return None if m.debug_stop else result
+
+    def result(self, result: tuple) -> tuple:
+        """Machine.run's result for the whole boot."""
+        return result[:3] + (self.machine.instructions, self.elapsed) + result[5:]
+
+    def _write(self, data: bytes) -> None:
+        start, self.seen = self.seen, self.seen + len(data)
+        new = data[max(0, self.emitted - start):]
+        if not new:
+            return                      # already shown before going back
+        self.emitted = self.seen
+        if isinstance(self.sink, int):
+            while new:
+                new = new[os.write(self.sink, new):]
+        else:
+            self.sink(new)
+
+    def rewind(self, target: int, points: tuple[list, list] | None) -> list[tuple]:
+        """Boot again and run to instruction `target`; with points (breakpoints,
+        watchpoints), the stops at them on the way: (instructions, kind, address)."""
+        assert self.reboot is not None
+        self.machine = m = self.reboot()
+        self.serial_read = self.seen = 0
+        m.set_breakpoints(points[0] if points else [])
+        m.set_watchpoints(points[1] if points else [])
+        stops = []
+        while m.instructions < target:
+            if self.run(stop_at=target) is not None or m.debug_stop not in ("break", "watch"):
+                break
+            stops.append((m.instructions, m.debug_stop, m.watch_hit))
+        return stops
+
+
+def _serve(s: _Session, runner: _Runner) -> tuple:
+    """Answer gdb until the guest exits or is killed; Machine.run's result."""
+    s.machine = runner.machine
+    s.stop_reply(SIGTRAP)               # what '?' says before the guest first runs
+    _arm(s)
 
     def finish(result: tuple) -> tuple:
-        status = result[0]
-        if not s.detached:
-            if result[5]:
-                pass                        # a restart: the next boot goes on
-            elif status is not None:
-                s.link.send(b"W%02x" % (status & 0xFF))
-            else:
-                s.link.send(b"X%02x" % SIGKILL)
-        return result[:3] + (total[0], total[1]) + result[5:]
+        if not s.detached and not result[5]:            # a restart: the next boot goes on
+            status = result[0]
+            s.link.send(b"W%02x" % (status & 0xFF) if status is not None else b"X%02x" % SIGKILL)
+        return runner.result(result)
 
     if s.detached:
-        return finish(run(budget, False))
+        return finish(_run_out(runner))
     while True:
         packet = s.link.recv()
         s.resume = None
@@ -546,39 +589,75 @@ def _serve(s: _Session, machine: Any, budget: int | None,
             if s.resume != "detach":
                 continue
         if s.resume == "kill":
-            return finish_killed(s, machine, total)
+            s.link.send(b"X%02x" % SIGKILL)
+            return runner.result((None, "killed by gdb", runner.console, 0, 0.0, False, ()))
         if s.resume == "detach":
-            machine.set_breakpoints([])
-            machine.set_watchpoints([])
+            s.breakpoints = {0: set(), 1: set()}
             s.watchpoints.clear()
-            return finish(once(False) or _run_out(once))
-        result = _resume(s, once, s.resume == "step")
+            _arm(s)
+            return finish(_run_out(runner))
+        if s.resume in ("reverse-step", "reverse-continue"):
+            _reverse(s, runner, s.resume == "reverse-step")
+            continue
+        result = _resume(s, runner, s.resume == "step")
         if result is not None:
             return finish(result)
 
 
-def _run_out(once: Callable[[bool], tuple | None]) -> tuple:
+def _arm(s: _Session) -> None:
+    s.machine.set_breakpoints(sorted(s.breakpoints[0] | s.breakpoints[1]))
+    s.machine.set_watchpoints(sorted(s.watchpoints))
+
+
+def _run_out(runner: _Runner) -> tuple:
     while True:
-        result = once(False)
+        result = runner.run()
         if result is not None:
             return result
 
 
-def finish_killed(s: _Session, machine: Any, total: list) -> tuple:
-    s.link.send(b"X%02x" % SIGKILL)
-    return (None, "killed by gdb", total[2], total[0], total[1], False, ())
+def _reverse(s: _Session, runner: _Runner, step: bool) -> None:
+    """bs, bc: go back one instruction, or to the last stop at a breakpoint or
+    watchpoint before this instruction, by running again from the boot."""
+    if not runner.reversible:
+        s.link.send(b"E01")             # Python devices or the host clock: not repeatable
+        return
+    now = runner.machine.instructions
+    extra = ""
+    if step:
+        target = now - 1 if now else 0
+    else:
+        points = (sorted(s.breakpoints[0] | s.breakpoints[1]), sorted(s.watchpoints))
+        # Going back, a watched write shows just before its instruction (a
+        # forward stop is just after it, even the stop we are at now).
+        stops = [(count - (kind == "watch"), kind, addr)
+                 for count, kind, addr in runner.rewind(now, points)]
+        stops = [stop for stop in stops if stop[0] < now]
+        target = max(stops)[0] if stops else 0
+        last = max(stops) if stops else None
+        if last and last[1] == "watch":
+            extra = f"watch:{last[2]:x};"
+        elif last:
+            extra = "swbreak:;"
+    runner.rewind(target, None)
+    s.machine = runner.machine
+    _arm(s)
+    if target == 0 and not extra:
+        extra = "replaylog:begin;"      # back at the boot: the start of the history
+    s.link.send(s.stop_reply(SIGTRAP, extra))
 
 
-def _resume(s: _Session, once: Callable[[bool], tuple | None], step: bool) -> tuple | None:
+def _resume(s: _Session, runner: _Runner, step: bool) -> tuple | None:
     """Run until the next stop (sending its reply) or the end (returned)."""
     m = s.machine
     if step:
-        result = once(True)
+        result = runner.run(step=True)
         if result is None:
             s.link.send(s.stop_reply(SIGTRAP, _why(s)))
         return result
     outcome: list = []
-    worker = threading.Thread(target=lambda: outcome.append(_catch(once, False)), daemon=True)
+    worker = threading.Thread(target=lambda: outcome.append(_catch(runner.run, False)),
+                              daemon=True)
     worker.start()
     try:
         while worker.is_alive():

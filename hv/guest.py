@@ -297,7 +297,8 @@ class _Run:
             if limits is None:
                 return self._exit(None, "timeout")
             machine = self.guest._boot(native)
-            run = machine.run if self.gdb is None else self.gdb.runner(machine)
+            run = (machine.run if self.gdb is None else
+                   self.gdb.runner(machine, reboot=lambda: self.guest._boot(native)))
             status, reason, out, count, elapsed, restart, results = run(
                 *limits, self.sink, devices=self.devices, clock=self.guest.clock,
                 qemu_exit=self.guest.qemu_exit,

@@ -216,6 +216,25 @@ def test_watch_a_whole_array(image: Path) -> None:
 
 
 @needs_gdb
+def test_reverse_execution(image: Path) -> None:
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "break add", "continue", "continue", "continue",
+                    "reverse-continue", "p a", "reverse-stepi", "p $pc == add", "stepi",
+                    "p $pc == add", "reverse-finish", "delete", "watch counter", "continue",
+                    "continue", "reverse-continue", "p counter", "delete", "continue")
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n", out       # printed once
+    hits = re.findall(r"Breakpoint 1, add \(a=(?:a@entry=)?(\d+), b=b@entry=(\d+)\)", out)
+    # Three forward, one back, and the stepi back onto the breakpoint.
+    assert hits == [("0", "0"), ("0", "1"), ("1", "2"), ("0", "1"), ("0", "1")], out
+    assert "$2 = 0" in out and "$3 = 1" in out, out      # off add, then back on it
+    assert re.search(r"in main \(.*\n.*s = add\(s, k\);", out), out     # reverse-finish
+    # Going back over the write that made counter 4 (from 1): it is 1 again.
+    assert re.search(r"Old value = 4\s+New value = 1\b", out), out
+    assert "$4 = 1" in out, out
+
+
+@needs_gdb
 def test_ctrl_c_interrupts_a_running_guest(image: Path) -> None:
     served = Served(image, cmdline="spin")
     out = gdb_batch(image, served.server.port, "continue", "bt", "kill", interrupt_after=2.0)

@@ -227,6 +227,11 @@ static uint64_t next_budget(struct hv_guest *g)
         if (g->max_instructions - done < budget)
             budget = g->max_instructions - done;
     }
+    if (HV_UNLIKELY(g->debug_stop_at)) {
+        uint64_t done = g->sw_ops->instructions(g->sw);
+        if (g->debug_stop_at - done < budget)
+            budget = g->debug_stop_at - done;   /* hv_run pauses before it is 0 */
+    }
     if (g->step_one || g->debug_step || g->nwatch) {
         g->step_one = false;
         return 1;           /* just the instruction in an sti shadow, or a debugger's step */
@@ -338,6 +343,12 @@ void hv_run(struct hv_guest *g)
         if (g->halted)
             continue;       /* still asleep: the next deadline or a signal ends it */
 
+        if (HV_UNLIKELY(g->debug_stop_at) &&
+            g->sw_ops->instructions(g->sw) >= g->debug_stop_at) {
+            g->stop = HV_STOP_DEBUG;    /* the debugger's instruction count */
+            g->debug_reason = HV_DEBUG_STOP_AT;
+            break;
+        }
         uint64_t budget = next_budget(g);
         if (budget == 0) {
             hv_kill(g, "timeout");

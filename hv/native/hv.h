@@ -313,7 +313,8 @@ struct hv_guest {
     bool debug_step;
     int debug_interrupt;            /* read and written with __atomic builtins */
     enum hv_debug_reason { HV_DEBUG_NONE, HV_DEBUG_STEP, HV_DEBUG_BREAK,
-                           HV_DEBUG_INTERRUPT, HV_DEBUG_WATCH } debug_reason;
+                           HV_DEBUG_INTERRUPT, HV_DEBUG_WATCH, HV_DEBUG_STOP_AT } debug_reason;
+    uint64_t debug_stop_at;         /* nonzero: pause once this many instructions retired */
     /* Write watchpoints (hv_set_watchpoints): while there are any, the guest
      * runs one instruction at a time and the bytes are compared after each;
      * watch_hit is the address of the one that changed. */

@@ -452,26 +452,28 @@ static PyObject *test_results(const struct hv_guest *g)
 
 static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
                            PyObject *console, PyObject *devices_o, const char *clock,
-                           int qemu_exit, Py_buffer *serial, int step);
+                           int qemu_exit, Py_buffer *serial, int step,
+                           unsigned long long stop_at);
 
 static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = { "timeout", "max_instructions", "console", "devices", "clock",
                               "qemu_exit", "serial_input", "serial_fd", "debugcon_fd", "step",
-                              NULL };
+                              "stop_at", NULL };
     PyObject *timeout_o = Py_None, *max_o = Py_None, *console = Py_None, *devices_o = NULL;
     const char *clock = "virtual";
     int qemu_exit = 0;
     Py_buffer serial = { 0 };
     int serial_fd = -1, debugcon_fd = -1, step = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*iip:run", kwlist, &timeout_o, &max_o,
-                                     &console, &devices_o, &clock, &qemu_exit, &serial,
-                                     &serial_fd, &debugcon_fd, &step))
+    unsigned long long stop_at = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OOOOspy*iipK:run", kwlist, &timeout_o,
+                                     &max_o, &console, &devices_o, &clock, &qemu_exit, &serial,
+                                     &serial_fd, &debugcon_fd, &step, &stop_at))
         return NULL;
     self->g->serial_fd = serial_fd < 0 ? -1 : serial_fd;
     self->g->debugcon_fd = debugcon_fd < 0 ? -1 : debugcon_fd;
     PyObject *ret = run_guest(self, timeout_o, max_o, console, devices_o, clock, qemu_exit,
-                              &serial, step);
+                              &serial, step, stop_at);
     if (serial.obj)
         PyBuffer_Release(&serial);
     return ret;
@@ -480,7 +482,8 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
 /* Machine.run's body; `serial` (maybe empty) stays valid for the whole run. */
 static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
                            PyObject *console, PyObject *devices_o, const char *clock,
-                           int qemu_exit, Py_buffer *serial, int step)
+                           int qemu_exit, Py_buffer *serial, int step,
+                           unsigned long long stop_at)
 {
     if (check_idle(self))
         return NULL;
@@ -578,12 +581,14 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
     double t0 = hv_monotonic();
     g->deadline = timeout > 0 ? t0 + timeout : 0;
     g->debug_step = step != 0;
+    g->debug_stop_at = stop_at;
     g->debug_reason = HV_DEBUG_NONE;
     Py_BEGIN_ALLOW_THREADS
     hv_run(g);
     Py_END_ALLOW_THREADS
     double elapsed = hv_monotonic() - t0;
     g->debug_step = false;
+    g->debug_stop_at = 0;
     if (g->stop == HV_STOP_DEBUG)
         g->stop = HV_RUNNING;           /* paused for the debugger: run() goes on */
     self->running = 0;
@@ -849,7 +854,8 @@ error:
 static PyObject *Machine_get_debug_stop(Machine *self, void *closure)
 {
     (void)closure;
-    static const char *const names[] = { NULL, "step", "break", "interrupt", "watch" };
+    static const char *const names[] = { NULL, "step", "break", "interrupt", "watch",
+                                         "stop_at" };
     const char *s = names[self->g->debug_reason];
     if (!s)
         Py_RETURN_NONE;
@@ -894,7 +900,8 @@ static PyMethodDef Machine_methods[] = {
       "multiboot info block (with a module table of mods_count 16-byte entries)." },
     { "run", (PyCFunction)(void (*)(void))Machine_run, METH_VARARGS | METH_KEYWORDS,
       "run(timeout=None, max_instructions=None, console=None, devices=(), clock='virtual', "
-      "qemu_exit=False, serial_input=b'', serial_fd=-1, debugcon_fd=-1, step=False) -> "
+      "qemu_exit=False, serial_input=b'', serial_fd=-1, debugcon_fd=-1, step=False, "
+      "stop_at=0) -> "
       "(status, reason, console, instructions, elapsed, restart, results)" },
     { "read", (PyCFunction)Machine_read, METH_VARARGS, "read(addr, length) -> bytes" },
     { "write", (PyCFunction)Machine_write, METH_VARARGS, "write(addr, data)" },

@@ -17,7 +17,9 @@ flat guest make them the same as gdb's.  Write watchpoints (Z2) make the
 host run the guest one instruction at a time and compare the watched bytes
 after each (hv_set_watchpoints): exact, at any size, and some 60 times
 slower than running freely (docs/debugging.md).  Read and access
-watchpoints (Z3, Z4) are not supported: gdb says so.
+watchpoints (Z3, Z4) are not supported: gdb says so.  Reverse execution
+(bs, bc) boots the image again and reruns it to an earlier instruction
+count, exact under the virtual clock (_Runner.rewind).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@
                  [--module FILE[,CMDLINE]]...
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
-                 [--record MANIFEST]
+                 [--record MANIFEST] [--gdb [HOST:]PORT]
     hv replay MANIFEST [--image PATH] [--stop-at N] [--timeout S] [--switcher NAME]
+                       [--gdb [HOST:]PORT]
     hv info IMAGE [--memory MiB]
     hv selftest [--verbose]  (hv.selftest: run a built-in guest, say ok or FAILED)
     hv cc ARGS...            (hv.cc.main: gcc with the guest SDK)
@@ -155,6 +156,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 print(f"hv replay: note: {note}", file=sys.stderr)
             for warning in replay.warnings:
                 print(f"hv replay: warning: {warning}", file=sys.stderr)
+            if args.gdb is not None:
+                return _replay_under_gdb(args, recorded, replay.kwargs)
             ex = hv.run(**replay.kwargs, console=sys.stdout)
             found = manifest.differences(recorded, replay, ex)
     except manifest.ReplayError as exc:
@@ -173,6 +176,22 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     what += (f", {ex.instructions} instructions, console {len(ex.console)} bytes"
              if replay.exact else "; only that is compared")
     print(f"hv replay: same as the recording ({what})", file=sys.stderr)
+    return 0
+
+
+def _replay_under_gdb(args: argparse.Namespace, recorded: dict, kwargs: dict) -> int:
+    """hv replay --gdb: the same run under gdb, paused at --stop-at N if given."""
+    import hv
+    from hv import gdbstub
+
+    # gdb decides when the run ends: the recorded budget, not --stop-at's.
+    kwargs = dict(kwargs, max_instructions=recorded.get("max_instructions"))
+    with gdbstub.GdbServer(args.gdb, stop_at=args.stop_at) as server:
+        ex = hv.run(**kwargs, console=sys.stdout, gdb=server)
+    _flush_stdout()
+    end = f"exit status {ex.status}" if ex.reason is None else f"killed: {ex.reason}"
+    print(f"hv replay: ran under gdb ({end}, {ex.instructions} instructions); nothing "
+          "compared", file=sys.stderr)
     return 0
 
 
@@ -307,6 +326,9 @@ def _parser() -> _Parser:
                         help="wall-clock limit (default: the recorded one times 10)")
     replay.add_argument("--switcher", metavar="NAME",
                         help="run under this switcher instead of the recorded one")
+    replay.add_argument("--gdb", metavar="[HOST:]PORT",
+                        help="replay under gdb, waiting for it on HOST:PORT as 'hv run --gdb' "
+                        "does, paused at --stop-at N if given; nothing is compared")
     replay.set_defaults(func=_cmd_replay)
 
     info = sub.add_parser("info", help="show an image's entry point and segments",

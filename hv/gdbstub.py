@@ -454,8 +454,10 @@ class GdbServer:
     server stays connected across the guest's restarts; close() ends it.
     """
 
-    def __init__(self, address: str | int = 0, *, announce: Any = sys.stderr) -> None:
+    def __init__(self, address: str | int = 0, *, announce: Any = sys.stderr,
+                 stop_at: int | None = None) -> None:
         host, port = parse_address(address)
+        self.stop_at = stop_at          # run to this instruction before gdb takes over
         self._listener = socket.create_server((host, port))
         self.host, self.port = self._listener.getsockname()[:2]
         self._announce = announce
@@ -570,6 +572,13 @@ class _Runner:
 def _serve(s: _Session, runner: _Runner) -> tuple:
     """Answer gdb until the guest exits or is killed; Machine.run's result."""
     s.machine = runner.machine
+    stop_at = runner.server.stop_at
+    while stop_at and runner.machine.instructions < stop_at:
+        result = runner.run(stop_at=stop_at)    # (before gdb's breakpoints exist)
+        if result is not None:
+            s.link.send(b"W%02x" % (result[0] & 0xFF) if result[0] is not None
+                        else b"X%02x" % SIGKILL)
+            return runner.result(result)
     s.stop_reply(SIGTRAP)               # what '?' says before the guest first runs
     _arm(s)
 

@@ -88,6 +88,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where each failed guest test's manifest goes, for `hv replay` "
                     "(ini: hv_manifests; default: hv-manifests/ beside --junitxml, else "
                     "under pytest's basetemp)")
+    group.addoption("--hv-gdb", metavar="[HOST:]PORT", default=None,
+                    help="run each selected guest test under gdb: wait for it on HOST:PORT "
+                    "(docs/debugging.md, 'gdb'); select one test (-k), and no -n")
     parser.addini("hv_images", type="args", default=[],
                   help="glob patterns (relative to rootdir) of guest suite images to collect")
     parser.addini("hv_timeout", default="60", help="default of --hv-timeout")
@@ -226,6 +229,23 @@ def _checked_image(path: os.PathLike[str], memory_mib: int) -> Any:
     return image
 
 
+class _TerminalLine:
+    """A file for print() that writes on pytest's terminal, past its capture."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def write(self, text: str) -> None:
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            terminal = self.config.get_terminal_writer()
+            terminal.write(text)
+            terminal.flush()
+
+    def flush(self) -> None:
+        pass
+
+
 class HvItem(pytest.Item):
     """One test case of a suite image, run in a fresh guest."""
 
@@ -253,7 +273,8 @@ class HvItem(pytest.Item):
                                   switcher=settings.switcher, clock=settings.clock)
         except (HvError, ImportError, ValueError) as exc:
             raise GuestFailure.because(f"cannot run the guest: {exc}") from None
-        result = machine.run(timeout=self._timeout(settings))
+        with self._gdb() as gdb:
+            result = machine.run(timeout=self._timeout(settings), gdb=gdb)
         console = result.console.decode("utf-8", "replace")
         if console:
             self.add_report_section("call", "stdout", console)
@@ -289,6 +310,15 @@ class HvItem(pytest.Item):
                         for r in result.results)
         return dataclasses.replace(result, results=results)
 
+    def _gdb(self) -> Any:
+        """--hv-gdb: a server that says on the terminal (not captured) where it waits."""
+        address = self.config.getoption("hv_gdb")
+        if address is None:
+            return contextlib.nullcontext()
+        from hv import gdbstub
+
+        return gdbstub.GdbServer(address, announce=_TerminalLine(self.config))
+
     def _timeout(self, settings: Settings) -> float:
         marker = self.get_closest_marker("hv_timeout")
         if marker is None or not marker.args:
@@ -318,6 +348,8 @@ def _failure_repr(item: HvItem, failure: GuestFailure) -> Any:
     text = "".join(f"{line}\n" for line in verdict.lines)
     if failure.replay:
         text += f"replay: {failure.replay}\n"
+        if failure.replay.startswith("hv replay "):     # and the same under the debugger
+            text += f"gdb: hv replay --gdb 127.0.0.1:1234 {failure.replay[len('hv replay '):]}\n"
     lines = failure.console.splitlines()
     shown = lines[-CONSOLE_TAIL:]
     title = "guest console" + (f" (last {len(shown)} of {len(lines)} lines)"

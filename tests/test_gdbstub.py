@@ -8,6 +8,7 @@ tests look at what gdb printed and at the guest's Exit.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -313,3 +314,73 @@ def test_hv_run_gdb_prints_the_port(image: Path) -> None:
     assert proc.returncode == 0, (out, stderr)
     assert re.search(r"Breakpoint 1(\.1)?, main", out) and "exited normally" in out, out
     assert stdout == "sum 45\n"
+
+
+SUITE_SOURCE = r"""
+#include <hv_test.h>
+
+volatile int seen;
+
+__attribute__((noinline)) int twice(int v)
+{
+    seen = v;
+    return 2 * v;
+}
+
+HV_TEST(doubles)
+{
+    HV_ASSERT_EQ(twice(21), 42);
+}
+
+HV_TEST(doubles_wrongly)
+{
+    HV_ASSERT_EQ(twice(2), 5);
+}
+"""
+
+
+@needs_gdb
+def test_pytest_hv_gdb_runs_the_test_under_gdb(tmp_path: Path) -> None:
+    src = tmp_path / "dbgsuite.c"
+    src.write_text(SUITE_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "dbgsuite.elf", ["-g", "-O1"], capture=True)
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(Path(hv.__file__).resolve().parent.parent),
+               PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                             "-p", "hv.pytest_plugin", str(image), "-k", "doubles_wrongly",
+                             f"--hv-gdb=127.0.0.1:{port}"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    report = _wait_for_announce(proc.stdout)
+    out = gdb_batch(image, port, "break twice", "continue", "p v", "continue")
+    report += proc.communicate(timeout=60)[0]
+    assert "$1 = 2" in out and "exited with code 01" in out, out
+    assert f"hv: waiting for gdb on 127.0.0.1:{port}" in report, report
+    assert re.search(r"^gdb: hv replay --gdb 127\.0\.0\.1:1234 \S+\.json$", report, re.M), report
+    manifest = re.search(r"^replay: hv replay (\S+\.json)$", report, re.M).group(1)
+
+    # The failure's own gdb command: paused at instruction 100, then to the end.
+    proc = subprocess.Popen([sys.executable, "-m", "hv", "replay", "--gdb", f"127.0.0.1:{port}",
+                             "--stop-at", "100", manifest], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_announce(proc.stderr)
+    out = gdb_batch(image, port, "p seen", "break twice", "continue", "p v", "continue")
+    stdout, stderr = proc.communicate(timeout=60)
+    assert "$2 = 2" in out and "exited with code 01" in out, out
+    assert "hv replay: ran under gdb (exit status 1," in stderr, stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_announce(stream) -> str:
+    """What the process printed up to its "hv: waiting for gdb" line."""
+    seen = ""
+    while "hv: waiting for gdb" not in seen:
+        line = stream.readline()
+        assert line, f"no 'waiting for gdb' line in:\n{seen}"
+        seen += line
+    return seen

@@ -384,3 +384,35 @@ def _wait_for_announce(stream) -> str:
         assert line, f"no 'waiting for gdb' line in:\n{seen}"
         seen += line
     return seen
+
+
+HANDLER_SOURCE = r"""
+#include <hv_irq.h>
+
+volatile int hits;
+void raise_it(void);
+void handler(void);
+__asm__(".globl raise_it\nraise_it:\n int $0x80\n ret\n"
+        ".globl handler\nhandler:\n incl hits\n iret\n");
+
+int main(void)
+{
+    hv_set_gate(0x80, handler, HV_GATE_TRAP);
+    raise_it();
+    return hits == 1 ? 0 : 1;
+}
+"""
+
+
+@needs_gdb
+def test_step_into_an_interrupt_handler_and_out(tmp_path: Path) -> None:
+    src = tmp_path / "handler.c"
+    src.write_text(HANDLER_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "handler.elf", ["-g", "-O1"], capture=True)
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "break raise_it", "continue", "stepi",
+                    "p $pc == handler", "p hits", "stepi", "p hits", "stepi",
+                    "p $pc == (char *)raise_it + 2", "continue")
+    ex = served.join()
+    assert ex.status == 0, out
+    assert re.search(r"\$1 = 1\n\$2 = 0\n.*\$3 = 1\n.*\$4 = 1\n", out, re.S), out

@@ -342,7 +342,7 @@ class _Session:
         n_s, _, value = body.partition(b"=")
         n = int(n_s, 16)
         if n >= 10:
-            return b"OK" if n < len(_REG_SIZES) else b"E00"   # segments, x87, SSE: read-only
+            return b"E01"                  # segments, x87, SSE: read-only here
         self._set_core({n: int.from_bytes(bytes.fromhex(value.decode()), "little")})
         return b"OK"
 

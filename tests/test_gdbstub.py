@@ -416,3 +416,43 @@ def test_step_into_an_interrupt_handler_and_out(tmp_path: Path) -> None:
     ex = served.join()
     assert ex.status == 0, out
     assert re.search(r"\$1 = 1\n\$2 = 0\n.*\$3 = 1\n.*\$4 = 1\n", out, re.S), out
+
+
+PAGED_SOURCE = r"""
+#include <hv_paging.h>
+
+#define ALIAS 0x40000000u
+static volatile uint32_t page[1024] __attribute__((aligned(4096)));
+
+__attribute__((noinline)) void paged(volatile uint32_t *alias) { alias[1] = 0x5eed; }
+
+int main(void)
+{
+    uint32_t *pgdir = hv_pt_new();
+    hv_frame_set_limit(0x01000000u);
+    if (hv_pt_identity(pgdir, 0, 0x01000000u, HV_PTE_RW | HV_PTE_PS) < 0 ||
+        hv_pt_identity_stack(pgdir, 64u << 10, HV_PTE_RW) < 0 ||
+        hv_pt_map(pgdir, ALIAS, (uint32_t)(uintptr_t)page, HV_PTE_RW) < 0 ||
+        hv_paging_enable(pgdir) < 0)
+        return 2;
+    page[0] = 0xfeedf00d;
+    paged((volatile uint32_t *)ALIAS);
+    return page[1] == 0x5eed ? 0 : 1;
+}
+"""
+
+
+@needs_gdb
+def test_memory_is_guest_virtual_when_paging_is_on(tmp_path: Path) -> None:
+    src = tmp_path / "paged.c"
+    src.write_text(PAGED_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "paged.elf", ["-g", "-O1"], capture=True)
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "break paged", "continue", "x/wx 0x40000000",
+                    "x/wx 0x40001000", "set var *(int *)0x40000004 = 7", "p page[1]", "finish",
+                    "p page[1]", "continue")
+    ex = served.join()
+    assert ex.status == 0, out
+    assert re.search(r"^0x40000000:\s+0xfeedf00d$", out, re.M), out     # through the alias
+    assert "Cannot access memory at address 0x40001000" in out, out    # not mapped
+    assert "$1 = 7" in out and "$2 = 24301" in out, out                 # 0x5eed

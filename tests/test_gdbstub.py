@@ -456,3 +456,10 @@ def test_memory_is_guest_virtual_when_paging_is_on(tmp_path: Path) -> None:
     assert re.search(r"^0x40000000:\s+0xfeedf00d$", out, re.M), out     # through the alias
     assert "Cannot access memory at address 0x40001000" in out, out    # not mapped
     assert "$1 = 7" in out and "$2 = 24301" in out, out                 # 0x5eed
+
+
+def test_hv_run_gdb_refuses_a_bad_address(image: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "hv", "run", "--gdb", "localhost:http",
+                           str(image)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("hv: error: gdb address must be [HOST:]PORT"), done.stderr

@@ -223,6 +223,7 @@ class _Session:
         self.detached = False
         self.last_stop = b"S05"
         self.resume: str | None = None
+        self.restarted: str | None = None
 
     # ---- registers ----
 
@@ -591,14 +592,17 @@ def _serve(s: _Session, runner: _Runner) -> tuple:
     if s.detached:
         return finish(_run_out(runner))
     while True:
-        packet = s.link.recv()
-        s.resume = None
-        reply = s.handle(packet)
-        if reply is not None:
-            if reply != b"\x00":
-                s.link.send(reply)
-            if s.resume != "detach":
-                continue
+        if s.restarted is not None:     # the boot before restarted during a step or continue
+            s.resume, s.restarted = s.restarted, None
+        else:
+            packet = s.link.recv()
+            s.resume = None
+            reply = s.handle(packet)
+            if reply is not None:
+                if reply != b"\x00":
+                    s.link.send(reply)
+                if s.resume != "detach":
+                    continue
         if s.resume == "kill":
             s.link.send(b"X%02x" % SIGKILL)
             return runner.result((None, "killed by gdb", runner.console, 0, 0.0, False, ()))
@@ -612,6 +616,8 @@ def _serve(s: _Session, runner: _Runner) -> tuple:
             continue
         result = _resume(s, runner, s.resume == "step")
         if result is not None:
+            if result[5]:
+                s.restarted = s.resume  # gdb still waits: go on in the next boot
             return finish(result)
 
 

@@ -463,3 +463,38 @@ def test_hv_run_gdb_refuses_a_bad_address(image: Path) -> None:
                            str(image)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
     assert done.stderr.startswith("hv: error: gdb address must be [HOST:]PORT"), done.stderr
+
+
+RESTART_SOURCE = r"""
+#include <stdio.h>
+#include <hv_guest.h>
+
+int main(void)
+{
+    while (!(hv_inb(0x3fd) & 1))
+        ;
+    char c = (char)hv_inb(0x3f8);
+    printf("boot %c\n", c);
+    if (c == 'r')
+        hv_shutdown("again", HV_SHUTDOWN_RESTART);
+    return 0;
+}
+"""
+
+
+@needs_gdb
+def test_a_restart_goes_on_under_the_same_gdb(tmp_path: Path) -> None:
+    src = tmp_path / "restart.c"
+    src.write_text(RESTART_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "restart.elf", ["-g", "-O1"], capture=True)
+    server = gdbstub.GdbServer("127.0.0.1:0", announce=None)
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(
+        hv.run(str(image), serial_input=b"rx", gdb=server)), daemon=True)
+    thread.start()
+    out = gdb_batch(image, server.port, "break main", "continue", "continue", "continue")
+    thread.join(30)
+    server.close()
+    assert len(re.findall(r"Breakpoint 1(\.\d)?, main", out)) == 2, out     # once per boot
+    assert "exited normally" in out, out
+    assert result and result[0].status == 0 and result[0].console == b"boot r\nagain\nboot x\n"

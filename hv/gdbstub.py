@@ -131,6 +131,27 @@ def _unescape(data: bytes) -> bytes:
     return bytes(out)
 
 
+# Where gdb's x87 control registers 24..31 live in the FNSAVE image:
+# (offset, bytes) of fctrl, fstat, ftag, fiseg, fioff, foseg, fooff, fop.
+_X87_FIELDS = ((0, 2), (4, 2), (8, 2), (16, 2), (12, 4), (24, 2), (20, 4), (18, 2))
+
+
+def _put_fpu_reg(fpu: bytearray, n: int, raw: bytes) -> None:
+    """Write gdb register n (16..40, little-endian `raw`) into debug_fpu()'s bytes."""
+    if n < 24:                                  # st0..st7: 10 bytes each, from byte 28
+        fpu[28 + 10 * (n - 16):38 + 10 * (n - 16)] = raw[:10].ljust(10, b"\0")
+    elif n < 32:
+        offset, size = _X87_FIELDS[n - 24]
+        value = int.from_bytes(raw, "little") & ((1 << (8 * size)) - 1)
+        if n == 31:
+            value &= 0x7FF                      # the opcode's 11 bits
+        fpu[offset:offset + size] = value.to_bytes(size, "little")
+    elif n < 40:                                # xmm0..xmm7 after the 108-byte image
+        fpu[108 + 16 * (n - 32):124 + 16 * (n - 32)] = raw[:16].ljust(16, b"\0")
+    else:
+        fpu[236:240] = raw[:4].ljust(4, b"\0")
+
+
 class _Link:
     """Packet framing over the socket: checksums, acknowledgements, Ctrl-C."""
 
@@ -328,9 +349,16 @@ class _Session:
         return "".join(self._reg_hex(v, s) for v, s in zip(regs, _REG_SIZES, strict=True)).encode()
 
     def _pkt_write_regs(self, body: bytes) -> bytes:
-        raw = bytes.fromhex(body[:80].decode())
+        raw = bytes.fromhex(body.decode())
         self._set_core({n: int.from_bytes(raw[4 * n:4 * n + 4], "little")
-                        for n in range(len(raw) // 4)})
+                        for n in range(min(len(raw) // 4, 10))})
+        if len(raw) >= sum(_REG_SIZES):         # and the x87 and SSE registers
+            fpu = bytearray(self.machine.debug_fpu())
+            offset = sum(_REG_SIZES[:16])
+            for n in range(16, len(_REG_SIZES)):
+                _put_fpu_reg(fpu, n, raw[offset:offset + _REG_SIZES[n]])
+                offset += _REG_SIZES[n]
+            self.machine.debug_set_fpu(bytes(fpu))
         return b"OK"
 
     def _pkt_read_reg(self, body: bytes) -> bytes:
@@ -342,9 +370,15 @@ class _Session:
     def _pkt_write_reg(self, body: bytes) -> bytes:
         n_s, _, value = body.partition(b"=")
         n = int(n_s, 16)
-        if n >= 10:
-            return b"E01"                  # segments, x87, SSE: read-only here
-        self._set_core({n: int.from_bytes(bytes.fromhex(value.decode()), "little")})
+        raw = bytes.fromhex(value.decode())
+        if 10 <= n < 16 or n >= len(_REG_SIZES):
+            return b"E01"                  # segment registers: read-only here
+        if n >= 16:
+            fpu = bytearray(self.machine.debug_fpu())
+            _put_fpu_reg(fpu, n, raw)
+            self.machine.debug_set_fpu(bytes(fpu))
+            return b"OK"
+        self._set_core({n: int.from_bytes(raw, "little")})
         return b"OK"
 
     def _pkt_read_mem(self, body: bytes) -> bytes:

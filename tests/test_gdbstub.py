@@ -498,3 +498,43 @@ def test_a_restart_goes_on_under_the_same_gdb(tmp_path: Path) -> None:
     assert len(re.findall(r"Breakpoint 1(\.\d)?, main", out)) == 2, out     # once per boot
     assert "exited normally" in out, out
     assert result and result[0].status == 0 and result[0].console == b"boot r\nagain\nboot x\n"
+
+
+FPU_SOURCE = r"""
+#include <stdio.h>
+volatile double d = 1.5;
+volatile float f4[4] = {1, 2, 3, 4};
+
+__attribute__((noinline)) double get(double x) { return x * 2.0; }
+
+__attribute__((noinline, target("sse2"))) float addf(void)
+{
+    float r;
+    __asm__ volatile("movups %1, %%xmm1\n\taddss %%xmm1, %%xmm1\n\tmovss %%xmm1, %0"
+                     : "=m"(r) : "m"(f4[0]) : "xmm1");
+    return r;
+}
+
+int main(void)
+{
+    double r = get(d);
+    printf("%d %d\n", (int)r, (int)addf());
+    return 0;
+}
+"""
+
+
+@needs_gdb
+def test_x87_and_sse_registers_read_and_write(tmp_path: Path) -> None:
+    src = tmp_path / "fpu.c"
+    src.write_text(FPU_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "fpu.elf", ["-g", "-O1"], capture=True)
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "break get", "break addf", "continue", "finish",
+                    "p $st0", "set $st0 = 42", "continue", "stepi", "stepi",
+                    "p $xmm1.v4_float", "set $xmm1.v4_float[0] = 10", "p $mxcsr",
+                    "set $mxcsr = 0x7f80", "p/x $mxcsr", "set $cs = 0x10", "continue")
+    ex = served.join()
+    assert "Value returned is $1 = 3" in out and "$2 = 3" in out, out
+    assert "$3 = {1, 2, 3, 4}" in out and "$4 = 8064" in out and "$5 = 0x7f80" in out, out
+    assert ex.console == b"42 20\n", out        # st0 42 returned; xmm1 10 + 10

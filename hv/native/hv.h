@@ -197,6 +197,8 @@ struct hv_switcher_ops {
     /* The debugger's view of the x87 and SSE state (between runs): a 32-bit
      * FNSAVE image, XMM0..7 and MXCSR. */
     void (*get_fpu)(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr);
+    /* ... and the debugger's writes to it (MXCSR's reserved bits are dropped). */
+    void (*set_fpu)(void *sw, const uint8_t fnsave[108], const uint8_t xmm[128], uint32_t mxcsr);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;

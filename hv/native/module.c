@@ -780,6 +780,27 @@ static PyObject *Machine_debug_fpu(Machine *self, PyObject *unused)
     return PyBytes_FromStringAndSize((const char *)buf, sizeof(buf));
 }
 
+static PyObject *Machine_debug_set_fpu(Machine *self, PyObject *arg)
+{
+    if (check_idle(self))
+        return NULL;
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *ret = NULL;
+    if (buf.len != 108 + 128 + 4) {
+        PyErr_SetString(PyExc_ValueError, "debug_set_fpu takes debug_fpu()'s 240 bytes");
+    } else {
+        const uint8_t *p = buf.buf;
+        uint32_t mxcsr;
+        memcpy(&mxcsr, p + 236, 4);
+        self->g->sw_ops->set_fpu(self->g->sw, p, p + 108, mxcsr);
+        ret = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&buf);
+    return ret;
+}
+
 /* The general registers, eip and eflags, in debug_regs' order (10 values). */
 static PyObject *Machine_debug_set_regs(Machine *self, PyObject *arg)
 {
@@ -918,6 +939,8 @@ static PyMethodDef Machine_methods[] = {
       "fs, gs)" },
     { "debug_fpu", (PyCFunction)Machine_debug_fpu, METH_NOARGS,
       "debug_fpu() -> bytes: the FNSAVE image (108), XMM0..7 (128), MXCSR (4)" },
+    { "debug_set_fpu", (PyCFunction)Machine_debug_set_fpu, METH_O,
+      "debug_set_fpu(data): write debug_fpu()'s 240 bytes back (MXCSR's reserved bits dropped)" },
     { "debug_set_regs", (PyCFunction)Machine_debug_set_regs, METH_O,
       "debug_set_regs((eax, ..., edi, eip, eflags))" },
     { "debug_read", (PyCFunction)Machine_debug_read, METH_VARARGS,

@@ -568,6 +568,16 @@ static void emu_get_fpu(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_
     *mxcsr = emu_simd_mxcsr(c);
 }
 
+static void emu_set_fpu(void *sw, const uint8_t fnsave[108], const uint8_t xmm[128],
+                        uint32_t mxcsr)
+{
+    struct cpu *c = sw;
+    memcpy(c->x87, fnsave, 108);    /* the next run loads it into the host's x87 */
+    emu_x87_rewatch(c);
+    memcpy(c->simd.xmm, xmm, 128);
+    emu_simd_set_mxcsr(c, mxcsr & emu_mxcsr_mask());
+}
+
 const struct hv_switcher_ops hv_switcher_emu = {
     .name = "emu",
     .create = emu_create,
@@ -583,6 +593,7 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .irq_window = emu_irq_window,
     .set_breakpoints = emu_set_breakpoints,
     .get_fpu = emu_get_fpu,
+    .set_fpu = emu_set_fpu,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

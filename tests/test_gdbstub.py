@@ -99,8 +99,11 @@ def gdb_batch(image: Path, port: int, *commands: str, interrupt_after: float | N
     argv = [GDB, "-batch", "-nx", "-ex", f"target remote 127.0.0.1:{port}"]
     for command in commands:
         argv += ["-ex", command]
+    # gdb is not ours: it runs without the sanitizer runtime that the asan
+    # environment preloads into hv's processes (gdb hangs under it).
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     proc = subprocess.Popen(argv + [str(image)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env=env)
     if interrupt_after is not None:
         time.sleep(interrupt_after)
         proc.send_signal(signal.SIGINT)     # gdb sends the stub its Ctrl-C byte

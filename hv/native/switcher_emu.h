@@ -881,10 +881,10 @@ struct emu_simd_enc {
     uint16_t flags;
 };
 enum {
-    SIMD_MMX = 1, SIMD_GPR_IN = 2, SIMD_GPR_OUT = 4, SIMD_FLAGS_OUT = 8, SIMD_MASKMOV = 16,
+    SIMD_GPR_IN = 2, SIMD_GPR_OUT = 4, SIMD_FLAGS_OUT = 8, SIMD_MASKMOV = 16,
 };
 /* A stub: 0 when the instruction ran, 1 after a host #XM (run_trapping). */
-typedef int emu_simd_stub(void *frame, void *mem, void *x87);
+typedef int emu_simd_stub(void *frame, void *mem);
 /* The stub for an encoding (made once per process), or NULL if there is no
  * room left for more. */
 emu_simd_stub *emu_simd_stub_for(const struct emu_simd_enc *e);

@@ -455,10 +455,8 @@ static int dec_simd(struct dec *d, struct insn *i, unsigned map, uint8_t b)
         simd_add_xmm(&enc, i->reg);
     if (mk == SK_X)
         simd_add_xmm(&enc, i->rm);
-    if (rk == SK_M || mk == SK_M || (e & SI_NOMODRM)) {
-        enc.flags |= SIMD_MMX;
+    if (rk == SK_M || mk == SK_M || (e & SI_NOMODRM))
         e |= SI_MMX;
-    }
     if (rk == SK_X || mk == SK_X)
         e |= SI_XMM;
     if (rk == SK_G || mk == SK_G) {

@@ -98,7 +98,7 @@ static __attribute__((noinline)) bool EMU(simd_step)(struct cpu *c, const struct
     if (!c->simd.live)
         emu_simd_load(c);
     if (HV_LIKELY((c->simd.mxcsr & MXCSR_MASKS) == MXCSR_MASKS)) {
-        stub((uint8_t *)&c->simd + 64, mem, c->x87);
+        stub((uint8_t *)&c->simd + 64, mem);
     } else if (!emu_simd_run_trapping(c, stub, mem)) {
         if (w == X87_WAIT_IGNORE)
             emu_x87_unhold(c, held);

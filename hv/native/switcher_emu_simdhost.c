@@ -107,10 +107,9 @@ static void emit_entry(struct gen *g)
 #if defined(__x86_64__)
     EMIT(g, 0xf3, 0x0f, 0x1e, 0xfa);                        /* endbr64 */
 #else
-    /* cdecl: keep EDI and ESI; the frame, the operand and the x87 image
-     * arrive on the stack. */
-    EMIT(g, 0x57, 0x56, 0x8b, 0x7c, 0x24, 0x0c, 0x8b, 0x74, 0x24, 0x10,
-         0x8b, 0x54, 0x24, 0x14);
+    /* cdecl: keep EDI and ESI; the frame and the operand arrive on the
+     * stack. */
+    EMIT(g, 0x57, 0x56, 0x8b, 0x7c, 0x24, 0x0c, 0x8b, 0x74, 0x24, 0x10);
 #endif
 }
 
@@ -314,7 +313,7 @@ bool emu_simd_run_trapping(struct cpu *c, emu_simd_stub *stub, void *mem)
     fpe_lo = lo;
     fpe_hi = lo + STUB_MAX;
     fpe_frame = f;
-    int r = stub((uint8_t *)f + 64, mem, c->x87);
+    int r = stub((uint8_t *)f + 64, mem);
     fpe_frame = NULL;
     sig_give();
     return r == 0;

@@ -199,6 +199,14 @@ struct hv_switcher_ops {
     void (*get_fpu)(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr);
     /* ... and the debugger's writes to it (MXCSR's reserved bits are dropped). */
     void (*set_fpu)(void *sw, const uint8_t fnsave[108], const uint8_t xmm[128], uint32_t mxcsr);
+    /* Start counting, per decoded block, how often guest code runs (drops
+     * decoded code once); nonzero if out of memory.  Never turned off: a
+     * machine without it pays nothing. */
+    int (*coverage_on)(void *sw);
+    /* Call fn once per block that ran while counting: its EIP range
+     * [start, end) and how many times it was entered. */
+    void (*coverage_read)(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
+                                                uint64_t count), void *ctx);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;

@@ -693,6 +693,46 @@ error:
     return ret;
 }
 
+/* ---- coverage (hv/coverage.py) ---- */
+
+static PyObject *Machine_coverage_on(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_idle(self))
+        return NULL;
+    if (self->g->sw_ops->coverage_on(self->g->sw))
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+struct cov_list {
+    PyObject *list;
+    int failed;
+};
+
+static void cov_append(void *ctx, uint32_t start, uint32_t end, uint64_t count)
+{
+    struct cov_list *l = ctx;
+    if (l->failed)
+        return;
+    PyObject *t = Py_BuildValue("(IIK)", start, end, (unsigned long long)count);
+    if (!t || PyList_Append(l->list, t))
+        l->failed = 1;
+    Py_XDECREF(t);
+}
+
+static PyObject *Machine_coverage(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_idle(self))
+        return NULL;
+    struct cov_list l = { PyList_New(0), 0 };
+    if (!l.list)
+        return NULL;
+    self->g->sw_ops->coverage_read(self->g->sw, cov_append, &l);
+    if (l.failed)
+        Py_CLEAR(l.list);
+    return l.list;
+}
+
 static PyObject *Machine_set_watchpoints(Machine *self, PyObject *arg)
 {
     if (check_idle(self))
@@ -929,6 +969,11 @@ static PyMethodDef Machine_methods[] = {
     { "set_breakpoints", (PyCFunction)Machine_set_breakpoints, METH_O,
       "set_breakpoints(eips): runs stop (debug_stop 'break') before these instructions; "
       "a run that resumes from such a stop first runs the instruction there" },
+    { "coverage_on", (PyCFunction)Machine_coverage_on, METH_NOARGS,
+      "coverage_on(): from now on count how often each decoded block of guest code runs" },
+    { "coverage", (PyCFunction)Machine_coverage, METH_NOARGS,
+      "coverage() -> [(start, end, count), ...]: the blocks [start, end) that ran while "
+      "counting, and how many times each was entered" },
     { "set_watchpoints", (PyCFunction)Machine_set_watchpoints, METH_O,
       "set_watchpoints([(vaddr, length), ...]): while any is set, runs go one instruction "
       "at a time and stop (debug_stop 'watch', watch_hit) right after one changes" },

@@ -16,6 +16,13 @@
  * (so a store through any alias invalidates them), and the virtual pages
  * they were fetched through are marked in `vcodemap`, so that a remapping of
  * such a page (SET_PTE, INVLPG) drops the code decoded under the old one.
+ *
+ * Coverage counts block entries without touching the paths above: a block
+ * decoded while it is on starts with op_cov_enter, which bumps the block's
+ * counter and runs the real first handler.  Chained jumps land on that
+ * handler like any other, so every entry is counted; blocks decoded into
+ * the scratch space (budget ends, breakpoints) are counted by the
+ * dispatcher.  A block left part-way (a fault, an exit) still counts whole.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,9 +73,22 @@ static void *emu_create(struct hv_guest *g)
     return c;
 }
 
+static void cov_free(struct cpu *c)
+{
+    if (!c->cov_hash)
+        return;
+    for (size_t h = 0; h < (1u << COV_BITS); h++)
+        for (struct emu_cov *e = c->cov_hash[h], *n; e; e = n) {
+            n = e->next;
+            free(e);
+        }
+    free(c->cov_hash);
+}
+
 static void emu_destroy(void *sw)
 {
     struct cpu *c = sw;
+    cov_free(c);
     free(c->codemap);
     free(c->page_blocks);
     free(c->vcodemap);
@@ -120,6 +140,77 @@ static bool vpage_has_code(const struct cpu *c, uint32_t vpage)
     return !c->vcodemap || ((c->vcodemap[vpage >> 5] >> (vpage & 31)) & 1);
 }
 
+/* ---- coverage ---- */
+
+static struct emu_cov *cov_entry(struct cpu *c, uint32_t start, uint32_t end)
+{
+    struct emu_cov **head = &c->cov_hash[(start * 0x9e3779b1u) >> (32 - COV_BITS)];
+    for (struct emu_cov *e = *head; e; e = e->next)
+        if (e->start == start && e->end == end)
+            return e;
+    struct emu_cov *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;        /* that block goes uncounted */
+    e->start = start;
+    e->end = end;
+    e->next = *head;
+    *head = e;
+    c->cov_n++;
+    return e;
+}
+
+/* The first handler of every block decoded with coverage on. */
+static OP(op_cov_enter)
+{
+    struct block *b = (struct block *)((char *)i - offsetof(struct block, insns));
+    b->cov->count++;
+#ifdef HV_NO_TAILCALL
+    return b->cov_fn(c, i);
+#else
+    b->cov_fn(c, i);
+#endif
+}
+
+static void cov_wrap(struct cpu *c, struct block *b)
+{
+    if (!b->ninsn || !(b->cov = cov_entry(c, b->eip, b->insns[b->ninsn].eip)))
+        return;
+    b->cov_fn = b->insns[0].fn;
+    b->insns[0].fn = op_cov_enter;
+}
+
+/* A scratch block runs once and is never chained into: count it here. */
+static void cov_scratch(struct cpu *c, const struct block *b)
+{
+    struct emu_cov *e;
+    if (b->ninsn && (e = cov_entry(c, b->eip, b->insns[b->ninsn].eip)))
+        e->count++;
+}
+
+static int emu_coverage_on(void *sw)
+{
+    struct cpu *c = sw;
+    if (c->cov_hash)
+        return 0;
+    c->cov_hash = calloc(1u << COV_BITS, sizeof(*c->cov_hash));
+    if (!c->cov_hash)
+        return -1;
+    flush_all(c);           /* blocks decoded before would not count */
+    return 0;
+}
+
+static void emu_coverage_read(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
+                                                  uint64_t count), void *ctx)
+{
+    const struct cpu *c = sw;
+    if (!c->cov_hash)
+        return;
+    for (size_t h = 0; h < (1u << COV_BITS); h++)
+        for (const struct emu_cov *e = c->cov_hash[h]; e; e = e->next)
+            if (e->count)
+                fn(ctx, e->start, e->end, e->count);
+}
+
 static struct block *translate(struct cpu *c, uint32_t eip)
 {
     if (c->arena_size - c->arena_used < BLOCK_BYTES(BLOCK_MAX_INSNS))
@@ -144,6 +235,8 @@ static struct block *translate(struct cpu *c, uint32_t eip)
         mark_vpage(c, (base + eip) >> 12);
         mark_vpage(c, (base + b->insns[b->ninsn].eip - 1) >> 12);
     }
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        cov_wrap(c, b);
     return b;
 }
 
@@ -309,6 +402,8 @@ static bool at_break(struct cpu *c, struct hv_trap *t)
     struct block *b = &c->scratch.blk;
     uint64_t left = c->stop_at - c->icount;
     decode(c, c->eip, b, left < BLOCK_MAX_INSNS ? (unsigned)left : BLOCK_MAX_INSNS);
+    if (c->cov_hash)
+        cov_scratch(c, b);
     c->icount += b->ninsn;
     enter_block(c, b);
     return true;
@@ -347,6 +442,8 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
              * into a block that is never cached. */
             b = &c->scratch.blk;
             decode(c, c->eip, b, (unsigned)(c->stop_at - c->icount));
+            if (HV_UNLIKELY(c->cov_hash != NULL))
+                cov_scratch(c, b);
         }
         c->icount += b->ninsn;
         enter_block(c, b);
@@ -594,6 +691,8 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .set_breakpoints = emu_set_breakpoints,
     .get_fpu = emu_get_fpu,
     .set_fpu = emu_set_fpu,
+    .coverage_on = emu_coverage_on,
+    .coverage_read = emu_coverage_read,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

@@ -102,8 +102,25 @@ struct block {
     uint32_t npages;        /* how many of ppage are used: 0, 1 or 2 */
     struct block *hash_next;
     struct block *page_next[2];
+    /* Coverage on: insns[0].fn is op_cov_enter, which counts a run in cov
+     * and goes on with cov_fn, the handler the decoder chose. */
+    struct emu_cov *cov;
+    emu_fn *cov_fn;
     struct insn insns[];
 };
+
+/*
+ * Coverage (hv run --coverage): how many times each block ran, kept by its
+ * guest EIP range [start, end) in a table that outlives flushes of the code
+ * cache (a block decoded again finds its old entry).  Off, it costs nothing:
+ * only blocks decoded while it is on have the counting first handler.
+ */
+struct emu_cov {
+    uint32_t start, end;
+    uint64_t count;
+    struct emu_cov *next;
+};
+#define COV_BITS 14
 
 #define BLOCK_DEAD 0xffffffffu
 #define EMU_BP_MAX 256
@@ -231,6 +248,9 @@ struct cpu {
     bool bp_stopped;
     uint64_t bp_icount;
     uint32_t bp_eip;
+
+    struct emu_cov **cov_hash;  /* coverage on: 1 << COV_BITS chains; else NULL */
+    size_t cov_n;               /* entries in it */
 
     union {
         struct block blk;

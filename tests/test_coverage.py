@@ -183,3 +183,45 @@ def test_pytest_hv_cov_one_test(built, pytester: pytest.Pytester,
     lines = _file(coverage.read_lcov(pytester.path / "hv-coverage" / "coverage.info"),
                   built["suite_src"])
     assert (lines[_line(SUITE, "ONLY-A")], lines[_line(SUITE, "ONLY-B")]) == (1, 0)
+
+
+# ---- docs/debugging.md, "Coverage" ----
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "debugging.md"
+
+
+def _section() -> str:
+    text = DOC.read_text()
+    return text[text.index("## Coverage"):]
+
+
+def test_the_console_example_of_docs_debugging_md(tmp_path: Path) -> None:
+    import re
+
+    section = _section()
+    source = re.search(r"\$ cat parity\.c\n(.*?)\$ hv cc", section, re.S).group(1)
+    shown = re.search(r"(SF:.*?LH:\d+)\n", section, re.S).group(1).splitlines()
+    (tmp_path / "parity.c").write_text(source)
+    image = cc.compile_guest([tmp_path / "parity.c"], tmp_path / "parity.elf", ["-g", "-O0"],
+                             capture=True)
+    data = coverage.start()
+    try:
+        ex = hv.run(image)
+    finally:
+        coverage.stop()
+    assert ex.console == b"1 is odd\n"
+    coverage.write_report(data, tmp_path / "cov")
+    lines = coverage.read_lcov(tmp_path / "cov" / "coverage.info")[str(tmp_path / "parity.c")]
+    want = [r for r in shown if r.startswith("DA:")]
+    assert [f"DA:{no},{n}" for no, n in sorted(lines.items())] == want
+
+
+def test_the_python_example_of_docs_debugging_md(built, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    example = re.search(r"```python\n(.*?)```", _section(), re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    example = example.replace("images/build/hello.elf", str(built["program"]))
+    exec(compile(example, "debugging.md", "exec"), {})
+    assert (tmp_path / "cov" / "coverage.info").is_file()

@@ -1,9 +1,10 @@
 """Guest code coverage: which source lines ran, from the emu's block counts.
 
 The emu counts how many times each decoded block [start, end) of guest code
-was entered (Machine.coverage_on / Machine.coverage).  Every instruction of a
-block runs each time the block is entered, so an instruction's count is the
-sum of the counts of the blocks that hold it.  The DWARF line table of the
+was entered (Machine.coverage_on / Machine.coverage), and, for a block left
+part-way (a fault, a trap, the guest's exit), takes one off the range from
+the instruction that did not run to the block's end.  So an instruction's
+count is the sum of the counts of the ranges that hold it.  The DWARF line table of the
 image (built with `hv cc -g`) maps instruction addresses to source lines; a
 line's count is the largest count of its instructions.
 
@@ -16,8 +17,6 @@ file each, merged at the end), before anything is mapped to lines.
     data.save("run.hvcov.json")
     write_report(Data.load_all(paths), "covdir")   # covdir/coverage.info, index.html
 
-A block left part-way (a fault, the guest's exit) counts whole: the lines
-after the exit point in that block show as run.
 """
 
 from __future__ import annotations
@@ -147,7 +146,7 @@ def line_counts(image: str | os.PathLike[str], blocks: Mapping[Block, int]) -> F
     lines: FileLines = {}
     for addr, name, line in line_table(image):
         k = bisect.bisect_right(marks, addr) - 1
-        count = totals[k] if k >= 0 else 0
+        count = max(totals[k], 0) if k >= 0 else 0
         per_file = lines.setdefault(name, {})
         per_file[line] = max(per_file.get(line, 0), count)
     return lines

@@ -60,6 +60,23 @@ HV_TEST(a) { branch(1); }
 HV_TEST(b) { branch(0); }
 """
 
+# A store outside guest RAM faults mid-block and kills the guest: the rest
+# of that block must not count as run.
+FAULT = r"""
+#include <hv_guest.h>
+
+volatile int x;
+
+int main(void)
+{
+    x = 1;                                  /* RUN before */
+    *(volatile int *)0xf0000000u = 5;       /* RUN fault */
+    x = 2;                                  /* NOT-RUN after */
+    x = 3;                                  /* NOT-RUN after */
+    return x;
+}
+"""
+
 
 def _line(source: str, marker: str) -> int:
     for no, text in enumerate(source.splitlines(), 1):
@@ -80,7 +97,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.skip(f"hv._native is not built: {exc}")
     work = tmp_path_factory.mktemp("coverage")
     out = {}
-    for name, text in (("program", PROGRAM), ("suite", SUITE)):
+    for name, text in (("program", PROGRAM), ("suite", SUITE), ("fault", FAULT)):
         src = work / f"{name}.c"
         src.write_text(text)
         cc.compile_guest([src], work / f"{name}.elf", ["-g", "-O0"], capture=True)
@@ -117,6 +134,19 @@ def test_lines_without_code_are_not_in_the_report(built) -> None:
     lines = _file(coverage.all_lines(data), built["program_src"])
     assert 1 not in lines            # the blank first line
     assert _line(PROGRAM, "#include") not in lines
+
+
+def test_a_block_left_part_way_counts_only_what_ran(built) -> None:
+    data = coverage.start()
+    try:
+        ex = hv.run(built["fault"])
+    finally:
+        coverage.stop()
+    assert ex.killed and "#PF" in ex.reason
+    lines = _file(coverage.all_lines(data), built["fault_src"])
+    assert lines[_line(FAULT, "RUN before")] == 1
+    assert lines[_line(FAULT, "RUN fault")] == 1
+    assert [lines[no] for no in _lines(FAULT, "NOT-RUN")] == [0, 0]
 
 
 def _run_test(image: Path, name: str) -> coverage.Data:

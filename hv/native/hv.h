@@ -203,10 +203,13 @@ struct hv_switcher_ops {
      * decoded code once); nonzero if out of memory.  Never turned off: a
      * machine without it pays nothing. */
     int (*coverage_on)(void *sw);
-    /* Call fn once per block that ran while counting: its EIP range
-     * [start, end) and how many times it was entered. */
+    /* Call fn once per EIP range [start, end) that counting saw: count is
+     * how many times a block [start, end) was entered, less how many times
+     * a block ending at `end` was left before `start` (so it may be
+     * negative).  An instruction ran as many times as the counts of the
+     * ranges that hold it add up to. */
     void (*coverage_read)(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
-                                                uint64_t count), void *ctx);
+                                                int64_t count), void *ctx);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;

@@ -709,12 +709,12 @@ struct cov_list {
     int failed;
 };
 
-static void cov_append(void *ctx, uint32_t start, uint32_t end, uint64_t count)
+static void cov_append(void *ctx, uint32_t start, uint32_t end, int64_t count)
 {
     struct cov_list *l = ctx;
     if (l->failed)
         return;
-    PyObject *t = Py_BuildValue("(IIK)", start, end, (unsigned long long)count);
+    PyObject *t = Py_BuildValue("(IIL)", start, end, (long long)count);
     if (!t || PyList_Append(l->list, t))
         l->failed = 1;
     Py_XDECREF(t);
@@ -972,8 +972,9 @@ static PyMethodDef Machine_methods[] = {
     { "coverage_on", (PyCFunction)Machine_coverage_on, METH_NOARGS,
       "coverage_on(): from now on count how often each decoded block of guest code runs" },
     { "coverage", (PyCFunction)Machine_coverage, METH_NOARGS,
-      "coverage() -> [(start, end, count), ...]: the blocks [start, end) that ran while "
-      "counting, and how many times each was entered" },
+      "coverage() -> [(start, end, count), ...]: EIP ranges and counts whose sums over the "
+      "ranges holding an instruction say how often it ran while counting (a count may be "
+      "negative: a block left part-way)" },
     { "set_watchpoints", (PyCFunction)Machine_set_watchpoints, METH_O,
       "set_watchpoints([(vaddr, length), ...]): while any is set, runs go one instruction "
       "at a time and stop (debug_stop 'watch', watch_hit) right after one changes" },

@@ -22,7 +22,9 @@
  * counter and runs the real first handler.  Chained jumps land on that
  * handler like any other, so every entry is counted; blocks decoded into
  * the scratch space (budget ends, breakpoints) are counted by the
- * dispatcher.  A block left part-way (a fault, an exit) still counts whole.
+ * dispatcher.  A block left part-way (a fault, a trap, an exit) records a
+ * cut: its instructions from the one that did not retire to its end did not
+ * run that time, and the counts of [that one, end) go down by one.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -163,6 +165,7 @@ static struct emu_cov *cov_entry(struct cpu *c, uint32_t start, uint32_t end)
 static OP(op_cov_enter)
 {
     struct block *b = (struct block *)((char *)i - offsetof(struct block, insns));
+    c->cov_cur = b->cov;
     b->cov->count++;
 #ifdef HV_NO_TAILCALL
     return b->cov_fn(c, i);
@@ -182,9 +185,20 @@ static void cov_wrap(struct cpu *c, struct block *b)
 /* A scratch block runs once and is never chained into: count it here. */
 static void cov_scratch(struct cpu *c, const struct block *b)
 {
-    struct emu_cov *e;
-    if (b->ninsn && (e = cov_entry(c, b->eip, b->insns[b->ninsn].eip)))
+    struct emu_cov *e = b->ninsn ? cov_entry(c, b->eip, b->insns[b->ninsn].eip) : NULL;
+    if (e)
         e->count++;
+    c->cov_cur = e;
+}
+
+void emu_cov_cut(struct cpu *c, uint32_t from)
+{
+    const struct emu_cov *e = c->cov_cur;
+    if (!e || from < e->start || from >= e->end)
+        return;             /* not that block's, or all of it ran */
+    struct emu_cov *cut = cov_entry(c, from, e->end);
+    if (cut)
+        cut->cuts++;
 }
 
 static int emu_coverage_on(void *sw)
@@ -200,15 +214,15 @@ static int emu_coverage_on(void *sw)
 }
 
 static void emu_coverage_read(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
-                                                  uint64_t count), void *ctx)
+                                                  int64_t count), void *ctx)
 {
     const struct cpu *c = sw;
     if (!c->cov_hash)
         return;
     for (size_t h = 0; h < (1u << COV_BITS); h++)
         for (const struct emu_cov *e = c->cov_hash[h]; e; e = e->next)
-            if (e->count)
-                fn(ctx, e->start, e->end, e->count);
+            if (e->count || e->cuts)
+                fn(ctx, e->start, e->end, (int64_t)(e->count - e->cuts));
 }
 
 static struct block *translate(struct cpu *c, uint32_t eip)
@@ -255,8 +269,10 @@ struct block *emu_lookup(struct cpu *c, uint32_t eip)
              * decoder): decode it into the scratch block and run it there. */
             b = &c->scratch.blk;
             decode(c, eip, b, 1);
-            if (b->insns[0].fn == op_fetch_fault_pg || b->insns[0].fn == op_fetch_fault_sg)
+            if (b->insns[0].fn == op_fetch_fault_pg || b->insns[0].fn == op_fetch_fault_sg) {
+                c->cov_cur = NULL;      /* no counted block runs */
                 return b;
+            }
         }
         b = translate(c, eip);
     }
@@ -309,6 +325,8 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
     t->next_eip = i->next;
     c->eip = i->eip;
     c->icount -= i->remain;         /* the faulting instruction did not retire */
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->eip);
     return NULL;
 }
 
@@ -346,6 +364,8 @@ const struct insn *emu_exit_at(struct cpu *c, const struct insn *i, enum hv_trap
     t->next_eip = i->next;
     c->eip = eip;
     c->icount -= i->remain - 1u;
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->next);
     return NULL;
 }
 
@@ -359,6 +379,8 @@ const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_tra
     t->next_eip = i->next;
     c->eip = i->next;
     c->icount -= i->remain - 1u;    /* this one retired; the rest of the block did not */
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->next);
     return NULL;
 }
 

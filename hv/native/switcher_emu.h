@@ -117,9 +117,14 @@ struct block {
  */
 struct emu_cov {
     uint32_t start, end;
-    uint64_t count;
+    uint64_t count;         /* entries into a block [start, end) */
+    uint64_t cuts;          /* exits from a block that ends at `end` before
+                             * `start`: [start, end) did not run that time */
     struct emu_cov *next;
 };
+/* Coverage on: the block running left part-way, before `from` (a fault, a
+ * trap, an exit, a stale block). */
+void emu_cov_cut(struct cpu *c, uint32_t from);
 #define COV_BITS 14
 
 #define BLOCK_DEAD 0xffffffffu
@@ -251,6 +256,7 @@ struct cpu {
 
     struct emu_cov **cov_hash;  /* coverage on: 1 << COV_BITS chains; else NULL */
     size_t cov_n;               /* entries in it */
+    struct emu_cov *cov_cur;    /* the block running, if counted */
 
     union {
         struct block blk;

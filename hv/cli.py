@@ -141,6 +141,9 @@ def _write_coverage(data, directory: str) -> None:
 
     coverage.write_report(data, directory)
     _flush_stdout()
+    for image in coverage.without_lines(data):
+        print(f"hv: coverage: {image} has no DWARF line table (build it with 'hv cc -g')",
+              file=sys.stderr)
     print(f"hv: coverage: {os.path.join(directory, 'index.html')}", file=sys.stderr)
 
 

@@ -109,6 +109,19 @@ def line_table(image: str | os.PathLike[str]) -> list[tuple[int, str, int]]:
     return rows
 
 
+def without_lines(data: Data) -> list[str]:
+    """The images of data that have no DWARF line table (not built with -g)."""
+    missing = []
+    for image in sorted(data.images):
+        try:
+            with open(image, "rb") as f:
+                if ELFFile(f).get_section_by_name(".debug_line") is None:
+                    missing.append(image)
+        except OSError:
+            missing.append(image)
+    return missing
+
+
 def _file_names(program, cu) -> dict[int, str]:
     """The line program's file numbers -> absolute paths (DWARF 2 to 5)."""
     top = cu.get_top_DIE()

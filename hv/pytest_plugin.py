@@ -56,6 +56,7 @@ _SETTINGS = pytest.StashKey["Settings"]()
 _KNOWN_MARKERS = pytest.StashKey[set]()
 _MATCHES = pytest.StashKey[frozenset]()
 _COV_DIR = pytest.StashKey[Path]()
+_COV_BARE = pytest.StashKey[list]()     # images in the report without a line table
 _COV_PARTS = ".hvcov-*.json"        # one per process (xdist worker, controller)
 
 
@@ -210,7 +211,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(config, "workerinput"):
         return
     parts = sorted(directory.glob(_COV_PARTS))
-    coverage.write_report(coverage.Data.load_all(parts), directory)
+    merged = coverage.Data.load_all(parts)
+    coverage.write_report(merged, directory)
+    config.stash[_COV_BARE] = coverage.without_lines(merged)
     for part in parts:
         part.unlink()
 
@@ -220,6 +223,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if directory is not None and not hasattr(config, "workerinput"):
         terminalreporter.write_line(f"hv coverage: {directory / 'coverage.info'}, "
                                     f"{directory / 'index.html'}")
+        for image in config.stash.get(_COV_BARE, []):
+            terminalreporter.write_line(f"hv coverage: {image} has no DWARF line table "
+                                        "(build it with 'hv cc -g')")
 
 
 # ---- collection ----

@@ -255,3 +255,14 @@ def test_the_python_example_of_docs_debugging_md(built, tmp_path: Path,
     example = example.replace("images/build/hello.elf", str(built["program"]))
     exec(compile(example, "debugging.md", "exec"), {})
     assert (tmp_path / "cov" / "coverage.info").is_file()
+
+
+def test_an_image_without_dwarf_is_named(built, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.elf"
+    cc.compile_guest([built["program_src"]], bare, ["-O0"], capture=True)
+    proc = subprocess.run([sys.executable, "-m", "hv", "run", "--coverage", str(tmp_path / "cov"),
+                           str(bare)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(hv.__file__).parent.parent)})
+    assert proc.returncode == 0, proc.stderr
+    assert f"hv: coverage: {bare} has no DWARF line table (build it with 'hv cc -g')" in \
+        proc.stderr

@@ -8,6 +8,10 @@ count is the sum of the counts of the ranges that hold it.  The DWARF line table
 image (built with `hv cc -g`) maps instruction addresses to source lines; a
 line's count is the largest count of its instructions.
 
+Branch coverage comes from the conditional jumps (Jcc) that end blocks: the
+emu counts how often each jumped and fell through (Machine.coverage_branches),
+and the report gives both outcomes of each, on the line of the jump.
+
 Counts are kept per image (its path) as blocks, so that runs of the same
 image merge by adding, across tests and across pytest-xdist workers (one data
 file each, merged at the end), before anything is mapped to lines.
@@ -35,6 +39,8 @@ FORMAT = "hv-coverage-1"
 
 Block = tuple[int, int]                 # [start, end) guest EIPs
 FileLines = dict[str, dict[int, int]]   # source path -> line -> count
+# source path -> line -> [(jump eip, times it jumped, times it fell through)]
+FileBranches = dict[str, dict[int, list[tuple[int, int, int]]]]
 
 
 @dataclass
@@ -42,6 +48,8 @@ class Data:
     """Block counts per image path."""
 
     images: dict[str, Counter[Block]] = field(default_factory=dict)
+    # image -> (jump eip, 0 jumped / 1 fell through) -> count
+    branches: dict[str, Counter[tuple[int, int]]] = field(default_factory=dict)
 
     def add(self, image: str | os.PathLike[str],
             blocks: Iterable[tuple[int, int, int]]) -> None:
@@ -49,14 +57,26 @@ class Data:
         for start, end, count in blocks:
             counts[(start, end)] += count
 
+    def add_branches(self, image: str | os.PathLike[str],
+                     jumps: Iterable[tuple[int, int, int]]) -> None:
+        counts = self.branches.setdefault(os.path.abspath(image), Counter())
+        for eip, taken, not_taken in jumps:
+            counts[(eip, 0)] += taken
+            counts[(eip, 1)] += not_taken
+
     def merge(self, other: Data) -> None:
         for image, counts in other.images.items():
             self.images.setdefault(image, Counter()).update(counts)
+        for image, counts in other.branches.items():
+            self.branches.setdefault(image, Counter()).update(counts)
 
     def to_json(self) -> dict:
         return {"format": FORMAT,
                 "images": {image: [[s, e, n] for (s, e), n in sorted(counts.items())]
-                           for image, counts in self.images.items()}}
+                           for image, counts in self.images.items()},
+                "branches": {image: [[eip, counts[(eip, 0)], counts[(eip, 1)]]
+                                     for eip in sorted({eip for eip, _ in counts})]
+                             for image, counts in self.branches.items()}}
 
     @classmethod
     def from_json(cls, obj: Mapping) -> Data:
@@ -65,6 +85,8 @@ class Data:
         data = cls()
         for image, blocks in obj["images"].items():
             data.add(image, blocks)
+        for image, jumps in obj.get("branches", {}).items():
+            data.add_branches(image, jumps)
         return data
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -165,6 +187,32 @@ def line_counts(image: str | os.PathLike[str], blocks: Mapping[Block, int]) -> F
     return lines
 
 
+def branch_lines(image: str | os.PathLike[str],
+                 counts: Mapping[tuple[int, int], int]) -> FileBranches:
+    """The image's conditional jumps by the source line they belong to."""
+    rows = sorted(line_table(image))
+    addrs = [addr for addr, _, _ in rows]
+    out: FileBranches = {}
+    for eip in sorted({eip for eip, _ in counts}):
+        k = bisect.bisect_right(addrs, eip) - 1
+        if k < 0:
+            continue
+        _, name, line = rows[k]
+        out.setdefault(name, {}).setdefault(line, []).append(
+            (eip, counts.get((eip, 0), 0), counts.get((eip, 1), 0)))
+    return out
+
+
+def all_branches(data: Data) -> FileBranches:
+    """The branches of every image, by source file and line."""
+    merged: FileBranches = {}
+    for image, counts in sorted(data.branches.items()):
+        for name, per_line in branch_lines(image, counts).items():
+            for line, jumps in per_line.items():
+                merged.setdefault(name, {}).setdefault(line, []).extend(jumps)
+    return merged
+
+
 def all_lines(data: Data) -> FileLines:
     """The line counts of every image, added up per source file."""
     merged: FileLines = {}
@@ -178,12 +226,24 @@ def all_lines(data: Data) -> FileLines:
 
 # ---- reports ----
 
-def write_lcov(lines: FileLines, path: str | os.PathLike[str], test_name: str = "") -> None:
+def write_lcov(lines: FileLines, path: str | os.PathLike[str], test_name: str = "",
+               branches: FileBranches | None = None) -> None:
+    """lcov's tracefile: DA per line; BRDA per jump (branch 0 jumped, 1 fell through)."""
     out = []
     for name in sorted(lines):
         counts = lines[name]
         out.append(f"TN:{test_name}")
         out.append(f"SF:{name}")
+        jumps = (branches or {}).get(name, {})
+        outcomes = []
+        for line in sorted(jumps):
+            for block, (_, taken, not_taken) in enumerate(jumps[line]):
+                outcomes.append(f"BRDA:{line},{block},0,{taken}")
+                outcomes.append(f"BRDA:{line},{block},1,{not_taken}")
+        if outcomes:
+            out.extend(outcomes)
+            out.append(f"BRF:{len(outcomes)}")
+            out.append(f"BRH:{sum(1 for o in outcomes if not o.endswith(',0'))}")
         out.extend(f"DA:{line},{counts[line]}" for line in sorted(counts))
         out.append(f"LF:{len(counts)}")
         out.append(f"LH:{sum(1 for n in counts.values() if n)}")
@@ -220,15 +280,18 @@ _FILE = """<!doctype html>
 {{ hit }} of {{ total }} lines run</p>
 <table class="src">
 {% for r in rows %}<tr class="{{ r.cls }}"><td class="n">{{ r.no }}</td>
-<td class="n">{{ r.count }}</td><td><pre>{{ r.text }}</pre></td></tr>
+<td class="n">{{ r.count }}</td><td class="b">{{ r.branches }}</td>
+<td><pre>{{ r.text }}</pre></td></tr>
 {% endfor %}</table></body></html>
 """
 
 _CSS = ("body{font-family:sans-serif} td{padding:0 .5em} pre{margin:0} "
-        "td.n{text-align:right;color:#555} tr.hit{background:#dfd} tr.miss{background:#fdd}")
+        "td.n{text-align:right;color:#555} td.b{color:#555;font-size:small} "
+        "tr.hit{background:#dfd} tr.miss{background:#fdd} tr.part{background:#ffd}")
 
 
-def write_html(lines: FileLines, directory: str | os.PathLike[str]) -> Path:
+def write_html(lines: FileLines, directory: str | os.PathLike[str],
+               branches: FileBranches | None = None) -> Path:
     """One page per source file (each line with its count) and index.html."""
     import jinja2
 
@@ -238,6 +301,7 @@ def write_html(lines: FileLines, directory: str | os.PathLike[str]) -> Path:
     files = []
     for k, name in enumerate(sorted(lines)):
         counts = lines[name]
+        jumps = (branches or {}).get(name, {})
         page = f"file{k}.html"
         try:
             source = Path(name).read_text(errors="replace").splitlines()
@@ -247,8 +311,11 @@ def write_html(lines: FileLines, directory: str | os.PathLike[str]) -> Path:
         for no, text in enumerate(source, 1):
             count = counts.get(no)
             cls = "" if count is None else "hit" if count else "miss"
+            said = " ".join(f"jumped {t}, fell through {n}" for _, t, n in jumps.get(no, []))
+            if jumps.get(no) and any(not t or not n for _, t, n in jumps[no]):
+                cls = "part" if count else cls      # a branch went one way only
             rows.append({"no": no, "count": "" if count is None else count,
-                         "cls": cls, "text": text})
+                         "cls": cls, "branches": said, "text": text})
         hit = sum(1 for n in counts.values() if n)
         (out / page).write_text(env.from_string(_FILE).render(
             name=name, rows=rows, hit=hit, total=len(counts), css=_CSS))
@@ -268,9 +335,10 @@ def write_report(data: Data, directory: str | os.PathLike[str]) -> FileLines:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     lines = all_lines(data)
+    branches = all_branches(data)
     data.save(out / "coverage.json")
-    write_lcov(lines, out / "coverage.info")
-    write_html(lines, out)
+    write_lcov(lines, out / "coverage.info", branches=branches)
+    write_html(lines, out, branches)
     return lines
 
 

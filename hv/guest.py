@@ -310,6 +310,7 @@ class _Run:
             self.serial_pos += machine.serial_read if self.gdb is None else run.serial_read
             if counting is not None:
                 counting.add(self.guest._image.path, machine.coverage())
+                counting.add_branches(self.guest._image.path, machine.coverage_branches())
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
             self.instructions += count

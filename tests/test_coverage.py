@@ -244,6 +244,9 @@ def test_the_console_example_of_docs_debugging_md(tmp_path: Path) -> None:
     lines = coverage.read_lcov(tmp_path / "cov" / "coverage.info")[str(tmp_path / "parity.c")]
     want = [r for r in shown if r.startswith("DA:")]
     assert [f"DA:{no},{n}" for no, n in sorted(lines.items())] == want
+    written = (tmp_path / "cov" / "coverage.info").read_text().split("end_of_record")
+    record = next(r for r in written if f"SF:{tmp_path / 'parity.c'}" in r).split()
+    assert [r for r in record if r.startswith("BR")] == [r for r in shown if r.startswith("BR")]
 
 
 def test_the_python_example_of_docs_debugging_md(built, tmp_path: Path,
@@ -266,3 +269,39 @@ def test_an_image_without_dwarf_is_named(built, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"hv: coverage: {bare} has no DWARF line table (build it with 'hv cc -g')" in \
         proc.stderr
+
+
+def _branches(info: Path, src: Path) -> dict[int, list[tuple[int, int, int]]]:
+    """BRDA records of src: line -> [(block, branch, count)]."""
+    out: dict[int, list[tuple[int, int, int]]] = {}
+    current = False
+    for text in info.read_text().splitlines():
+        if text.startswith("SF:"):
+            current = text[3:] == str(src)
+        elif current and text.startswith("BRDA:"):
+            line, block, branch, count = map(int, text[5:].split(","))
+            out.setdefault(line, []).append((block, branch, count))
+    return out
+
+
+def test_branches_count_each_outcome_and_merge(built, tmp_path: Path) -> None:
+    a = _run_test(built["suite"], "a")
+    b = _run_test(built["suite"], "b")
+    line = _line(SUITE, "if (x)")
+    one = coverage.all_branches(a)[str(built["suite_src"])][line]
+    assert [(t, n) for _, t, n in one] in ([(1, 0)], [(0, 1)])    # one way only
+    a.save(tmp_path / "a.json")
+    b.save(tmp_path / "b.json")
+    merged = coverage.Data.load_all([tmp_path / "a.json", tmp_path / "b.json"])
+    coverage.write_report(merged, tmp_path / "cov")
+    assert _branches(tmp_path / "cov" / "coverage.info", built["suite_src"])[line] == \
+        [(0, 0, 1), (0, 1, 1)]
+    loop = _line(PROGRAM, "for (int k")
+    data = coverage.start()
+    try:
+        hv.run(built["program"])
+    finally:
+        coverage.stop()
+    # for (k = 0; k < 3; k++): the test runs 4 times, 3 one way and once the other.
+    outcomes = coverage.all_branches(data)[str(built["program_src"])][loop]
+    assert [sorted([t, n]) for _, t, n in outcomes] == [[1, 3]]

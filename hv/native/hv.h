@@ -210,6 +210,11 @@ struct hv_switcher_ops {
      * ranges that hold it add up to. */
     void (*coverage_read)(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
                                                 int64_t count), void *ctx);
+    /* Call fn once per conditional jump (Jcc) at the end of a counted
+     * block: its EIP, and how often it jumped and fell through.  Several
+     * calls may name one EIP (blocks that end at the same Jcc): add them. */
+    void (*coverage_branches)(void *sw, void (*fn)(void *ctx, uint32_t eip, uint64_t taken,
+                                                    uint64_t not_taken), void *ctx);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;

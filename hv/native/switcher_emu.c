@@ -161,10 +161,23 @@ static struct emu_cov *cov_entry(struct cpu *c, uint32_t start, uint32_t end)
     return e;
 }
 
+/* The block that ran before one starting at eip ended in a Jcc: which way
+ * did it go?  (Anything else in between, an interrupt say, lands elsewhere.) */
+static inline void cov_edge(struct emu_cov *prev, uint32_t eip)
+{
+    if (prev && prev->jcc_eip) {
+        if (eip == prev->jcc_target)
+            prev->taken++;
+        else if (eip == prev->end)
+            prev->not_taken++;
+    }
+}
+
 /* The first handler of every block decoded with coverage on. */
 static OP(op_cov_enter)
 {
     struct block *b = (struct block *)((char *)i - offsetof(struct block, insns));
+    cov_edge(c->cov_cur, b->eip);
     c->cov_cur = b->cov;
     b->cov->count++;
 #ifdef HV_NO_TAILCALL
@@ -174,10 +187,20 @@ static OP(op_cov_enter)
 #endif
 }
 
+static bool is_jcc(emu_fn *fn)
+{
+    return fn == op_jcc || fn == op_jcc_pg || fn == op_jcc_sg;
+}
+
 static void cov_wrap(struct cpu *c, struct block *b)
 {
     if (!b->ninsn || !(b->cov = cov_entry(c, b->eip, b->insns[b->ninsn].eip)))
         return;
+    const struct insn *last = &b->insns[b->ninsn - 1];
+    if (is_jcc(last->fn)) {         /* (a fused compare leaves the Jcc's fn alone) */
+        b->cov->jcc_eip = last->eip;
+        b->cov->jcc_target = last->imm;
+    }
     b->cov_fn = b->insns[0].fn;
     b->insns[0].fn = op_cov_enter;
 }
@@ -186,6 +209,7 @@ static void cov_wrap(struct cpu *c, struct block *b)
 static void cov_scratch(struct cpu *c, const struct block *b)
 {
     struct emu_cov *e = b->ninsn ? cov_entry(c, b->eip, b->insns[b->ninsn].eip) : NULL;
+    cov_edge(c->cov_cur, b->eip);
     if (e)
         e->count++;
     c->cov_cur = e;
@@ -194,6 +218,7 @@ static void cov_scratch(struct cpu *c, const struct block *b)
 void emu_cov_cut(struct cpu *c, uint32_t from)
 {
     const struct emu_cov *e = c->cov_cur;
+    c->cov_cur = NULL;      /* it did not end in its Jcc, if it has one */
     if (!e || from < e->start || from >= e->end)
         return;             /* not that block's, or all of it ran */
     struct emu_cov *cut = cov_entry(c, from, e->end);
@@ -223,6 +248,18 @@ static void emu_coverage_read(void *sw, void (*fn)(void *ctx, uint32_t start, ui
         for (const struct emu_cov *e = c->cov_hash[h]; e; e = e->next)
             if (e->count || e->cuts)
                 fn(ctx, e->start, e->end, (int64_t)(e->count - e->cuts));
+}
+
+static void emu_coverage_branches(void *sw, void (*fn)(void *ctx, uint32_t eip, uint64_t taken,
+                                                      uint64_t not_taken), void *ctx)
+{
+    const struct cpu *c = sw;
+    if (!c->cov_hash)
+        return;
+    for (size_t h = 0; h < (1u << COV_BITS); h++)
+        for (const struct emu_cov *e = c->cov_hash[h]; e; e = e->next)
+            if (e->taken || e->not_taken)
+                fn(ctx, e->jcc_eip, e->taken, e->not_taken);
 }
 
 static struct block *translate(struct cpu *c, uint32_t eip)
@@ -715,6 +752,7 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .set_fpu = emu_set_fpu,
     .coverage_on = emu_coverage_on,
     .coverage_read = emu_coverage_read,
+    .coverage_branches = emu_coverage_branches,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

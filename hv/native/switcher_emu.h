@@ -120,6 +120,9 @@ struct emu_cov {
     uint64_t count;         /* entries into a block [start, end) */
     uint64_t cuts;          /* exits from a block that ends at `end` before
                              * `start`: [start, end) did not run that time */
+    uint32_t jcc_eip;       /* the block ends in a Jcc here (0: it does not), */
+    uint32_t jcc_target;    /* to there; the next block counted tells ... */
+    uint64_t taken, not_taken;  /* ... how it went */
     struct emu_cov *next;
 };
 /* Coverage on: the block running left part-way, before `from` (a fault, a
@@ -954,7 +957,7 @@ void emu_decode_block_sg(struct cpu *c, uint32_t eip, struct block *b, unsigned 
 #undef H
 #if !EMU_PAGED
 /* The dispatcher (a flat file) recognises these handlers of the TLB builds. */
-emu_fn op_fetch_fault_pg, op_fetch_fault_sg;
+emu_fn op_fetch_fault_pg, op_fetch_fault_sg, op_jcc_pg, op_jcc_sg;
 #endif
 
 #endif

@@ -6,7 +6,7 @@
                  [--module FILE[,CMDLINE]]...
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
                  [--disk FILE]... [--disk-readonly] [--clock virtual|host]
-                 [--record MANIFEST] [--gdb [HOST:]PORT]
+                 [--record MANIFEST] [--gdb [HOST:]PORT] [--coverage DIR]
     hv replay MANIFEST [--image PATH] [--stop-at N] [--timeout S] [--switcher NAME]
                        [--gdb [HOST:]PORT]
     hv info IMAGE [--memory MiB]
@@ -119,6 +119,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          modules=modules, qemu_exit=args.qemu_exit,
                          serial_input=_read_serial_in(args.serial_in), serial=args.serial,
                          debugcon=args.debugcon)
+        if args.coverage:
+            from hv import coverage
+            stack.callback(_write_coverage, coverage.start(), args.coverage)
+            stack.callback(coverage.stop)
         # sys.stdout is None when fd 1 is closed: then the console is only captured.
         ex = guest.run(timeout=args.timeout, max_instructions=args.max_instructions,
                        console=sys.stdout, gdb=args.gdb)
@@ -129,6 +133,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"hv: guest killed: {ex.reason}", file=sys.stderr)
         return EXIT_KILLED
     return ex.status
+
+
+def _write_coverage(data, directory: str) -> None:
+    """hv run --coverage: the lcov file and HTML report of the run (docs/debugging.md)."""
+    from hv import coverage
+
+    coverage.write_report(data, directory)
+    _flush_stdout()
+    for image in coverage.without_lines(data):
+        print(f"hv: coverage: {image} has no DWARF line table (build it with 'hv cc -g')",
+              file=sys.stderr)
+    print(f"hv: coverage: {os.path.join(directory, 'index.html')}", file=sys.stderr)
 
 
 def _record(ex, args: argparse.Namespace) -> None:
@@ -308,6 +324,10 @@ def _parser() -> _Parser:
                      help="wait for gdb on HOST:PORT (HOST 127.0.0.1 by default; PORT 0 picks "
                      "a free one, printed on stderr) and run under its control "
                      "(docs/debugging.md); --timeout does not apply then")
+    run.add_argument("--coverage", metavar="DIR",
+                     help="count which guest code runs and write DIR/coverage.info (lcov) and "
+                     "DIR/index.html, by source line through the image's DWARF line table "
+                     "(build it with 'hv cc -g'; docs/debugging.md)")
     run.set_defaults(func=_cmd_run)
 
     replay = sub.add_parser(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from hv import elf, gdbstub, manifest, multiboot
+from hv import coverage, elf, gdbstub, manifest, multiboot
 from hv.errors import GuestMemoryError, HvError, ImageError
 
 __all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
@@ -297,6 +297,9 @@ class _Run:
             if limits is None:
                 return self._exit(None, "timeout")
             machine = self.guest._boot(native)
+            counting = coverage.collector()
+            if counting is not None:
+                machine.coverage_on()
             run = (machine.run if self.gdb is None else
                    self.gdb.runner(machine, reboot=lambda: self.guest._boot(native)))
             status, reason, out, count, elapsed, restart, results = run(
@@ -305,6 +308,9 @@ class _Run:
                 serial_input=self.guest._serial_input[self.serial_pos:],
                 serial_fd=self.fds.get("serial", -1), debugcon_fd=self.fds.get("debugcon", -1))
             self.serial_pos += machine.serial_read if self.gdb is None else run.serial_read
+            if counting is not None:
+                counting.add(self.guest._image.path, machine.coverage())
+                counting.add_branches(self.guest._image.path, machine.coverage_branches())
             self.console.append(out)
             self.results.extend(map(TestResult.from_native, results))
             self.instructions += count

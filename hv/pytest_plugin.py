@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from hv import elf, guest, manifest, suite
+from hv import coverage, elf, guest, manifest, suite
 from hv.errors import HvError, ImageError
 
 # pytest's own failure representation (see _failure_repr).  It is not public
@@ -55,6 +55,9 @@ _REASON_MARKERS = frozenset({"skip", "skipif", "xfail"})
 _SETTINGS = pytest.StashKey["Settings"]()
 _KNOWN_MARKERS = pytest.StashKey[set]()
 _MATCHES = pytest.StashKey[frozenset]()
+_COV_DIR = pytest.StashKey[Path]()
+_COV_BARE = pytest.StashKey[list]()     # images in the report without a line table
+_COV_PARTS = ".hvcov-*.json"        # one per process (xdist worker, controller)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hv-gdb", metavar="[HOST:]PORT", default=None,
                     help="run each selected guest test under gdb: wait for it on HOST:PORT "
                     "(docs/debugging.md, 'gdb'); select one test (-k), and no -n")
+    group.addoption("--hv-cov", metavar="DIR", nargs="?", const="hv-coverage", default=None,
+                    help="count which guest code every guest test runs and write DIR/"
+                    "coverage.info (lcov) and DIR/index.html, merged over all tests and "
+                    "xdist workers (default DIR: hv-coverage; docs/debugging.md)")
     parser.addini("hv_images", type="args", default=[],
                   help="glob patterns (relative to rootdir) of guest suite images to collect")
     parser.addini("hv_timeout", default="60", help="default of --hv-timeout")
@@ -156,6 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # drops the ones that lie under another argument).
         config.args.extend(str(path) for path in matches if suite.is_suite(path))
     config.pluginmanager.register(_JunitConsole(config), "hv-junit-console")
+    _coverage_configure(config)
 
 
 def _glob_images(config: pytest.Config) -> list[Path]:
@@ -165,6 +173,59 @@ def _glob_images(config: pytest.Config) -> list[Path]:
             if path.is_file():
                 found[path.resolve()] = None
     return list(found)
+
+
+# ---- coverage (--hv-cov) ----
+#
+# Every process that runs guests (each xdist worker, or the one pytest)
+# counts into hv.coverage's collector and saves its blocks in DIR at the end
+# of its session; the controller, which ends last, merges those files into
+# the report.
+
+def _coverage_configure(config: pytest.Config) -> None:
+    value = config.getoption("hv_cov")
+    if value is None:
+        return
+    directory = Path(value).resolve()
+    config.stash[_COV_DIR] = directory
+    if not hasattr(config, "workerinput"):      # the controller: before any worker starts
+        for stale in directory.glob(_COV_PARTS):
+            stale.unlink()
+    coverage.start()
+
+
+def _worker_id(config: pytest.Config) -> str:
+    return getattr(config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    directory = config.stash.get(_COV_DIR, None)
+    if directory is None:
+        return
+    data = coverage.stop()
+    directory.mkdir(parents=True, exist_ok=True)
+    if data is not None and data.images:
+        data.save(directory / f".hvcov-{_worker_id(config)}.json")
+    if hasattr(config, "workerinput"):
+        return
+    parts = sorted(directory.glob(_COV_PARTS))
+    merged = coverage.Data.load_all(parts)
+    coverage.write_report(merged, directory)
+    config.stash[_COV_BARE] = coverage.without_lines(merged)
+    for part in parts:
+        part.unlink()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    directory = config.stash.get(_COV_DIR, None)
+    if directory is not None and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"hv coverage: {directory / 'coverage.info'}, "
+                                    f"{directory / 'index.html'}")
+        for image in config.stash.get(_COV_BARE, []):
+            terminalreporter.write_line(f"hv coverage: {image} has no DWARF line table "
+                                        "(build it with 'hv cc -g')")
 
 
 # ---- collection ----

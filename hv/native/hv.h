@@ -199,6 +199,22 @@ struct hv_switcher_ops {
     void (*get_fpu)(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr);
     /* ... and the debugger's writes to it (MXCSR's reserved bits are dropped). */
     void (*set_fpu)(void *sw, const uint8_t fnsave[108], const uint8_t xmm[128], uint32_t mxcsr);
+    /* Start counting, per decoded block, how often guest code runs (drops
+     * decoded code once); nonzero if out of memory.  Never turned off: a
+     * machine without it pays nothing. */
+    int (*coverage_on)(void *sw);
+    /* Call fn once per EIP range [start, end) that counting saw: count is
+     * how many times a block [start, end) was entered, less how many times
+     * a block ending at `end` was left before `start` (so it may be
+     * negative).  An instruction ran as many times as the counts of the
+     * ranges that hold it add up to. */
+    void (*coverage_read)(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
+                                                int64_t count), void *ctx);
+    /* Call fn once per conditional jump (Jcc) at the end of a counted
+     * block: its EIP, and how often it jumped and fell through.  Several
+     * calls may name one EIP (blocks that end at the same Jcc): add them. */
+    void (*coverage_branches)(void *sw, void (*fn)(void *ctx, uint32_t eip, uint64_t taken,
+                                                    uint64_t not_taken), void *ctx);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;

@@ -693,6 +693,71 @@ error:
     return ret;
 }
 
+/* ---- coverage (hv/coverage.py) ---- */
+
+static PyObject *Machine_coverage_on(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_idle(self))
+        return NULL;
+    if (self->g->sw_ops->coverage_on(self->g->sw))
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+struct cov_list {
+    PyObject *list;
+    int failed;
+};
+
+static void cov_append(void *ctx, uint32_t start, uint32_t end, int64_t count)
+{
+    struct cov_list *l = ctx;
+    if (l->failed)
+        return;
+    PyObject *t = Py_BuildValue("(IIL)", start, end, (long long)count);
+    if (!t || PyList_Append(l->list, t))
+        l->failed = 1;
+    Py_XDECREF(t);
+}
+
+static void cov_append_branch(void *ctx, uint32_t eip, uint64_t taken, uint64_t not_taken)
+{
+    struct cov_list *l = ctx;
+    if (l->failed)
+        return;
+    PyObject *t = Py_BuildValue("(IKK)", eip, (unsigned long long)taken,
+                                (unsigned long long)not_taken);
+    if (!t || PyList_Append(l->list, t))
+        l->failed = 1;
+    Py_XDECREF(t);
+}
+
+static PyObject *Machine_coverage_branches(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_idle(self))
+        return NULL;
+    struct cov_list l = { PyList_New(0), 0 };
+    if (!l.list)
+        return NULL;
+    self->g->sw_ops->coverage_branches(self->g->sw, cov_append_branch, &l);
+    if (l.failed)
+        Py_CLEAR(l.list);
+    return l.list;
+}
+
+static PyObject *Machine_coverage(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_idle(self))
+        return NULL;
+    struct cov_list l = { PyList_New(0), 0 };
+    if (!l.list)
+        return NULL;
+    self->g->sw_ops->coverage_read(self->g->sw, cov_append, &l);
+    if (l.failed)
+        Py_CLEAR(l.list);
+    return l.list;
+}
+
 static PyObject *Machine_set_watchpoints(Machine *self, PyObject *arg)
 {
     if (check_idle(self))
@@ -929,6 +994,15 @@ static PyMethodDef Machine_methods[] = {
     { "set_breakpoints", (PyCFunction)Machine_set_breakpoints, METH_O,
       "set_breakpoints(eips): runs stop (debug_stop 'break') before these instructions; "
       "a run that resumes from such a stop first runs the instruction there" },
+    { "coverage_on", (PyCFunction)Machine_coverage_on, METH_NOARGS,
+      "coverage_on(): from now on count how often each decoded block of guest code runs" },
+    { "coverage", (PyCFunction)Machine_coverage, METH_NOARGS,
+      "coverage() -> [(start, end, count), ...]: EIP ranges and counts whose sums over the "
+      "ranges holding an instruction say how often it ran while counting (a count may be "
+      "negative: a block left part-way)" },
+    { "coverage_branches", (PyCFunction)Machine_coverage_branches, METH_NOARGS,
+      "coverage_branches() -> [(eip, taken, not_taken), ...]: the conditional jumps that "
+      "ended counted blocks, and how often each jumped or fell through (add up repeats)" },
     { "set_watchpoints", (PyCFunction)Machine_set_watchpoints, METH_O,
       "set_watchpoints([(vaddr, length), ...]): while any is set, runs go one instruction "
       "at a time and stop (debug_stop 'watch', watch_hit) right after one changes" },

@@ -16,6 +16,15 @@
  * (so a store through any alias invalidates them), and the virtual pages
  * they were fetched through are marked in `vcodemap`, so that a remapping of
  * such a page (SET_PTE, INVLPG) drops the code decoded under the old one.
+ *
+ * Coverage counts block entries without touching the paths above: a block
+ * decoded while it is on starts with op_cov_enter, which bumps the block's
+ * counter and runs the real first handler.  Chained jumps land on that
+ * handler like any other, so every entry is counted; blocks decoded into
+ * the scratch space (budget ends, breakpoints) are counted by the
+ * dispatcher.  A block left part-way (a fault, a trap, an exit) records a
+ * cut: its instructions from the one that did not retire to its end did not
+ * run that time, and the counts of [that one, end) go down by one.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,9 +75,22 @@ static void *emu_create(struct hv_guest *g)
     return c;
 }
 
+static void cov_free(struct cpu *c)
+{
+    if (!c->cov_hash)
+        return;
+    for (size_t h = 0; h < (1u << COV_BITS); h++)
+        for (struct emu_cov *e = c->cov_hash[h], *n; e; e = n) {
+            n = e->next;
+            free(e);
+        }
+    free(c->cov_hash);
+}
+
 static void emu_destroy(void *sw)
 {
     struct cpu *c = sw;
+    cov_free(c);
     free(c->codemap);
     free(c->page_blocks);
     free(c->vcodemap);
@@ -120,6 +142,126 @@ static bool vpage_has_code(const struct cpu *c, uint32_t vpage)
     return !c->vcodemap || ((c->vcodemap[vpage >> 5] >> (vpage & 31)) & 1);
 }
 
+/* ---- coverage ---- */
+
+static struct emu_cov *cov_entry(struct cpu *c, uint32_t start, uint32_t end)
+{
+    struct emu_cov **head = &c->cov_hash[(start * 0x9e3779b1u) >> (32 - COV_BITS)];
+    for (struct emu_cov *e = *head; e; e = e->next)
+        if (e->start == start && e->end == end)
+            return e;
+    struct emu_cov *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;        /* that block goes uncounted */
+    e->start = start;
+    e->end = end;
+    e->next = *head;
+    *head = e;
+    c->cov_n++;
+    return e;
+}
+
+/* The block that ran before one starting at eip ended in a Jcc: which way
+ * did it go?  (Anything else in between, an interrupt say, lands elsewhere.) */
+static inline void cov_edge(struct emu_cov *prev, uint32_t eip)
+{
+    if (prev && prev->jcc_eip) {
+        if (eip == prev->jcc_target)
+            prev->taken++;
+        else if (eip == prev->end)
+            prev->not_taken++;
+    }
+}
+
+/* The first handler of every block decoded with coverage on. */
+static OP(op_cov_enter)
+{
+    struct block *b = (struct block *)((char *)i - offsetof(struct block, insns));
+    cov_edge(c->cov_cur, b->eip);
+    c->cov_cur = b->cov;
+    b->cov->count++;
+#ifdef HV_NO_TAILCALL
+    return b->cov_fn(c, i);
+#else
+    b->cov_fn(c, i);
+#endif
+}
+
+static bool is_jcc(emu_fn *fn)
+{
+    return fn == op_jcc || fn == op_jcc_pg || fn == op_jcc_sg;
+}
+
+static void cov_wrap(struct cpu *c, struct block *b)
+{
+    if (!b->ninsn || !(b->cov = cov_entry(c, b->eip, b->insns[b->ninsn].eip)))
+        return;
+    const struct insn *last = &b->insns[b->ninsn - 1];
+    if (is_jcc(last->fn)) {         /* (a fused compare leaves the Jcc's fn alone) */
+        b->cov->jcc_eip = last->eip;
+        b->cov->jcc_target = last->imm;
+    }
+    b->cov_fn = b->insns[0].fn;
+    b->insns[0].fn = op_cov_enter;
+}
+
+/* A scratch block runs once and is never chained into: count it here. */
+static void cov_scratch(struct cpu *c, const struct block *b)
+{
+    struct emu_cov *e = b->ninsn ? cov_entry(c, b->eip, b->insns[b->ninsn].eip) : NULL;
+    cov_edge(c->cov_cur, b->eip);
+    if (e)
+        e->count++;
+    c->cov_cur = e;
+}
+
+void emu_cov_cut(struct cpu *c, uint32_t from)
+{
+    const struct emu_cov *e = c->cov_cur;
+    c->cov_cur = NULL;      /* it did not end in its Jcc, if it has one */
+    if (!e || from < e->start || from >= e->end)
+        return;             /* not that block's, or all of it ran */
+    struct emu_cov *cut = cov_entry(c, from, e->end);
+    if (cut)
+        cut->cuts++;
+}
+
+static int emu_coverage_on(void *sw)
+{
+    struct cpu *c = sw;
+    if (c->cov_hash)
+        return 0;
+    c->cov_hash = calloc(1u << COV_BITS, sizeof(*c->cov_hash));
+    if (!c->cov_hash)
+        return -1;
+    flush_all(c);           /* blocks decoded before would not count */
+    return 0;
+}
+
+static void emu_coverage_read(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
+                                                  int64_t count), void *ctx)
+{
+    const struct cpu *c = sw;
+    if (!c->cov_hash)
+        return;
+    for (size_t h = 0; h < (1u << COV_BITS); h++)
+        for (const struct emu_cov *e = c->cov_hash[h]; e; e = e->next)
+            if (e->count || e->cuts)
+                fn(ctx, e->start, e->end, (int64_t)(e->count - e->cuts));
+}
+
+static void emu_coverage_branches(void *sw, void (*fn)(void *ctx, uint32_t eip, uint64_t taken,
+                                                      uint64_t not_taken), void *ctx)
+{
+    const struct cpu *c = sw;
+    if (!c->cov_hash)
+        return;
+    for (size_t h = 0; h < (1u << COV_BITS); h++)
+        for (const struct emu_cov *e = c->cov_hash[h]; e; e = e->next)
+            if (e->taken || e->not_taken)
+                fn(ctx, e->jcc_eip, e->taken, e->not_taken);
+}
+
 static struct block *translate(struct cpu *c, uint32_t eip)
 {
     if (c->arena_size - c->arena_used < BLOCK_BYTES(BLOCK_MAX_INSNS))
@@ -144,6 +286,8 @@ static struct block *translate(struct cpu *c, uint32_t eip)
         mark_vpage(c, (base + eip) >> 12);
         mark_vpage(c, (base + b->insns[b->ninsn].eip - 1) >> 12);
     }
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        cov_wrap(c, b);
     return b;
 }
 
@@ -162,8 +306,10 @@ struct block *emu_lookup(struct cpu *c, uint32_t eip)
              * decoder): decode it into the scratch block and run it there. */
             b = &c->scratch.blk;
             decode(c, eip, b, 1);
-            if (b->insns[0].fn == op_fetch_fault_pg || b->insns[0].fn == op_fetch_fault_sg)
+            if (b->insns[0].fn == op_fetch_fault_pg || b->insns[0].fn == op_fetch_fault_sg) {
+                c->cov_cur = NULL;      /* no counted block runs */
                 return b;
+            }
         }
         b = translate(c, eip);
     }
@@ -216,6 +362,8 @@ const struct insn *emu_fault_ret(struct cpu *c, const struct insn *i, uint32_t v
     t->next_eip = i->next;
     c->eip = i->eip;
     c->icount -= i->remain;         /* the faulting instruction did not retire */
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->eip);
     return NULL;
 }
 
@@ -253,6 +401,8 @@ const struct insn *emu_exit_at(struct cpu *c, const struct insn *i, enum hv_trap
     t->next_eip = i->next;
     c->eip = eip;
     c->icount -= i->remain - 1u;
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->next);
     return NULL;
 }
 
@@ -266,6 +416,8 @@ const struct insn *emu_trap_ret(struct cpu *c, const struct insn *i, enum hv_tra
     t->next_eip = i->next;
     c->eip = i->next;
     c->icount -= i->remain - 1u;    /* this one retired; the rest of the block did not */
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->next);
     return NULL;
 }
 
@@ -309,6 +461,8 @@ static bool at_break(struct cpu *c, struct hv_trap *t)
     struct block *b = &c->scratch.blk;
     uint64_t left = c->stop_at - c->icount;
     decode(c, c->eip, b, left < BLOCK_MAX_INSNS ? (unsigned)left : BLOCK_MAX_INSNS);
+    if (c->cov_hash)
+        cov_scratch(c, b);
     c->icount += b->ninsn;
     enter_block(c, b);
     return true;
@@ -347,6 +501,8 @@ static void emu_run(void *sw, uint64_t budget, struct hv_trap *t)
              * into a block that is never cached. */
             b = &c->scratch.blk;
             decode(c, c->eip, b, (unsigned)(c->stop_at - c->icount));
+            if (HV_UNLIKELY(c->cov_hash != NULL))
+                cov_scratch(c, b);
         }
         c->icount += b->ninsn;
         enter_block(c, b);
@@ -594,6 +750,9 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .set_breakpoints = emu_set_breakpoints,
     .get_fpu = emu_get_fpu,
     .set_fpu = emu_set_fpu,
+    .coverage_on = emu_coverage_on,
+    .coverage_read = emu_coverage_read,
+    .coverage_branches = emu_coverage_branches,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

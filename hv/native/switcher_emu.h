@@ -102,8 +102,33 @@ struct block {
     uint32_t npages;        /* how many of ppage are used: 0, 1 or 2 */
     struct block *hash_next;
     struct block *page_next[2];
+    /* Coverage on: insns[0].fn is op_cov_enter, which counts a run in cov
+     * and goes on with cov_fn, the handler the decoder chose. */
+    struct emu_cov *cov;
+    emu_fn *cov_fn;
     struct insn insns[];
 };
+
+/*
+ * Coverage (hv run --coverage): how many times each block ran, kept by its
+ * guest EIP range [start, end) in a table that outlives flushes of the code
+ * cache (a block decoded again finds its old entry).  Off, it costs nothing:
+ * only blocks decoded while it is on have the counting first handler.
+ */
+struct emu_cov {
+    uint32_t start, end;
+    uint64_t count;         /* entries into a block [start, end) */
+    uint64_t cuts;          /* exits from a block that ends at `end` before
+                             * `start`: [start, end) did not run that time */
+    uint32_t jcc_eip;       /* the block ends in a Jcc here (0: it does not), */
+    uint32_t jcc_target;    /* to there; the next block counted tells ... */
+    uint64_t taken, not_taken;  /* ... how it went */
+    struct emu_cov *next;
+};
+/* Coverage on: the block running left part-way, before `from` (a fault, a
+ * trap, an exit, a stale block). */
+void emu_cov_cut(struct cpu *c, uint32_t from);
+#define COV_BITS 14
 
 #define BLOCK_DEAD 0xffffffffu
 #define EMU_BP_MAX 256
@@ -231,6 +256,10 @@ struct cpu {
     bool bp_stopped;
     uint64_t bp_icount;
     uint32_t bp_eip;
+
+    struct emu_cov **cov_hash;  /* coverage on: 1 << COV_BITS chains; else NULL */
+    size_t cov_n;               /* entries in it */
+    struct emu_cov *cov_cur;    /* the block running, if counted */
 
     union {
         struct block blk;
@@ -928,7 +957,7 @@ void emu_decode_block_sg(struct cpu *c, uint32_t eip, struct block *b, unsigned 
 #undef H
 #if !EMU_PAGED
 /* The dispatcher (a flat file) recognises these handlers of the TLB builds. */
-emu_fn op_fetch_fault_pg, op_fetch_fault_sg;
+emu_fn op_fetch_fault_pg, op_fetch_fault_sg, op_jcc_pg, op_jcc_sg;
 #endif
 
 #endif

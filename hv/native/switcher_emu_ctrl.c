@@ -130,6 +130,8 @@ OP(op_stale)
 {
     c->eip = i->eip;
     c->icount -= i->remain;
+    if (HV_UNLIKELY(c->cov_hash != NULL))
+        emu_cov_cut(c, i->eip);
     STOP();
 }
 

@@ -13,11 +13,12 @@ breakpoint set, a single step, a pause from another thread, the registers
 and the guest-virtual memory as the debugger sees it.
 
 Addresses are linear (guest-virtual when paging is on): the segments of a
-flat guest make them the same as gdb's.  Write watchpoints (Z2) make the
-host run the guest one instruction at a time and compare the watched bytes
-after each (hv_set_watchpoints): exact, at any size, and some 60 times
-slower than running freely (docs/debugging.md).  Read and access
-watchpoints (Z3, Z4) are not supported: gdb says so.  Reverse execution
+flat guest make them the same as gdb's.  Watchpoints make the host run the
+guest one instruction at a time (hv_set_watchpoints): after each it compares
+the bytes under write watchpoints (Z2), and the emu reports every access an
+instruction makes to a page that holds a read or access watchpoint (Z3, Z4).
+They are exact, at any size, and some 60 times slower than running freely
+(docs/debugging.md).  Reverse execution
 (bs, bc) boots the image again and reruns it to an earlier instruction
 count, exact under the virtual clock (_Runner.rewind).
 """
@@ -45,6 +46,9 @@ _CORE = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "eip", "eflags"
 _X87_CONTROL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop")
 _REG_SIZES = (4,) * 16 + (10,) * 8 + (4,) * 8 + (16,) * 8 + (4,)
 _PACKET_MAX = 0x4000
+# Z2, Z3, Z4 and what their stop replies say.
+_WATCH_KINDS = {2: "write", 3: "read", 4: "access"}
+_WATCH_REPLY = {"write": "watch", "read": "rwatch", "access": "awatch"}
 
 
 class GdbError(HvError):
@@ -238,7 +242,7 @@ class _Session:
     def __init__(self, link: _Link) -> None:
         self.link = link
         self.breakpoints: dict[int, set[int]] = {0: set(), 1: set()}
-        self.watchpoints: set[tuple[int, int]] = set()
+        self.watchpoints: set[tuple[int, int, str]] = set()     # (addr, length, kind)
         self.machine: Any = None
         self.run_native: Callable[..., tuple] | None = None
         self.detached = False
@@ -409,11 +413,19 @@ class _Session:
             (points.add if insert else points.discard)(addr)
             self.machine.set_breakpoints(sorted(self.breakpoints[0] | self.breakpoints[1]))
             return b"OK"
-        if kind == 2:
-            (self.watchpoints.add if insert else self.watchpoints.discard)((addr, length))
+        if kind in _WATCH_KINDS:
+            point = (addr, length, _WATCH_KINDS[kind])
+            (self.watchpoints.add if insert else self.watchpoints.discard)(point)
             self.machine.set_watchpoints(sorted(self.watchpoints))
             return b"OK"
-        return b""                          # read and access watchpoints: not supported
+        return b""                          # another kind of point: not supported
+
+    def watch_reason(self, addr: int, kind: str | None = None) -> str:
+        """The stop reply's reason for a hit on the watchpoint at addr."""
+        if kind is None:                    # (going back: the kinds set at addr)
+            kinds = {k for a, _, k in self.watchpoints if a == addr}
+            kind = "write" if "write" in kinds or not kinds else min(kinds)
+        return f"{_WATCH_REPLY[kind]}:{addr:x};"
 
     def _pkt_insert(self, body: bytes) -> bytes:
         return self._point(body, True)
@@ -687,7 +699,7 @@ def _reverse(s: _Session, runner: _Runner, step: bool) -> None:
         target = max(stops)[0] if stops else 0
         last = max(stops) if stops else None
         if last and last[1] == "watch":
-            extra = f"watch:{last[2]:x};"
+            extra = s.watch_reason(last[2])
         elif last:
             extra = "swbreak:;"
     runner.rewind(target, None)
@@ -738,7 +750,7 @@ def _catch(fn: Callable[[bool], Any], arg: bool) -> tuple[str, Any]:
 
 def _why(s: _Session) -> str:
     if s.machine.debug_stop == "watch":
-        return f"watch:{s.machine.watch_hit:x};"
+        return s.watch_reason(s.machine.watch_hit, s.machine.watch_kind)
     if s.machine.debug_stop != "break":
         return ""
     return s.breakpoint_at(s.machine.debug_regs()[8]) or "swbreak:;"

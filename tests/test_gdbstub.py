@@ -167,6 +167,103 @@ def test_parse_address() -> None:
         gdbstub.parse_address("host:port")
 
 
+
+# ---- read and access watchpoints, on the machine ----
+
+ACCESS_SOURCE = r"""
+volatile unsigned probe[4] __attribute__((aligned(16)));
+volatile unsigned beside[4];            /* the same page, not watched */
+
+int main(void)
+{
+    unsigned x;
+    __asm__ volatile(
+        "mov probe, %%eax\n.globl at_mov\nat_mov:\n"
+        "addl $1, probe+4\n.globl at_add\nat_add:\n"
+        "pushl probe+8\n.globl at_push\nat_push:\n"
+        "addl $4, %%esp\n"
+        "lea probe, %%esi\n"
+        "lodsl\n.globl at_lods\nat_lods:\n"
+        "mov beside, %%eax\n"
+        "flds probe+12\n.globl at_fld\nat_fld:\n"
+        "fstp %%st(0)\n"
+        "movl %%eax, probe+12\n.globl at_store\nat_store:\n"
+        "movups probe, %%xmm0\n.globl at_movups\nat_movups:\n"
+        "movl $7, beside+4\n"
+        "movw probe+2, %%ax\n.globl at_word\nat_word:\n"
+        : "=a"(x) : : "esi", "memory", "xmm0");
+    return (int)(x & 0);
+}
+"""
+
+
+def _symbols(image: Path) -> dict[str, int]:
+    out = subprocess.run(["nm", str(image)], capture_output=True, text=True, check=True).stdout
+    return {name: int(value, 16) for value, _, name in
+            (line.split() for line in out.splitlines() if len(line.split()) == 3)}
+
+
+def _watch_hits(image: Path, points: list) -> list[tuple[str, str, int]]:
+    """Run image with the watchpoints set: (kind, watched address, eip) per stop."""
+    from hv import _native
+    machine = hv.Guest(str(image))._boot(_native)
+    machine.set_watchpoints(points)
+    hits = []
+    while True:
+        result = machine.run(None, 10**6, None)
+        if machine.debug_stop is None:
+            assert result[0] == 0, result
+            return hits
+        assert machine.debug_stop == "watch"
+        hits.append((machine.watch_kind, machine.watch_hit, machine.debug_regs()[8]))
+
+
+def test_read_and_access_watchpoints_stop_right_after_each_access(tmp_path: Path) -> None:
+    src = tmp_path / "access.c"
+    src.write_text(ACCESS_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "access.elf", ["-g", "-O1", "-msse2"],
+                             capture=True)
+    sym = _symbols(image)
+    probe = sym["probe"]
+    at = [sym[f"at_{name}"] for name in ("mov", "add", "push", "lods", "fld", "store",
+                                         "movups", "word")]
+    reads = [a for a in at if a != sym["at_store"]]
+    # A read watchpoint: every instruction that reads the 16 bytes, right
+    # after it (the read-modify-write add too), and neither the store nor
+    # the accesses beside them on the same page.
+    assert _watch_hits(image, [(probe, 16, "read")]) == [("read", probe, a) for a in reads]
+    # An access watchpoint: the store as well.
+    assert _watch_hits(image, [(probe, 16, "access")]) == [("access", probe, a) for a in at]
+    # A watchpoint on one word sees only what touches it, whatever the size:
+    # probe+2 is in probe[0]: the mov, lods, movups and the word read.
+    assert _watch_hits(image, [(probe + 2, 1, "read")]) == [
+        ("read", probe + 2, sym[f"at_{name}"]) for name in ("mov", "lods", "movups", "word")]
+    # A write watchpoint still says only when the bytes change.
+    assert _watch_hits(image, [(probe + 4, 4, "write")]) == [("write", probe + 4, sym["at_add"])]
+    # Without watchpoints the guest runs as before.
+    assert _watch_hits(image, []) == []
+
+
+def test_watchpoint_kinds_are_checked(image: Path) -> None:
+    from hv import _native
+    machine = hv.Guest(str(image))._boot(_native)
+    with pytest.raises(ValueError, match="'write', 'read' or 'access', not 'exec'"):
+        machine.set_watchpoints([(0x1000, 4, "exec")])
+    with pytest.raises(TypeError, match=r"\(addr, length\) or \(addr, length, kind\)"):
+        machine.set_watchpoints([(0x1000,)])
+
+
+def test_read_watchpoints_are_guest_virtual_when_paging_is_on(tmp_path: Path) -> None:
+    src = tmp_path / "paged.c"
+    src.write_text(PAGED_SOURCE)
+    image = cc.compile_guest([src], tmp_path / "paged.elf", ["-g", "-O1"], capture=True)
+    alias, page = 0x40000000, _symbols(image)["page"]
+    # The write through the alias is an access there, and no read of page[1]'s
+    # identity address; main's read of page[1] at the end is.
+    hits = _watch_hits(image, [(alias + 4, 4, "access"), (page + 4, 4, "read")])
+    assert [(kind, addr) for kind, addr, _ in hits] == [("access", alias + 4),
+                                                        ("read", page + 4)], hits
+
 # ---- real gdb ----
 
 @needs_gdb
@@ -209,14 +306,33 @@ def test_watch_finish_and_registers(image: Path) -> None:
 def test_watch_a_whole_array(image: Path) -> None:
     served = Served(image)
     out = gdb_batch(image, served.server.port, "watch table", "continue", "p table[50]",
-                    "rwatch counter", "continue")
+                    "continue")
     ex = served.join()
-    assert ex.status == 0, out
+    assert ex.status == 0 and ex.console == b"sum 45\n", out
     assert re.search(r"Hardware watchpoint 1: table", out), out
     assert re.search(r"Old value = \{0 <repeats 64 times>\}\s+New value = ", out), out
     assert "$1 = 45" in out, out
-    # Read watchpoints are refused (gdb then says it cannot set them).
-    assert re.search(r"(?i)cannot|could not|not support", out), out
+
+
+@needs_gdb
+def test_read_and_access_watchpoints(image: Path) -> None:
+    served = Served(image)
+    out = gdb_batch(image, served.server.port, "rwatch counter", "continue", "bt 1",
+                    "continue", "p a", "delete", "awatch counter", "continue", "continue",
+                    "delete", "continue")
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n", out
+    # add(0, 0) reads counter (0), then add(0, 1) does; each stop is in add.
+    assert re.findall(r"Hardware read watchpoint 1: counter\s+Value = (\d+)", out) == ["0", "0"]
+    assert re.search(r"^#0  .*add \(a=", out, re.M), out
+    assert "$1 = 0" in out, out
+    # An access watchpoint set there stops right after the write that ends
+    # `counter += a` (line 9; the store of 0 + 0), then at the read in add(1, 2).
+    stops = re.findall(r"watchpoint 2: counter\s+Value = \d+\n(.*)\n", out)
+    assert len(stops) == 2, out
+    assert re.match(r"add \(a=a@entry=0, b=b@entry=1\) at .*dbg\.c:10$", stops[0]), out
+    assert re.match(r"0x[0-9a-f]+ in add \(a=a@entry=1, b=b@entry=2\) at .*dbg\.c:9$",
+                    stops[1]), out
 
 
 @needs_gdb

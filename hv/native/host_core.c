@@ -68,6 +68,7 @@ void hv_guest_destroy(struct hv_guest *g)
 {
     if (!g)
         return;
+    hv_set_watchpoints(g, NULL, NULL, NULL, 0);
     if (g->sw)
         g->sw_ops->destroy(g->sw);
     munmap(g->ram, g->ram_size);
@@ -81,7 +82,6 @@ void hv_guest_destroy(struct hv_guest *g)
         free(r->message);
     }
     free(g->results);
-    hv_set_watchpoints(g, NULL, NULL, 0);
     free(g);
 }
 
@@ -240,39 +240,87 @@ static uint64_t next_budget(struct hv_guest *g)
 }
 
 bool hv_set_watchpoints(struct hv_guest *g, const uint32_t *addr, const uint32_t *len,
-                        uint32_t n)
+                        const enum hv_watch_kind *kind, uint32_t n)
 {
     for (uint32_t k = 0; k < g->nwatch; k++)
         free(g->watch[k].old);
     free(g->watch);
     g->watch = NULL;
     g->nwatch = 0;
-    if (n == 0)
-        return true;
-    g->watch = calloc(n, sizeof(*g->watch));
-    if (!g->watch)
-        return false;
+    bool accesses = false;
+    if (n) {
+        g->watch = calloc(n, sizeof(*g->watch));
+        if (!g->watch)
+            n = 0;
+    }
     for (uint32_t k = 0; k < n; k++) {
         struct hv_watch *w = &g->watch[g->nwatch];
-        w->old = calloc(len[k] ? len[k] : 1, 1);
-        if (!w->old) {
-            hv_set_watchpoints(g, NULL, NULL, 0);
-            return false;
-        }
         w->addr = addr[k];
         w->len = len[k];
-        hv_debug_copy(g, w->addr, w->old, w->len, false);  /* unmapped bytes read as 0 */
+        w->kind = kind[k];
+        if (w->kind == HV_WATCH_WRITE) {
+            w->old = calloc(len[k] ? len[k] : 1, 1);
+            if (!w->old) {
+                hv_set_watchpoints(g, NULL, NULL, NULL, 0);
+                return false;
+            }
+            hv_debug_copy(g, w->addr, w->old, w->len, false);  /* unmapped bytes read as 0 */
+        } else {
+            accesses = true;
+        }
         g->nwatch++;
     }
-    return true;
+    if ((accesses || g->watch_accesses) && g->sw_ops && g->sw)
+        g->sw_ops->watch_accesses(g->sw, accesses);     /* (which pages they are may change) */
+    g->watch_accesses = accesses;
+    g->watch_touched = false;
+    if (g->sw_ops && g->sw)
+        g->watch_icount = g->sw_ops->instructions(g->sw);
+    return g->nwatch == n;
 }
 
-/* Did a watched range change?  Then it is the new "old", and watch_hit. */
+/* Does [a, a+alen) meet [b, b+blen)?  (A zero length is one byte.) */
+static bool ranges_meet(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
+{
+    uint64_t a_end = (uint64_t)a + (alen ? alen : 1), b_end = (uint64_t)b + (blen ? blen : 1);
+    return a < b_end && b < a_end;
+}
+
+bool hv_watch_page(const struct hv_guest *g, uint32_t vpage)
+{
+    for (uint32_t k = 0; k < g->nwatch; k++) {
+        const struct hv_watch *w = &g->watch[k];
+        if (w->kind != HV_WATCH_WRITE && ranges_meet(vpage << 12, HV_PAGE_SIZE, w->addr, w->len))
+            return true;
+    }
+    return false;
+}
+
+void hv_watch_access(struct hv_guest *g, uint32_t va, uint32_t len, bool write)
+{
+    if (g->watch_touched)
+        return;             /* the first one an instruction touches is the one */
+    for (uint32_t k = 0; k < g->nwatch; k++) {
+        const struct hv_watch *w = &g->watch[k];
+        if ((w->kind & (write ? HV_WATCH_WRITE : HV_WATCH_READ)) && w->kind != HV_WATCH_WRITE &&
+            ranges_meet(va, len, w->addr, w->len)) {
+            g->watch_touched = true;
+            g->watch_touched_addr = w->addr;
+            g->watch_touched_kind = w->kind;
+            return;
+        }
+    }
+}
+
+/* Did a write watchpoint's bytes change?  Then they are its new "old", and
+ * it is watch_hit. */
 static bool watch_changed(struct hv_guest *g)
 {
     uint8_t now[256];
     for (uint32_t k = 0; k < g->nwatch; k++) {
         struct hv_watch *w = &g->watch[k];
+        if (w->kind != HV_WATCH_WRITE)
+            continue;
         for (uint32_t off = 0; off < w->len; off += sizeof(now)) {
             uint32_t n = w->len - off < sizeof(now) ? w->len - off : sizeof(now);
             memset(now, 0, n);
@@ -280,11 +328,27 @@ static bool watch_changed(struct hv_guest *g)
             if (memcmp(now, w->old + off, n) != 0) {
                 hv_debug_copy(g, w->addr, w->old, w->len, false);
                 g->watch_hit = w->addr;
+                g->watch_hit_kind = HV_WATCH_WRITE;
                 return true;
             }
         }
     }
     return false;
+}
+
+/* Did the instruction that just ran, and retired, touch a read or access
+ * watchpoint?  (One that faulted did not complete its access.) */
+static bool watch_touched(struct hv_guest *g)
+{
+    uint64_t now = g->sw_ops->instructions(g->sw);
+    bool hit = g->watch_touched && now != g->watch_icount;
+    if (hit) {
+        g->watch_hit = g->watch_touched_addr;
+        g->watch_hit_kind = g->watch_touched_kind;
+    }
+    g->watch_touched = false;
+    g->watch_icount = now;
+    return hit;
 }
 
 /* A debugger's single step, or one instruction under watchpoints, ran:
@@ -298,7 +362,9 @@ static void debug_step_done(struct hv_guest *g)
     }
     if (g->stop != HV_RUNNING && g->stop != HV_STOP_DEBUG)
         return;
-    if (g->nwatch && watch_changed(g)) {
+    bool touched = g->nwatch && watch_touched(g);
+    bool changed = g->nwatch && watch_changed(g);       /* a write wins: it is said last */
+    if (touched || changed) {
         g->stop = HV_STOP_DEBUG;
         g->debug_reason = HV_DEBUG_WATCH;
     } else if (g->debug_step && g->stop == HV_RUNNING) {

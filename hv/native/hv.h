@@ -203,6 +203,11 @@ struct hv_switcher_ops {
      * decoded code once); nonzero if out of memory.  Never turned off: a
      * machine without it pays nothing. */
     int (*coverage_on)(void *sw);
+    /* Read or access watchpoints exist (on) or not: while on, the switcher
+     * calls hv_watch_access for every data access the guest makes to a page
+     * hv_watch_page names.  Off costs nothing; a change drops cached
+     * translations and decoded code. */
+    void (*watch_accesses)(void *sw, bool on);
     /* Call fn once per EIP range [start, end) that counting saw: count is
      * how many times a block [start, end) was entered, less how many times
      * a block ending at `end` was left before `start` (so it may be
@@ -245,6 +250,9 @@ enum hv_clock {
     HV_CLOCK_VIRTUAL,   /* instructions retired + time skipped in halt: deterministic */
     HV_CLOCK_HOST,      /* CLOCK_MONOTONIC since the boot; halt really sleeps */
 };
+
+/* What a debugger's watchpoint watches: bits of HV_WATCH_READ|HV_WATCH_WRITE. */
+enum hv_watch_kind { HV_WATCH_WRITE = 1, HV_WATCH_READ = 2, HV_WATCH_ACCESS = 3 };
 
 /* COM1's registers and the serial input (dev_uart16550.c). */
 struct hv_uart {
@@ -333,11 +341,20 @@ struct hv_guest {
     enum hv_debug_reason { HV_DEBUG_NONE, HV_DEBUG_STEP, HV_DEBUG_BREAK,
                            HV_DEBUG_INTERRUPT, HV_DEBUG_WATCH, HV_DEBUG_STOP_AT } debug_reason;
     uint64_t debug_stop_at;         /* nonzero: pause once this many instructions retired */
-    /* Write watchpoints (hv_set_watchpoints): while there are any, the guest
-     * runs one instruction at a time and the bytes are compared after each;
-     * watch_hit is the address of the one that changed. */
-    struct hv_watch { uint32_t addr, len; uint8_t *old; } *watch;
+    /* Watchpoints (hv_set_watchpoints): while there are any, the guest runs
+     * one instruction at a time.  After each, the bytes under a write
+     * watchpoint are compared; a read or access watchpoint is hit when the
+     * switcher reports an access to it (hv_watch_access) by an instruction
+     * that retired.  watch_hit is the address of the one that stopped the
+     * guest, watch_hit_kind its kind. */
+    struct hv_watch { uint32_t addr, len; enum hv_watch_kind kind; uint8_t *old; } *watch;
     uint32_t nwatch, watch_hit;
+    enum hv_watch_kind watch_hit_kind;
+    bool watch_accesses;            /* some are read or access watchpoints */
+    bool watch_touched;             /* the instruction now running touched one */
+    uint32_t watch_touched_addr;
+    enum hv_watch_kind watch_touched_kind;
+    uint64_t watch_icount;          /* instructions retired before it */
 
     /* The clock, the timer and halt (host_clock.c). */
     enum hv_clock clock;
@@ -412,10 +429,17 @@ void hv_chardev_put(struct hv_guest *g, int fd, uint8_t byte);
 
 /* Run the guest until it exits, is killed, or a signal arrives. */
 void hv_run(struct hv_guest *g);
-/* Replace the write watchpoints with n ranges [addr[k], addr[k]+len[k]);
- * false (and none set) if out of memory. */
+/* Replace the watchpoints with n ranges [addr[k], addr[k]+len[k]) of the
+ * given kinds (guest-virtual addresses); false (and none set) if out of
+ * memory. */
 bool hv_set_watchpoints(struct hv_guest *g, const uint32_t *addr, const uint32_t *len,
-                        uint32_t n);
+                        const enum hv_watch_kind *kind, uint32_t n);
+/* For the switcher, while g->watch_accesses: does virtual page vpage hold
+ * part of a read or access watchpoint?  (Every data access to such a page
+ * must then be reported.)  And the report: the running instruction reads
+ * (or writes) len bytes at virtual address va. */
+bool hv_watch_page(const struct hv_guest *g, uint32_t vpage);
+void hv_watch_access(struct hv_guest *g, uint32_t va, uint32_t len, bool write);
 
 double hv_monotonic(void);
 

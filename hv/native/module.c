@@ -758,40 +758,62 @@ static PyObject *Machine_coverage(Machine *self, PyObject *Py_UNUSED(arg))
     return l.list;
 }
 
+static int parse_watch_kind(PyObject *o, enum hv_watch_kind *kind)
+{
+    static const char *const names[] = { NULL, "write", "read", "access" };
+    const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8(o) : NULL;
+    for (int k = HV_WATCH_WRITE; s && k <= HV_WATCH_ACCESS; k++)
+        if (strcmp(s, names[k]) == 0) {
+            *kind = (enum hv_watch_kind)k;
+            return 0;
+        }
+    if (!PyErr_Occurred())
+        PyErr_Format(PyExc_ValueError,
+                     "a watchpoint's kind is 'write', 'read' or 'access', not %R", o);
+    return -1;
+}
+
 static PyObject *Machine_set_watchpoints(Machine *self, PyObject *arg)
 {
     if (check_idle(self))
         return NULL;
-    PyObject *seq = PySequence_Fast(arg, "watchpoints must be a sequence of (addr, length)");
+    PyObject *seq = PySequence_Fast(arg, "watchpoints must be a sequence of "
+                                         "(addr, length[, kind])");
     if (!seq)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     uint32_t *v = PyMem_Calloc(2 * (size_t)n + 1, sizeof(uint32_t));
+    enum hv_watch_kind *kinds = PyMem_Calloc((size_t)n + 1, sizeof(*kinds));
     PyObject *ret = NULL;
-    if (!v) {
+    if (!v || !kinds) {
         PyErr_NoMemory();
         goto error;
     }
     for (Py_ssize_t k = 0; k < n; k++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(seq, k);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_SetString(PyExc_TypeError, "a watchpoint is an (addr, length) tuple");
+        PyObject *t = PySequence_Fast_GET_ITEM(seq, k);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 2 || PyTuple_GET_SIZE(t) > 3) {
+            PyErr_SetString(PyExc_TypeError,
+                            "a watchpoint is an (addr, length) or (addr, length, kind) tuple");
             goto error;
         }
-        if (parse_u32(PyTuple_GET_ITEM(pair, 0), "a watchpoint's address", &v[k]) ||
-            parse_u32(PyTuple_GET_ITEM(pair, 1), "a watchpoint's length", &v[n + k]))
+        if (parse_u32(PyTuple_GET_ITEM(t, 0), "a watchpoint's address", &v[k]) ||
+            parse_u32(PyTuple_GET_ITEM(t, 1), "a watchpoint's length", &v[n + k]))
+            goto error;
+        kinds[k] = HV_WATCH_WRITE;
+        if (PyTuple_GET_SIZE(t) == 3 && parse_watch_kind(PyTuple_GET_ITEM(t, 2), &kinds[k]))
             goto error;
         if (v[n + k] > (1u << 24)) {
             PyErr_SetString(PyExc_ValueError, "a watchpoint covers at most 16 MiB");
             goto error;
         }
     }
-    if (!hv_set_watchpoints(self->g, v, v + n, (uint32_t)n)) {
+    if (!hv_set_watchpoints(self->g, v, v + n, kinds, (uint32_t)n)) {
         PyErr_NoMemory();
         goto error;
     }
     ret = Py_NewRef(Py_None);
 error:
+    PyMem_Free(kinds);
     PyMem_Free(v);
     Py_DECREF(seq);
     return ret;
@@ -954,6 +976,15 @@ static PyObject *Machine_get_watch_hit(Machine *self, void *closure)
     return PyLong_FromUnsignedLong(self->g->watch_hit);
 }
 
+static PyObject *Machine_get_watch_kind(Machine *self, void *closure)
+{
+    (void)closure;
+    static const char *const names[] = { NULL, "write", "read", "access" };
+    if (self->g->debug_reason != HV_DEBUG_WATCH)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(names[self->g->watch_hit_kind]);
+}
+
 static PyObject *Machine_get_instructions(Machine *self, void *closure)
 {
     (void)closure;
@@ -1004,8 +1035,10 @@ static PyMethodDef Machine_methods[] = {
       "coverage_branches() -> [(eip, taken, not_taken), ...]: the conditional jumps that "
       "ended counted blocks, and how often each jumped or fell through (add up repeats)" },
     { "set_watchpoints", (PyCFunction)Machine_set_watchpoints, METH_O,
-      "set_watchpoints([(vaddr, length), ...]): while any is set, runs go one instruction "
-      "at a time and stop (debug_stop 'watch', watch_hit) right after one changes" },
+      "set_watchpoints([(vaddr, length[, kind]), ...]): while any is set, runs go one "
+      "instruction at a time and stop (debug_stop 'watch', watch_hit, watch_kind) right "
+      "after one that changes a 'write' watchpoint (the default kind), reads a 'read' one, "
+      "or reads or writes an 'access' one" },
     { "interrupt", (PyCFunction)Machine_interrupt, METH_NOARGS,
       "interrupt(): from any thread, pause the running guest (debug_stop 'interrupt')" },
     { "debug_regs", (PyCFunction)Machine_debug_regs, METH_NOARGS,
@@ -1031,7 +1064,10 @@ static PyGetSetDef Machine_getset[] = {
       "why the last run paused for the debugger ('step', 'break', 'interrupt'), or None; "
       "run() again to go on", NULL },
     { "watch_hit", (getter)Machine_get_watch_hit, NULL,
-      "the address of the watchpoint whose bytes changed (debug_stop 'watch')", NULL },
+      "the address of the watchpoint that stopped the guest (debug_stop 'watch')", NULL },
+    { "watch_kind", (getter)Machine_get_watch_kind, NULL,
+      "that watchpoint's kind, 'write', 'read' or 'access' (None unless debug_stop is "
+      "'watch')", NULL },
     { "instructions", (getter)Machine_get_instructions, NULL,
       "instructions retired since boot", NULL },
     { "serial_read", (getter)Machine_get_serial_read, NULL,

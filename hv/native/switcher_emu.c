@@ -616,6 +616,9 @@ void emu_seg_loaded(struct cpu *c)
     bool segmented = false;
     for (int k = 0; k < HV_NSREG; k++)
         segmented |= !seg_flat(&c->seg[k], k == HV_CS);
+    /* Watching reads takes every access through the TLB: the slowest build
+     * has one, whether paging is on or off. */
+    segmented |= c->watch_mem;
     const struct emu_seg *cs = &c->seg[HV_CS];
     if (segmented != c->segmented || cs->base != c->code_base || cs->limit != c->code_limit) {
         /* Decoded blocks belong to the other build, or to another code
@@ -716,6 +719,15 @@ static void emu_set_breakpoints(void *sw, const uint32_t *eips, size_t n)
     flush_all(c);           /* blocks decoded before may run past the new ones */
 }
 
+static void emu_watch_accesses(void *sw, bool on)
+{
+    struct cpu *c = sw;
+    c->watch_mem = on;
+    emu_seg_loaded(c);
+    flush_all(c);
+    emu_tlb_flush(c);       /* pages with watchpoints now (or no longer) miss it */
+}
+
 static void emu_get_fpu(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr)
 {
     const struct cpu *c = sw;
@@ -751,6 +763,7 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .get_fpu = emu_get_fpu,
     .set_fpu = emu_set_fpu,
     .coverage_on = emu_coverage_on,
+    .watch_accesses = emu_watch_accesses,
     .coverage_read = emu_coverage_read,
     .coverage_branches = emu_coverage_branches,
 };

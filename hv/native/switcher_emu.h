@@ -230,7 +230,8 @@ struct cpu {
     uint64_t tsc_offset;    /* WRMSR 0x10: the TSC is icount + this */
     uint64_t msr_sysenter[3], msr_misc_enable, msr_pat;
     bool paged;             /* CR0.PG: the _pg handlers, if not segmented */
-    bool segmented;         /* some segment is not flat: the _sg handlers */
+    bool segmented;         /* some segment is not flat, or watch_mem: the _sg handlers */
+    bool watch_mem;         /* read or access watchpoints: the TLB reports their pages */
     uint32_t code_base, code_limit; /* the CS that decoded blocks were fetched through */
     bool want_window;       /* the host waits for IF to be set */
     unsigned pending;       /* PENDING_* work for the dispatcher */

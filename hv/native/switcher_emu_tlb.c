@@ -36,6 +36,8 @@ static bool fill_access(struct cpu *c, uint32_t va, unsigned access)
     e->rtag = tag;
     e->page = c->ram + ((size_t)ppage << 12);
     e->wtag = (info & HV_XLATE_WRITABLE) && !c->codemap[ppage] ? tag : TLB_NONE;
+    if (HV_UNLIKELY(c->watch_mem) && hv_watch_page(c->g, va >> 12))
+        e->rtag = e->wtag = TLB_NONE;   /* every access comes here, to be reported */
     return true;
 }
 
@@ -51,6 +53,8 @@ bool emu_tlb_fill(struct cpu *c, uint32_t a, uint32_t sz, bool write)
     uint32_t last = a + sz - 1;
     if ((last >> 12) != (a >> 12) && !fill_page(c, last & ~0xfffu, write))
         return false;
+    if (HV_UNLIKELY(c->watch_mem))
+        hv_watch_access(c->g, a, sz, write);
     return true;
 }
 
@@ -58,8 +62,12 @@ bool emu_tlb_fill(struct cpu *c, uint32_t a, uint32_t sz, bool write)
 static uint8_t *byte_ptr(struct cpu *c, uint32_t va, bool write)
 {
     struct tlb_entry *e = &c->tlb[(va >> 12) & (TLB_SIZE - 1)];
-    if ((write ? e->wtag : e->rtag) != TLB_TAG(va) && !fill_page(c, va, write))
-        return NULL;
+    if ((write ? e->wtag : e->rtag) != TLB_TAG(va)) {
+        if (!fill_page(c, va, write))
+            return NULL;
+        if (HV_UNLIKELY(c->watch_mem))
+            hv_watch_access(c->g, va, 1, write);
+    }
     return e->page + (va & 0xfffu);
 }
 

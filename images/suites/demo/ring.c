@@ -1,3 +1,4 @@
+/* hv-cflags: -g */
 /* ring.c - see ring.h. */
 #include <string.h>
 

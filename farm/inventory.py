@@ -51,6 +51,7 @@ class SshHost:
     user: str = "root"
     key: str | None = None
     python: str = "python3"
+    known_hosts: str | None = None    # default: the user's ~/.ssh/known_hosts
     kind: str = "ssh"
 
 
@@ -72,7 +73,8 @@ class Inventory:
 _QEMU_KEYS = {"name": (str, False), "count": (int, False), "memory_mib": (int, False),
               "image": (str, False)}
 _SSH_KEYS = {"name": (str, True), "host": (str, True), "port": (int, False),
-             "user": (str, False), "key": (str, False), "python": (str, False)}
+             "user": (str, False), "key": (str, False), "python": (str, False),
+             "known_hosts": (str, False)}
 _MEMORY_RANGE = (128, 4096)         # what a 32-bit PC guest can use sensibly
 
 
@@ -158,4 +160,4 @@ def _ssh_host(table: dict[str, Any], where: str) -> SshHost:
     if not 1 <= port <= 65535:
         raise InventoryError(f"{where}: port must be between 1 and 65535, not {port}")
     return SshHost(table["name"], table["host"], port, table.get("user", "root"),
-                   table.get("key"), table.get("python", "python3"))
+                   table.get("key"), table.get("python", "python3"), table.get("known_hosts"))

@@ -8,9 +8,7 @@ A node that fails any step is marked bad with the reason; the others go on.
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -25,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import hv
-from farm import qemu, remote, render
+from farm import provision, qemu, remote, render
 from farm.errors import FarmError
 from farm.inventory import Inventory, QemuNode, SshHost
 from farm.state import BAD, READY, NodeState, RunDir
@@ -88,8 +86,9 @@ def write_ssh_files(run: RunDir, nodes: dict[str, NodeState], host_key: str | No
         host_key = first[1] if len(first) == 2 else None
     for node in nodes.values():
         farm_owned = node.kind == "qemu"
+        known = str(run.known_hosts.resolve()) if farm_owned else node.known_hosts or None
         entries.append(render.SshEntry(node.name, node.host, node.port, node.user, node.key,
-                                       str(run.known_hosts.resolve()) if farm_owned else None))
+                                       known, farm_owned))
         if farm_owned and host_key:
             lines.append(f"[{node.host}]:{node.port} {host_key}")
     run.ssh_config.write_text(render.ssh_config(entries, run.ssh_config.resolve()))
@@ -138,8 +137,9 @@ def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
     now = time.time()
     if isinstance(spec, SshHost):
         key = str(Path(spec.key).expanduser()) if spec.key else None
+        known = Path(spec.known_hosts or "~/.ssh/known_hosts").expanduser().absolute()
         return NodeState(spec.name, "ssh", spec.host, spec.port, spec.user, key,
-                         python=spec.python, started=now)
+                         known_hosts=str(known), python=spec.python, started=now)
     port = qemu.free_port()
     argv = render.qemu_args(spec, image, port, run.path.resolve(), qemu=qemu.QEMU)
     for path in (run.console_log(spec.name), run.qmp_socket(spec.name)):
@@ -182,7 +182,8 @@ def _fields(node: NodeState) -> dict[str, object]:
 
 
 class Artifacts:
-    """The hv wheel (QEMU nodes) and sdist (SSH hosts), built once per `up` or `run`."""
+    """The hv i386 wheel (QEMU nodes) and what SSH hosts get (farm.provision),
+    built once per `up` or `run`."""
 
     def __init__(self, dist: Path | None = None, console: Console | None = None) -> None:
         self._dist = dist or Path(tempfile.gettempdir()) / f"farm-sdist-{os.getpid()}"
@@ -190,6 +191,14 @@ class Artifacts:
         self._lock = threading.Lock()
         self._wheel: tuple[Path, str] | None = None
         self._sdist: tuple[Path, str] | None = None
+        self._supplies: provision.Supplies | None = None
+
+    def supplies(self) -> provision.Supplies:
+        with self._lock:
+            if self._supplies is None:
+                self._supplies = provision.Supplies(self._console, i386_wheel=self.wheel,
+                                                    sdist=self.sdist)
+            return self._supplies
 
     def wheel(self) -> tuple[Path, str]:
         with self._lock:
@@ -249,7 +258,7 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
             if install_hv(conn, node, artifacts):
                 step("installed a newer hv")
         else:
-            _provision_ssh_host(conn, node, artifacts)
+            provision.provision_ssh_host(conn, node, artifacts.supplies(), step)
         mark("boot_to_provisioned")
         step("health check")
         health = remote.check_health(conn, node.python, hv.__version__)
@@ -283,33 +292,6 @@ def _first_command(conn, node: NodeState) -> None:
                 raise FarmError(f"ssh {node.user}@{node.address}: {exc}") from None
             conn.close()
             time.sleep(1)
-
-
-def _provision_ssh_host(conn, node: NodeState, artifacts: Artifacts) -> None:
-    """An SSH host gets a venv in ~/.hv-farm with hv (from our sdist) and pytest-xdist."""
-    from importlib.metadata import version
-    home = remote.run(conn, "echo $HOME").strip()
-    base = f"{home}/.hv-farm"
-    venv = f"{base}/venv"
-    remote.run(conn, f"test -x {shlex.quote(venv)}/bin/python || "
-                     f"{shlex.quote(node.python)} -m venv {shlex.quote(venv)}", timeout=300)
-    sdist, digest = artifacts.sdist()
-    marker = f"{base}/hv.json"
-    held = remote.run(conn, f"cat {shlex.quote(marker)} 2>/dev/null || true")
-    if digest not in held:
-        target = f"{base}/{sdist.name}"
-        try:
-            conn.put(str(sdist), target)
-        except Exception as exc:
-            raise FarmError(f"upload of {sdist.name}: {remote.one_line(exc)}") from None
-        pins = " ".join(f"{p}=={version(p)}" for p in ("pytest", "pytest-xdist", "execnet"))
-        info = json.dumps({"version": hv.__version__, "sdist_sha256": digest})
-        remote.run(conn, f"{shlex.quote(venv)}/bin/python -m pip install -q "
-                         f"{shlex.quote(target)} {pins} && "
-                         f"printf '%s\\n' {shlex.quote(info)} > {shlex.quote(marker)}",
-                   timeout=900)
-    node.python = f"{venv}/bin/python"
-    node.workdir = f"{base}/work"
 
 
 def _console_tail(run: RunDir, node: NodeState) -> str:

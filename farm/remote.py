@@ -4,7 +4,8 @@ Every connection is built from the run directory's generated `ssh_config`,
 the same file execnet's ssh gateways use during `farm run`, so fabric and
 xdist reach a node the same way.  Host keys are checked: QEMU nodes against
 the run directory's `known_hosts` (the farm's own host key, baked into the
-image), SSH hosts against the user's `~/.ssh/known_hosts`.
+image), SSH hosts against their inventory's `known_hosts` file, by default
+the user's `~/.ssh/known_hosts`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shlex
 import socket
@@ -28,8 +30,8 @@ from paramiko.ssh_exception import NoValidConnectionsError
 from farm.errors import FarmError
 from farm.state import NodeState, RunDir
 
-__all__ = ["ExecResult", "check_health", "connect", "exec_all", "one_line", "sha256_file",
-           "upload_files"]
+__all__ = ["ExecResult", "check_health", "connect", "exec_all", "one_line", "send",
+           "sha256_file", "upload_files"]
 
 MANIFEST = ".farm-manifest.json"
 
@@ -45,6 +47,9 @@ def connect(run: RunDir, node: NodeState, timeout: float = 10.0) -> fabric.Conne
     conn.client.set_missing_host_key_policy(RejectPolicy())
     if node.kind == "qemu":
         conn.client.load_host_keys(str(run.known_hosts))
+    elif node.known_hosts:
+        if os.path.exists(node.known_hosts):
+            conn.client.load_host_keys(node.known_hosts)
     else:
         conn.client.load_system_host_keys()
     return conn
@@ -82,6 +87,38 @@ def run(conn: fabric.Connection, command: str, timeout: float = 120.0) -> str:
         tail = f": {lines[-1]}" if lines else ""
         raise FarmError(f"`{command}` exited {result.exited}{tail}")
     return result.stdout
+
+
+def send(conn: fabric.Connection, command: str, data: bytes, timeout: float = 300.0) -> str:
+    """Run `command` with `data` on its stdin; return stdout, or raise FarmError.
+
+    Files travel this way, on an exec channel, rather than over sftp: a host
+    need not have an sftp subsystem.  (Fabric's own stdin forwarding reads a
+    little at a time; a raw channel is as fast as the link.)
+    """
+    try:
+        conn.open()
+        chan = conn.client.get_transport().open_session(timeout=timeout)
+    except Exception as exc:                         # paramiko/socket errors
+        raise FarmError(one_line(exc)) from None
+    try:
+        chan.settimeout(timeout)
+        chan.exec_command(command)
+        view = memoryview(data)
+        for start in range(0, len(view), 1 << 16):
+            chan.sendall(view[start:start + (1 << 16)])
+        chan.shutdown_write()
+        out = chan.makefile("rb").read().decode(errors="replace")
+        err = chan.makefile_stderr("rb").read().decode(errors="replace")
+        status = chan.recv_exit_status()
+    except Exception as exc:
+        raise FarmError(f"sending {len(data)} bytes to `{command}`: {one_line(exc)}") from None
+    finally:
+        chan.close()
+    if status != 0:
+        lines = (err.strip() or out.strip()).splitlines()
+        raise FarmError(f"`{command}` exited {status}" + (f": {lines[-1]}" if lines else ""))
+    return out
 
 
 @dataclass(frozen=True)
@@ -137,13 +174,10 @@ def upload_files(conn: fabric.Connection, workdir: str, root: Path,
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    bundle = f"{workdir}/.farm-upload.tar.gz"
     try:
-        conn.put(buf, bundle)
-    except Exception as exc:
-        raise FarmError(f"upload to {workdir}: {one_line(exc)}") from None
-    run(conn, f"tar -xzf {shlex.quote(bundle)} -C {wd} && rm -f {shlex.quote(bundle)}")
+        send(conn, f"tar -xzf - -C {wd}", buf.getvalue())
+    except FarmError as exc:
+        raise FarmError(f"upload to {workdir}: {exc}") from None
     return changed
 
 
@@ -158,9 +192,9 @@ def install_wheel(conn: fabric.Connection, python: str, wheel: Path, digest: str
         pass
     target = f"/tmp/{wheel.name}"
     try:
-        conn.put(str(wheel), target)
-    except Exception as exc:
-        raise FarmError(f"upload of {wheel.name}: {one_line(exc)}") from None
+        send(conn, f"cat > {shlex.quote(target)}", wheel.read_bytes())
+    except FarmError as exc:
+        raise FarmError(f"upload of {wheel.name}: {exc}") from None
     info = json.dumps({"version": version, "wheel_sha256": digest})
     run(conn, f"{shlex.quote(python)} -m pip install -q --no-index --no-deps --force-reinstall "
               "--no-compile "

@@ -36,7 +36,8 @@ class SshEntry:
     port: int
     user: str
     key: str | None
-    known_hosts: str | None      # a farm-owned known_hosts (QEMU nodes), else the user's
+    known_hosts: str | None      # the file that checks its host key (None: ssh's default)
+    farm_owned: bool = False     # a QEMU node, with the farm's own host key
 
 
 def qemu_args(node: QemuNode, image: BootImage, port: int, run_dir: Path,

@@ -27,7 +27,7 @@ import pytest
 from rich.console import Console
 
 from farm import nodes as farm_nodes
-from farm import qemu, remote
+from farm import provision, qemu, remote
 from farm.errors import FarmError
 from farm.inventory import Inventory
 from farm.state import NodeState, RunDir
@@ -393,6 +393,9 @@ def _provision(run: RunDir, ready: list[NodeState], files: list[str], cwd: Path,
         try:
             note = ""
             if node.kind == "qemu" and farm_nodes.install_hv(conn, node, artifacts):
+                note = "newer hv installed; "
+            elif node.kind == "ssh" and provision.provision_ssh_host(
+                    conn, node, artifacts.supplies(), lambda text: None):
                 note = "newer hv installed; "
             sent = remote.upload_files(conn, node.workdir, cwd, files)
             return node.name, f"{note}{len(sent)} of {len(files)} files sent"

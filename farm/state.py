@@ -46,6 +46,7 @@ class NodeState:
     port: int
     user: str = "root"
     key: str | None = None        # private key file
+    known_hosts: str = ""         # SSH hosts: the known_hosts file that checks their key
     python: str = ""              # the node's Python with hv, pytest and xdist
     workdir: str = ""             # where tests run on the node (xdist chdir)
     state: str = BOOTING

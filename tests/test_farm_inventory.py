@@ -20,12 +20,13 @@ def test_qemu_and_ssh_tables(tmp_path):
     path = tmp_path / "farm.toml"
     path.write_text('[[qemu]]\nname = "tcg"\ncount = 3\nmemory_mib = 256\n\n'
                     '[[ssh]]\nname = "box"\nhost = "10.0.0.5"\nport = 2222\n'
-                    'key = "~/.ssh/farm"\npython = "/opt/venv/bin/python"\n')
+                    'key = "~/.ssh/farm"\npython = "/opt/venv/bin/python"\n'
+                    'known_hosts = "ci/known_hosts"\n')
     inv = load_inventory(path)
     assert [n.name for n in inv.qemu_nodes] == ["tcg-1", "tcg-2", "tcg-3"]
     assert {n.memory_mib for n in inv.qemu_nodes} == {256}
     assert inv.ssh_hosts == (SshHost("box", "10.0.0.5", 2222, "root", "~/.ssh/farm",
-                                     "/opt/venv/bin/python"),)
+                                     "/opt/venv/bin/python", "ci/known_hosts"),)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -77,14 +78,19 @@ def test_qemu_command_line(tmp_path):
 
 
 def test_ssh_config_entries():
-    text = ssh_config([SshEntry("node-1", "127.0.0.1", 40022, "root", "/k/id", "/run/kh"),
-                       SshEntry("box", "10.0.0.5", 22, "ci", None, None)])
+    text = ssh_config([SshEntry("node-1", "127.0.0.1", 40022, "root", "/k/id", "/run/kh",
+                                farm_owned=True),
+                       SshEntry("box", "10.0.0.5", 22, "ci", None, None),
+                       SshEntry("host", "10.0.0.6", 22, "ci", None, "/ci/known_hosts")])
     blocks = text.split("Host ")[1:]
     assert blocks[0].startswith("node-1\n") and "Port 40022" in blocks[0]
     assert "IdentityFile /k/id" in blocks[0] and "StrictHostKeyChecking yes" in blocks[0]
     assert "UserKnownHostsFile /run/kh" in blocks[0]
     assert blocks[1].startswith("box\n") and "User ci" in blocks[1]
     assert "IdentityFile" not in blocks[1] and "StrictHostKeyChecking" not in blocks[1]
+    # An SSH host's own known_hosts: checked strictly, with ssh's own algorithms.
+    assert "UserKnownHostsFile /ci/known_hosts\n    StrictHostKeyChecking yes" in blocks[2]
+    assert "KexAlgorithms" not in blocks[2] and "KexAlgorithms" in blocks[0]
 
 
 def test_two_ssh_entries_for_one_address_are_refused():

@@ -14,18 +14,24 @@ import io
 import json
 import re
 import subprocess
-import tempfile
+import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from paramiko import SSHException
 from rich.console import Console
-from test_farm_remote import FakeConnection, FakeResult, healthy, ok
+from test_farm_remote import (
+    FakeConnection,
+    FakeResult,
+    fake_channel,  # noqa: F401 - autouse: remote.send to the fakes
+    healthy,
+    ok,
+)
 from test_farm_state import start_fake_qemu
 
 import hv
-from farm import cli, image, nodes, qemu, remote
+from farm import cli, image, nodes, provision, qemu, remote
 from farm.errors import FarmError
 from farm.inventory import parse_inventory
 from farm.state import BAD, READY, NodeState, RunDir, pid_alive
@@ -95,14 +101,13 @@ class FakeFarm:
             *self.extra_answers,
             (r"^true$", ok()),
             (r"^cat /opt/farm/hv\.json", ok(marker + "\n")),
+            (r"^cat > /tmp/", ok()),
             (r" -m pip install .*--no-index", ok()),
             (r" -m hv selftest$", healthy(version)),
             (r".", FakeResult(0, "fake out\n", "")),
         ], name=node.name)
         if self.put_error is not None and node.kind == "ssh":
-            def put(local, remote_path, error=self.put_error):
-                raise error
-            conn.put = put
+            conn.send_error = self.put_error
         self.conns.setdefault(node.name, []).append(conn)
         return conn
 
@@ -159,7 +164,7 @@ def test_bring_up_makes_a_node_ready(farm, tmp_path):
     sent = commands([conn])
     assert sent[0] == "true"
     assert any("--no-index --no-deps --force-reinstall" in c for c in sent)
-    assert conn.puts == [(f"/tmp/{farm.wheel.name}", b"hv.whl")]
+    assert conn.sent == [(f"cat > /tmp/{farm.wheel.name}", b"hv.whl")]
 
 
 def test_bring_up_skips_the_wheel_the_node_already_holds(farm, tmp_path):
@@ -171,7 +176,7 @@ def test_bring_up_skips_the_wheel_the_node_already_holds(farm, tmp_path):
     nodes.bring_up(run, node, steps.append, 5.0, nodes.Artifacts())
     assert node.state == READY
     assert "installed a newer hv" not in steps
-    assert farm.conns["node-1"][0].puts == []
+    assert farm.conns["node-1"][0].sent == []
 
 
 def test_bring_up_boot_failure_names_the_qemu_log(farm, tmp_path):
@@ -291,14 +296,36 @@ def test_up_marks_a_stale_node_bad(farm, tmp_path, quiet):
     assert seen["old-1"].reason == f"its QEMU process ({gone.pid}) is gone"
 
 
-def test_up_provisions_an_ssh_host(farm, tmp_path, quiet, monkeypatch):
+PROBE_ANSWER = json.dumps({"python": "3.11", "impl": "cpython", "platform": "linux-aarch64",
+                           "libc": "glibc", "libc_version": "2.36", "venv": True,
+                           "executable": "/usr/bin/python3"})
+
+
+@pytest.fixture
+def ssh_supplies(tmp_path, monkeypatch):
+    """What provisioning sends an SSH host, without building or downloading it."""
+    house = tmp_path / "house"
+    house.mkdir()
+    (house / "pytest-8.0-py3-none-any.whl").write_bytes(b"pytest wheel")
     sdist = tmp_path / "hv-0.1.0.tar.gz"
     sdist.write_bytes(b"sdist")
-    monkeypatch.setattr(nodes, "build_sdist", lambda out: sdist)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # its mkdtemp() stays here
-    farm.extra_answers = [(r"^echo \$HOME$", ok("/home/tester\n"))]
-    inv = parse_inventory('[[ssh]]\nname = "box"\nhost = "10.0.0.5"\nuser = "tester"\n',
-                          "farm.toml")
+    seen = []
+
+    def for_host(self, info):
+        seen.append(info)
+        return sdist, "sdist-sha", house, "house-key"
+    monkeypatch.setattr(provision.Supplies, "for_host", for_host)
+    return seen
+
+
+def test_up_provisions_an_ssh_host(farm, tmp_path, quiet, ssh_supplies):
+    farm.extra_answers = [(r"^echo \$HOME$", ok("/home/tester\n")),
+                          (r"^/usr/bin/python3 -c ", ok(PROBE_ANSWER + "\n")),
+                          (r"^cat /home/tester/\.hv-farm/hv\.json", ok("")),
+                          (r"^rm -rf /home/tester/\.hv-farm/wheels && mkdir -p .* && tar -xf - ",
+                           ok())]
+    inv = parse_inventory('[[ssh]]\nname = "box"\nhost = "10.0.0.5"\nuser = "tester"\n'
+                          'python = "/usr/bin/python3"\n', "farm.toml")
     run = RunDir(tmp_path / "run")
     (box,) = nodes.up(run, inv, console=quiet, boot_timeout=5.0)
 
@@ -307,25 +334,47 @@ def test_up_provisions_an_ssh_host(farm, tmp_path, quiet, monkeypatch):
     assert box.python == "/home/tester/.hv-farm/venv/bin/python"
     assert box.workdir == "/home/tester/.hv-farm/work"
     assert farm.started == []                                    # no QEMU for it
+    (info,) = ssh_supplies
+    assert (info.platform, info.python) == ("linux-aarch64", "3.11")
     (conn,) = farm.conns["box"]
-    assert conn.puts == [("/home/tester/.hv-farm/hv-0.1.0.tar.gz", b"sdist")]
+    ((command, data),) = conn.sent                    # one tar of everything, on stdin
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert sorted(tar.getnames()) == ["wheels/hv-0.1.0.tar.gz",
+                                          "wheels/pytest-8.0-py3-none-any.whl"]
+    install = next(c for c in commands([conn]) if " -m venv " in c)
+    assert "/usr/bin/python3 -m venv /home/tester/.hv-farm/venv" in install
+    assert "--no-index --find-links /home/tester/.hv-farm/wheels" in install
+    assert install.endswith("> /home/tester/.hv-farm/hv.json")
     assert commands([conn])[-1] == "/home/tester/.hv-farm/venv/bin/python -m hv selftest"
     assert run.known_hosts.read_text() == ""         # checked against the user's known_hosts
     assert RunDir(tmp_path / "run").load()["box"].python == box.python
+    home_known = str(Path("~/.ssh/known_hosts").expanduser().absolute())
+    assert box.known_hosts == home_known
+    assert f"UserKnownHostsFile {home_known}" in run.ssh_config.read_text()
 
 
-def test_up_with_an_ssh_host_whose_upload_breaks(farm, tmp_path, quiet, monkeypatch):
-    sdist = tmp_path / "hv-0.1.0.tar.gz"
-    sdist.write_bytes(b"sdist")
-    monkeypatch.setattr(nodes, "build_sdist", lambda out: sdist)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # its mkdtemp() stays here
-    farm.extra_answers = [(r"^echo \$HOME$", ok("/home/tester\n"))]
+def test_up_with_an_ssh_host_whose_upload_breaks(farm, tmp_path, quiet, ssh_supplies):
+    farm.extra_answers = [(r"^echo \$HOME$", ok("/home/tester\n")),
+                          (r"^python3 -c ", ok(PROBE_ANSWER + "\n"))]
     farm.put_error = SSHException("Channel closed.")
     inv = parse_inventory('[[qemu]]\nname = "node"\n\n'
                           '[[ssh]]\nname = "box"\nhost = "10.0.0.5"\n', "farm.toml")
-    result = {n.name: n.state for n in nodes.up(RunDir(tmp_path / "run"), inv, console=quiet,
-                                                 boot_timeout=5.0)}
-    assert result == {"node-1": READY, "box": BAD}
+    result = {n.name: n for n in nodes.up(RunDir(tmp_path / "run"), inv, console=quiet,
+                                          boot_timeout=5.0)}
+    assert {k: n.state for k, n in result.items()} == {"node-1": READY, "box": BAD}
+    assert result["box"].reason.startswith("sending "), result["box"].reason
+    assert result["box"].reason.endswith(": Channel closed."), result["box"].reason
+
+
+def test_up_with_an_ssh_host_without_venv(farm, tmp_path, quiet, ssh_supplies):
+    farm.extra_answers = [(r"^echo \$HOME$", ok("/home/tester\n")),
+                          (r"^python3 -c ", ok(PROBE_ANSWER.replace('"venv": true',
+                                                                    '"venv": false') + "\n"))]
+    inv = parse_inventory('[[ssh]]\nname = "box"\nhost = "10.0.0.5"\n', "farm.toml")
+    (box,) = nodes.up(RunDir(tmp_path / "run"), inv, console=quiet, boot_timeout=5.0)
+    assert box.state == BAD
+    assert box.reason == ("/usr/bin/python3 on the host cannot make a venv (it has no "
+                          "venv/ensurepip module; on Debian: apt-get install python3-venv)")
 
 
 # ---- down ----

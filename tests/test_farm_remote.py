@@ -2,7 +2,10 @@
 
 `FakeConnection` stands in for fabric.Connection (test_farm_lifecycle.py uses
 it too): `run()` answers from a table of regex -> response and records every
-command, `put()` records what was sent.
+command; what farm sends on a command's stdin (remote.send, which the
+`fake_send` fixture routes here) is recorded in `sent` and answered from the
+same table.  The real channel is tested against a real sshd
+(test_farm_sshd.py).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ class FakeConnection:
         self.name = name
         self.commands: list[str] = []
         self.run_kwargs: list[dict[str, object]] = []
-        self.puts: list[tuple[str, bytes]] = []        # (remote path, content)
+        self.sent: list[tuple[str, bytes]] = []        # (command, its stdin)
+        self.send_error: BaseException | None = None
         self.closed = 0
 
     def __repr__(self) -> str:
@@ -78,15 +82,32 @@ class FakeConnection:
                 return response
         return FakeResult(127, "", f"sh: 1: fake: no answer for {command!r}")
 
-    def put(self, local, remote_path: str) -> None:
-        if hasattr(local, "read"):
-            data = local.read()
-        else:
-            data = Path(local).read_bytes()
-        self.puts.append((remote_path, data))
+    def receive(self, command: str, data: bytes) -> FakeResult:
+        """remote.send's side: `command` run with `data` on its stdin."""
+        if self.send_error is not None:
+            raise self.send_error
+        self.sent.append((command, data))
+        return self.run(command)
 
     def close(self) -> None:
         self.closed += 1
+
+
+def fake_send(conn, command: str, data: bytes, timeout: float = 300.0) -> str:
+    """remote.send for a FakeConnection: the same errors, no channel."""
+    try:
+        result = conn.receive(command, data)
+    except Exception as exc:
+        raise FarmError(f"sending {len(data)} bytes to `{command}`: {remote.one_line(exc)}"
+                        ) from None
+    if result.exited != 0:
+        raise FarmError(f"`{command}` exited {result.exited}")
+    return result.stdout
+
+
+@pytest.fixture(autouse=True)
+def fake_channel(monkeypatch):
+    monkeypatch.setattr(remote, "send", fake_send)
 
 
 # ---- remote.run and check_health ----
@@ -185,7 +206,7 @@ class FakeNodeFiles:
         self.bundles: list[bytes] = []
         self.conn = FakeConnection([
             (r"^mkdir -p .* && cat .*\.farm-manifest\.json", self._cat_manifest),
-            (r"^tar -xzf .* -C .* && rm -f ", self._untar),
+            (r"^tar -xzf - -C ", self._untar),
         ], name="files")
 
     def _cat_manifest(self, command: str) -> FakeResult:
@@ -193,8 +214,8 @@ class FakeNodeFiles:
         return ok(path.read_text() if path.exists() else "")
 
     def _untar(self, command: str) -> FakeResult:
-        remote_path, data = self.conn.puts[-1]
-        assert command.startswith(f"tar -xzf {remote_path} -C {self.workdir} ")
+        sent, data = self.conn.sent[-1]
+        assert sent == command == f"tar -xzf - -C {self.workdir}"
         self.bundles.append(data)
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(self.root, filter="data")
@@ -225,9 +246,9 @@ def test_upload_files_first_time_sends_everything_in_one_tar(tmp_path, project):
     sent = remote.upload_files(node.conn, node.workdir, project, FILES)
 
     assert sent == sorted(FILES)
-    assert len(node.conn.puts) == 1
-    remote_path, data = node.conn.puts[0]
-    assert remote_path == "/root/hv-farm/work/.farm-upload.tar.gz"
+    assert len(node.conn.sent) == 1
+    command, data = node.conn.sent[0]
+    assert command == "tar -xzf - -C /root/hv-farm/work"
     members = bundle_members(data)
     assert set(members) == {*FILES, ".farm-manifest.json"}
     assert members["images/build/suite_demo.elf"] == b"\x7fELF demo"
@@ -245,7 +266,7 @@ def test_upload_files_sends_nothing_when_the_node_is_up_to_date(tmp_path, projec
     commands_before = len(node.conn.commands)
 
     assert remote.upload_files(node.conn, node.workdir, project, FILES) == []
-    assert len(node.conn.puts) == 1                       # nothing new was put
+    assert len(node.conn.sent) == 1                       # nothing new was sent
     assert len(node.conn.commands) == commands_before + 1  # only the manifest was read
 
 
@@ -257,7 +278,7 @@ def test_upload_files_sends_only_what_changed(tmp_path, project):
 
     assert remote.upload_files(node.conn, node.workdir, project, FILES) == [
         "images/build/suite_demo.elf"]
-    members = bundle_members(node.conn.puts[-1][1])
+    members = bundle_members(node.conn.sent[-1][1])
     assert set(members) == {"images/build/suite_demo.elf", ".farm-manifest.json"}
     # The manifest sent covers every file the node holds, not just the changed one.
     manifest = json.loads(members[".farm-manifest.json"])
@@ -274,11 +295,9 @@ def test_upload_files_with_a_garbled_manifest_sends_everything(tmp_path, project
 
 def test_upload_files_put_failure_is_a_farm_error(tmp_path, project):
     conn = FakeConnection([(r"^mkdir -p", ok(""))])
-
-    def broken_put(local, remote_path):
-        raise OSError("Socket is closed")
-    conn.put = broken_put
-    with pytest.raises(FarmError, match=r"^upload to /w: Socket is closed$"):
+    conn.send_error = OSError("Socket is closed")
+    with pytest.raises(FarmError, match=r"^upload to /w: sending \d+ bytes to `tar -xzf - -C "
+                                        r"/w`: Socket is closed$"):
         remote.upload_files(conn, "/w", project, FILES)
 
 
@@ -300,7 +319,7 @@ def test_install_wheel_skips_when_the_marker_holds_the_same_sha(wheel):
     conn = FakeConnection([(r"^cat /opt/farm/hv\.json", ok(marker + "\n"))])
     assert remote.install_wheel(conn, "/opt/farm/venv/bin/python", wheel, digest, "0.1.0",
                                 MARKER) is False
-    assert conn.puts == []
+    assert conn.sent == []
     assert len(conn.commands) == 1
 
 
@@ -308,10 +327,10 @@ def test_install_wheel_skips_when_the_marker_holds_the_same_sha(wheel):
 def test_install_wheel_installs_otherwise(wheel, held):
     digest = remote.sha256_file(wheel)
     conn = FakeConnection([(r"^cat /opt/farm/hv\.json", ok(held)),
-                           (r"-m pip install", ok())])
+                           (r"^cat > /tmp/", ok()), (r"-m pip install", ok())])
     assert remote.install_wheel(conn, "/opt/farm/venv/bin/python", wheel, digest, "0.1.0",
                                 MARKER) is True
-    assert conn.puts == [(f"/tmp/{wheel.name}", b"PK wheel bytes")]
+    assert conn.sent == [(f"cat > /tmp/{wheel.name}", b"PK wheel bytes")]
     install = conn.commands[-1]
     assert install.startswith("/opt/farm/venv/bin/python -m pip install -q --no-index "
                               f"--no-deps --force-reinstall --no-compile /tmp/{wheel.name} && "
@@ -375,3 +394,35 @@ def test_one_line_flattens_and_explains_unknown_host_keys():
                                     "(unknown host key: ssh to it once by hand to accept it)")
     assert remote.one_line(ValueError("two\n  lines")) == "two lines"
     assert remote.one_line(RuntimeError()) == "RuntimeError"
+
+
+# ---- farm.provision: what an SSH host's Python can install ----
+
+def test_wheel_platforms_of_a_glibc_host():
+    from farm.provision import HostInfo
+    info = HostInfo("3.11", "cpython", "linux-x86_64", "glibc", "2.36")
+    tags = info.wheel_platforms()
+    assert tags[0] == "linux_x86_64"
+    assert "manylinux_2_36_x86_64" in tags and "manylinux_2_5_x86_64" in tags
+    assert "manylinux_2_37_x86_64" not in tags
+    assert {"manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64"} <= set(tags)
+    old = HostInfo("3.11", "cpython", "linux-aarch64", "glibc", "2.12").wheel_platforms()
+    assert "manylinux2010_aarch64" in old and "manylinux2014_aarch64" not in old
+    # musl or unknown: only the plain platform tag (pure wheels need none).
+    assert HostInfo("3.12", "cpython", "linux-x86_64", "", "").wheel_platforms() == [
+        "linux_x86_64"]
+
+
+def test_probe_refuses_an_old_or_foreign_python():
+    from farm import provision
+    for answer, message in (
+            ({"python": "3.9", "impl": "cpython"}, "hv needs 3.11 or newer"),
+            ({"python": "3.11", "impl": "pypy"}, "hv needs CPython")):
+        data = {"platform": "linux-x86_64", "libc": "glibc", "libc_version": "2.36",
+                "venv": True, "executable": "/usr/bin/python3", **answer}
+        conn = FakeConnection([(r"^py -c ", ok(json.dumps(data) + "\n"))])
+        with pytest.raises(FarmError, match=message):
+            provision.probe(conn, "py")
+    conn = FakeConnection([(r"^py -c ", ok("Python 2.7 says hello\n"))])
+    with pytest.raises(FarmError, match="unexpected probe output"):
+        provision.probe(conn, "py")

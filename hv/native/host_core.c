@@ -82,6 +82,7 @@ void hv_guest_destroy(struct hv_guest *g)
     }
     free(g->results);
     hv_set_watchpoints(g, NULL, NULL, 0);
+    hv_ram_image_unref(g->ram_image);
     free(g);
 }
 

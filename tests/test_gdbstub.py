@@ -72,8 +72,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Served:
     """A guest running under a GdbServer in a thread; .exit once it is over."""
 
-    def __init__(self, image: Path, cmdline: str = "") -> None:
-        self.server = gdbstub.GdbServer("127.0.0.1:0", announce=None)
+    def __init__(self, image: Path, cmdline: str = "", **server: int) -> None:
+        self.server = gdbstub.GdbServer("127.0.0.1:0", announce=None, **server)
         self.exit: hv.Exit | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(image, cmdline), daemon=True)
@@ -219,9 +219,16 @@ def test_watch_a_whole_array(image: Path) -> None:
     assert re.search(r"(?i)cannot|could not|not support", out), out
 
 
+# Snapshot settings: the default (one at the boot: this guest is short), none
+# (going back boots again), and one every 25 instructions with at most 4
+# kept, so that going back crosses many intervals and thinned-out gaps.
+SNAPSHOT_SETTINGS = [{}, {"snapshot_interval": 0}, {"snapshot_interval": 25, "snapshots": 4}]
+
+
 @needs_gdb
-def test_reverse_execution(image: Path) -> None:
-    served = Served(image)
+@pytest.mark.parametrize("settings", SNAPSHOT_SETTINGS, ids=["default", "reboot", "every-25"])
+def test_reverse_execution(image: Path, settings: dict) -> None:
+    served = Served(image, **settings)
     out = gdb_batch(image, served.server.port, "break add", "continue", "continue", "continue",
                     "reverse-continue", "p a", "reverse-stepi", "p $pc == add", "stepi",
                     "p $pc == add", "reverse-finish", "delete", "watch counter", "continue",
@@ -236,6 +243,34 @@ def test_reverse_execution(image: Path) -> None:
     # Going back over the write that made counter 4 (from 1): it is 1 again.
     assert re.search(r"Old value = 4\s+New value = 1\b", out), out
     assert "$4 = 1" in out, out
+
+
+@needs_gdb
+def test_a_write_from_gdb_forks_the_history(image: Path) -> None:
+    """After gdb writes memory, going back to where it wrote finds the write
+    (a snapshot is taken there); going back before it drops that fork, and
+    running forward again does not write (as a rerun from the boot would not)."""
+    served = Served(image, snapshot_interval=40, snapshots=8)
+    out = gdb_batch(image, served.server.port, "break add", "continue", "continue", "continue",
+                    "set var counter = 100", "continue", "p counter", "reverse-continue",
+                    "p counter", "reverse-continue", "p counter", "continue", "p counter",
+                    "delete", "continue")
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n", out
+    hits = re.findall(r"Breakpoint 1, add \(a=(?:a@entry=)?(\d+), b=b@entry=(\d+)\)", out)
+    assert hits == [("0", "0"), ("0", "1"), ("1", "2"), ("3", "3"), ("1", "2"), ("0", "1"),
+                    ("1", "2")], out
+    values = re.findall(r"^\$\d+ = (\d+)", out, re.M)
+    assert values == ["101", "100", "0", "0"], out
+
+
+def test_bad_snapshot_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HV_GDB_SNAPSHOT_INTERVAL", "often")
+    with pytest.raises(gdbstub.GdbError, match="HV_GDB_SNAPSHOT_INTERVAL='often' must be"):
+        gdbstub.GdbServer("127.0.0.1:0", announce=None)
+    monkeypatch.delenv("HV_GDB_SNAPSHOT_INTERVAL")
+    with pytest.raises(gdbstub.GdbError, match="snapshots must be an int of at least 2"):
+        gdbstub.GdbServer("127.0.0.1:0", announce=None, snapshots=1)
 
 
 @needs_gdb

@@ -53,6 +53,10 @@ _PACKET_MAX = 0x4000
 # many kept.  HV_GDB_SNAPSHOT_INTERVAL=0 turns them off (going back boots).
 SNAPSHOT_INTERVAL = 1 << 23
 SNAPSHOTS_MAX = 64
+# ... and thinned out further while they hold more than this (each counted
+# as what it held alone when taken: a guest that rewrites much of its RAM
+# between two makes big ones).
+SNAPSHOT_BYTES = 1 << 30
 
 
 class GdbError(HvError):
@@ -574,6 +578,7 @@ class _Snapshot:
     serial_read: int
     seen: int
     console_len: int
+    nbytes: int
     pinned: bool = False            # taken where gdb changed the machine: kept
 
 
@@ -632,11 +637,12 @@ class _Runner:
         except MemoryError:
             return                      # going back reruns from an older one
         snap = _Snapshot(m.instructions, state, self.serial_read, self.seen,
-                         len(self.console), pinned)
+                         len(self.console), state.nbytes, pinned)
         self.snapshots = [s for s in self.snapshots if s.instructions != snap.instructions]
         self.snapshots.append(snap)
         self.snapshots.sort(key=lambda s: s.instructions)
-        while len(self.snapshots) > self.server.snapshots:
+        while (len(self.snapshots) > self.server.snapshots
+               or sum(s.nbytes for s in self.snapshots) > SNAPSHOT_BYTES):
             if not self._thin(snap):
                 break
 
@@ -809,6 +815,7 @@ def _serve(s: _Session, runner: _Runner) -> tuple:
             s.link.send(b"X%02x" % SIGKILL)
             return runner.result((None, "killed by gdb", runner.console, 0, 0.0, False, ()))
         if s.resume == "detach":
+            runner.interval, runner.snapshots = 0, []   # no going back any more
             s.breakpoints = {0: set(), 1: set()}
             s.watchpoints.clear()
             _arm(s)

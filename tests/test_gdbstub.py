@@ -227,7 +227,10 @@ SNAPSHOT_SETTINGS = [{}, {"snapshot_interval": 0}, {"snapshot_interval": 25, "sn
 
 @needs_gdb
 @pytest.mark.parametrize("settings", SNAPSHOT_SETTINGS, ids=["default", "reboot", "every-25"])
-def test_reverse_execution(image: Path, settings: dict) -> None:
+def test_reverse_execution(image: Path, settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    boots = []
+    boot = hv.Guest._boot
+    monkeypatch.setattr(hv.Guest, "_boot", lambda *a: boots.append(1) or boot(*a))
     served = Served(image, **settings)
     out = gdb_batch(image, served.server.port, "break add", "continue", "continue", "continue",
                     "reverse-continue", "p a", "reverse-stepi", "p $pc == add", "stepi",
@@ -243,6 +246,8 @@ def test_reverse_execution(image: Path, settings: dict) -> None:
     # Going back over the write that made counter 4 (from 1): it is 1 again.
     assert re.search(r"Old value = 4\s+New value = 1\b", out), out
     assert "$4 = 1" in out, out
+    # With snapshots, going back never boots the image again.
+    assert (len(boots) == 1) == (settings.get("snapshot_interval") != 0), len(boots)
 
 
 @needs_gdb

@@ -213,7 +213,8 @@ struct hv_snapshot *hv_snapshot_take(struct hv_guest *g)
     if (!s->sw_state || !s->console || !copy_results(&s->results, g->results, g->nresults))
         goto error;
     s->guest.nresults = g->nresults;
-    memcpy(s->console, g->console, g->console_len);
+    if (g->console_len)
+        memcpy(s->console, g->console, g->console_len);
     g->sw_ops->save(g->sw, s->sw_state);
     s->ram = ram_image_take(g, g->ram_image);
     if (!s->ram)
@@ -289,7 +290,8 @@ bool hv_snapshot_restore(struct hv_guest *g, const struct hv_snapshot *s)
     g->ram_image = image;
     g->results = results;
     g->results_cap = s->guest.nresults;
-    memcpy(g->console, s->console, len);
+    if (len)
+        memcpy(g->console, s->console, len);
     g->sw_ops->restore(g->sw, s->sw_state);
     /* What is watched now reads as it was: no change to report yet. */
     for (uint32_t k = 0; k < g->nwatch; k++) {

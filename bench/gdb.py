@@ -11,8 +11,12 @@ Builds a small guest (hv cc -g) that runs about N instructions (default
   free      the guest run to its end under the stub with nothing set
   watch     the same with one write watchpoint on a variable nothing
             writes: guest instructions per second
-  reverse   a reverse-continue from the guest's last breakpoint stop (3/4 N
-            instructions in) back to the one before: two reruns from the boot
+  snapshot  Machine.snapshot() and Machine.restore() halfway through the
+            guest: time to take one, to put one back, and bytes it holds
+  reverse   from the guest's last breakpoint stop (3/4 N instructions in), a
+            reverse-continue back to the one before (1/4 N back) and a
+            reverse-stepi, with snapshots (the default interval) and without
+            (HV_GDB_SNAPSHOT_INTERVAL=0: reruns from the boot)
 
 Results go to stdout; bench/README.md ("gdb stub") has the figures.
 """
@@ -77,8 +81,9 @@ class Client:
             self.buf += self.sock.recv(65536)
 
 
-def serve(image: Path, cmdline: str) -> tuple[gdbstub.GdbServer, threading.Thread, list]:
-    server = gdbstub.GdbServer("127.0.0.1:0", announce=None)
+def serve(image: Path, cmdline: str, **settings: int
+          ) -> tuple[gdbstub.GdbServer, threading.Thread, list]:
+    server = gdbstub.GdbServer("127.0.0.1:0", announce=None, **settings)
     out: list = []
     thread = threading.Thread(target=lambda: out.append(
         hv.run(str(image), cmdline=cmdline, gdb=server)), daemon=True)
@@ -91,8 +96,8 @@ def symbol(image: Path, name: str) -> int:
     return int(re.search(rf"^([0-9a-f]+) [BbTt] {name}$", nm, re.M).group(1), 16)
 
 
-def session(image: Path, cmdline: str, body) -> float:
-    server, thread, out = serve(image, cmdline)
+def session(image: Path, cmdline: str, body, **settings: int):
+    server, thread, out = serve(image, cmdline, **settings)
     client = Client(server.port)
     try:
         return body(client)
@@ -111,7 +116,7 @@ def bench_step(image: Path, steps: int) -> float:
     return session(image, "1000000", body)
 
 
-def bench_run(image: Path, insns: int, watch: bool) -> float:
+def bench_run(image: Path, insns: int, watch: bool, **settings: int) -> float:
     def body(c: Client) -> float:
         if watch:
             c.ask(b"Z2,%x,4" % symbol(image, "untouched"))
@@ -119,7 +124,7 @@ def bench_run(image: Path, insns: int, watch: bool) -> float:
         reply = c.ask(b"c")
         assert reply.startswith(b"W"), reply
         return time.perf_counter() - t
-    server, thread, out = serve(image, str(insns // 4 // 5))
+    server, thread, out = serve(image, str(insns // 4 // 5), **settings)
     client = Client(server.port)
     elapsed = body(client)
     thread.join(60)
@@ -127,16 +132,41 @@ def bench_run(image: Path, insns: int, watch: bool) -> float:
     return out[0].instructions / elapsed
 
 
-def bench_reverse(image: Path, insns: int) -> float:
-    """reverse-continue from mark()'s 4th call (3/4 of the way) back to its 3rd."""
-    def body(c: Client) -> float:
+def bench_reverse(image: Path, insns: int, **settings: int) -> tuple[float, float]:
+    """reverse-continue from mark()'s 4th call (3/4 of the way) back to its
+    3rd, then reverse-stepi from the 4th again: seconds for each."""
+    def body(c: Client) -> tuple[float, float]:
         c.ask(b"Z0,%x,1" % symbol(image, "mark"))
         for _ in range(4):
             assert c.ask(b"c").startswith(b"T05")
         t = time.perf_counter()
         assert c.ask(b"bc").startswith(b"T05")
-        return time.perf_counter() - t
-    return session(image, str(insns // 4 // 5), body)
+        back = time.perf_counter() - t
+        assert c.ask(b"c").startswith(b"T05")
+        t = time.perf_counter()
+        assert c.ask(b"bs").startswith(b"T05")
+        return back, time.perf_counter() - t
+    return session(image, str(insns // 4 // 5), body, **settings)
+
+
+def bench_snapshot(image: Path, insns: int) -> tuple[float, float, int]:
+    """Best times (s) to take and to restore a snapshot halfway, and its bytes."""
+    from hv import guest
+
+    m = hv.Guest(str(image), cmdline=str(insns // 4 // 5))._boot(guest._native())
+    m.run(stop_at=insns // 2)
+    takes, restores = [], []
+    for _ in range(50):
+        t = time.perf_counter()
+        snap = m.snapshot()
+        takes.append(time.perf_counter() - t)
+        m.run(stop_at=m.instructions + 1000)    # a little further, then back
+        t = time.perf_counter()
+        m.restore(snap)
+        restores.append(time.perf_counter() - t)
+    first = hv.Guest(str(image), cmdline=str(insns // 4 // 5))._boot(guest._native())
+    first.run(stop_at=insns // 2)
+    return min(takes), min(restores), first.snapshot().nbytes
 
 
 def main() -> int:
@@ -149,12 +179,22 @@ def main() -> int:
         image = cc.compile_guest([src], src.with_suffix(".elf"), ["-g", "-O1"], capture=True)
         step = max(bench_step(image, 20000) for _ in range(3))
         free = max(bench_run(image, args.insns, False) for _ in range(3))
+        free_off = max(bench_run(image, args.insns, False, snapshot_interval=0)
+                       for _ in range(3))
         watch = max(bench_run(image, args.insns // 20, True) for _ in range(3))
-        reverse = min(bench_reverse(image, args.insns) for _ in range(3))
+        take, restore, nbytes = bench_snapshot(image, args.insns)
+        snap = [bench_reverse(image, args.insns) for _ in range(3)]
+        boot = [bench_reverse(image, args.insns, snapshot_interval=0) for _ in range(3)]
     print(f"step     {step:12,.0f} steps/s through the protocol")
-    print(f"free     {free / 1e6:12,.1f} M instructions/s under the stub, nothing set")
+    print(f"free     {free / 1e6:12,.1f} M instructions/s under the stub, nothing set "
+          f"({free_off / 1e6:,.1f} without snapshots)")
     print(f"watch    {watch / 1e6:12,.1f} M instructions/s with one write watchpoint")
-    print(f"reverse  {reverse:12.3f} s for reverse-continue at ~{args.insns:,} instructions")
+    print(f"snapshot {take * 1e3:12.3f} ms to take, {restore * 1e3:.3f} ms to restore, "
+          f"{nbytes:,} bytes (64 MiB guest)")
+    for name, runs in (("snapshots", snap), ("reboot", boot)):
+        print(f"reverse  {min(r[0] for r in runs):12.3f} s reverse-continue, "
+              f"{min(r[1] for r in runs):.3f} s reverse-stepi at ~{3 * args.insns // 4:,} "
+              f"instructions ({name})")
     return 0
 
 

@@ -19,8 +19,10 @@ the bytes under write watchpoints (Z2), and the emu reports every access an
 instruction makes to a page that holds a read or access watchpoint (Z3, Z4).
 They are exact, at any size, and some 60 times slower than running freely
 (docs/debugging.md).  Reverse execution
-(bs, bc) boots the image again and reruns it to an earlier instruction
-count, exact under the virtual clock (_Runner.rewind).
+(bs, bc) puts the machine back to a snapshot taken on the way forward
+(Machine.snapshot, every `snapshot_interval` instructions) and reruns it to
+an earlier instruction count, exact under the virtual clock; without
+snapshots it boots the image again and reruns from there (_Runner.rewind).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from hv.errors import HvError
@@ -49,6 +52,15 @@ _PACKET_MAX = 0x4000
 # Z2, Z3, Z4 and what their stop replies say.
 _WATCH_KINDS = {2: "write", 3: "read", 4: "access"}
 _WATCH_REPLY = {"write": "watch", "read": "rwatch", "access": "awatch"}
+# Reverse execution: a snapshot every this many instructions of forward
+# progress (~15 ms of running, against ~0.2 ms to take one), at most this
+# many kept.  HV_GDB_SNAPSHOT_INTERVAL=0 turns them off (going back boots).
+SNAPSHOT_INTERVAL = 1 << 23
+SNAPSHOTS_MAX = 64
+# ... and thinned out further while they hold more than this (each counted
+# as what it held alone when taken: a guest that rewrites much of its RAM
+# between two makes big ones).
+SNAPSHOT_BYTES = 1 << 30
 
 
 class GdbError(HvError):
@@ -249,6 +261,7 @@ class _Session:
         self.last_stop = b"S05"
         self.resume: str | None = None
         self.restarted: str | None = None
+        self.changed: Callable[[], None] = lambda: None    # gdb wrote registers or memory
 
     # ---- registers ----
 
@@ -276,6 +289,7 @@ class _Session:
             if n < 10:
                 regs[n] = v
         self.machine.debug_set_regs(regs)
+        self.changed()
 
     def breakpoint_at(self, eip: int) -> str | None:
         """The stop reply's reason if a breakpoint is set at eip."""
@@ -363,6 +377,7 @@ class _Session:
                 _put_fpu_reg(fpu, n, raw[offset:offset + _REG_SIZES[n]])
                 offset += _REG_SIZES[n]
             self.machine.debug_set_fpu(bytes(fpu))
+        self.changed()
         return b"OK"
 
     def _pkt_read_reg(self, body: bytes) -> bytes:
@@ -381,6 +396,7 @@ class _Session:
             fpu = bytearray(self.machine.debug_fpu())
             _put_fpu_reg(fpu, n, raw)
             self.machine.debug_set_fpu(bytes(fpu))
+            self.changed()
             return b"OK"
         self._set_core({n: int.from_bytes(raw, "little")})
         return b"OK"
@@ -393,6 +409,7 @@ class _Session:
     def _write_mem(self, addr: int, data: bytes) -> bytes:
         done = self.machine.debug_write(addr, data)
         self.machine.set_watchpoints(sorted(self.watchpoints))  # what gdb wrote is no change
+        self.changed()
         return b"OK" if done == len(data) else b"E14"
 
     def _pkt_write_mem(self, body: bytes) -> bytes:
@@ -499,12 +516,21 @@ class GdbServer:
     `runner(machine)` returns a callable with Machine.run's signature that
     runs the guest under gdb; connect() happens on the first one.  The
     server stays connected across the guest's restarts; close() ends it.
+    For reverse execution a snapshot is taken every `snapshot_interval`
+    instructions the guest runs forward (0: none, going back boots the
+    image again), and at most `snapshots` are kept; both default to the
+    environment's HV_GDB_SNAPSHOT_INTERVAL and HV_GDB_SNAPSHOTS, else to
+    SNAPSHOT_INTERVAL and SNAPSHOTS_MAX.
     """
 
     def __init__(self, address: str | int = 0, *, announce: Any = sys.stderr,
-                 stop_at: int | None = None) -> None:
+                 stop_at: int | None = None, snapshot_interval: int | None = None,
+                 snapshots: int | None = None) -> None:
         host, port = parse_address(address)
         self.stop_at = stop_at          # run to this instruction before gdb takes over
+        self.snapshot_interval = _setting("HV_GDB_SNAPSHOT_INTERVAL", snapshot_interval,
+                                          SNAPSHOT_INTERVAL, 0)
+        self.snapshots = _setting("HV_GDB_SNAPSHOTS", snapshots, SNAPSHOTS_MAX, 2)
         self._listener = socket.create_server((host, port))
         self.host, self.port = self._listener.getsockname()[:2]
         self._announce = announce
@@ -540,14 +566,50 @@ class GdbServer:
         return _Runner(self, machine, reboot)
 
 
+def _setting(env: str, value: int | None, default: int, low: int) -> int:
+    """A snapshot setting: the argument, else the environment's, else the default."""
+    where = f"{env}={os.environ[env]!r}" if value is None and env in os.environ else None
+    if value is None:
+        text = os.environ.get(env)
+        try:
+            value = default if text is None else int(text)
+        except ValueError:
+            raise GdbError(f"{where} must be a whole number") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise GdbError(f"{where or env.lower()[7:]} must be an int of at least {low}, "
+                       f"not {value!r}")
+    return value
+
+
+@dataclass
+class _Snapshot:
+    """The machine at one instruction count, and the runner's own state there."""
+
+    instructions: int
+    state: Any                      # Machine.snapshot()
+    serial_read: int
+    seen: int
+    console_len: int
+    nbytes: int
+    pinned: bool = False            # taken where gdb changed the machine: kept
+
+
 class _Runner:
     """Machine.run under gdb: many runs of one boot, one result.
 
     Each pause for gdb ends one Machine.run; the next goes on from there,
     with the serial input the guest has not read yet (serial_read is what
-    it read in all).  Going back (reverse-stepi, reverse-continue) boots the
-    image again and reruns it quietly to an earlier instruction, which the
-    virtual clock makes exact; the console then shows each byte once.
+    it read in all).  On the way forward the runner takes a snapshot every
+    snapshot_interval instructions (a continue is cut into runs that end
+    there).  Going back (reverse-stepi, reverse-continue) restores the
+    latest snapshot before the target and reruns quietly to it, which the
+    virtual clock makes exact; without snapshots it boots the image again
+    and reruns from the start.  The console shows each byte once.
+
+    The snapshots are one history.  Where gdb writes registers or memory
+    the history forks: the snapshots after that point are dropped and one
+    is taken there (pinned: never thinned out), and going back before it
+    drops it and what follows, since rerunning does not write again.
     """
 
     def __init__(self, server: GdbServer, machine: Any,
@@ -558,6 +620,8 @@ class _Runner:
         self.console = b""
         self.emitted = 0                # console bytes the sink has had
         self.seen = 0                   # console bytes of this boot's timeline
+        self.interval = server.snapshot_interval
+        self.snapshots: list[_Snapshot] = []    # by instruction count
 
     def __call__(self, timeout: float | None = None, max_instructions: int | None = None,
                  console: Any = None, *args: Any, serial_input: bytes = b"",
@@ -568,9 +632,84 @@ class _Runner:
         self.args, self.kwargs = args, kwargs
         self.reversible = (self.reboot is not None and not kwargs.get("devices")
                            and kwargs.get("clock", "virtual") == "virtual")
+        if not self.reversible:
+            self.interval = 0
+        self._snapshot()                # instruction 0 (the boot)
         return _serve(self.server._session, self)
 
+    # ---- snapshots ----
+
+    def _snapshot(self, pinned: bool = False) -> None:
+        """Take a snapshot now (if snapshots are on), then thin them out to the cap."""
+        if not self.interval:
+            return
+        m = self.machine
+        try:
+            state = m.snapshot()
+        except MemoryError:
+            return                      # going back reruns from an older one
+        snap = _Snapshot(m.instructions, state, self.serial_read, self.seen,
+                         len(self.console), state.nbytes, pinned)
+        self.snapshots = [s for s in self.snapshots if s.instructions != snap.instructions]
+        self.snapshots.append(snap)
+        self.snapshots.sort(key=lambda s: s.instructions)
+        while (len(self.snapshots) > self.server.snapshots
+               or sum(s.nbytes for s in self.snapshots) > SNAPSHOT_BYTES):
+            if not self._thin(snap):
+                break
+
+    def _thin(self, new: _Snapshot) -> bool:
+        """Drop the snapshot whose loss leaves the shortest gap (never the boot's,
+        the last, the new or a pinned one): the history stays evenly covered."""
+        counts = [s.instructions for s in self.snapshots]
+        gaps = [(counts[k + 1] - counts[k - 1], k) for k in range(1, len(counts) - 1)
+                if not self.snapshots[k].pinned and self.snapshots[k] is not new]
+        if not gaps:
+            return False
+        del self.snapshots[min(gaps)[1]]
+        return True
+
+    def _latest(self, count: int) -> _Snapshot | None:
+        """The latest snapshot at or before instruction `count`."""
+        before = [s for s in self.snapshots if s.instructions <= count]
+        return before[-1] if before else None
+
+    def _forget_from(self, count: int) -> None:
+        self.snapshots = [s for s in self.snapshots if s.instructions < count]
+
+    def changed(self) -> None:
+        """gdb wrote registers or memory: the history forks here."""
+        if self.interval:
+            self._forget_from(self.machine.instructions)
+            self._snapshot(pinned=True)
+
+    # ---- running ----
+
     def run(self, step: bool = False, stop_at: int = 0) -> tuple | None:
+        """Run forward for gdb (a step, or until a stop or stop_at): the result
+        if the guest ended, None if it paused.  With snapshots on, a run is cut
+        where the next one is due (or one was taken before) and goes on."""
+        m = self.machine
+        while True:
+            end = stop_at
+            if self.interval and not step:
+                now = m.instructions
+                base = self._latest(now)
+                cut = base.instructions + self.interval if base else 0
+                cut = min([cut if cut > now else now + self.interval]
+                          + [s.instructions for s in self.snapshots if s.instructions > now])
+                end = min(end, cut) if end else cut
+            result = self._run_once(step, end)
+            if result is not None:
+                return result
+            if self.interval:
+                base = self._latest(m.instructions)
+                if base is None or m.instructions - base.instructions >= self.interval:
+                    self._snapshot()
+            if step or m.debug_stop != "stop_at" or m.instructions == stop_at:
+                return None
+
+    def _run_once(self, step: bool = False, stop_at: int = 0) -> tuple | None:
         """One Machine.run: its result if the guest ended, None if it paused."""
         m = self.machine
         left = None if self.budget is None else self.budget - m.instructions
@@ -600,25 +739,60 @@ class _Runner:
         else:
             self.sink(new)
 
-    def rewind(self, target: int, points: tuple[list, list] | None) -> list[tuple]:
-        """Boot again and run to instruction `target`; with points (breakpoints,
-        watchpoints), the stops at them on the way: (instructions, kind, address)."""
-        assert self.reboot is not None
-        self.machine = m = self.reboot()
-        self.serial_read = self.seen = 0
+    def rewind(self, target: int, points: tuple[list, list] | None = None,
+               start: int | None = None) -> list[tuple]:
+        """Go back and run quietly to instruction `target`, from the latest
+        snapshot at or before it (or at or before `start`), or from a new boot
+        without snapshots; with points (breakpoints, watchpoints), the stops
+        on the way: (instructions, kind, address)."""
+        snap = self._latest(target if start is None else start)
+        if snap is None:
+            assert self.reboot is not None
+            self.machine = m = self.reboot()
+            self.serial_read = self.seen = 0
+        else:
+            m = self.machine
+            m.restore(snap.state)
+            self.serial_read, self.seen = snap.serial_read, snap.seen
+            self.console = self.console[:snap.console_len]
+        # Rerunning does not repeat what gdb wrote: the forks after here are gone.
+        forks = [s.instructions for s in self.snapshots if s.pinned and s.instructions > target]
+        if forks:
+            self._forget_from(min(forks))
         m.set_breakpoints(points[0] if points else [])
         m.set_watchpoints(points[1] if points else [])
         stops = []
         while m.instructions < target:
-            if self.run(stop_at=target) is not None or m.debug_stop not in ("break", "watch"):
+            if (self._run_once(stop_at=target) is not None
+                    or m.debug_stop not in ("break", "watch")):
                 break
             stops.append((m.instructions, m.debug_stop, m.watch_hit))
         return stops
+
+    def last_stop(self, now: int, points: tuple[list, list]) -> tuple | None:
+        """The last stop at a breakpoint or watchpoint before instruction `now`,
+        as (instructions, kind, address), or None since the boot.  Searches
+        back one snapshot interval at a time, rerunning each with the points
+        set, so the cost is that of the intervals it looks through.  Going
+        back, a watched write shows just before its instruction (a forward
+        stop is just after it, even the stop we are at now)."""
+        end = now
+        starts = sorted({s.instructions for s in self.snapshots if s.instructions < now},
+                        reverse=True) or [0]
+        for start in starts:
+            stops = [(count - (kind == "watch"), kind, addr)
+                     for count, kind, addr in self.rewind(end, points, start)]
+            stops = [stop for stop in stops if stop[0] < now]
+            if stops:
+                return max(stops)
+            end = start
+        return None
 
 
 def _serve(s: _Session, runner: _Runner) -> tuple:
     """Answer gdb until the guest exits or is killed; Machine.run's result."""
     s.machine = runner.machine
+    s.changed = runner.changed
     stop_at = runner.server.stop_at
     while stop_at and runner.machine.instructions < stop_at:
         result = runner.run(stop_at=stop_at)    # (before gdb's breakpoints exist)
@@ -653,6 +827,7 @@ def _serve(s: _Session, runner: _Runner) -> tuple:
             s.link.send(b"X%02x" % SIGKILL)
             return runner.result((None, "killed by gdb", runner.console, 0, 0.0, False, ()))
         if s.resume == "detach":
+            runner.interval, runner.snapshots = 0, []   # no going back any more
             s.breakpoints = {0: set(), 1: set()}
             s.watchpoints.clear()
             _arm(s)
@@ -681,7 +856,7 @@ def _run_out(runner: _Runner) -> tuple:
 
 def _reverse(s: _Session, runner: _Runner, step: bool) -> None:
     """bs, bc: go back one instruction, or to the last stop at a breakpoint or
-    watchpoint before this instruction, by running again from the boot."""
+    watchpoint before this instruction, by running again from a snapshot."""
     if not runner.reversible:
         s.link.send(b"E01")             # Python devices or the host clock: not repeatable
         return
@@ -691,13 +866,8 @@ def _reverse(s: _Session, runner: _Runner, step: bool) -> None:
         target = now - 1 if now else 0
     else:
         points = (sorted(s.breakpoints[0] | s.breakpoints[1]), sorted(s.watchpoints))
-        # Going back, a watched write shows just before its instruction (a
-        # forward stop is just after it, even the stop we are at now).
-        stops = [(count - (kind == "watch"), kind, addr)
-                 for count, kind, addr in runner.rewind(now, points)]
-        stops = [stop for stop in stops if stop[0] < now]
-        target = max(stops)[0] if stops else 0
-        last = max(stops) if stops else None
+        last = runner.last_stop(now, points)
+        target = last[0] if last else 0
         if last and last[1] == "watch":
             extra = s.watch_reason(last[2])
         elif last:

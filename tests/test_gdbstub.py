@@ -72,8 +72,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Served:
     """A guest running under a GdbServer in a thread; .exit once it is over."""
 
-    def __init__(self, image: Path, cmdline: str = "") -> None:
-        self.server = gdbstub.GdbServer("127.0.0.1:0", announce=None)
+    def __init__(self, image: Path, cmdline: str = "", **server: int) -> None:
+        self.server = gdbstub.GdbServer("127.0.0.1:0", announce=None, **server)
         self.exit: hv.Exit | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(image, cmdline), daemon=True)
@@ -335,9 +335,33 @@ def test_read_and_access_watchpoints(image: Path) -> None:
                     stops[1]), out
 
 
+# Snapshot settings: the default (one at the boot: this guest is short), none
+# (going back boots again), and one every 25 instructions with at most 4
+# kept, so that going back crosses many intervals and thinned-out gaps.
 @needs_gdb
-def test_reverse_execution(image: Path) -> None:
-    served = Served(image)
+def test_reverse_continue_to_a_read(image: Path) -> None:
+    served = Served(image, snapshot_interval=50, snapshots=4)
+    out = gdb_batch(image, served.server.port, "rwatch counter", "continue", "continue",
+                    "continue", "reverse-continue", "p $pc == (char *)add + 4", "p a",
+                    "delete", "continue")
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n", out
+    assert len(re.findall(r"Hardware read watchpoint 1: counter\s+Value = 0", out)) == 4, out
+    # Back to the instruction whose read stopped the guest last, in add(1, 2),
+    # not yet run (as rr goes back over a watched access).
+    assert "$1 = 1\n$2 = 1" in out, out
+
+
+SNAPSHOT_SETTINGS = [{}, {"snapshot_interval": 0}, {"snapshot_interval": 25, "snapshots": 4}]
+
+
+@needs_gdb
+@pytest.mark.parametrize("settings", SNAPSHOT_SETTINGS, ids=["default", "reboot", "every-25"])
+def test_reverse_execution(image: Path, settings: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    boots = []
+    boot = hv.Guest._boot
+    monkeypatch.setattr(hv.Guest, "_boot", lambda *a: boots.append(1) or boot(*a))
+    served = Served(image, **settings)
     out = gdb_batch(image, served.server.port, "break add", "continue", "continue", "continue",
                     "reverse-continue", "p a", "reverse-stepi", "p $pc == add", "stepi",
                     "p $pc == add", "reverse-finish", "delete", "watch counter", "continue",
@@ -352,6 +376,36 @@ def test_reverse_execution(image: Path) -> None:
     # Going back over the write that made counter 4 (from 1): it is 1 again.
     assert re.search(r"Old value = 4\s+New value = 1\b", out), out
     assert "$4 = 1" in out, out
+    # With snapshots, going back never boots the image again.
+    assert (len(boots) == 1) == (settings.get("snapshot_interval") != 0), len(boots)
+
+
+@needs_gdb
+def test_a_write_from_gdb_forks_the_history(image: Path) -> None:
+    """After gdb writes memory, going back to where it wrote finds the write
+    (a snapshot is taken there); going back before it drops that fork, and
+    running forward again does not write (as a rerun from the boot would not)."""
+    served = Served(image, snapshot_interval=40, snapshots=8)
+    out = gdb_batch(image, served.server.port, "break add", "continue", "continue", "continue",
+                    "set var counter = 100", "continue", "p counter", "reverse-continue",
+                    "p counter", "reverse-continue", "p counter", "continue", "p counter",
+                    "delete", "continue")
+    ex = served.join()
+    assert ex.status == 0 and ex.console == b"sum 45\n", out
+    hits = re.findall(r"Breakpoint 1, add \(a=(?:a@entry=)?(\d+), b=b@entry=(\d+)\)", out)
+    assert hits == [("0", "0"), ("0", "1"), ("1", "2"), ("3", "3"), ("1", "2"), ("0", "1"),
+                    ("1", "2")], out
+    values = re.findall(r"^\$\d+ = (\d+)", out, re.M)
+    assert values == ["101", "100", "0", "0"], out
+
+
+def test_bad_snapshot_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HV_GDB_SNAPSHOT_INTERVAL", "often")
+    with pytest.raises(gdbstub.GdbError, match="HV_GDB_SNAPSHOT_INTERVAL='often' must be"):
+        gdbstub.GdbServer("127.0.0.1:0", announce=None)
+    monkeypatch.delenv("HV_GDB_SNAPSHOT_INTERVAL")
+    with pytest.raises(gdbstub.GdbError, match="snapshots must be an int of at least 2"):
+        gdbstub.GdbServer("127.0.0.1:0", announce=None, snapshots=1)
 
 
 @needs_gdb

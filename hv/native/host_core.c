@@ -82,6 +82,7 @@ void hv_guest_destroy(struct hv_guest *g)
         free(r->message);
     }
     free(g->results);
+    hv_ram_image_unref(g->ram_image);
     free(g);
 }
 

@@ -220,6 +220,17 @@ struct hv_switcher_ops {
      * calls may name one EIP (blocks that end at the same Jcc): add them. */
     void (*coverage_branches)(void *sw, void (*fn)(void *ctx, uint32_t eip, uint64_t taken,
                                                     uint64_t not_taken), void *ctx);
+    /* Snapshots (host_snapshot.c), between runs: the size of the engine's
+     * state, a copy of it into state_size() bytes, and putting such a copy
+     * back.  The state is all the guest can see: registers, system
+     * registers and descriptor caches, lazy flags, x87, MMX and SSE, the
+     * instruction count, the interrupt shadow.  It holds no pointers, so
+     * it may go to another engine of the same kind.  restore drops every
+     * cached translation and decoded block; the debugger's breakpoints and
+     * coverage counts are not part of the state and stay as they are. */
+    size_t (*state_size)(void *sw);
+    void (*save)(void *sw, void *state);
+    void (*restore)(void *sw, const void *state);
 };
 
 extern const struct hv_switcher_ops hv_switcher_emu;
@@ -299,6 +310,10 @@ enum hv_stop {
     HV_STOP_DEBUG,      /* paused for the debugger (debug_reason): the run may go on */
 };
 
+/* The whole machine state, except guest RAM and the switcher's, lives in
+ * struct hv_guest and is saved by value (host_snapshot.c): a new field that
+ * is a pointer, or that belongs to one run or to the debugger rather than to
+ * the machine, must be added to the fields restore keeps (keep_live()). */
 struct hv_guest {
     uint8_t *ram;
     uint32_t ram_size;
@@ -383,6 +398,10 @@ struct hv_guest {
     /* Test results reported with TEST_RESULT, in order. */
     struct hv_test_result *results;
     size_t nresults, results_cap;
+
+    /* The RAM of the last snapshot taken or restored: the next snapshot
+     * shares the pages that still hold the same bytes (host_snapshot.c). */
+    struct hv_ram_image *ram_image;
 };
 
 /* One TEST_RESULT report; strings are host copies (NULL when absent). */
@@ -442,6 +461,50 @@ bool hv_watch_page(const struct hv_guest *g, uint32_t vpage);
 void hv_watch_access(struct hv_guest *g, uint32_t va, uint32_t len, bool write);
 
 double hv_monotonic(void);
+
+/* ---- host_snapshot.c: saving a whole machine and putting it back ---- */
+
+/* Guest RAM page by page, shared between the snapshots of a machine: a
+ * NULL page is all zeroes. */
+struct hv_ram_page {
+    uint32_t refs;
+    uint8_t data[HV_PAGE_SIZE];
+};
+struct hv_ram_image {
+    uint32_t refs, npages;
+    size_t own;                     /* pages this image added (not shared) */
+    struct hv_ram_page *page[];
+};
+
+/* A machine at one instant, between runs: RAM, the host's state (clock,
+ * timer, IRQs, halt, a pending hypercall, gates, devices), the console and
+ * test results so far, and the switcher's state. */
+struct hv_snapshot {
+    const struct hv_switcher_ops *sw_ops;
+    uint32_t ram_size;
+    uint64_t instructions;
+    struct hv_ram_image *ram;
+    struct hv_guest guest;          /* by value; its pointers are not used */
+    uint8_t *console;               /* guest.console_len bytes */
+    struct hv_test_result *results; /* guest.nresults deep copies */
+    size_t sw_size;
+    uint8_t *sw_state;
+};
+
+/* Take a snapshot of g (not running); NULL if out of memory.  It compares
+ * all of RAM with the last snapshot's (a few ms for 64 MiB) and keeps the
+ * pages that changed: the run loop pays nothing for it. */
+struct hv_snapshot *hv_snapshot_take(struct hv_guest *g);
+/* Put g back as it was when s was taken: s may come from another guest with
+ * the same RAM size and switcher.  False (g unchanged) if out of memory.
+ * The debugger's breakpoints and watchpoints stay set (the watched bytes
+ * are read again), and so do the current run's settings. */
+bool hv_snapshot_restore(struct hv_guest *g, const struct hv_snapshot *s);
+void hv_snapshot_free(struct hv_snapshot *s);
+/* The bytes s holds that no other snapshot shares (pages it added, state,
+ * console, results). */
+size_t hv_snapshot_bytes(const struct hv_snapshot *s);
+void hv_ram_image_unref(struct hv_ram_image *img);
 
 /* ---- host_paging.c: the guest page-table walker ---- */
 

@@ -15,6 +15,7 @@
 typedef struct {
     PyTypeObject *machine_type;
     PyTypeObject *bus_type;
+    PyTypeObject *snapshot_type;
     PyObject *memory_error;         /* raised by Bus.read/write outside RAM */
 } module_state;
 
@@ -30,6 +31,12 @@ typedef struct {
     PyObject *bus;
     PyObject *pending_exc;
 } Machine;
+
+/* A machine at one instant (Machine.snapshot); opaque to Python. */
+typedef struct {
+    PyObject_HEAD
+    struct hv_snapshot *s;
+} Snapshot;
 
 /* What a device sees of the guest during one NOTIFY: checked physical
  * memory and the IRQ lines.  `g` is NULL outside a device call. */
@@ -309,6 +316,67 @@ static PyType_Spec Bus_spec = {
     .basicsize = sizeof(Bus),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Bus_slots,
+};
+
+/* ---- Snapshot ---- */
+
+static void Snapshot_dealloc(Snapshot *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    hv_snapshot_free(self->s);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *Snapshot_get_instructions(Snapshot *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(self->s->instructions);
+}
+
+static PyObject *Snapshot_get_memory_size(Snapshot *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromUnsignedLong(self->s->ram_size);
+}
+
+static PyObject *Snapshot_get_nbytes(Snapshot *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(hv_snapshot_bytes(self->s));
+}
+
+static PyObject *Snapshot_repr(Snapshot *self)
+{
+    return PyUnicode_FromFormat("<hv snapshot at instruction %llu, %zu bytes>",
+                                (unsigned long long)self->s->instructions,
+                                hv_snapshot_bytes(self->s));
+}
+
+static PyGetSetDef Snapshot_getset[] = {
+    { "instructions", (getter)Snapshot_get_instructions, NULL,
+      "the machine's instruction count when it was taken", NULL },
+    { "memory_size", (getter)Snapshot_get_memory_size, NULL, "guest RAM in bytes", NULL },
+    { "nbytes", (getter)Snapshot_get_nbytes, NULL,
+      "host memory it holds alone (RAM pages it shares with other snapshots not counted)",
+      NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyType_Slot Snapshot_slots[] = {
+    { Py_tp_dealloc, Snapshot_dealloc },
+    { Py_tp_getset, Snapshot_getset },
+    { Py_tp_repr, Snapshot_repr },
+    { Py_tp_doc, "A machine at one instant: Machine.snapshot() makes one, "
+                 "Machine.restore() puts it back." },
+    { 0, NULL },
+};
+
+static PyType_Spec Snapshot_spec = {
+    .name = "hv._native.Snapshot",
+    .basicsize = sizeof(Snapshot),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Snapshot_slots,
 };
 
 /* ---- Machine ---- */
@@ -819,6 +887,56 @@ error:
     return ret;
 }
 
+/* ---- snapshots (host_snapshot.c) ---- */
+
+static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_idle(self))
+        return NULL;
+    if (self->devices && PyTuple_GET_SIZE(self->devices) > 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "cannot take a snapshot of a machine with Python devices "
+                        "(devices= in run()): their state lives in Python");
+        return NULL;
+    }
+    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
+    Snapshot *snap = PyObject_New(Snapshot, mst->snapshot_type);
+    if (!snap)
+        return NULL;
+    snap->s = hv_snapshot_take(self->g);
+    if (!snap->s) {
+        Py_DECREF(snap);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)snap;
+}
+
+static PyObject *Machine_restore(Machine *self, PyObject *arg)
+{
+    if (check_idle(self))
+        return NULL;
+    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
+    if (!PyObject_TypeCheck(arg, mst->snapshot_type)) {
+        PyErr_Format(PyExc_TypeError, "restore() takes a snapshot from Machine.snapshot(), "
+                     "not %.100s", Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    const struct hv_snapshot *s = ((Snapshot *)arg)->s;
+    if (s->ram_size != self->g->ram_size) {
+        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine with %u bytes of RAM; "
+                     "this one has %u", s->ram_size, self->g->ram_size);
+        return NULL;
+    }
+    if (s->sw_ops != self->g->sw_ops) {
+        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine run by the %s switcher; "
+                     "this one uses %s", s->sw_ops->name, self->g->sw_ops->name);
+        return NULL;
+    }
+    if (!hv_snapshot_restore(self->g, s))
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 /* May be called from any thread while the guest runs. */
 static PyObject *Machine_interrupt(Machine *self, PyObject *unused)
 {
@@ -1039,6 +1157,12 @@ static PyMethodDef Machine_methods[] = {
       "instruction at a time and stop (debug_stop 'watch', watch_hit, watch_kind) right "
       "after one that changes a 'write' watchpoint (the default kind), reads a 'read' one, "
       "or reads or writes an 'access' one" },
+    { "snapshot", (PyCFunction)Machine_snapshot, METH_NOARGS,
+      "snapshot() -> Snapshot: the whole machine now (RAM, registers, clock, timer, IRQs, "
+      "devices, console, results); refused for a machine with Python devices" },
+    { "restore", (PyCFunction)Machine_restore, METH_O,
+      "restore(snapshot): put the machine back as it was (a snapshot of this machine or of "
+      "another with the same RAM size and switcher); breakpoints and watchpoints stay set" },
     { "interrupt", (PyCFunction)Machine_interrupt, METH_NOARGS,
       "interrupt(): from any thread, pause the running guest (debug_stop 'interrupt')" },
     { "debug_regs", (PyCFunction)Machine_debug_regs, METH_NOARGS,
@@ -1102,6 +1226,9 @@ static int module_exec(PyObject *mod)
     st->bus_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Bus_spec, NULL);
     if (!st->bus_type || PyModule_AddType(mod, st->bus_type) < 0)
         return -1;
+    st->snapshot_type = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Snapshot_spec, NULL);
+    if (!st->snapshot_type || PyModule_AddType(mod, st->snapshot_type) < 0)
+        return -1;
     st->memory_error = Py_NewRef(PyExc_ValueError);
     if (PyModule_AddIntConstant(mod, "IMAGE_BASE", HV_IMAGE_BASE) < 0 ||
         PyModule_AddIntConstant(mod, "MEMORY_MIN", HV_MEM_MIN) < 0 ||
@@ -1121,6 +1248,7 @@ static int module_traverse(PyObject *mod, visitproc visit, void *arg)
     module_state *st = PyModule_GetState(mod);
     Py_VISIT(st->machine_type);
     Py_VISIT(st->bus_type);
+    Py_VISIT(st->snapshot_type);
     Py_VISIT(st->memory_error);
     return 0;
 }
@@ -1130,6 +1258,7 @@ static int module_clear(PyObject *mod)
     module_state *st = PyModule_GetState(mod);
     Py_CLEAR(st->machine_type);
     Py_CLEAR(st->bus_type);
+    Py_CLEAR(st->snapshot_type);
     Py_CLEAR(st->memory_error);
     return 0;
 }

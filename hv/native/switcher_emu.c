@@ -746,6 +746,46 @@ static void emu_set_fpu(void *sw, const uint8_t fnsave[108], const uint8_t xmm[1
     emu_simd_set_mxcsr(c, mxcsr & emu_mxcsr_mask());
 }
 
+/* ---- snapshots: two stretches of struct cpu and the instruction count ---- */
+
+#define STATE_REGS offsetof(struct cpu, ram)
+#define STATE_SYS_AT offsetof(struct cpu, cr0)
+#define STATE_SYS (offsetof(struct cpu, tlb) - STATE_SYS_AT)
+
+static size_t emu_state_size(void *sw)
+{
+    (void)sw;
+    return STATE_REGS + STATE_SYS + sizeof(uint64_t);
+}
+
+static void emu_save(void *sw, void *state)
+{
+    const struct cpu *c = sw;
+    uint8_t *p = state;
+    memcpy(p, c, STATE_REGS);       /* between runs the x87 and MXCSR are in there */
+    memcpy(p + STATE_REGS, (const uint8_t *)c + STATE_SYS_AT, STATE_SYS);
+    memcpy(p + STATE_REGS + STATE_SYS, &c->icount, sizeof(c->icount));
+}
+
+static void emu_restore(void *sw, const void *state)
+{
+    struct cpu *c = sw;
+    const uint8_t *p = state;
+    bool watch_mem = c->watch_mem;  /* the debugger's, as now */
+    memcpy(c, p, STATE_REGS);
+    memcpy((uint8_t *)c + STATE_SYS_AT, p + STATE_REGS, STATE_SYS);
+    memcpy(&c->icount, p + STATE_REGS + STATE_SYS, sizeof(c->icount));
+    c->x87_live = c->simd.live = false;
+    c->watch_mem = watch_mem;
+    emu_seg_loaded(c);      /* which build runs follows from both */
+    /* RAM changed under every decoded block and translation. */
+    c->pending = 0;
+    flush_all(c);
+    emu_tlb_flush(c);
+    c->cov_cur = NULL;
+    c->bp_stopped = false;  /* a breakpoint right here stops the next run, as at a boot */
+}
+
 const struct hv_switcher_ops hv_switcher_emu = {
     .name = "emu",
     .create = emu_create,
@@ -766,6 +806,9 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .watch_accesses = emu_watch_accesses,
     .coverage_read = emu_coverage_read,
     .coverage_branches = emu_coverage_branches,
+    .state_size = emu_state_size,
+    .save = emu_save,
+    .restore = emu_restore,
 };
 
 const struct hv_switcher_ops *hv_switcher_find(const char *name)

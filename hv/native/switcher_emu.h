@@ -193,6 +193,10 @@ struct emu_simd {
     uint64_t recover;       /* where a host #XM resumes the stub */
 };
 
+/* Snapshots (emu_save) copy the machine's state out of this struct: every
+ * field before `ram`, the instruction count, and the fields from `cr0` up
+ * to `tlb`.  Keep what the guest can see there, and pointers, caches and
+ * what belongs to one run or to the debugger outside those stretches. */
 struct cpu {
     uint32_t r[9];          /* EAX..EDI, then a zero for absent base/index */
     uint32_t eip;
@@ -237,6 +241,7 @@ struct cpu {
     unsigned pending;       /* PENDING_* work for the dispatcher */
     uint64_t shadow_at;     /* icount just after an sti that set IF */
     uint32_t pf_err, pf_addr;   /* the #PF a failed translation found */
+    /* (the end of the state snapshots copy) */
     struct tlb_entry tlb[TLB_SIZE];
     uint32_t *vcodemap;     /* paging on: bit per virtual page with decoded code
                              * (allocated when first needed; NULL = assume code) */

@@ -7,6 +7,7 @@ a few minutes, so it runs only when FARM_E2E=1 (`tox -e farm` sets it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -102,6 +103,46 @@ def test_run_spreads_suites_and_matches_local(run_dir, tmp_path):
     assert len(cases) > 40
     html = (run_dir / "report.html").read_text()
     assert "node-1" in html and "node-2" in html
+
+
+REPLAYED = ["images/build/suite_crashes.elf::divide_by_zero",
+            "images/build/suite_demo.elf::ring_accepts_any_capacity"]
+
+
+def test_a_failure_on_a_node_replays_here_the_same(run_dir):
+    """Two guest tests fail on the i386 nodes; each replays on this x86-64 host identically."""
+    suites = ["images/build/suite_crashes.elf", "images/build/suite_demo.elf"]
+    result = farm("run", *suites, "--runxfail", "-k",
+                  "divide_by_zero or ring_accepts_any_capacity or fmt_decimal_basics",
+                  run_dir=run_dir)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr      # tests failed
+    cases = {c.nodeid: c for c in read_junit(run_dir / "junit.xml")}
+    assert sorted(cases) == sorted([*REPLAYED, "images/build/suite_demo.elf::fmt_decimal_basics"])
+    html = (run_dir / "report.html").read_text()
+    for nodeid in REPLAYED:
+        case = cases[nodeid]
+        assert case.outcome == "failed" and case.node in ("node-1", "node-2"), case
+        # The node's manifest came back with its report, into the run directory.
+        path = run_dir / "manifests" / (nodeid.replace("/", "_").replace("::", "_") + ".json")
+        assert case.manifest == str(path.resolve())
+        recorded = json.loads(path.read_text())
+        assert recorded["origin"]["node"] == case.node
+        assert recorded["origin"]["moved_from"] == "/root/hv-farm/work"
+        assert recorded["image"]["path"] == str(ROOT / nodeid.split("::")[0])
+        assert f"hv replay {path.resolve()}" in case.details      # the failure text too
+        assert f"farm replay {run_dir.resolve() / 'junit.xml'} {nodeid}" in html
+        assert f"farm replay {run_dir.resolve() / 'junit.xml'} {nodeid}" in result.stdout
+
+        replay = farm("replay", str(run_dir / "junit.xml"), nodeid.split("::")[1],
+                      run_dir=run_dir, timeout=120)
+        count = recorded["result"]["instructions"]
+        assert replay.returncode == 0, replay.stderr
+        # the same instruction count and console as on the node
+        assert f", {count} instructions, console " in replay.stderr.splitlines()[-1]
+        assert replay.stdout == case.console
+        assert hashlib.sha256(replay.stdout.encode()).hexdigest() == \
+            recorded["result"]["console_sha256"]
+    assert cases["images/build/suite_demo.elf::fmt_decimal_basics"].manifest == ""
 
 
 def test_a_node_killed_mid_run_loses_nothing(run_dir):

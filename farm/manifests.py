@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -144,11 +145,21 @@ def _retarget_text(report: pytest.TestReport, shown: str, path: str) -> None:
     The text was made on the node, with the node's path; pytest-xdist brings
     it back as a traceback whose entries hold lines of text.
     """
-    if not shown or shown == path:
+    if shown == path:
         return
     entries = getattr(getattr(report.longrepr, "reprtraceback", None), "reprentries", [])
     for entry in entries:
         lines = getattr(entry, "lines", None)
         if isinstance(lines, list):
-            entry.lines = [line.replace(f" {shown}\n", f" {path}\n") if isinstance(line, str)
-                           else line for line in lines]
+            entry.lines = [_retargeted(line, shown, path) if isinstance(line, str) else line
+                           for line in lines]
+
+
+# The failure text's line when the node could not write its copy (hv.pytest_plugin).
+_NOT_WRITTEN = re.compile(r"^replay: \(the manifest could not be written: .*\)$", re.M)
+
+
+def _retargeted(text: str, shown: str, path: str) -> str:
+    if not shown:
+        return _NOT_WRITTEN.sub(lambda _: f"replay: hv replay {path}", text)
+    return text.replace(f" {shown}\n", f" {path}\n")

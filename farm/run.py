@@ -46,6 +46,7 @@ CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup
 RESERVED = ("-n", "--numprocesses", "--tx", "--dist", "-d", "--junitxml", "--junit-xml",
             "--rootdir", "--rsyncdir", "--px")
 MAX_UPLOAD_FILES = 20000
+NODE_MANIFESTS = ".hv-manifests"    # a node's own copies of the manifests, in its work dir
 # pytest would rewrite the asserts of every module in hv's distribution, farm
 # included; farm is already running, and its asserts need no rewriting.
 QUIET = ["-W", "ignore:Module already imported so cannot be rewritten; farm"
@@ -342,18 +343,21 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
         stale.unlink(missing_ok=True)
     shutil.rmtree(manifests, ignore_errors=True)
     keeper = ManifestKeeper(manifests, cwd.resolve(), junit)
+    # Where the workers write their own copies (the ones that count come back with
+    # the reports): locally, where the controller keeps them; on a node, under its
+    # work directory, which it can always write (the run directory's path need not
+    # exist there).
+    own = [] if any(arg.startswith("--hv-manifests") for arg in args) else [
+        f"--hv-manifests={manifests if local else NODE_MANIFESTS}"]
     if local:
-        argv = [*args, *QUIET, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
-        if not any(arg.startswith("--hv-manifests") for arg in args):
-            # the workers' own copies go where the controller puts them, not beside them
-            argv.append(f"--hv-manifests={manifests}")
+        argv = [*args, *QUIET, *own, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
         plugin = FarmPlugin(run, {})
         code = pytest.main(argv, plugins=[plugin, keeper])
         where = "local workers (-n auto)"
     else:
         ready = _ready(run, inventory, count, console, boot_timeout)
         _provision(run, ready, files, cwd, console)
-        argv = [*args, *QUIET, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
+        argv = [*args, *QUIET, *own, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
         for node in ready:
             argv += ["--tx", tx_spec(run, node)]
         plugin = FarmPlugin(run, {n.name: n for n in ready})

@@ -25,6 +25,7 @@ from farm.errors import FarmError
 from farm.manifests import relocate
 from farm.replay import find_case, find_junit, find_manifest
 from farm.report import Case, read_junit, write_html
+from farm.run import NODE_MANIFESTS
 
 REPO = Path(__file__).resolve().parent.parent
 CRASH = "images/suite_crashes.elf::divide_by_zero"          # killed: unhandled #DE
@@ -46,7 +47,8 @@ keeper = ManifestKeeper((run.path / "manifests").resolve(), Path.cwd(), junit)
 code = pytest.main(["images/suite_crashes.elf", "images/suite_demo.elf", "--runxfail",
                     "-k", {select!r}, "-p", "xdist", "--dist", "load",
                     "--tx", "popen//chdir={node}//env:HV_NODE=node-7", "--rootdir=.",
-                    f"--junitxml={{junit}}", "-p", "no:benchmark", "-p", "no:cacheprovider",
+                    f"--junitxml={{junit}}", {own!r}, "-p", "no:benchmark",
+                    "-p", "no:cacheprovider",
                     "-W", "ignore::pytest.PytestAssertRewriteWarning"],
                    plugins=[FarmPlugin(run, {{}}), keeper])
 sys.exit(int(code))
@@ -67,16 +69,23 @@ def _tree(where: Path, build: Path) -> Path:
     return where
 
 
-@pytest.fixture(scope="module")
-def farm_run(sample_suites: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    base = tmp_path_factory.mktemp("farm-replay")
-    here, node = _tree(base / "here", sample_suites), _tree(base / "node", sample_suites)
-    (here / "drive.py").write_text(DRIVER.format(select=SELECT, node=node))
+def _drive(base: Path, build: Path, select: str, own: str) -> dict:
+    """The session; `own` is the workers' --hv-manifests option."""
+    here, node = _tree(base / "here", build), _tree(base / "node", build)
+    (here / "drive.py").write_text(DRIVER.format(select=select, node=node, own=own))
     proc = subprocess.run([sys.executable, "drive.py"], cwd=here, env=_env(), text=True,
                           capture_output=True, timeout=300)
+    on_node = sorted(p.relative_to(node) for p in node.rglob("*.json"))
     shutil.rmtree(node)                 # the node's own copies are out of reach now
-    return {"here": here, "node": node, "out": proc.stdout + proc.stderr,
+    return {"here": here, "node": node, "out": proc.stdout + proc.stderr, "on_node": on_node,
             "code": proc.returncode, "junit": here / "run" / "junit.xml"}
+
+
+@pytest.fixture(scope="module")
+def farm_run(sample_suites: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    # The workers' option as farm run gives it to nodes.
+    return _drive(tmp_path_factory.mktemp("farm-replay"), sample_suites, SELECT,
+                  f"--hv-manifests={NODE_MANIFESTS}")
 
 
 def _farm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -107,6 +116,26 @@ def test_failed_tests_manifests_come_back_into_the_run_directory(farm_run: dict)
         path = manifests / (nodeid.replace("/", "_").replace("::", "_") + ".json")
         assert properties[nodeid] == {"node": "node-7", "hv_manifest": str(path),
                                       "hv_replay": f"hv replay {path}"}
+
+
+def test_the_node_writes_its_own_copies_in_its_work_directory(farm_run: dict) -> None:
+    assert farm_run["on_node"] == [
+        Path(NODE_MANIFESTS, "images_suite_crashes.elf_divide_by_zero.json"),
+        Path(NODE_MANIFESTS, "images_suite_demo.elf_ring_accepts_any_capacity.json")]
+
+
+def test_a_manifest_the_node_could_not_write_still_comes_back(sample_suites: Path,
+                                                              tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, so no directory can be made under it")
+    run = _drive(tmp_path, sample_suites, "divide_by_zero", f"--hv-manifests={blocked}/m")
+    assert run["code"] == 1, run["out"]
+    kept = run["here"] / "run" / "manifests" / "images_suite_crashes.elf_divide_by_zero.json"
+    assert json.loads(kept.read_text())["origin"]["nodeid"] == CRASH
+    assert f"replay: hv replay {kept}\n" in run["out"]
+    assert "could not be written" not in run["out"]
+    assert _properties(run["junit"])[CRASH] == {"node": "node-7", "hv_manifest": str(kept),
+                                                "hv_replay": f"hv replay {kept}"}
 
 
 def test_the_kept_manifest_names_the_controllers_files(farm_run: dict) -> None:

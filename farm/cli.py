@@ -4,12 +4,14 @@
     farm status [--check]      a table of the nodes
     farm exec CMD...           run CMD on every ready node, one result per node
     farm run [PYTEST ARGS...]  run guest test suites across the nodes (or --local)
+    farm replay [REPORT] TEST  rerun here a guest test that failed in a farm run
     farm down [NODE...]        stop the nodes
     farm image [--rebuild]     build (or show) the node image
 
 Exit statuses: 0 success, 1 a node or command failed, 2 a usage or
 configuration mistake (one line on stderr), 130 interrupted; `farm run`
-returns pytest's own exit status.
+returns pytest's own exit status, and `farm replay` hv replay's (0 the same
+run as on the node, 1 an input missing or changed, or a different run).
 """
 
 from __future__ import annotations
@@ -28,9 +30,22 @@ from rich.table import Table
 from farm.errors import FarmError
 from farm.inventory import Inventory, load_inventory
 from farm.state import READY, NodeState, RunDir
+from hv.cli import _count, _seconds
 from hv.errors import HvError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+REPLAY_EPILOG = """\
+The manifest is the one the run kept in RUN_DIR/manifests/ (the test's JUnit
+property hv_manifest). The image is looked for at its recorded path (the
+controller's copy of what the nodes ran), then beside the manifest; --image
+names it on another machine. Its sha256 must be the recorded one.
+
+exit status:
+  0  the run did the same as on the node: "farm replay: same as the recording (...)"
+  1  an input changed or is missing, or the run differs: "farm replay: <what>"
+  2  REPORT or TEST is wrong, or the manifest unreadable ("farm: error: <message>")
+"""
 
 
 class _UsageError(Exception):
@@ -185,6 +200,13 @@ def _cmd_run(args: argparse.Namespace, err: Console) -> int:
                 err.print(f"farm: {name}: {how}")
 
 
+def _cmd_replay(args: argparse.Namespace, err: Console) -> int:
+    from farm.replay import farm_replay
+    report = args.report if args.report is not None else RunDir(args.run_dir).path
+    return farm_replay(report, args.test, image=args.image, stop_at=args.stop_at,
+                       timeout=args.timeout, switcher=args.switcher, gdb=args.gdb)
+
+
 def _cmd_image(args: argparse.Namespace, err: Console) -> int:
     from farm.image import ensure_image
     t0 = time.monotonic()
@@ -240,6 +262,31 @@ def _parser() -> argparse.ArgumentParser:
     rn.add_argument("--boot-timeout", type=float, default=120.0, metavar="S",
                     help="seconds to wait for a node's sshd (default: 120)")
     rn.set_defaults(func=_cmd_run)
+
+    rp = sub.add_parser("replay", parents=[common],
+                        help="rerun here a guest test that failed in a farm run",
+                        description="Rerun a failed guest test of a farm run from the manifest "
+                        "the run kept, and check that\nit does the same as on the node (the "
+                        "instruction count and the console), as\n'hv replay' does.",
+                        epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("report", metavar="REPORT", nargs="?", default=None,
+                    help="the run's junit.xml, its report.html, or its run directory "
+                    "(default: the run directory, --run-dir)")
+    rp.add_argument("test", metavar="TEST",
+                    help="the test's node id, or a part of it that only one test has")
+    rp.add_argument("--image", metavar="PATH",
+                    help="the suite image, if not at the recorded path (same sha256)")
+    rp.add_argument("--stop-at", type=_count, metavar="N",
+                    help="stop at instruction N (nothing is compared if that is before the "
+                    "recorded end)")
+    rp.add_argument("--timeout", type=_seconds, metavar="S",
+                    help="wall-clock limit (default: the recorded one times 10)")
+    rp.add_argument("--switcher", metavar="NAME",
+                    help="run under this switcher instead of the recorded one")
+    rp.add_argument("--gdb", metavar="[HOST:]PORT",
+                    help="replay under gdb, waiting for it on HOST:PORT (see 'hv replay "
+                    "--help'); nothing is compared")
+    rp.set_defaults(func=_cmd_replay)
 
     dn = sub.add_parser("down", parents=[common], help="stop the nodes")
     dn.add_argument("nodes", nargs="*", metavar="NODE", help="only these (default: all)")

@@ -2,8 +2,11 @@
 
 `farm run` has pytest write `<run dir>/junit.xml`; every <testcase> of a
 guest test carries the property `node` (the machine that ran it) and the
-guest console in <system-out>.  `write_html` turns that into
-`<run dir>/report.html` with farm/templates/report.html.j2.
+guest console in <system-out>; a failed guest test also carries
+`hv_manifest`, its manifest in `<run dir>/manifests/` (farm/manifests.py).
+`write_html` turns that into `<run dir>/report.html` with
+farm/templates/report.html.j2, with the commands that replay each such
+failure here (`farm replay`, `hv replay`).
 
 Node ids.  JUnit XML has no node id: pytest writes the id
 `images/build/suite_demo.elf::fmt_decimal_basics` as classname
@@ -20,6 +23,7 @@ way in every run, so `outcomes` of two runs compare correctly.
 from __future__ import annotations
 
 import re
+import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,7 +34,7 @@ import jinja2
 from farm.errors import FarmError
 
 __all__ = ["OUTCOMES", "Case", "NodeSummary", "by_node", "nodeid", "outcomes", "read_junit",
-           "write_html"]
+           "replay_commands", "write_html"]
 
 #: A case's outcome; the order is the one of the report's test table.
 OUTCOMES = ("failed", "error", "skipped", "passed")
@@ -56,6 +60,7 @@ class Case:
     message: str        # the failure/error/skip message
     details: str        # the traceback (pytest's longrepr text)
     console: str        # <system-out>: the guest console
+    manifest: str = ""  # the "hv_manifest" property: a failed guest test's manifest, or ""
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,8 @@ def _case(element: ET.Element, path: str | Path, n: int) -> Case:
                 outcome=outcome, duration=duration, node=_property(element, "node"),
                 message=first.get("message", "") if first is not None else "",
                 details="\n\n".join((r.text or "").strip("\n") for r in results),
-                console="".join(out.text or "" for out in element.iter("system-out")))
+                console="".join(out.text or "" for out in element.iter("system-out")),
+                manifest=_property(element, "hv_manifest"))
 
 
 def _property(element: ET.Element, name: str) -> str:
@@ -183,15 +189,24 @@ def write_html(junit_path: str | Path, html_path: str | Path, *, title: str = "f
     cases = read_junit(junit_path)
     summaries = by_node(cases)
     ordered = sorted(cases, key=lambda case: (OUTCOMES.index(case.outcome), case.nodeid))
+    junit = str(Path(junit_path).resolve())
     html = _env.get_template("report.html.j2").render(
         title=title, extra=extra or {}, total=_total(summaries), nodes=summaries,
         cases=ordered, failures=[case for case in ordered if case.outcome in ("failed", "error")],
-        junit=str(junit_path))
+        junit=junit, replays={case.nodeid: replay_commands(junit, case) for case in cases
+                              if case.manifest})
     try:
         Path(html_path).write_text(html, encoding="utf-8")
     except OSError as exc:
         raise FarmError(f"{html_path}: cannot write the report: {exc.strerror or exc}") from None
     return summaries
+
+
+def replay_commands(junit: str, case: Case) -> list[str]:
+    """The commands that replay a failed guest test here: `farm replay ...`, `hv replay ...`."""
+    from farm.manifests import replay_command
+
+    return [replay_command(junit, case.nodeid), f"hv replay {shlex.quote(case.manifest)}"]
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -10,12 +10,15 @@ are the same as in a local run.
 `FarmPlugin` lives in the controller.  When a node dies mid-run it marks
 the node bad in the run directory, puts the test that was running back in
 the queue for another node (once), and keeps every result that already
-came back.  Each test's JUnit record names the node that ran it.
+came back.  Each test's JUnit record names the node that ran it, and
+`farm.manifests.ManifestKeeper` keeps each failed guest test's manifest in
+the run directory as its report arrives (`farm replay` reruns it here).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -30,6 +33,8 @@ from farm import nodes as farm_nodes
 from farm import provision, qemu, remote
 from farm.errors import FarmError
 from farm.inventory import Inventory
+from farm.manifests import DIRECTORY as MANIFESTS
+from farm.manifests import ManifestKeeper
 from farm.state import NodeState, RunDir
 from hv.pytest_plugin import NODE_ENV
 
@@ -41,6 +46,7 @@ CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup
 RESERVED = ("-n", "--numprocesses", "--tx", "--dist", "-d", "--junitxml", "--junit-xml",
             "--rootdir", "--rsyncdir", "--px")
 MAX_UPLOAD_FILES = 20000
+NODE_MANIFESTS = ".hv-manifests"    # a node's own copies of the manifests, in its work dir
 # pytest would rewrite the asserts of every module in hv's distribution, farm
 # included; farm is already running, and its asserts need no rewriting.
 QUIET = ["-W", "ignore:Module already imported so cannot be rewritten; farm"
@@ -332,21 +338,30 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
     junit = (run.path / "junit.xml").resolve()
     html = (run.path / "report.html").resolve()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
+    manifests = (run.path / MANIFESTS).resolve()
     for stale in (junit, html):            # never report an earlier run's results
         stale.unlink(missing_ok=True)
+    shutil.rmtree(manifests, ignore_errors=True)
+    keeper = ManifestKeeper(manifests, cwd.resolve(), junit)
+    # Where the workers write their own copies (the ones that count come back with
+    # the reports): locally, where the controller keeps them; on a node, under its
+    # work directory, which it can always write (the run directory's path need not
+    # exist there).
+    own = [] if any(arg.startswith("--hv-manifests") for arg in args) else [
+        f"--hv-manifests={manifests if local else NODE_MANIFESTS}"]
     if local:
-        argv = [*args, *QUIET, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
+        argv = [*args, *QUIET, *own, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
         plugin = FarmPlugin(run, {})
-        code = pytest.main(argv, plugins=[plugin])
+        code = pytest.main(argv, plugins=[plugin, keeper])
         where = "local workers (-n auto)"
     else:
         ready = _ready(run, inventory, count, console, boot_timeout)
         _provision(run, ready, files, cwd, console)
-        argv = [*args, *QUIET, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
+        argv = [*args, *QUIET, *own, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
         for node in ready:
             argv += ["--tx", tx_spec(run, node)]
         plugin = FarmPlugin(run, {n.name: n for n in ready})
-        code = pytest.main(argv, plugins=[plugin])
+        code = pytest.main(argv, plugins=[plugin, keeper])
         where = ", ".join(n.name for n in ready)
     extra = {"command": "farm run " + " ".join(pytest_args), "started": started,
              "nodes": where, "exit code": str(int(code))}

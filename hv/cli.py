@@ -29,7 +29,7 @@ from typing import NoReturn
 
 from hv.errors import HvError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main", "replay"]
 
 EXIT_FAILED = 1                 # hv selftest found a problem; hv replay differs
 EXIT_USAGE = 2
@@ -160,53 +160,68 @@ def _record(ex, args: argparse.Namespace) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    return replay(args.manifest, image=args.image, stop_at=args.stop_at, timeout=args.timeout,
+                  switcher=args.switcher, gdb=args.gdb)
+
+
+def replay(path: str, *, image: str | None = None, stop_at: int | None = None,
+           timeout: float | None = None, switcher: str | None = None, gdb: str | None = None,
+           who: str = "hv replay") -> int:
+    """`hv replay`: rerun the manifest at `path`, say on stderr how it compares; the exit status.
+
+    0 when the run did the same as the recording (or stopped early, or ran
+    under gdb), EXIT_FAILED when an input is missing or changed or the run
+    differs.  A file that is not a manifest raises manifest.ReplayError.
+    `who` starts every line (`farm replay` reuses this).
+    """
     import hv
     from hv import manifest
 
-    recorded = manifest.load(args.manifest)
-    base = os.path.dirname(os.path.abspath(args.manifest))
+    recorded = manifest.load(path)
+    base = os.path.dirname(os.path.abspath(path))
     try:
-        with manifest.prepare(recorded, base, image=args.image, stop_at=args.stop_at,
-                              timeout=args.timeout, switcher=args.switcher) as replay:
-            for note in replay.notes:
-                print(f"hv replay: note: {note}", file=sys.stderr)
-            for warning in replay.warnings:
-                print(f"hv replay: warning: {warning}", file=sys.stderr)
-            if args.gdb is not None:
-                return _replay_under_gdb(args, recorded, replay.kwargs)
-            ex = hv.run(**replay.kwargs, console=sys.stdout)
-            found = manifest.differences(recorded, replay, ex)
+        with manifest.prepare(recorded, base, image=image, stop_at=stop_at,
+                              timeout=timeout, switcher=switcher) as prepared:
+            for note in prepared.notes:
+                print(f"{who}: note: {note}", file=sys.stderr)
+            for warning in prepared.warnings:
+                print(f"{who}: warning: {warning}", file=sys.stderr)
+            if gdb is not None:
+                return _replay_under_gdb(gdb, stop_at, recorded, prepared.kwargs, who)
+            ex = hv.run(**prepared.kwargs, console=sys.stdout)
+            found = manifest.differences(recorded, prepared, ex)
     except manifest.ReplayError as exc:
         _flush_stdout()
-        print(f"hv replay: {_one_line(exc)}", file=sys.stderr)
+        print(f"{who}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     _flush_stdout()
-    if replay.stopped_early:
-        print(f"hv replay: stopped at instruction {ex.instructions} (the recording ran "
+    if prepared.stopped_early:
+        print(f"{who}: stopped at instruction {ex.instructions} (the recording ran "
               f"{recorded['result']['instructions']}); nothing compared", file=sys.stderr)
         return 0
     if found:
-        print(f"hv replay: differs from the recording: {'; '.join(found)}", file=sys.stderr)
+        print(f"{who}: differs from the recording: {'; '.join(found)}", file=sys.stderr)
         return EXIT_FAILED
     what = manifest.outcome(ex.status, ex.reason)
     what += (f", {ex.instructions} instructions, console {len(ex.console)} bytes"
-             if replay.exact else "; only that is compared")
-    print(f"hv replay: same as the recording ({what})", file=sys.stderr)
+             if prepared.exact else "; only that is compared")
+    print(f"{who}: same as the recording ({what})", file=sys.stderr)
     return 0
 
 
-def _replay_under_gdb(args: argparse.Namespace, recorded: dict, kwargs: dict) -> int:
+def _replay_under_gdb(address: str, stop_at: int | None, recorded: dict, kwargs: dict,
+                      who: str) -> int:
     """hv replay --gdb: the same run under gdb, paused at --stop-at N if given."""
     import hv
     from hv import gdbstub
 
     # gdb decides when the run ends: the recorded budget, not --stop-at's.
     kwargs = dict(kwargs, max_instructions=recorded.get("max_instructions"))
-    with gdbstub.GdbServer(args.gdb, stop_at=args.stop_at) as server:
+    with gdbstub.GdbServer(address, stop_at=stop_at) as server:
         ex = hv.run(**kwargs, console=sys.stdout, gdb=server)
     _flush_stdout()
     end = f"exit status {ex.status}" if ex.reason is None else f"killed: {ex.reason}"
-    print(f"hv replay: ran under gdb ({end}, {ex.instructions} instructions); nothing "
+    print(f"{who}: ran under gdb ({end}, {ex.instructions} instructions); nothing "
           "compared", file=sys.stderr)
     return 0
 

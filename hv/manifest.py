@@ -326,6 +326,9 @@ def _shown(path: str) -> str:
 def _checked(what: str, entry: dict[str, Any], base: Path, override: str | None = None) -> str:
     """The input file's path, once its sha256 is the recorded one."""
     recorded = entry["path"]
+    if override is not None and not os.path.exists(override):
+        raise ReplayError(f"{what} {override} not found (given instead of the recorded "
+                          f"{recorded})")
     path = override if override is not None else _resolve(recorded, base)
     if path is None or not os.path.exists(path):
         hint = " (give its path with --image)" if what == "image" else ""

@@ -42,7 +42,8 @@ try:
 except ImportError:     # pragma: no cover
     ReprExceptionInfo = None
 
-__all__ = ["NODE_ENV", "GuestFailure", "HvItem", "Settings", "SuiteFile", "node_name"]
+__all__ = ["NODE_ENV", "GuestFailure", "HvItem", "Settings", "SuiteFile", "manifest_name",
+           "node_name"]
 
 #: Environment variable naming the machine that runs the guests (JUnit property "node").
 NODE_ENV = "HV_NODE"
@@ -313,6 +314,7 @@ class HvItem(pytest.Item):
     def __init__(self, *, case: suite.TestCase, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
+        self.hv_manifest: dict[str, Any] | None = None     # a failed run's, see _keep_manifest
         # Added here, in the process that will run the test (an xdist worker
         # collects its own items), so that tests skipped by a marker carry it too.
         self.user_properties.append(("node", node_name()))
@@ -326,6 +328,7 @@ class HvItem(pytest.Item):
         return self.case.file, self.case.line - 1 if self.case.line else None, self.name
 
     def runtest(self) -> None:
+        self.hv_manifest = None
         settings = self.config.stash[_SETTINGS]
         cmdline = " ".join(filter(None, [f"hv.test={self.name}", settings.cmdline]))
         try:
@@ -350,14 +353,21 @@ class HvItem(pytest.Item):
         record = result.manifest
         if record is None:              # an Exit made by hand (a stand-in for Guest.run)
             return ""
-        record["origin"] = {"tool": "pytest", "nodeid": self.nodeid}
-        path = _manifest_dir(self.config) / (re.sub(r"[^\w.-]+", "_", self.nodeid) + ".json")
+        # rootdir: where the paths in it lie relative to the run's files, so that a
+        # controller (farm run) can move them onto its own copy of those files.
+        record["origin"] = {"tool": "pytest", "nodeid": self.nodeid, "node": node_name(),
+                            "rootdir": str(self.config.rootpath)}
+        path = _manifest_dir(self.config) / manifest_name(self.nodeid)
+        # The record also travels with the test's report (see pytest_runtest_makereport),
+        # so a controller that cannot reach this machine's files still gets it.
+        self.hv_manifest = {"manifest": record, "path": "", "shown": ""}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             manifest.write(record, path)
         except OSError as exc:
             return f"(the manifest could not be written: {path}: {exc.strerror or exc})"
         shown = _relative_to(path, self.config.invocation_params.dir)
+        self.hv_manifest.update(path=str(path), shown=shown)
         self.user_properties.append(("hv_manifest", str(path)))
         self.user_properties.append(("hv_replay", f"hv replay {path}"))
         return f"hv replay {shown}"
@@ -471,6 +481,11 @@ def _manifest_dir(config: pytest.Config) -> Path:
     return Path(tempfile.gettempdir()) / "hv-manifests"
 
 
+def manifest_name(nodeid: str) -> str:
+    """The file name of a test's manifest: its node id with path-unsafe runs as "_"."""
+    return re.sub(r"[^\w.-]+", "_", nodeid) + ".json"
+
+
 def _relative_to(path: Path, base: Path) -> str:
     """`path` relative to `base` if it lies under it, else as it is."""
     try:
@@ -499,6 +514,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if isinstance(item, HvItem):
         # Plain data, so it survives pytest-xdist's report serialisation.
         report.hv_guest = True
+        kept = getattr(item, "hv_manifest", None)
+        if report.when == "call" and kept is not None:
+            # {"manifest": the record, "path": where this process wrote it ("" if it
+            # could not), "shown": that path as the failure text shows it}
+            report.hv_manifest = kept
     return report
 
 

@@ -7,6 +7,7 @@ a few minutes, so it runs only when FARM_E2E=1 (`tox -e farm` sets it).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -88,20 +89,78 @@ def test_exec_reports_every_node_even_when_one_fails(run_dir):
     assert "failed on 1 of 2 nodes: node-2" in result.stderr
 
 
-def test_run_spreads_suites_and_matches_local(run_dir, tmp_path):
-    suites = ["images/build/suite_demo.elf", "images/build/suite_asserts.elf"]
-    remote = farm("run", *suites, run_dir=run_dir)
-    assert remote.returncode == 0, remote.stdout[-3000:] + remote.stderr
-    local = farm("run", "--local", *suites, run_dir=tmp_path)
-    assert local.returncode == 0, local.stdout[-3000:] + local.stderr
+SUITES = ["images/build/suite_demo.elf", "images/build/suite_asserts.elf"]
+# One guest test that fails on the nodes (killed by #DE), and one xfail (an
+# HV_ASSERT): both keep a manifest, which must replay here the same.
+CRASH = "images/build/suite_crashes.elf::divide_by_zero"
+XFAIL = "images/build/suite_demo.elf::ring_accepts_any_capacity"
 
-    junit = run_dir / "junit.xml"
+
+@pytest.fixture(scope="module")
+def spread(run_dir, tmp_path_factory):
+    """The suites and CRASH run once on the nodes and once locally; what each run wrote.
+
+    The nodes' run directory is copied (junit.xml, report.html, manifests/)
+    at once: later tests run the farm again in it.
+    """
+    kept = tmp_path_factory.mktemp("spread")
+    remote = farm("run", *SUITES, CRASH, run_dir=run_dir)
+    (kept / "remote").mkdir()
+    for name in ("junit.xml", "report.html"):
+        if (run_dir / name).exists():
+            shutil.copyfile(run_dir / name, kept / "remote" / name)
+    if (run_dir / "manifests").is_dir():
+        shutil.copytree(run_dir / "manifests", kept / "remote" / "manifests")
+    local = farm("run", "--local", *SUITES, CRASH, run_dir=kept / "local")
+    return {"remote": remote, "local": local, "dir": kept / "remote", "local_dir": kept / "local"}
+
+
+def test_run_spreads_suites_and_matches_local(spread):
+    remote, local = spread["remote"], spread["local"]
+    assert remote.returncode == 1, remote.stdout[-3000:] + remote.stderr     # CRASH fails
+    assert local.returncode == 1, local.stdout[-3000:] + local.stderr
+    junit = spread["dir"] / "junit.xml"
     cases = read_junit(junit)
     assert {c.node for c in cases} == {"node-1", "node-2"}     # both nodes ran tests
-    assert outcomes(junit) == outcomes(tmp_path / "junit.xml")  # same results as local
+    assert outcomes(junit) == outcomes(spread["local_dir"] / "junit.xml")  # same as local
+    assert [c.nodeid for c in cases if c.outcome == "failed"] == [CRASH]
     assert len(cases) > 40
-    html = (run_dir / "report.html").read_text()
+    html = (spread["dir"] / "report.html").read_text()
     assert "node-1" in html and "node-2" in html
+
+
+def test_a_failure_on_a_node_replays_here_the_same(run_dir, spread):
+    """The manifests came back from the i386 nodes; each replays on this host identically."""
+    cases = {c.nodeid: c for c in read_junit(spread["dir"] / "junit.xml")}
+    html = (spread["dir"] / "report.html").read_text()
+    junit = run_dir.resolve() / "junit.xml"
+    assert f"farm replay {junit} {CRASH}\n" in spread["remote"].stdout       # the summary
+    assert f"farm replay {junit} {CRASH}" in html
+    assert f"farm replay {junit} {XFAIL}" not in spread["remote"].stdout    # only failures
+    for nodeid in (CRASH, XFAIL):
+        case = cases[nodeid]
+        assert case.outcome == ("failed" if nodeid == CRASH else "skipped"), case
+        assert case.node in ("node-1", "node-2"), case
+        name = nodeid.replace("/", "_").replace("::", "_") + ".json"
+        assert case.manifest == str(run_dir.resolve() / "manifests" / name)
+        recorded = json.loads((spread["dir"] / "manifests" / name).read_text())
+        assert recorded["origin"]["node"] == case.node
+        assert recorded["origin"]["moved_from"] == "/root/hv-farm/work"
+        assert recorded["image"]["path"] == str(ROOT / nodeid.split("::")[0])
+        if nodeid == CRASH:                         # JUnit has no text for an xfail
+            assert f"hv replay {case.manifest}" in case.details     # the failure text too
+
+        replay = farm("replay", str(spread["dir"]), nodeid.split("::")[1], run_dir=run_dir,
+                      timeout=120)
+        assert replay.returncode == 0, replay.stderr
+        # the same instruction count and console as on the node
+        result = recorded["result"]
+        assert replay.stderr.splitlines()[-1].endswith(
+            f", {result['instructions']} instructions, console {result['console_length']} "
+            "bytes)"), replay.stderr
+        assert hashlib.sha256(replay.stdout.encode()).hexdigest() == result["console_sha256"]
+        assert replay.stdout == case.console
+    assert not any(c.manifest for c in cases.values() if c.outcome == "passed")
 
 
 def test_a_node_killed_mid_run_loses_nothing(run_dir):

@@ -260,6 +260,10 @@ def test_inputs_are_found_beside_the_manifest(work: Path, tmp_path_factory, capf
     assert (status, out) == (0, "Hello from an hv guest!\n")
     status, _, err = replay(capfd, "--image", "spin.elf", str(elsewhere / "run.json"))
     assert status == 1 and err.startswith("hv replay: image spin.elf changed since")
+    status, _, err = replay(capfd, "--image", "typo.elf", str(elsewhere / "run.json"))
+    assert status == 1
+    assert err == (f"hv replay: image typo.elf not found (given instead of the recorded "
+                   f"{work / 'hello.elf'})\n")
 
 
 def test_stop_at_an_instruction(work: Path, capfd) -> None:

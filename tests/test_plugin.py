@@ -721,7 +721,8 @@ def test_a_failed_test_keeps_a_manifest_that_replays(hvtest, pytester: pytest.Py
                                  "*- guest console -*"])
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]    # failures only
     recorded = json.loads(path.read_text())
-    assert recorded["origin"] == {"tool": "pytest", "nodeid": "suite.elf::fails_values"}
+    assert recorded["origin"] == {"tool": "pytest", "nodeid": "suite.elf::fails_values",
+                                  "node": socket.gethostname(), "rootdir": str(pytester.path)}
     assert recorded["image"]["path"] == str(pytester.path / "suite.elf")
     assert (recorded["cmdline"], recorded["timeout"]) == ("hv.test=fails_values", 60.0)
     assert recorded["result"]["status"] == 1

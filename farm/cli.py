@@ -129,7 +129,7 @@ def _ago(t: float | None) -> str:
 
 def _print_table(found: list[NodeState], console: Console) -> None:
     table = Table(title="farm nodes")
-    for col in ("node", "kind", "address", "state", "uptime", "last health check"):
+    for col in ("node", "kind", "address", "state", "accel", "uptime", "last health check"):
         table.add_column(col)
     colour = {"ready": "green", "bad": "red", "booting": "yellow"}
     for n in sorted(found, key=lambda n: n.name):
@@ -139,7 +139,11 @@ def _print_table(found: list[NodeState], console: Console) -> None:
         # "hv selftest: ok (hv 0.1.0, ...)" -> "ok"; the full line is in --json
         health = n.health.removeprefix("hv selftest: ").split(" (", 1)[0] or "failed"
         check = f"{health}, {_ago(n.health_at)} ago" if n.health_at else "-"
-        table.add_row(n.name, n.kind, n.address, state, _ago(n.started), check)
+        # QEMU nodes: kvm or tcg, and "snapshot" when started from a saved node
+        accel = n.extra.get("accel", "-") if n.kind == "qemu" else "-"
+        if "snapshot" in n.extra:
+            accel += ", snapshot"
+        table.add_row(n.name, n.kind, n.address, state, accel, _ago(n.started), check)
     console.print(table)
 
 

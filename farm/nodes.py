@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import hv
-from farm import provision, qemu, remote, render
+from farm import provision, qemu, remote, render, snapshot
 from farm.errors import FarmError
 from farm.inventory import Inventory, QemuNode, SshHost
 from farm.state import BAD, READY, NodeState, RunDir
@@ -107,9 +107,21 @@ def up(run: RunDir, inventory: Inventory, count: int | None = None,
     if gone:
         console.print(f"farm: {', '.join(gone)}: QEMU had exited; booting again")
     image = None
+    snaps: dict[int, snapshot.NodeSnapshot | None] = {}
     if any(isinstance(w, QemuNode) for w in wanted):
         from farm.image import ensure_image
         image = ensure_image(console)
+    artifacts = Artifacts(run.path / "dist")
+    if image is not None:
+        sizes = {w.memory_mib for w in wanted if isinstance(w, QemuNode)
+                 and w.name not in _ready_names(run)}
+        wheel = None
+        if sizes and _snapshots_on():
+            try:
+                wheel = artifacts.wheel()      # saved into the snapshot: no install per node
+            except FarmError:
+                pass                           # each node reports it when it needs it
+        snaps = _snapshots(image, sizes, console, boot_timeout, wheel)
     todo: list[NodeState] = []
     with run.locked() as nodes:
         for spec in wanted:
@@ -118,13 +130,12 @@ def up(run: RunDir, inventory: Inventory, count: int | None = None,
                 continue
             if old is not None and old.kind == "qemu":
                 qemu.stop(old, run.qmp_socket(old.name))
-            node = _start(run, spec, image)
+            node = _start(run, spec, image, snaps.get(getattr(spec, "memory_mib", 0)))
             nodes[spec.name] = node
             todo.append(node)
         write_ssh_files(run, nodes, image.host_key if image else None)
     if todo:
-        artifacts = Artifacts(run.path / "dist")
-        if any(n.kind == "qemu" for n in todo):
+        if any(n.kind == "qemu" for n in todo) and not snaps:
             try:
                 artifacts.wheel()              # while the nodes boot
             except FarmError:
@@ -133,7 +144,33 @@ def up(run: RunDir, inventory: Inventory, count: int | None = None,
     return [n for n in run.load().values() if n.name in {w.name for w in wanted}]
 
 
-def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
+def _snapshots_on() -> bool:
+    return os.environ.get("FARM_SNAPSHOTS", "1") != "0"
+
+
+def _ready_names(run: RunDir) -> set[str]:
+    return {n.name for n in run.load().values() if n.state == READY}
+
+
+def _snapshots(image, sizes: set[int], console: Console, timeout: float,
+               wheel: tuple[Path, str] | None) -> dict[int, snapshot.NodeSnapshot | None]:
+    """A warm snapshot per memory size (farm.snapshot), built when missing; None
+    for a size whose snapshot cannot be made (its nodes then boot cold).
+    FARM_SNAPSHOTS=0 turns them off."""
+    if not _snapshots_on():
+        return {}
+    out: dict[int, snapshot.NodeSnapshot | None] = {}
+    for size in sorted(sizes):
+        try:
+            out[size] = snapshot.ensure(image, size, console, timeout, wheel)
+        except FarmError as exc:
+            console.print(f"farm: no node snapshot ({exc}); the nodes boot cold", markup=False)
+            out[size] = None
+    return out
+
+
+def _start(run: RunDir, spec: QemuNode | SshHost, image,
+           snap: snapshot.NodeSnapshot | None = None) -> NodeState:
     now = time.time()
     if isinstance(spec, SshHost):
         key = str(Path(spec.key).expanduser()) if spec.key else None
@@ -141,13 +178,21 @@ def _start(run: RunDir, spec: QemuNode | SshHost, image) -> NodeState:
         return NodeState(spec.name, "ssh", spec.host, spec.port, spec.user, key,
                          known_hosts=str(known), python=spec.python, started=now)
     port = qemu.free_port()
-    argv = render.qemu_args(spec, image, port, run.path.resolve(), qemu=qemu.QEMU)
+    if snap is not None:
+        argv = snap.qemu_args(spec, image, port, run.path.resolve())
+        extra = {"image": image.key_hash, "accel": snap.accel, "snapshot": snap.key,
+                 "wheel_sha256": snap.wheel_sha256}
+    else:
+        accel = snapshot.cold_accel()
+        argv = render.qemu_args(spec, image, port, run.path.resolve(), qemu=qemu.QEMU,
+                                accel=accel)
+        extra = {"image": image.key_hash, "accel": accel}
     for path in (run.console_log(spec.name), run.qmp_socket(spec.name)):
         path.unlink(missing_ok=True)
     proc = qemu.start(argv, run.qemu_log(spec.name))
     return NodeState(spec.name, "qemu", "127.0.0.1", port, "root", str(image.key),
                      python=image.python, workdir=QEMU_WORKDIR, pid=proc.pid, started=now,
-                     extra={"image": image.key_hash})
+                     extra=extra)
 
 
 def _bring_up_all(run: RunDir, todo: list[NodeState], console: Console,
@@ -238,7 +283,17 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
              artifacts: Artifacts) -> None:
     """Wait for sshd, run a real command, provision hv, health-check.  Raises FarmError."""
     started = node.started or time.time()
-    if node.kind == "qemu":
+    restored = node.kind == "qemu" and "snapshot" in node.extra
+    if restored:
+        step("loading the node snapshot")
+        try:
+            snapshot.resume(run.qmp_socket(node.name), boot_timeout, alive=node.alive)
+        except FarmError as exc:
+            raise FarmError(f"{exc}; {_console_tail(run, node)}") from None
+        node.extra = {**node.extra, "boot_to_resumed": f"{time.time() - started:.1f}"}
+    elif node.kind == "qemu":
+        # (A restored node's sshd is running already: the login below is the
+        # first connection, with no banner probe to fork a child for.)
         step("booting (waiting for sshd)")
         try:
             qemu.wait_banner(node.host, node.port, boot_timeout, alive=node.alive)
@@ -251,17 +306,42 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
     def mark(what: str) -> None:
         node.extra = {**node.extra, what: f"{time.time() - started:.1f}"}
     try:
-        _first_command(conn, node)
+        # A restored node's first command gives it its own clock, name and
+        # entropy (farm.snapshot.freshen); the warm health agent's answer comes
+        # meanwhile, on a channel of the same connection.
+        agent = None
+
+        def first() -> None:
+            nonlocal agent
+            conn.open()
+            pool = ThreadPoolExecutor(1)
+            agent = pool.submit(snapshot.agent_health, conn)
+            pool.shutdown(wait=False)
+            snapshot.freshen(conn, node.name)
+        _first_command(conn, node, first if restored else None)
         mark("boot_to_ssh_command")
         step("provisioning")
-        if node.kind == "qemu":
-            if install_hv(conn, node, artifacts):
+        installed = False
+        if restored and node.extra.get("wheel_sha256") == _wheel_digest(artifacts):
+            pass                        # saved with this checkout's hv in it
+        elif node.kind == "qemu":
+            installed = install_hv(conn, node, artifacts)
+            if installed:
                 step("installed a newer hv")
         else:
             provision.provision_ssh_host(conn, node, artifacts.supplies(), step)
         mark("boot_to_provisioned")
         step("health check")
-        health = remote.check_health(conn, node.python, hv.__version__)
+        health = None
+        if agent is not None and not installed:
+            # The warm agent runs the selftest in a Python that has hv loaded
+            # already; the hv it has is the one installed (nothing changed).
+            try:
+                health = remote.parse_health(agent.result(), hv.__version__)
+            except FarmError:
+                health = None           # then the ordinary check says what is wrong
+        if health is None:
+            health = remote.check_health(conn, node.python, hv.__version__)
     finally:
         conn.close()
     node.hv_version = health.version
@@ -273,25 +353,35 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
     node.extra = {**node.extra, "boot_to_ready": f"{node.ready_at - started:.1f}"}
 
 
+def _wheel_digest(artifacts: Artifacts) -> str | None:
+    try:
+        return artifacts.wheel()[1]
+    except FarmError:
+        return None
+
+
 def install_hv(conn, node: NodeState, artifacts: Artifacts) -> bool:
     """Put our hv wheel on a QEMU node unless it holds it already; True if it did."""
     wheel, digest = artifacts.wheel()
     return remote.install_wheel(conn, node.python, wheel, digest, hv.__version__, QEMU_MARKER)
 
 
-def _first_command(conn, node: NodeState) -> None:
+def _first_command(conn, node: NodeState, first: Callable[[], object] | None = None) -> None:
     # A booting node's sshd may answer its banner a moment before it accepts
     # logins; an existing host gets one try.
     deadline = time.monotonic() + (30 if node.kind == "qemu" else 0)
     while True:
         try:
-            remote.run(conn, "true", timeout=30)
+            if first is not None:
+                first()
+            else:
+                remote.run(conn, "true", timeout=30)
             return
         except FarmError as exc:
             if time.monotonic() > deadline:
                 raise FarmError(f"ssh {node.user}@{node.address}: {exc}") from None
             conn.close()
-            time.sleep(1)
+            time.sleep(0.2 if "snapshot" in node.extra else 1)
 
 
 def _console_tail(run: RunDir, node: NodeState) -> str:

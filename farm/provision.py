@@ -169,6 +169,13 @@ def local_wheel() -> Path:
     cached = sorted((image.cache_dir() / "wheels-local" / key).glob("hv-*.whl"))
     if cached:
         return cached[0]
+    with image._locked(None):           # one build at a time in the cache
+        cached = sorted((image.cache_dir() / "wheels-local" / key).glob("hv-*.whl"))
+        return cached[0] if cached else _build_local_wheel(src, files, key)
+
+
+def _build_local_wheel(src: Path, files: list[str], key: str) -> Path:
+    from farm import image
     work = image._tmp_dir("local-wheel")
     tree, out = work / "src", work / "out"
     for name in files:
@@ -216,6 +223,14 @@ def wheelhouse(info: HostInfo, sdist: bool = False) -> tuple[Path, str]:
     final = image.cache_dir() / "ssh-wheelhouse" / key
     if final.is_dir() and any(final.glob("*.whl")):
         return final, key
+    with image._locked(None):
+        if final.is_dir() and any(final.glob("*.whl")):
+            return final, key
+        return _download(info, reqs, key, final), key
+
+
+def _download(info: HostInfo, reqs: list[str], key: str, final: Path) -> Path:
+    from farm import image
     tmp = image._tmp_dir("ssh-wheelhouse")
     abi = "cp" + info.python.replace(".", "")
     argv = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
@@ -231,7 +246,7 @@ def wheelhouse(info: HostInfo, sdist: bool = False) -> tuple[Path, str]:
                         f"on this machine failed: {tail}")
     (tmp / "requirements.txt").write_text("\n".join(reqs) + "\n")
     image._replace_dir(tmp, final)
-    return final, key
+    return final
 
 
 def _tar_stream(files: dict[str, Path]) -> bytes:

@@ -40,15 +40,16 @@ def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 start_new_session=True)
 
 
-def qmp(sock: Path, command: str, timeout: float = 5.0) -> dict:
+def qmp(sock: Path, command: str, timeout: float = 5.0, arguments: dict | None = None) -> dict:
     """Run one QMP command on a node's QMP socket and return its reply."""
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(timeout)
         s.connect(str(sock))
         f = s.makefile("rwb")
         json.loads(f.readline())                     # the greeting
-        for cmd in ("qmp_capabilities", command):
-            f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+        for cmd, args in (("qmp_capabilities", None), (command, arguments)):
+            f.write(json.dumps({"execute": cmd, **({"arguments": args} if args else {})}
+                               ).encode() + b"\n")
             f.flush()
             while True:
                 line = f.readline()
@@ -99,7 +100,8 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return False
 
 
-def wait_banner(host: str, port: int, timeout: float, alive=lambda: True) -> None:
+def wait_banner(host: str, port: int, timeout: float, alive=lambda: True,
+                every: float = 0.25) -> None:
     """Wait until sshd on host:port sends its `SSH-` banner.
 
     QEMU's port forward accepts a TCP connection long before the guest is
@@ -118,5 +120,5 @@ def wait_banner(host: str, port: int, timeout: float, alive=lambda: True) -> Non
                 last = "no SSH banner"
         except OSError as exc:
             last = exc.strerror or str(exc)
-        time.sleep(0.25)
+        time.sleep(every)
     raise FarmError(f"{host}:{port}: sshd did not answer within {timeout:.0f} s ({last})")

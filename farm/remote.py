@@ -30,8 +30,8 @@ from paramiko.ssh_exception import NoValidConnectionsError
 from farm.errors import FarmError
 from farm.state import NodeState, RunDir
 
-__all__ = ["ExecResult", "check_health", "connect", "exec_all", "one_line", "send",
-           "sha256_file", "upload_files"]
+__all__ = ["ExecResult", "check_health", "connect", "exec_all", "one_line", "parse_health",
+           "send", "sha256_file", "upload_files"]
 
 MANIFEST = ".farm-manifest.json"
 
@@ -131,7 +131,11 @@ def check_health(conn: fabric.Connection, python: str, want_version: str) -> Hea
     """Version check plus `python -m hv selftest` on the node."""
     # One Python start (seconds on an emulated CPU): the selftest line names
     # the version, "hv selftest: ok (hv 0.1.0, python ...)".
-    out = run(conn, f"{shlex.quote(python)} -m hv selftest")
+    return parse_health(run(conn, f"{shlex.quote(python)} -m hv selftest"), want_version)
+
+
+def parse_health(out: str, want_version: str) -> Health:
+    """The selftest's last line, checked: it passed, with our hv version."""
     lines = [line for line in out.splitlines() if line.strip()]
     selftest = lines[-1] if lines else ""
     found = re.match(r"hv selftest: ok \(hv ([^,\s]+)", selftest)

@@ -10,7 +10,7 @@ import jinja2
 
 from farm.inventory import QemuNode
 
-__all__ = ["SshEntry", "qemu_args", "ssh_config"]
+__all__ = ["Disk", "SshEntry", "qemu_args", "ssh_config"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -40,11 +40,27 @@ class SshEntry:
     farm_owned: bool = False     # a QEMU node, with the farm's own host key
 
 
+@dataclass(frozen=True)
+class Disk:
+    """The node's disk: a file, its format, and whether writes are thrown away."""
+
+    path: Path
+    format: str = "raw"
+    snapshot: bool = True
+
+
 def qemu_args(node: QemuNode, image: BootImage, port: int, run_dir: Path,
-              qemu: str = "qemu-system-i386") -> list[str]:
-    """The argv that boots `node`, with sshd reachable on 127.0.0.1:`port`."""
-    text = _env.get_template("qemu.args.j2").render(node=node, image=image, port=port,
-                                                    run_dir=run_dir, qemu=qemu)
+              qemu: str = "qemu-system-i386", *, accel: str = "tcg", disk: Disk | None = None,
+              boot_name: str | None = None, incoming: str | None = None) -> list[str]:
+    """The argv that boots `node`, with sshd reachable on 127.0.0.1:`port`.
+
+    By default it boots the image's own disk, thrown away at exit, under TCG.
+    A node snapshot (farm.snapshot) passes its own disk, the name the saved
+    machine booted with, and the migration stream to load (`incoming`).
+    """
+    text = _env.get_template("qemu.args.j2").render(
+        node=node, image=image, port=port, run_dir=run_dir, qemu=qemu, accel=accel,
+        disk=disk or Disk(image.disk), boot_name=boot_name or node.name, incoming=incoming)
     return [line for line in text.splitlines() if line]
 
 

@@ -67,14 +67,33 @@ def test_qemu_command_line(tmp_path):
     args = qemu_args(node, image, 40022, tmp_path)
     text = shlex.join(args)
     assert args[0] == "qemu-system-i386"
-    for fragment in ("-M pc", "-m 384", "-snapshot", "-kernel /img/vmlinuz",
-                     "-initrd /img/initrd.img", "file=/img/disk.raw,if=virtio,format=raw",
+    for fragment in ("-M pc", "-m 384", "-accel tcg", "-kernel /img/vmlinuz",
+                     "-initrd /img/initrd.img",
+                     "file=/img/disk.raw,if=virtio,format=raw,snapshot=on",
                      "hostfwd=tcp:127.0.0.1:40022-:22",
                      f"-serial file:{tmp_path}/node-1.console.log",
                      f"-qmp unix:{tmp_path}/node-1.qmp,server=on,wait=off"):
         assert fragment in text
     # the node learns its name from the kernel command line (its hostname)
     assert args[args.index("-append") + 1] == "root=/dev/vda rw quiet farm.name=node-1"
+    assert "-incoming" not in args
+
+
+def test_qemu_command_line_from_a_node_snapshot(tmp_path):
+    from farm.render import Disk
+    node = QemuNode("node-2", 256)
+    image = SimpleNamespace(kernel=Path("/img/vmlinuz"), initrd=Path("/img/initrd.img"),
+                            disk=Path("/img/disk.raw"), append="root=/dev/vda rw quiet")
+    args = qemu_args(node, image, 40023, tmp_path, accel="kvm",
+                     disk=Disk(Path("/snap/disk.qcow2"), "qcow2"), boot_name="farm-snapshot",
+                     incoming="exec:cat /snap/vmstate")
+    text = shlex.join(args)
+    assert "-accel kvm" in text
+    assert "file=/snap/disk.qcow2,if=virtio,format=qcow2,snapshot=on" in text
+    # The saved machine's own command line; the node is renamed once it runs.
+    assert args[args.index("-append") + 1] == "root=/dev/vda rw quiet farm.name=farm-snapshot"
+    assert args[-2:] == ["-incoming", "exec:cat /snap/vmstate"]
+    assert f"-qmp unix:{tmp_path}/node-2.qmp,server=on,wait=off" in text
 
 
 def test_ssh_config_entries():

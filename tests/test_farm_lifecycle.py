@@ -52,6 +52,9 @@ class FakeFarm:
         self.marker_sha: str = ""                # what /opt/farm/hv.json holds
         self.extra_answers: list = []            # more (regex, response) for every node
         self.put_error: BaseException | None = None   # what put() raises on SSH hosts
+        # Cold boots (node snapshots are tested with real QEMU, test_farm_e2e.py).
+        monkeypatch.setenv("FARM_SNAPSHOTS", "0")
+        monkeypatch.setenv("FARM_CACHE", str(tmp_path / "cache"))
         files = tmp_path / "image"
         files.mkdir()
         for name in ("vmlinuz", "initrd.img", "disk.img", "farm_ed25519", "hv.whl"):

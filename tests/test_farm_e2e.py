@@ -70,6 +70,29 @@ def test_up_boots_two_healthy_nodes(run_dir):
         assert RunDir(run_dir).load()[node["name"]].alive()
 
 
+def test_nodes_start_from_a_snapshot_and_are_their_own(run_dir):
+    """farm.snapshot: each node is the saved warm node, freshened: its own name,
+    today's clock, its own random numbers."""
+    nodes = status(run_dir)
+    for node in nodes.values():
+        assert node["extra"].get("snapshot"), node["extra"]
+        assert node["extra"]["accel"] in ("tcg", "kvm"), node["extra"]
+    now = time.time()
+    result = farm("exec", "echo $(hostname) $(cat /etc/hostname) $(date +%s) "
+                  "$(od -An -N16 -tx1 /dev/urandom | tr -d ' ')", run_dir=run_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    seen = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0].startswith("node-"):
+            seen[parts[0]] = parts
+    assert sorted(seen) == ["node-1", "node-2"], result.stdout
+    for name, (_, etc_name, clock, _) in seen.items():
+        assert etc_name == name
+        assert abs(int(clock) - now) < 120, (name, clock, now)     # not the snapshot's time
+    assert seen["node-1"][3] != seen["node-2"][3]
+
+
 def test_status_check_runs_the_health_check_again(run_dir):
     before = status(run_dir)
     result = farm("status", "--check", "--json", run_dir=run_dir)
@@ -212,6 +235,52 @@ def test_up_boots_the_lost_node_again_and_keeps_the_other(run_dir):
     assert after["node-2"]["state"] == "ready"
     assert after["node-2"]["pid"] != before["node-2"]["pid"]        # a fresh QEMU
     assert after["node-1"]["pid"] == before["node-1"]["pid"]        # left alone
+
+
+def test_a_qemu_node_and_a_real_ssh_host_together(tmp_path):
+    """farm run over one QEMU node and an SSH host (a real sshd, test_farm_sshd.py);
+    the SSH host's worker is killed mid-run and its test goes to the QEMU node."""
+    from test_farm_sshd import Sshd
+    if not os.path.exists("/usr/sbin/sshd"):
+        pytest.skip("sshd is not installed (apt-get install openssh-server; ./bootstrap "
+                    "installs it)")
+    server = Sshd(tmp_path, sftp=False)
+    try:
+        inventory = server.inventory()
+        inventory.write_text('[[qemu]]\nname = "node"\n\n' + inventory.read_text())
+        run = tmp_path / "run"
+        up = farm("up", "-i", str(inventory), run_dir=run)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert sorted(status(run)) == ["box", "node-1"]
+        venv_python = f"{server.home}/.hv-farm/venv/bin/python"
+        cmd = [sys.executable, "-m", "farm", "run", "--run-dir", str(run), "-i", str(inventory),
+               "-v", "images/build/suite_trivial.elf"]
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        lines, killed = [], False
+        deadline = time.monotonic() + 600
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if not killed and sum("PASSED" in x for x in lines) >= 150:
+                # the worker on the SSH host: its venv's Python, started over SSH
+                subprocess.run(["pkill", "-KILL", "-f", f"^{venv_python}"], check=False)
+                killed = True
+            assert time.monotonic() < deadline, "farm run did not finish"
+        code = proc.wait(timeout=60)
+        out = "".join(lines)
+        print("".join(x for x in lines if "PASSED" not in x))
+        assert killed, out[-3000:]
+        assert code == 0, out[-3000:]
+        assert "box went down" in out, out[-3000:]
+        cases = read_junit(run / "junit.xml")
+        assert len(cases) == 1000 and all(c.outcome == "passed" for c in cases)
+        assert len({c.nodeid for c in cases}) == 1000                 # none twice
+        assert {c.node for c in cases} == {"box", "node-1"}
+        assert status(run)["box"]["state"] == "bad"
+    finally:
+        farm("down", run_dir=tmp_path / "run")
+        server.stop()
 
 
 def test_down_stops_every_node(run_dir, tmp_path):

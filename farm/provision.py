@@ -186,11 +186,12 @@ def _build_local_wheel(src: Path, files: list[str], key: str) -> Path:
     env.pop("HV_SANITIZE", None)            # a host gets the plain build
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--disable-pip-version-check",
            "-w", str(out), str(tree)]
-    # With this Python's own setuptools and wheel; without `wheel` installed,
-    # pip fetches both into an isolated build environment.
+    # With this Python's own setuptools and wheel; without them (a bare venv,
+    # or no `wheel` package) pip fetches both into an isolated build environment.
     proc = subprocess.run([*pip, "--no-index", "--no-build-isolation"], capture_output=True,
                           text=True, env=env)
-    if proc.returncode != 0 and "bdist_wheel" in proc.stdout + proc.stderr:
+    if proc.returncode != 0:
+        shutil.rmtree(out, ignore_errors=True)
         proc = subprocess.run(pip, capture_output=True, text=True, env=env)
     built = sorted(out.glob("hv-*.whl"))
     if proc.returncode != 0 or len(built) != 1:

@@ -115,6 +115,27 @@ def take_options(args: list[str]) -> tuple[list[str], int | None, str | None]:
     return rest, count, junit
 
 
+def _missing_paths(args: list[str], cwd: Path) -> list[str]:
+    """Arguments that name a test path (a "/", "::", or a .elf or .py file) that
+    does not exist.  (Other words are option values, such as -k's.)"""
+    out = []
+    for k, arg in enumerate(args):
+        if arg.startswith("-") or (k and args[k - 1] in _VALUE_OPTIONS):
+            continue
+        path = arg.partition("::")[0]
+        looks = "/" in path or "::" in arg or path.endswith((".elf", ".py"))
+        if looks and not (cwd / path).exists():
+            out.append(arg)
+    return out
+
+
+# pytest (and hv) options whose value is the next argument.
+_VALUE_OPTIONS = {"-k", "-m", "-p", "-c", "-o", "-W", "--deselect", "--ignore", "--ignore-glob",
+                  "--confcutdir", "--basetemp", "--hv-timeout", "--hv-switcher", "--hv-memory",
+                  "--hv-cmdline", "--hv-clock", "--hv-gdb", "--hv-manifests", "-r",
+                  "--maxfail", "--durations", "--tb", "--log-file", "--junit-prefix"}
+
+
 def upload_set(args: list[str], cwd: Path) -> tuple[list[str], list[str]]:
     """(pytest args with paths made relative to cwd, files to mirror on nodes)."""
     out: list[str] = []
@@ -383,6 +404,10 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
         if count is not None and count != given_count:
             raise FarmError(f"-n {count} and -n {given_count}: say how many nodes once")
         count = given_count
+    missing = _missing_paths(given, cwd)
+    if missing:                              # as pytest says it, before any node boots
+        console.print(f"ERROR: file or directory not found: {missing[0]}", markup=False)
+        return int(pytest.ExitCode.USAGE_ERROR)
     args, files = upload_set(given, cwd)
     run.ensure()
     junit = (run.path / "junit.xml").resolve()

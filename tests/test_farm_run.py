@@ -267,3 +267,17 @@ def test_every_node_dying_fails_cleanly_and_reports_every_test(node_loss):
     assert s.code in (1, 2), s.out
     names = sorted(c.get("name") for c in s.testcases())
     assert names == [f"test_many[{i}]" for i in range(8)]
+
+
+def test_a_path_that_does_not_exist_is_pytests_usage_error(tmp_path, monkeypatch, capsys):
+    from rich.console import Console
+
+    from farm.run import farm_run
+    from farm.state import RunDir
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.elf").write_bytes(b"x")
+    console = Console(file=__import__("io").StringIO(), width=200)
+    code = farm_run(RunDir(tmp_path / "run"), None, ["-k", "ring/x", "here.elf", "images/nope.elf"],
+                    console=console)
+    assert code == 4                            # pytest's USAGE_ERROR, as pytest gives it
+    assert console.file.getvalue() == "ERROR: file or directory not found: images/nope.elf\n"

@@ -36,8 +36,12 @@ from farm.errors import FarmError
 __all__ = ["OUTCOMES", "Case", "NodeSummary", "by_node", "nodeid", "outcomes", "read_junit",
            "replay_commands", "write_html"]
 
-#: A case's outcome; the order is the one of the report's test table.
-OUTCOMES = ("failed", "error", "skipped", "passed")
+#: A case's outcome; the order is the one of the report's test table.  As in
+#: pytest's summary line, an xfail is "xfailed" (JUnit: <skipped
+#: type="pytest.xfail">) and a non-strict xpass "xpassed" (JUnit: <skipped>
+#: "xfail-marked test passes unexpectedly"), not "skipped".
+OUTCOMES = ("failed", "error", "xpassed", "skipped", "xfailed", "passed")
+_XPASS_MESSAGE = "xfail-marked test passes unexpectedly"
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -74,6 +78,8 @@ class NodeSummary:
     errors: int
     skipped: int
     duration: float     # the sum of the tests' durations, seconds
+    xfailed: int = 0
+    xpassed: int = 0
 
 
 # ---- reading ----
@@ -129,14 +135,23 @@ def _case(element: ET.Element, path: str | Path, n: int) -> Case:
         raise FarmError(f"{path}: testcase #{n} ({name}): time is not a number: "
                         f"{element.get('time')!r}") from None
     results = [child for child in element if child.tag in _RESULTS]
-    outcome = min((_RESULTS[r.tag] for r in results), key=OUTCOMES.index, default="passed")
-    first = next((r for r in results if _RESULTS[r.tag] == outcome), None)
+    outcome = min((_outcome_of(r) for r in results), key=OUTCOMES.index, default="passed")
+    first = next((r for r in results if _outcome_of(r) == outcome), None)
     return Case(nodeid=nodeid(classname, name), classname=classname, name=name,
                 outcome=outcome, duration=duration, node=_property(element, "node"),
                 message=first.get("message", "") if first is not None else "",
                 details="\n\n".join((r.text or "").strip("\n") for r in results),
                 console="".join(out.text or "" for out in element.iter("system-out")),
                 manifest=_property(element, "hv_manifest"))
+
+
+def _outcome_of(result: ET.Element) -> str:
+    outcome = _RESULTS[result.tag]
+    if outcome == "skipped" and result.get("type") == "pytest.xfail":
+        return "xfailed"
+    if outcome == "skipped" and result.get("message") == _XPASS_MESSAGE:
+        return "xpassed"
+    return outcome
 
 
 def _property(element: ET.Element, name: str) -> str:
@@ -160,7 +175,8 @@ def _summary(node: str, cases: list[Case]) -> NodeSummary:
     count = {outcome: sum(case.outcome == outcome for case in cases) for outcome in OUTCOMES}
     return NodeSummary(node=node, tests=len(cases), passed=count["passed"],
                        failed=count["failed"], errors=count["error"], skipped=count["skipped"],
-                       duration=sum(case.duration for case in cases))
+                       duration=sum(case.duration for case in cases),
+                       xfailed=count["xfailed"], xpassed=count["xpassed"])
 
 
 def _total(summaries: list[NodeSummary]) -> NodeSummary:
@@ -169,7 +185,9 @@ def _total(summaries: list[NodeSummary]) -> NodeSummary:
                        failed=sum(s.failed for s in summaries),
                        errors=sum(s.errors for s in summaries),
                        skipped=sum(s.skipped for s in summaries),
-                       duration=sum(s.duration for s in summaries))
+                       duration=sum(s.duration for s in summaries),
+                       xfailed=sum(s.xfailed for s in summaries),
+                       xpassed=sum(s.xpassed for s in summaries))
 
 
 def _natural(text: str) -> list[tuple[int, int | str]]:

@@ -45,6 +45,19 @@ CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup
                 "conftest.py")
 RESERVED = ("-n", "--numprocesses", "--tx", "--dist", "-d", "--junitxml", "--junit-xml",
             "--rootdir", "--rsyncdir", "--px")
+# Why farm refuses an xdist or pytest option, and what to do instead.
+REFUSED = {
+    "--tx": "farm starts one xdist worker per node itself; choose the nodes with the "
+            "inventory (-i) and -n N",
+    "--dist": "farm spreads tests with --dist load, which its rescheduling of a lost "
+              "node's tests relies on",
+    "-d": "farm starts its workers itself (xdist's -d/--tx); choose the nodes with -n N",
+    "--rootdir": "farm runs pytest with --rootdir=. so that test ids are the same on the "
+                 "nodes; run farm from the directory you want as the root",
+    "--rsyncdir": "farm mirrors the files a run needs itself (only what changed); name them "
+                  "on the command line",
+    "--px": "farm starts its workers itself; choose the nodes with -n N",
+}
 MAX_UPLOAD_FILES = 20000
 NODE_MANIFESTS = ".hv-manifests"    # a node's own copies of the manifests, in its work dir
 # pytest would rewrite the asserts of every module in hv's distribution, farm
@@ -67,15 +80,68 @@ def _reserved(arg: str) -> str | None:
     return None
 
 
+def take_options(args: list[str]) -> tuple[list[str], int | None, str | None]:
+    """The options farm run takes for itself from pytest's: (the rest, -n N as a
+    node count, --junitxml PATH)."""
+    rest: list[str] = []
+    count: int | None = None
+    junit: str | None = None
+    it = iter(range(len(args)))
+    for k in it:
+        arg = args[k]
+        opt = _reserved(arg)
+        if opt is None:
+            rest.append(arg)
+            continue
+        if opt in REFUSED:
+            raise FarmError(f"farm run does not take {opt}: {REFUSED[opt]}")
+        if arg == opt:                       # the value is the next argument
+            if k + 1 >= len(args):
+                raise FarmError(f"{opt} needs a value")
+            value = args[next(it)]
+        elif arg.startswith(opt + "="):
+            value = arg[len(opt) + 1:]
+        else:                                # -n3
+            value = arg[len(opt):]
+        if opt in ("-n", "--numprocesses"):
+            try:
+                count = int(value)
+            except ValueError:
+                raise FarmError(f"{opt} {value}: farm run's -n is a number of nodes (each node "
+                                "runs one xdist worker); leave it out to use every ready "
+                                "node, or use --local for local workers") from None
+        else:
+            junit = value
+    return rest, count, junit
+
+
+def _missing_paths(args: list[str], cwd: Path) -> list[str]:
+    """Arguments that name a test path (a "/", "::", or a .elf or .py file) that
+    does not exist.  (Other words are option values, such as -k's.)"""
+    out = []
+    for k, arg in enumerate(args):
+        if arg.startswith("-") or (k and args[k - 1] in _VALUE_OPTIONS):
+            continue
+        path = arg.partition("::")[0]
+        looks = "/" in path or "::" in arg or path.endswith((".elf", ".py"))
+        if looks and not (cwd / path).exists():
+            out.append(arg)
+    return out
+
+
+# pytest (and hv) options whose value is the next argument.
+_VALUE_OPTIONS = {"-k", "-m", "-p", "-c", "-o", "-W", "--deselect", "--ignore", "--ignore-glob",
+                  "--confcutdir", "--basetemp", "--hv-timeout", "--hv-switcher", "--hv-memory",
+                  "--hv-cmdline", "--hv-clock", "--hv-gdb", "--hv-manifests", "-r",
+                  "--maxfail", "--durations", "--tb", "--log-file", "--junit-prefix"}
+
+
 def upload_set(args: list[str], cwd: Path) -> tuple[list[str], list[str]]:
     """(pytest args with paths made relative to cwd, files to mirror on nodes)."""
     out: list[str] = []
     files: set[str] = set()
     positional = False
     for arg in args:
-        opt = _reserved(arg)
-        if opt:
-            raise FarmError(f"farm run sets {opt} itself; leave it out")
         if arg.startswith("-"):
             out.append(arg)
             continue
@@ -333,7 +399,16 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
     """Run pytest across the farm (or locally); returns pytest's exit code."""
     console = console or Console(stderr=True)
     cwd = Path.cwd()
-    args, files = upload_set(pytest_args, cwd)
+    given, given_count, junit_copy = take_options(pytest_args)
+    if given_count is not None:
+        if count is not None and count != given_count:
+            raise FarmError(f"-n {count} and -n {given_count}: say how many nodes once")
+        count = given_count
+    missing = _missing_paths(given, cwd)
+    if missing:                              # as pytest says it, before any node boots
+        console.print(f"ERROR: file or directory not found: {missing[0]}", markup=False)
+        return int(pytest.ExitCode.USAGE_ERROR)
+    args, files = upload_set(given, cwd)
     run.ensure()
     junit = (run.path / "junit.xml").resolve()
     html = (run.path / "report.html").resolve()
@@ -374,6 +449,16 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
             console.print(f"farm: JUnit XML {junit}\nfarm: HTML report {html}")
         except FarmError as exc:             # the run's own result still stands
             console.print(f"farm: no HTML report: {exc}", markup=False)
+        if junit_copy is not None:           # where CI wants it, as pytest would write it
+            target = (cwd / junit_copy).resolve()
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(junit, target)
+                console.print(f"farm: JUnit XML also at {target}")
+            except OSError as exc:
+                console.print(f"farm: cannot write --junitxml {target}: "
+                              f"{exc.strerror or exc}", markup=False)
+                code = pytest.ExitCode.INTERNAL_ERROR if int(code) == 0 else code
     return int(code)
 
 

@@ -80,11 +80,12 @@ def runs(suites: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ru
 
 
 def _expected(summary: dict[str, int]) -> dict[str, int]:
-    """pytest's summary counts in JUnit's four outcomes (xfail is written as a skip)."""
-    return {"passed": summary.get("passed", 0) + summary.get("xpassed", 0),
-            "failed": summary.get("failed", 0),
+    """pytest's summary counts, which the report's outcomes match one for one (JUnit
+    writes xfailed and xpassed tests as skips; the report tells them apart)."""
+    return {"passed": summary.get("passed", 0), "failed": summary.get("failed", 0),
             "error": summary.get("error", 0) + summary.get("errors", 0),
-            "skipped": summary.get("skipped", 0) + summary.get("xfailed", 0)}
+            "skipped": summary.get("skipped", 0), "xfailed": summary.get("xfailed", 0),
+            "xpassed": summary.get("xpassed", 0)}
 
 
 @pytest.mark.parametrize("way", ["serial", "xdist", "marked"])
@@ -96,9 +97,11 @@ def test_counts_match_what_pytest_reported(runs: dict[str, Run], way: str) -> No
     suite = ET.parse(run.junit).getroot().find("testsuite")
     assert suite is not None
     [summary] = by_node(cases)
-    assert (summary.tests, summary.failed, summary.errors, summary.skipped) == (
+    assert (summary.tests, summary.failed, summary.errors,
+            summary.skipped + summary.xfailed + summary.xpassed) == (
         int(suite.get("tests")), int(suite.get("failures")), int(suite.get("errors")),
         int(suite.get("skipped")))
+    assert (summary.xfailed, summary.xpassed) == (expected["xfailed"], expected["xpassed"])
     assert summary.passed == expected["passed"]
     assert summary.duration == pytest.approx(sum(c.duration for c in cases))
 
@@ -216,7 +219,8 @@ def two_nodes(tmp_path: Path) -> Path:
 def test_handcrafted_two_nodes_sum_per_node(two_nodes: Path) -> None:
     assert by_node(read_junit(two_nodes)) == [
         NodeSummary("", tests=1, passed=0, failed=0, errors=1, skipped=0, duration=0.0),
-        NodeSummary("node-2", tests=5, passed=1, failed=1, errors=1, skipped=2, duration=2.0),
+        NodeSummary("node-2", tests=5, passed=1, failed=1, errors=1, skipped=1, duration=2.0,
+                    xfailed=1),
         NodeSummary("node-10", tests=2, passed=1, failed=1, errors=0, skipped=0, duration=3.75),
     ]
 
@@ -234,7 +238,7 @@ def test_handcrafted_cases(two_nodes: Path) -> None:
     assert cases["five"].message == 'failed on setup with "no"'
     assert cases["s.broken.elf"].nodeid == "s/broken.elf"
     assert outcomes(two_nodes) == {
-        "s/a.elf::one": "passed", "s/a.elf::two": "failed", "s/a.elf::three": "skipped",
+        "s/a.elf::one": "passed", "s/a.elf::two": "failed", "s/a.elf::three": "xfailed",
         "s/a.elf::four": "failed", "s/a.elf::five": "error", "s/a.elf::six": "skipped",
         "s/a.elf::seven": "passed", "s/broken.elf": "error"}
 
@@ -293,3 +297,22 @@ def test_missing_junit_names_the_file_and_writes_no_html(tmp_path: Path) -> None
     assert not html_path.exists()
     with pytest.raises(FarmError, match=r"junit\.xml: cannot read"):
         outcomes(tmp_path / "junit.xml")
+
+
+def test_an_xpass_is_told_from_a_skip(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    junit.write_text('''<?xml version="1.0" encoding="utf-8"?>
+<testsuites name="pytest tests"><testsuite name="pytest" errors="0" failures="0" skipped="2"
+  tests="2" time="0.1">
+<testcase classname="s.a.elf" name="lucky" time="0.1">
+  <skipped message="xfail-marked test passes unexpectedly" /></testcase>
+<testcase classname="s.a.elf" name="later" time="0.0">
+  <skipped type="pytest.skip" message="later">a.c:9: later</skipped></testcase>
+</testsuite></testsuites>
+''')
+    assert outcomes(junit) == {"s/a.elf::lucky": "xpassed", "s/a.elf::later": "skipped"}
+    [summary] = by_node(read_junit(junit))
+    assert (summary.skipped, summary.xpassed, summary.xfailed) == (1, 1, 0)
+    html = tmp_path / "report.html"
+    write_html(junit, html)
+    assert "1 skipped</span>" in html.read_text() and "1 xpassed</span>" in html.read_text()

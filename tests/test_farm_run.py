@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from farm.errors import FarmError
-from farm.run import DEFAULT_SUITE, tx_spec, upload_set
+from farm.run import DEFAULT_SUITE, REFUSED, take_options, tx_spec, upload_set
 from farm.state import NodeState, RunDir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,23 +73,37 @@ def test_upload_set_refuses_paths_outside_cwd(cwd, tmp_path_factory):
 
 
 @pytest.mark.parametrize("args, option", [
-    (["-n", "2"], "-n"),
-    (["-n2"], "-n"),
-    (["-nauto"], "-n"),
-    (["--numprocesses=4"], "--numprocesses"),
     (["--tx", "x"], "--tx"),
     (["--dist", "loadfile"], "--dist"),
     (["-d"], "-d"),
-    (["--junitxml=x"], "--junitxml"),
-    (["--junit-xml", "x.xml"], "--junit-xml"),
     (["--rootdir=/"], "--rootdir"),
     (["--rsyncdir", "x"], "--rsyncdir"),
     (["--px", "x"], "--px"),
 ])
-def test_upload_set_refuses_options_farm_sets(cwd, args, option):
+def test_farm_run_refuses_options_it_sets_and_says_what_to_do(args, option):
     with pytest.raises(FarmError) as info:
-        upload_set(["-q", *args, "test_one.py"], cwd)
-    assert str(info.value) == f"farm run sets {option} itself; leave it out"
+        take_options(["-q", *args, "test_one.py"])
+    assert str(info.value).startswith(f"farm run does not take {option}: farm ")
+    assert option in REFUSED and REFUSED[option] in str(info.value)
+
+
+@pytest.mark.parametrize("args, count, junit", [
+    (["-n", "3", "a.elf"], 3, None),
+    (["-n3", "a.elf"], 3, None),
+    (["--numprocesses=2", "a.elf"], 2, None),
+    (["--junitxml=out/r.xml", "a.elf"], None, "out/r.xml"),
+    (["--junit-xml", "r.xml", "-n", "1"], 1, "r.xml"),
+])
+def test_farm_run_takes_n_and_junitxml_for_itself(args, count, junit):
+    rest, got_count, got_junit = take_options(args)
+    assert (got_count, got_junit) == (count, junit)
+    assert all(not a.startswith(("-n", "--numprocesses", "--junit")) for a in rest), rest
+
+
+def test_farm_run_n_auto_is_refused_with_what_to_use():
+    with pytest.raises(FarmError, match=r"-n auto: farm run's -n is a number of nodes .* "
+                                        r"--local for local workers"):
+        take_options(["-n", "auto"])
 
 
 @pytest.mark.parametrize("arg", ["--junit-prefix=x", "--no-header", "-q", "--durations=5"])
@@ -253,3 +267,17 @@ def test_every_node_dying_fails_cleanly_and_reports_every_test(node_loss):
     assert s.code in (1, 2), s.out
     names = sorted(c.get("name") for c in s.testcases())
     assert names == [f"test_many[{i}]" for i in range(8)]
+
+
+def test_a_path_that_does_not_exist_is_pytests_usage_error(tmp_path, monkeypatch, capsys):
+    from rich.console import Console
+
+    from farm.run import farm_run
+    from farm.state import RunDir
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.elf").write_bytes(b"x")
+    console = Console(file=__import__("io").StringIO(), width=200)
+    code = farm_run(RunDir(tmp_path / "run"), None, ["-k", "ring/x", "here.elf", "images/nope.elf"],
+                    console=console)
+    assert code == 4                            # pytest's USAGE_ERROR, as pytest gives it
+    assert console.file.getvalue() == "ERROR: file or directory not found: images/nope.elf\n"

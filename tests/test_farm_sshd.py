@@ -181,7 +181,7 @@ def test_farm_run_runs_a_guest_suite_on_the_host_and_updates_an_older_hv(sshd: S
     assert _marker(sshd) == marker
     from farm.report import outcomes
     results = outcomes(sshd.base / "run" / "junit.xml")
-    assert results and set(results.values()) <= {"passed", "skipped"}, results
+    assert results and set(results.values()) <= {"passed", "skipped", "xfailed"}, results
     assert "images/build/suite_demo.elf::ring_is_fifo" in results, results
 
 

@@ -127,7 +127,7 @@ def spread(run_dir, tmp_path_factory):
     at once: later tests run the farm again in it.
     """
     kept = tmp_path_factory.mktemp("spread")
-    remote = farm("run", *SUITES, CRASH, run_dir=run_dir)
+    remote = farm("run", *SUITES, CRASH, f"--junitxml={kept}/ci/report.xml", run_dir=run_dir)
     (kept / "remote").mkdir()
     for name in ("junit.xml", "report.html"):
         if (run_dir / name).exists():
@@ -143,6 +143,8 @@ def test_run_spreads_suites_and_matches_local(spread):
     assert remote.returncode == 1, remote.stdout[-3000:] + remote.stderr     # CRASH fails
     assert local.returncode == 1, local.stdout[-3000:] + local.stderr
     junit = spread["dir"] / "junit.xml"
+    # --junitxml: the same JUnit XML where CI asked for it
+    assert (spread["dir"].parent / "ci" / "report.xml").read_bytes() == junit.read_bytes()
     cases = read_junit(junit)
     assert {c.node for c in cases} == {"node-1", "node-2"}     # both nodes ran tests
     assert outcomes(junit) == outcomes(spread["local_dir"] / "junit.xml")  # same as local

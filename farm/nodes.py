@@ -315,7 +315,8 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
             nonlocal agent
             conn.open()
             pool = ThreadPoolExecutor(1)
-            agent = pool.submit(snapshot.agent_health, conn)
+            agent = pool.submit(snapshot.agent_health, conn, 30.0,
+                                os.urandom(snapshot.SEED_BYTES))
             pool.shutdown(wait=False)
             snapshot.freshen(conn, node.name)
         _first_command(conn, node, first if restored else None)
@@ -333,13 +334,20 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
         mark("boot_to_provisioned")
         step("health check")
         health = None
-        if agent is not None and not installed:
-            # The warm agent runs the selftest in a Python that has hv loaded
-            # already; the hv it has is the one installed (nothing changed).
+        reseeded = False
+        if agent is not None:
+            # The warm agent reseeds the node's CRNG and runs the selftest in a
+            # Python that has hv loaded already; its hv is the one installed,
+            # unless a newer one was installed just now.
             try:
-                health = remote.parse_health(agent.result(), hv.__version__)
+                answer = agent.result()
+                reseeded = answer.startswith("reseeded\n")
+                if not installed:
+                    health = remote.parse_health(answer, hv.__version__)
             except FarmError:
                 health = None           # then the ordinary check says what is wrong
+        if restored and not reseeded:
+            snapshot.reseed(conn, node.python)
         if health is None:
             health = remote.check_health(conn, node.python, hv.__version__)
     finally:

@@ -14,9 +14,11 @@ A node then starts as `-incoming exec:cat vmstate` over that overlay (with
 its own writes thrown away, snapshot=on), is resumed over QMP, and is
 straight away the warm machine.  What a restored machine must not share
 with its siblings or keep from the past is fixed over SSH at once, in one
-command (`freshen`): the wall clock (it would read the snapshot's time),
-the hostname (every node was `farm-snapshot`), and the entropy pool, which
-gets bytes from the controller (the kernel also mixes RDRAND in, -cpu max).
+command (`freshen`): the wall clock (it would read the snapshot's time) and
+the hostname (every node was `farm-snapshot`); and the kernel's CRNG, which
+every restored sibling would otherwise run from the same state: the agent
+credits the controller's random bytes to the entropy pool and reseeds it
+(writing to /dev/urandom alone mixes bytes in without a reseed).
 The host key is the farm's own in every case, as for a cold boot.
 
 KVM: where `qemu-system-i386 -accel kvm` really runs the node kernel, the
@@ -46,20 +48,45 @@ __all__ = ["AGENT_PORT", "SNAPSHOT_NAME", "NodeSnapshot", "agent_health", "ensur
 
 SNAPSHOT_NAME = "farm-snapshot"     # the name the saved machine booted with
 AGENT_PORT = 7999                   # the health agent, on the node's loopback
-_VERSION = 1                        # of the snapshot layout and recipe
+_VERSION = 2                        # of the snapshot layout and recipe (and the agent)
+SEED_BYTES = 64                     # the controller's random bytes for a restored node
+# <linux/random.h>: credit bytes to the input pool; make the CRNG reseed now.
+RNDADDENTROPY, RNDRESEEDCRNG = 0x40085203, 0x5207
 
 # The health agent, run on the node by its venv's Python before the save.
 _AGENT = r"""
-import socket, sys
+import fcntl, os, socket, struct, sys
 from hv.selftest import selftest
+
+def reseed(seed):
+    # Restored siblings share the kernel's CRNG state; bytes written to
+    # /dev/urandom are mixed in but do not reseed it: credit them, then reseed.
+    fd = os.open("/dev/urandom", os.O_WRONLY)
+    try:
+        fcntl.ioctl(fd, 0x40085203, struct.pack("ii", len(seed) * 8, len(seed)) + seed)
+        fcntl.ioctl(fd, 0x5207)
+    finally:
+        os.close(fd)
+
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", int(sys.argv[1])))
 srv.listen(16)
 while True:
     conn, _ = srv.accept()
+    seed = b""
     try:
-        line = selftest().summary()
+        conn.settimeout(30)
+        while len(seed) < 64:
+            got = conn.recv(64 - len(seed))
+            if not got:
+                break
+            seed += got
+        head = ""
+        if len(seed) >= 32:
+            reseed(seed)
+            head = "reseeded\n"
+        line = head + selftest().summary()
     except Exception as exc:
         line = "hv selftest: FAILED: %s" % (" ".join(str(exc).split()) or type(exc).__name__)
     try:
@@ -363,7 +390,8 @@ def resume(sock: Path, timeout: float, alive=lambda: True) -> None:
 
 
 def freshen(conn, name: str) -> None:
-    """A restored node's own clock, name and entropy, in one command."""
+    """A restored node's own clock and name, in one command (and the controller's
+    random bytes mixed in; its CRNG is reseeded by the agent, or by reseed())."""
     hosts = f"127.0.0.1 localhost\\n127.0.1.1 {name}\\n"
     q = shlex.quote
     remote.send(conn, f"cat > /dev/urandom && date -s @{time.time():.3f} >/dev/null && "
@@ -371,8 +399,23 @@ def freshen(conn, name: str) -> None:
                       f"printf {q(hosts)} > /etc/hosts", os.urandom(512), timeout=60)
 
 
-def agent_health(conn, timeout: float = 30.0) -> str:
-    """The health agent's selftest line, over a channel forwarded by the node's sshd."""
+RESEED = ("import fcntl, os, struct, sys; seed = sys.stdin.buffer.read(); "
+          "fd = os.open('/dev/urandom', os.O_WRONLY); "
+          f"fcntl.ioctl(fd, {RNDADDENTROPY}, struct.pack('ii', len(seed) * 8, len(seed)) + seed); "
+          f"fcntl.ioctl(fd, {RNDRESEEDCRNG})")
+
+
+def reseed(conn, python: str) -> None:
+    """Reseed a restored node's CRNG with the controller's bytes, with a fresh
+    Python (when the warm agent could not do it)."""
+    remote.send(conn, f"{shlex.quote(python)} -c {shlex.quote(RESEED)}", os.urandom(SEED_BYTES),
+                timeout=120)
+
+
+def agent_health(conn, timeout: float = 30.0, seed: bytes | None = None) -> str:
+    """The health agent's answer, over a channel forwarded by the node's sshd: with
+    `seed` (SEED_BYTES random bytes) it first reseeds the node's CRNG with them and
+    says `reseeded`; then the selftest line."""
     try:
         conn.open()
         chan = conn.client.get_transport().open_channel(
@@ -381,6 +424,8 @@ def agent_health(conn, timeout: float = 30.0) -> str:
         raise FarmError(f"health agent: {remote.one_line(exc)}") from None
     try:
         chan.settimeout(timeout)
+        chan.sendall(seed if seed is not None else b"")
+        chan.shutdown_write()
         data = chan.makefile("rb").read()
     except Exception as exc:
         raise FarmError(f"health agent: {remote.one_line(exc)}") from None

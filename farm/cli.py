@@ -197,7 +197,7 @@ def _cmd_run(args: argparse.Namespace, err: Console) -> int:
     inventory = None if args.local else _inventory(args)
     try:
         return farm_run(run, inventory, args.pytest_args, local=args.local, count=args.n,
-                        console=err, boot_timeout=args.boot_timeout)
+                        console=err, boot_timeout=args.boot_timeout, batch=not args.no_batch)
     finally:
         if args.down and not args.local:
             for name, how in nodes.down(run):
@@ -263,6 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     rn.add_argument("-n", type=int, default=None, metavar="N",
                     help="how many nodes to use (default: every ready node, or all)")
     rn.add_argument("--down", action="store_true", help="stop the nodes afterwards")
+    rn.add_argument("--no-batch", action="store_true",
+                    help="run every guest test through xdist's per-test protocol, not "
+                    "batched (docs/farm.md, 'Batched dispatch')")
     rn.add_argument("--boot-timeout", type=float, default=120.0, metavar="S",
                     help="seconds to wait for a node's sshd (default: 120)")
     rn.set_defaults(func=_cmd_run)

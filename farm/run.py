@@ -395,8 +395,10 @@ def _reachable(node: NodeState) -> bool:
 
 def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local: bool = False,
              count: int | None = None, console: Console | None = None,
-             boot_timeout: float = 120.0) -> int:
-    """Run pytest across the farm (or locally); returns pytest's exit code."""
+             boot_timeout: float = 120.0, batch: bool = True) -> int:
+    """Run pytest across the farm (or locally); returns pytest's exit code.
+
+    `batch`: workers run guest tests batched (farm/batch.py)."""
     console = console or Console(stderr=True)
     cwd = Path.cwd()
     given, given_count, junit_copy = take_options(pytest_args)
@@ -424,6 +426,8 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
     # exist there).
     own = [] if any(arg.startswith("--hv-manifests") for arg in args) else [
         f"--hv-manifests={manifests if local else NODE_MANIFESTS}"]
+    if batch:
+        own += ["-p", "farm.batch"]
     if local:
         argv = [*args, *QUIET, *own, "-n", "auto", "--rootdir=.", f"--junitxml={junit}"]
         plugin = FarmPlugin(run, {})

@@ -42,8 +42,8 @@ try:
 except ImportError:     # pragma: no cover
     ReprExceptionInfo = None
 
-__all__ = ["NODE_ENV", "GuestFailure", "HvItem", "Settings", "SuiteFile", "manifest_name",
-           "node_name"]
+__all__ = ["NODE_ENV", "GuestFailure", "HvItem", "Settings", "SuiteFile", "annotate_report",
+           "manifest_name", "node_name"]
 
 #: Environment variable naming the machine that runs the guests (JUnit property "node").
 NODE_ENV = "HV_NODE"
@@ -512,14 +512,20 @@ def node_name() -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     if isinstance(item, HvItem):
-        # Plain data, so it survives pytest-xdist's report serialisation.
-        report.hv_guest = True
-        kept = getattr(item, "hv_manifest", None)
-        if report.when == "call" and kept is not None:
-            # {"manifest": the record, "path": where this process wrote it ("" if it
-            # could not), "shown": that path as the failure text shows it}
-            report.hv_manifest = kept
+        annotate_report(item, report)
     return report
+
+
+def annotate_report(item: HvItem, report: pytest.TestReport) -> None:
+    """What a guest test's report carries beyond pytest's: `hv_guest`, and a failed
+    call's `hv_manifest` (also used by farm's batched dispatch, farm/batch.py)."""
+    # Plain data, so it survives pytest-xdist's report serialisation.
+    report.hv_guest = True
+    kept = getattr(item, "hv_manifest", None)
+    if report.when == "call" and kept is not None:
+        # {"manifest": the record, "path": where this process wrote it ("" if it
+        # could not), "shown": that path as the failure text shows it}
+        report.hv_manifest = kept
 
 
 # XML 1.0 cannot hold most control characters, which a guest console may have.

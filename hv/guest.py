@@ -1,9 +1,11 @@
 """The Python API: `Guest`, `run` and `Exit`.
 
 A Guest is an image plus how to boot it (RAM size, command line, switcher).
-Each `Guest.run()` builds a fresh `hv._native.Machine`, loads the image,
-boots it and runs it with the GIL released, so many guests can run at once
-in threads.  A Guest may carry devices (hv.devices), which the guest reaches
+Each `Guest.run()` boots the image in a fresh `hv._native.Machine` and
+runs it with the GIL released, so many guests can run at once in threads.
+(A machine that ran the same image before may be put back to the state it
+had just after loading it, which is a fresh machine to the guest: see
+`_Machines`.)  A Guest may carry devices (hv.devices), which the guest reaches
 through NOTIFY, and a clock ("virtual", the default, or "host").  The
 extension is imported on first use, so `import hv` (and `hv cc`) work before
 it is built.
@@ -16,6 +18,7 @@ import contextlib
 import io
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -245,11 +248,30 @@ class Guest:
 
     # Used by _Run: one boot of the image in a fresh machine.
     def _boot(self, native: ModuleType) -> Any:
+        return self._boot_fresh(native, False)[0]
+
+    def _boot_kept(self, native: ModuleType) -> tuple[Any, Any]:
+        """The same, in a machine _MACHINES kept if it has one for this image; and
+        what it needs to keep the machine after the run (None: it cannot)."""
+        if self._modules:
+            return self._boot(native), None
+        key = _MACHINES.key(self)
+        kept = _MACHINES.take(key) if key is not None else None
+        if kept is None:
+            return self._boot_fresh(native, True)
+        machine, loaded = kept
+        machine.restore(loaded)
+        machine.boot(self._image.entry, self._cmdline)
+        return machine, (key, loaded)
+
+    def _boot_fresh(self, native: ModuleType, keep: bool) -> tuple[Any, Any]:
         machine = native.Machine(self._memory_mib << 20, self._switcher)
         self._image = elf.load_into(machine, self._image)
         if not self._modules:
+            key = _MACHINES.key(self) if keep else None
+            kept = (key, machine.snapshot()) if key is not None else None
             machine.boot(self._image.entry, self._cmdline)
-            return machine
+            return machine, kept
         datas = [_read_module(path) for path, _ in self._modules]
         kernel_end = max(seg.end for seg in self._image.segments)
         try:
@@ -261,7 +283,61 @@ class Guest:
             machine.load(start, data, len(data))
         machine.load(layout.table_addr, layout.table, len(layout.table))
         machine.boot(self._image.entry, self._cmdline, layout.table_addr, len(datas))
-        return machine
+        return machine, None
+
+
+class _Machines:
+    """Machines kept for the next run of the same image, each with its snapshot
+    taken right after the image was loaded (before the boot).
+
+    Building a machine maps its RAM and the engine's tables, and loading copies
+    the image; for a short guest (one test of a suite) that is most of the run,
+    and on an emulated farm node, where every page fault and mapping is costly,
+    nearly all of it.  Restoring the snapshot puts back RAM, every register, the
+    devices, the clock and the engine's state (its decoded code is dropped) as
+    they were before the first boot, so the guest starts in what is, bit for
+    bit, a fresh machine: same console, instruction count and interrupt timing
+    (tests/test_api.py compares the two).  Kept: one idle machine per image
+    file (as it is on disk), RAM size and switcher, for the last LIMIT of them.
+    """
+
+    LIMIT = 4
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(guest: Guest) -> tuple[Any, ...] | None:
+        """What a kept machine must match; None if the file changed since it was checked
+        (then it is loaded, and checked, again)."""
+        image = guest._image
+        try:
+            st = os.stat(image.path)
+        except OSError:
+            return None
+        if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != image.stamp:
+            return None
+        return image.path, image.stamp, guest._memory_mib, guest._switcher
+
+    def take(self, key: tuple[Any, ...]) -> tuple[Any, Any] | None:
+        with self._lock:
+            return self._idle.pop(key, None)
+
+    def give(self, kept: tuple[tuple[Any, ...], Any], machine: Any) -> None:
+        key, loaded = kept
+        with self._lock:
+            self._idle.pop(key, None)
+            self._idle[key] = (machine, loaded)
+            while len(self._idle) > self.LIMIT:
+                del self._idle[next(iter(self._idle))]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._idle.clear()
+
+
+_MACHINES = _Machines()
 
 
 class _Run:
@@ -296,8 +372,12 @@ class _Run:
             limits = self._remaining()
             if limits is None:
                 return self._exit(None, "timeout")
-            machine = self.guest._boot(native)
             counting = coverage.collector()
+            # A machine that counts coverage or serves gdb is not kept for another run.
+            if counting is None and self.gdb is None:
+                machine, kept = self.guest._boot_kept(native)
+            else:
+                machine, kept = self.guest._boot(native), None
             if counting is not None:
                 machine.coverage_on()
             run = (machine.run if self.gdb is None else
@@ -308,6 +388,8 @@ class _Run:
                 serial_input=self.guest._serial_input[self.serial_pos:],
                 serial_fd=self.fds.get("serial", -1), debugcon_fd=self.fds.get("debugcon", -1))
             self.serial_pos += machine.serial_read if self.gdb is None else run.serial_read
+            if kept is not None:
+                _MACHINES.give(kept, machine)
             if counting is not None:
                 counting.add(self.guest._image.path, machine.coverage())
                 counting.add_branches(self.guest._image.path, machine.coverage_branches())

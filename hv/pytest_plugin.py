@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import socket
@@ -496,9 +497,17 @@ def _relative_to(path: Path, base: Path) -> str:
 
 def _relative(config: pytest.Config, file: str | None) -> str | None:
     if file and os.path.isabs(file):
-        with contextlib.suppress(ValueError):
-            return str(Path(file).relative_to(config.rootpath))
+        return _under_root(config.rootpath, file)
     return file
+
+
+@functools.lru_cache(maxsize=1024)
+def _under_root(root: Path, file: str) -> str:
+    """`file` relative to `root` if it lies under it (a suite's results name few files)."""
+    try:
+        return str(Path(file).relative_to(root))
+    except ValueError:
+        return file
 
 
 def node_name() -> str:

@@ -376,3 +376,70 @@ def test_exit_is_a_frozen_dataclass():
 
 def test_version():
     assert isinstance(hv.__version__, str) and hv.__version__
+
+
+# ---- a kept machine is a fresh machine ----
+
+def _outcome(ex):
+    """Everything a run gives but its wall time."""
+    return (ex.status, ex.reason, ex.console, ex.instructions, ex.results)
+
+
+@pytest.mark.parametrize("name,cmdline", [
+    ("suite_demo", "hv.test=arith"), ("suite_crashes", "hv.test=divide_by_zero"),
+    ("sleeper", ""), ("trap_smc", ""), ("demand_paging", ""), ("host_paging", ""),
+    ("host_irq", ""), ("conf_segments", ""), ("num_fft_x87-O2", ""), ("divzero", ""),
+    ("spin", ""),
+])
+def test_a_kept_machine_runs_as_a_fresh_one(img, name, cmdline):
+    from hv import guest as guest_module
+    guest_module._MACHINES.clear()
+    g = hv.Guest(img(name), cmdline=cmdline)
+    fresh = g.run(timeout=TIMEOUT, max_instructions=3_000_000)
+    (kept_machine, _), = guest_module._MACHINES._idle.values()
+    again = [g.run(timeout=TIMEOUT, max_instructions=3_000_000) for _ in range(2)]
+    # The second and third runs restored the machine the first one left.
+    (machine, _), = guest_module._MACHINES._idle.values()
+    assert machine is kept_machine
+    assert _outcome(again[0]) == _outcome(again[1]) == _outcome(fresh)
+
+
+def test_a_kept_machine_boots_each_runs_own_cmdline(img):
+    first = hv.run(img("exit_status"), cmdline="status=3", timeout=TIMEOUT)
+    second = hv.run(img("exit_status"), cmdline="status=9", timeout=TIMEOUT)
+    assert (first.status, second.status) == (3, 9)
+    assert second.console == b"exiting with status 9\n"
+
+
+def test_a_changed_image_is_loaded_again(elf):
+    from hv import guest as guest_module
+    path = str(elf.write(segments=[elf.segment(0x100000, elf.program(b"", 5))]))
+    assert hv.run(path, memory_mib=8).status == 5
+    st = os.stat(path)
+    os.replace(elf.write("new.elf", segments=[elf.segment(0x100000, elf.program(b"", 6))]),
+               path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert hv.run(path, memory_mib=8).status == 6
+    # The machine kept now holds the new file (the old one's key can never match again).
+    stamps = [key[1] for key in guest_module._MACHINES._idle if key[0] == path]
+    assert stamps[-1] == hv.load_image(path, 8 << 20).stamp != stamps[0]
+
+
+def test_kept_machines_in_threads_stay_apart(img):
+    jobs = [f"status={n}" for n in range(16)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda c: hv.run(img("exit_status"), cmdline=c,
+                                                timeout=TIMEOUT), jobs))
+    assert [ex.status for ex in results] == list(range(16))
+
+
+def test_coverage_and_gdb_runs_are_not_kept(img):
+    from hv import coverage
+    from hv import guest as guest_module
+    guest_module._MACHINES.clear()
+    coverage.start()
+    try:
+        hv.run(img("hello"), timeout=TIMEOUT)
+    finally:
+        coverage.stop()
+    assert not guest_module._MACHINES._idle

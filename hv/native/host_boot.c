@@ -90,6 +90,7 @@ bool hv_boot(struct hv_guest *g, uint32_t entry, const char *cmdline, size_t cmd
         return false;
     }
     write_multiboot(g, cmdline, cmdline_len, mods_addr, mods_count);
+    g->boot_time = hv_monotonic();      /* the host clock counts from the boot */
 
     struct hv_regs r = { .eip = entry, .eflags = HV_FLAGS_FIXED };
     r.gpr[HV_EAX] = HV_MB_MAGIC;

@@ -889,16 +889,50 @@ error:
 
 /* ---- snapshots (host_snapshot.c) ---- */
 
-static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
+/*
+ * What Machine.snapshot() (snap NULL) and Machine.restore(snap) check before
+ * they touch the machine: it is not running; a snapshot is not taken of a
+ * machine with Python devices (their state lives in Python); and what is
+ * put back is a Snapshot of a machine with the same RAM size and switcher.
+ * 0, or -1 with the exception set.
+ */
+static int check_snapshot_call(Machine *self, PyObject *snap)
 {
     if (check_idle(self))
-        return NULL;
-    if (self->devices && PyTuple_GET_SIZE(self->devices) > 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "cannot take a snapshot of a machine with Python devices "
-                        "(devices= in run()): their state lives in Python");
-        return NULL;
+        return -1;
+    if (!snap) {
+        if (self->devices && PyTuple_GET_SIZE(self->devices) > 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "cannot take a snapshot of a machine with Python devices "
+                            "(devices= in run()): their state lives in Python");
+            return -1;
+        }
+        return 0;
     }
+    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
+    if (!PyObject_TypeCheck(snap, mst->snapshot_type)) {
+        PyErr_Format(PyExc_TypeError, "restore() takes a snapshot from Machine.snapshot(), "
+                     "not %.100s", Py_TYPE(snap)->tp_name);
+        return -1;
+    }
+    const struct hv_snapshot *s = ((Snapshot *)snap)->s;
+    if (s->ram_size != self->g->live.ram_size) {
+        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine with %u bytes of RAM; "
+                     "this one has %u", s->ram_size, self->g->live.ram_size);
+        return -1;
+    }
+    if (s->sw_ops != self->g->live.sw_ops) {
+        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine run by the %s switcher; "
+                     "this one uses %s", s->sw_ops->name, self->g->live.sw_ops->name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_snapshot_call(self, NULL))
+        return NULL;
     module_state *mst = PyType_GetModuleState(Py_TYPE(self));
     Snapshot *snap = PyObject_New(Snapshot, mst->snapshot_type);
     if (!snap)
@@ -913,26 +947,9 @@ static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
 
 static PyObject *Machine_restore(Machine *self, PyObject *arg)
 {
-    if (check_idle(self))
+    if (check_snapshot_call(self, arg))
         return NULL;
-    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
-    if (!PyObject_TypeCheck(arg, mst->snapshot_type)) {
-        PyErr_Format(PyExc_TypeError, "restore() takes a snapshot from Machine.snapshot(), "
-                     "not %.100s", Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
-    const struct hv_snapshot *s = ((Snapshot *)arg)->s;
-    if (s->ram_size != self->g->live.ram_size) {
-        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine with %u bytes of RAM; "
-                     "this one has %u", s->ram_size, self->g->live.ram_size);
-        return NULL;
-    }
-    if (s->sw_ops != self->g->live.sw_ops) {
-        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine run by the %s switcher; "
-                     "this one uses %s", s->sw_ops->name, self->g->live.sw_ops->name);
-        return NULL;
-    }
-    if (!hv_snapshot_restore(self->g, s))
+    if (!hv_snapshot_restore(self->g, ((Snapshot *)arg)->s))
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 }

@@ -30,7 +30,7 @@ from rich.table import Table
 from farm.errors import FarmError
 from farm.inventory import Inventory, load_inventory
 from farm.state import READY, NodeState, RunDir
-from hv.cli import _count, _seconds
+from hv.cli import add_replay_options
 from hv.errors import HvError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -281,18 +281,7 @@ def _parser() -> argparse.ArgumentParser:
                     "(default: the run directory, --run-dir)")
     rp.add_argument("test", metavar="TEST",
                     help="the test's node id, or a part of it that only one test has")
-    rp.add_argument("--image", metavar="PATH",
-                    help="the suite image, if not at the recorded path (same sha256)")
-    rp.add_argument("--stop-at", type=_count, metavar="N",
-                    help="stop at instruction N (nothing is compared if that is before the "
-                    "recorded end)")
-    rp.add_argument("--timeout", type=_seconds, metavar="S",
-                    help="wall-clock limit (default: the recorded one times 10)")
-    rp.add_argument("--switcher", metavar="NAME",
-                    help="run under this switcher instead of the recorded one")
-    rp.add_argument("--gdb", metavar="[HOST:]PORT",
-                    help="replay under gdb, waiting for it on HOST:PORT (see 'hv replay "
-                    "--help'); nothing is compared")
+    add_replay_options(rp)
     rp.set_defaults(func=_cmd_replay)
 
     dn = sub.add_parser("down", parents=[common], help="stop the nodes")

@@ -26,6 +26,7 @@ import hv
 from farm import provision, qemu, remote, render, snapshot
 from farm.errors import FarmError
 from farm.inventory import Inventory, QemuNode, SshHost
+from farm.retry import NotYet, RetryTimeout, retry
 from farm.state import BAD, READY, NodeState, RunDir
 
 __all__ = ["Artifacts", "bring_up", "down", "health_check", "install_hv", "mark_bad",
@@ -377,19 +378,22 @@ def install_hv(conn, node: NodeState, artifacts: Artifacts) -> bool:
 def _first_command(conn, node: NodeState, first: Callable[[], object] | None = None) -> None:
     # A booting node's sshd may answer its banner a moment before it accepts
     # logins; an existing host gets one try.
-    deadline = time.monotonic() + (30 if node.kind == "qemu" else 0)
-    while True:
+    def attempt() -> None:
         try:
             if first is not None:
                 first()
             else:
                 remote.run(conn, "true", timeout=30)
-            return
         except FarmError as exc:
-            if time.monotonic() > deadline:
-                raise FarmError(f"ssh {node.user}@{node.address}: {exc}") from None
             conn.close()
-            time.sleep(0.2 if "snapshot" in node.extra else 1)
+            raise NotYet(str(exc)) from None
+
+    try:
+        retry(attempt, timeout=30 if node.kind == "qemu" else 0,
+              interval=0.2 if "snapshot" in node.extra else 1,
+              what=f"ssh {node.user}@{node.address}: no login")
+    except RetryTimeout as exc:
+        raise FarmError(f"ssh {node.user}@{node.address}: {exc.last}") from None
 
 
 def _console_tail(run: RunDir, node: NodeState) -> str:

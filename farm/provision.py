@@ -17,8 +17,9 @@ connection, on exec channels:
    made in ~/.hv-farm/venv (once) and pip installs from the wheelhouse only
    (`--no-index`);
 4. a marker (~/.hv-farm/hv.json) names what was installed, so a host that
-   already holds this hv and these wheels gets nothing, and one whose hv is
-   older gets the new one.
+   already holds this hv and these wheels (and whose venv still imports hv,
+   xdist and execnet, checked in the same command that reads the marker)
+   gets nothing, and one whose hv is older gets the new one.
 
 The health check (remote.check_health) then proves the version.
 """
@@ -269,14 +270,10 @@ def provision_ssh_host(conn, node, supplies: Supplies, step: Callable[[str], Non
     hv_file, digest, house, house_key = supplies.for_host(info)
     want = {"version": hv.__version__, "hv_sha256": digest, "wheelhouse": house_key,
             "python": info.key}
-    held = remote.run(conn, f"cat {shlex.quote(marker)} 2>/dev/null || true").strip()
-    try:
-        current = json.loads(held) if held else {}
-    except ValueError:
-        current = {}
     node.python = f"{venv}/bin/python"
     node.workdir = f"{base}/work"
-    if current == want and _venv_works(conn, node.python):
+    current, venv_ok = _installed(conn, marker, node.python)
+    if current == want and venv_ok:
         return False
     if not info.venv:
         raise FarmError(f"{info.executable} on the host cannot make a venv (it has no "
@@ -301,9 +298,26 @@ def provision_ssh_host(conn, node, supplies: Supplies, step: Callable[[str], Non
     return True
 
 
-def _venv_works(conn, python: str) -> bool:
+# After the marker, when there is one: whether the venv's Python starts and
+# imports what a worker needs.  One command, so an up-to-date host costs one
+# round trip.
+_VENV_OK, _VENV_BROKEN = "hv-farm-venv: ok", "hv-farm-venv: broken"
+
+
+def _installed(conn, marker: str, python: str) -> tuple[dict, bool]:
+    """(what the marker says was installed, {} if nothing; whether the venv works)."""
+    q = shlex.quote
+    out = remote.run(conn, f"cat {q(marker)} 2>/dev/null && {{ echo; "
+                           f"{q(python)} -c 'import hv, xdist, execnet' >/dev/null 2>&1 "
+                           f"&& echo {q(_VENV_OK)} || echo {q(_VENV_BROKEN)}; }} || true",
+                     timeout=120)
+    lines = out.strip().splitlines()
+    venv_ok = bool(lines) and lines[-1] == _VENV_OK
+    if lines and lines[-1] in (_VENV_OK, _VENV_BROKEN):
+        lines = lines[:-1]
+    held = "\n".join(lines).strip()
     try:
-        remote.run(conn, f"{shlex.quote(python)} -c 'import hv, xdist, execnet'", timeout=120)
-        return True
-    except FarmError:
-        return False
+        current = json.loads(held) if held else {}
+    except ValueError:
+        current = {}
+    return current if isinstance(current, dict) else {}, venv_ok

@@ -13,10 +13,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from farm.errors import FarmError
+from farm.retry import NotYet, RetryTimeout, retry
 from farm.state import NodeState, pid_alive
 
 __all__ = ["QEMU", "free_port", "qmp", "start", "stop", "wait_banner"]
@@ -87,17 +87,20 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def gone() -> None:
         try:                        # reap it if it is our child
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
+                return
         except ChildProcessError:
             pass
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.02)
-    return False
+        if pid_alive(pid):
+            raise NotYet("still running")
+
+    try:
+        retry(gone, timeout=timeout, interval=0.02, what=f"pid {pid} did not exit")
+    except RetryTimeout:
+        return False
+    return True
 
 
 def wait_banner(host: str, port: int, timeout: float, alive=lambda: True,
@@ -107,9 +110,7 @@ def wait_banner(host: str, port: int, timeout: float, alive=lambda: True,
     QEMU's port forward accepts a TCP connection long before the guest is
     up, so a connect alone proves nothing; the banner comes from sshd.
     """
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
+    def banner() -> None:
         if not alive():
             raise FarmError("QEMU exited during boot")
         try:
@@ -117,8 +118,8 @@ def wait_banner(host: str, port: int, timeout: float, alive=lambda: True,
                 s.settimeout(1.0)
                 if s.recv(64).startswith(b"SSH-"):
                     return
-                last = "no SSH banner"
         except OSError as exc:
-            last = exc.strerror or str(exc)
-        time.sleep(every)
-    raise FarmError(f"{host}:{port}: sshd did not answer within {timeout:.0f} s ({last})")
+            raise NotYet(exc.strerror or str(exc)) from None
+        raise NotYet("no SSH banner")
+
+    retry(banner, timeout=timeout, interval=every, what=f"{host}:{port}: sshd did not answer")

@@ -41,6 +41,7 @@ from pathlib import Path
 from farm import qemu, remote, render
 from farm.errors import FarmError
 from farm.inventory import QemuNode
+from farm.retry import NotYet, RetryTimeout, retry
 from farm.state import NodeState, RunDir
 
 __all__ = ["AGENT_PORT", "SNAPSHOT_NAME", "NodeSnapshot", "agent_health", "ensure", "find",
@@ -300,32 +301,35 @@ def _kvm_failed(run: RunDir) -> str | None:
 
 def _boot_and_warm(run: RunDir, node: NodeState, accel: str, timeout: float,
                    wheel: tuple[Path, str] | None) -> None:
-    deadline = time.monotonic() + (60 if accel == "kvm" else timeout)
-    while True:
+    failed = _AccelFailed if accel == "kvm" else FarmError
+    boot_timeout = 60 if accel == "kvm" else timeout
+
+    def banner() -> None:
         if accel == "kvm" and (why := _kvm_failed(run)):
             raise _AccelFailed(why)
         if not node.alive():
             why = _kvm_failed(run)
-            raise (_AccelFailed if accel == "kvm" else FarmError)(
-                f"QEMU exited while the snapshot node booted{f' ({why})' if why else ''}")
+            raise failed(f"QEMU exited while the snapshot node booted{f' ({why})' if why else ''}")
         try:
             qemu.wait_banner(node.host, node.port, 1.0, alive=node.alive)
-            break
-        except FarmError:
-            if time.monotonic() > deadline:
-                raise (_AccelFailed if accel == "kvm" else FarmError)(
-                    f"the snapshot node's sshd did not answer under {accel}") from None
+        except FarmError as exc:
+            raise NotYet(str(exc)) from None
+
+    try:
+        retry(banner, timeout=boot_timeout, interval=0,
+              what=f"the snapshot node's sshd did not answer under {accel}")
+    except RetryTimeout as exc:
+        raise failed(str(exc)) from None
     conn = remote.connect(run, node)
     try:
-        for attempt in range(30):
+        def login() -> None:
             try:
                 remote.run(conn, "true", timeout=30)
-                break
-            except FarmError:
-                if attempt == 29:
-                    raise
+            except FarmError as exc:
                 conn.close()
-                time.sleep(1)
+                raise NotYet(str(exc)) from None
+
+        retry(login, timeout=30, interval=1, what="the snapshot node took no login")
         py = shlex.quote(node.python)
         if wheel is not None:
             import hv
@@ -336,14 +340,15 @@ def _boot_and_warm(run: RunDir, node: NodeState, accel: str, timeout: float,
         remote.send(conn, "cat > /run/farm-agent.py", _AGENT.encode())
         remote.run(conn, f"setsid {py} /run/farm-agent.py {AGENT_PORT} </dev/null "
                          ">/run/farm-agent.log 2>&1 &")
-        for attempt in range(120):
+
+        def agent() -> None:
             try:
                 agent_health(conn, timeout=30)
-                break
-            except FarmError:
-                if attempt == 119:
-                    raise
-                time.sleep(0.5)
+            except FarmError as exc:
+                raise NotYet(str(exc)) from None
+
+        retry(agent, timeout=60, interval=0.5, what="the snapshot node's health agent did not "
+              "answer")
         remote.run(conn, "sync")
     finally:
         conn.close()
@@ -354,39 +359,42 @@ def _save(sock: Path, vmstate: Path) -> None:
     reply = qemu.qmp(sock, "migrate", arguments={"uri": "exec:cat > " + shlex.quote(str(vmstate))})
     if "error" in reply:
         raise FarmError(f"saving the node: {reply['error'].get('desc', reply)}")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+
+    def migrated() -> None:
         status = qemu.qmp(sock, "query-migrate").get("return", {})
         if status.get("status") == "completed":
             return
         if status.get("status") in ("failed", "cancelled"):
             raise FarmError(f"saving the node: migration {status.get('status')}: "
                             f"{status.get('error-desc', '')}")
-        time.sleep(0.05)
-    raise FarmError("saving the node: the migration did not finish in 300 s")
+        raise NotYet(f"migration {status.get('status', 'not started')}")
+
+    retry(migrated, timeout=300, interval=0.05,
+          what="saving the node: the migration did not finish")
 
 
 def resume(sock: Path, timeout: float, alive=lambda: True) -> None:
     """Wait for a node started from a snapshot to load it, then let it run."""
-    deadline = time.monotonic() + timeout
-    last = "no QMP socket yet"
-    while time.monotonic() < deadline:
+    seen = "no QMP socket yet"
+
+    def loaded() -> None:
+        nonlocal seen
         if not alive():
             raise FarmError("QEMU exited while loading the node snapshot")
         try:
-            status = qemu.qmp(sock, "query-migrate", timeout=2.0).get("return", {})
-            last = status.get("status", "loading")
-            if last == "completed":
-                reply = qemu.qmp(sock, "cont")
-                if "error" in reply:
-                    raise FarmError(f"resuming the node: {reply['error'].get('desc')}")
-                return
-            if last == "failed":
-                raise FarmError("loading the node snapshot failed (see the QEMU log)")
+            seen = qemu.qmp(sock, "query-migrate", timeout=2.0).get("return", {}).get(
+                "status", "loading")
+            reply = qemu.qmp(sock, "cont") if seen == "completed" else {}
         except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    raise FarmError(f"the node snapshot did not load within {timeout:.0f} s ({last})")
+            raise NotYet(seen) from None
+        if seen == "failed":
+            raise FarmError("loading the node snapshot failed (see the QEMU log)")
+        if seen != "completed":
+            raise NotYet(seen)
+        if "error" in reply:
+            raise FarmError(f"resuming the node: {reply['error'].get('desc')}")
+
+    retry(loaded, timeout=timeout, interval=0.02, what="the node snapshot did not load")
 
 
 def freshen(conn, name: str) -> None:

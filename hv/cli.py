@@ -29,7 +29,8 @@ from typing import NoReturn
 
 from hv.errors import HvError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "main", "replay"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_KILLED", "EXIT_USAGE", "add_replay_options",
+           "main", "replay"]
 
 EXIT_FAILED = 1                 # hv selftest found a problem; hv replay differs
 EXIT_USAGE = 2
@@ -352,18 +353,7 @@ def _parser() -> _Parser:
         "instruction count\nand console with the recording.",
         epilog=REPLAY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     replay.add_argument("manifest", metavar="MANIFEST", help="the manifest (JSON) to replay")
-    replay.add_argument("--image", metavar="PATH",
-                        help="run this image instead of the recorded path (same sha256)")
-    replay.add_argument("--stop-at", type=_count, metavar="N",
-                        help="stop at instruction N (nothing is compared if that is before "
-                        "the recorded end)")
-    replay.add_argument("--timeout", type=_seconds, metavar="S",
-                        help="wall-clock limit (default: the recorded one times 10)")
-    replay.add_argument("--switcher", metavar="NAME",
-                        help="run under this switcher instead of the recorded one")
-    replay.add_argument("--gdb", metavar="[HOST:]PORT",
-                        help="replay under gdb, waiting for it on HOST:PORT as 'hv run --gdb' "
-                        "does, paused at --stop-at N if given; nothing is compared")
+    add_replay_options(replay)
     replay.set_defaults(func=_cmd_replay)
 
     info = sub.add_parser("info", help="show an image's entry point and segments",
@@ -387,6 +377,22 @@ def _parser() -> _Parser:
     sub.add_parser("cc", help="compile and link a guest with the hv SDK (see 'hv cc --help')",
                    add_help=False)
     return parser
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a replay: `hv replay` and `farm replay` take the same ones."""
+    parser.add_argument("--image", metavar="PATH",
+                        help="run this image instead of the recorded path (same sha256)")
+    parser.add_argument("--stop-at", type=_count, metavar="N",
+                        help="stop at instruction N (nothing is compared if that is before "
+                        "the recorded end)")
+    parser.add_argument("--timeout", type=_seconds, metavar="S",
+                        help="wall-clock limit (default: the recorded one times 10)")
+    parser.add_argument("--switcher", metavar="NAME",
+                        help="run under this switcher instead of the recorded one")
+    parser.add_argument("--gdb", metavar="[HOST:]PORT",
+                        help="replay under gdb, waiting for it on HOST:PORT as 'hv run --gdb' "
+                        "does, paused at --stop-at N if given; nothing is compared")
 
 
 def _add_memory(parser: argparse.ArgumentParser) -> None:

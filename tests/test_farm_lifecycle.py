@@ -356,6 +356,71 @@ def test_up_provisions_an_ssh_host(farm, tmp_path, quiet, ssh_supplies):
     assert f"UserKnownHostsFile {home_known}" in run.ssh_config.read_text()
 
 
+SSH_WANT = {"version": hv.__version__, "hv_sha256": "sdist-sha", "wheelhouse": "house-key",
+            "python": "cpython-3.11-linux-aarch64-glibc2.36"}
+VENV_CHECK = "-c 'import hv, xdist, execnet'"
+
+
+def _ssh_box(marker_answer: str) -> tuple[FakeConnection, SimpleNamespace]:
+    conn = FakeConnection([(r"^echo \$HOME$", ok("/home/tester\n")),
+                           (r"^/usr/bin/python3 -c ", ok(PROBE_ANSWER + "\n")),
+                           (r"^cat /home/tester/\.hv-farm/hv\.json", ok(marker_answer)),
+                           (r"^rm -rf /home/tester/\.hv-farm/wheels && ", ok()),
+                           (r" -m venv ", ok())])
+    return conn, SimpleNamespace(python="/usr/bin/python3", workdir=None)
+
+
+def test_an_up_to_date_ssh_host_costs_one_marker_command(ssh_supplies):
+    conn, node = _ssh_box(json.dumps(SSH_WANT) + "\n\nhv-farm-venv: ok\n")
+    steps = []
+    assert provision.provision_ssh_host(conn, node, provision.Supplies(), steps.append) is False
+    assert (steps, conn.sent) == ([], [])
+    assert node.python == "/home/tester/.hv-farm/venv/bin/python"
+    # The venv is checked in the command that reads the marker, not in one of its own.
+    (check,) = [c for c in conn.commands if VENV_CHECK in c]
+    assert check.startswith("cat /home/tester/.hv-farm/hv.json 2>/dev/null && ")
+    assert f"/home/tester/.hv-farm/venv/bin/python {VENV_CHECK}" in check
+    assert len(conn.commands) == 3          # the probe, $HOME, the marker with the venv
+
+
+@pytest.mark.parametrize("answer", [
+    json.dumps(SSH_WANT) + "\n\nhv-farm-venv: broken\n",          # the venv stopped working
+    json.dumps({**SSH_WANT, "version": "0.0.1"}) + "\n\nhv-farm-venv: ok\n",   # an older hv
+    "",                                                             # never provisioned
+    "{not json\nhv-farm-venv: ok\n",                                # a damaged marker
+])
+def test_an_ssh_host_is_provisioned_unless_marker_and_venv_agree(ssh_supplies, answer):
+    conn, node = _ssh_box(answer)
+    steps = []
+    assert provision.provision_ssh_host(conn, node, provision.Supplies(), steps.append) is True
+    assert steps == ["provisioning (sending hv and 1 wheels)",
+                     "provisioning (installing into a venv)"]
+    assert len(conn.sent) == 1
+    assert sum(VENV_CHECK in c for c in conn.commands) == 1
+
+
+def test_the_marker_command_in_a_real_shell(tmp_path):
+    # What the fakes cannot show: the command's shell is right.
+    marker, python = tmp_path / "hv.json", tmp_path / "python"
+
+    class Shell:
+        def run(self, command, hide=None, warn=False, timeout=None, in_stream=None):
+            done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+            return FakeResult(done.returncode, done.stdout, done.stderr)
+
+    assert provision._installed(Shell(), str(marker), str(python)) == ({}, False)
+    marker.write_text('{"version": "1"}')                 # no newline at the end
+    assert provision._installed(Shell(), str(marker), str(python)) == ({"version": "1"}, False)
+    python.write_text("#!/bin/sh\nexit 0\n")
+    python.chmod(0o755)
+    assert provision._installed(Shell(), str(marker), str(python)) == ({"version": "1"}, True)
+    python.write_text("#!/bin/sh\nexit 1\n")           # it runs, but cannot import them
+    assert provision._installed(Shell(), str(marker), str(python)) == ({"version": "1"}, False)
+    marker.unlink()
+    python.write_text("#!/bin/sh\nexit 0\n")
+    assert provision._installed(Shell(), str(marker), str(python)) == ({}, False)
+
+
 def test_up_with_an_ssh_host_whose_upload_breaks(farm, tmp_path, quiet, ssh_supplies):
     farm.extra_answers = [(r"^echo \$HOME$", ok("/home/tester\n")),
                           (r"^python3 -c ", ok(PROBE_ANSWER + "\n"))]

@@ -10,6 +10,7 @@ through `farm run --local`.  tests/test_farm_e2e.py does it on real nodes.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -364,3 +365,36 @@ def test_farm_run_local_keeps_the_manifests_in_the_run_directory(farm_run: dict,
     assert f"farm replay {run / 'junit.xml'} images/suite_crashes.elf::divide_by_zero" in html
     again = _farm("replay", str(run), "divide_by_zero", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
+
+
+def _replay_subparser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["replay"]
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, tuple]:
+    """Each optional argument's flags -> what argparse does with it (help text included)."""
+    return {tuple(a.option_strings): (a.dest, a.default, a.type, a.metavar, a.help, a.nargs)
+            for a in parser._actions if a.option_strings and a.dest != "help"}
+
+
+def test_hv_and_farm_replay_share_their_replay_options() -> None:
+    from farm import cli as farm_cli
+    from hv import cli as hv_cli
+
+    hv_options = _options(_replay_subparser(hv_cli._parser()))
+    farm_options = _options(_replay_subparser(farm_cli._parser()))
+    shared = {("--image",), ("--stop-at",), ("--timeout",), ("--switcher",), ("--gdb",)}
+    assert set(hv_options) == shared                  # hv replay has only these
+    assert {k: farm_options[k] for k in shared} == hv_options
+    assert set(farm_options) - shared == {("--run-dir",), ("-i", "--inventory")}
+    argv = ["--image", "x.elf", "--stop-at", "7", "--timeout", "2.5", "--switcher", "emu",
+            "--gdb", "0"]
+    hv_args = hv_cli._parser().parse_args(["replay", "m.json", *argv])
+    farm_args = farm_cli._parser().parse_args(["replay", "a_test", *argv])
+    picked = ("image", "stop_at", "timeout", "switcher", "gdb")
+    assert ([getattr(hv_args, k) for k in picked] == [getattr(farm_args, k) for k in picked]
+            == ["x.elf", 7, 2.5, "emu", "0"])
+    bare = (hv_cli._parser().parse_args(["replay", "m.json"]),
+            farm_cli._parser().parse_args(["replay", "a_test"]))
+    assert all(getattr(args, k) is None for args in bare for k in picked)

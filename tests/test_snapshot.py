@@ -181,3 +181,40 @@ def test_bad_input_is_refused_clearly(hv, images):
     m.run(stop_at=10)
     m.restore(m.snapshot())                 # still fine
     assert m.instructions == 10
+
+
+def test_snapshot_and_restore_refuse_a_running_machine(hv, images):
+    # The console callback runs on the run's thread while the machine runs:
+    # both calls must say so, and leave the run to go on unharmed.
+    want = reference(hv, images / "scheduler.elf")
+    m = boot(hv, images / "scheduler.elf")
+    m.run(stop_at=10)
+    snap = m.snapshot()
+    errors: list[str] = []
+
+    def console(data: bytes) -> None:
+        for call in (m.snapshot, lambda: m.restore(snap), lambda: m.restore(b"x")):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+    m.run(console=console)
+    assert errors and set(errors) == {"the machine is running in another thread"}
+    assert len(errors) % 3 == 0                     # every call was refused
+    m.restore(snap)                                 # idle again: fine
+    assert outcome(m.run(), m) == want
+
+
+def test_restore_checks_come_before_any_change(hv, images):
+    m = boot(hv, images / "scheduler.elf")
+    m.run(stop_at=1000)
+    small = hv.guest._native().Machine(32 << 20)
+    for bad, error, message in [
+            (None, TypeError, r"^restore\(\) takes a snapshot from Machine\.snapshot\(\), not "
+                              r"NoneType$"),
+            (small.snapshot(), ValueError, r"^the snapshot is of a machine with 33554432 bytes "
+                                           r"of RAM; this one has 67108864$")]:
+        with pytest.raises(error, match=message):
+            m.restore(bad)
+        assert m.instructions == 1000               # untouched

@@ -10,7 +10,7 @@ static void debugcon_out(struct hv_guest *g, uint16_t port, unsigned size, uint3
 {
     (void)port;
     (void)size;
-    hv_chardev_put(g, g->debugcon_fd, (uint8_t)value);
+    hv_chardev_put(g, g->live.debugcon_fd, (uint8_t)value);
 }
 
 /* QEMU's debugcon reads back 0xE9, the port's own number: "present". */
@@ -26,7 +26,7 @@ static void debug_exit_out(struct hv_guest *g, uint16_t port, unsigned size, uin
 {
     (void)port;
     (void)size;
-    g->status = (int)((g->qemu_exit ? (value << 1) | 1 : value) & 0xff);
+    g->status = (int)((g->live.qemu_exit ? (value << 1) | 1 : value) & 0xff);
     g->stop = HV_STOP_EXIT;
 }
 

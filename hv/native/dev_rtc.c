@@ -28,9 +28,9 @@ static uint8_t bcd(const struct hv_guest *g, int v)
 
 static void init_ram(struct hv_guest *g)
 {
-    uint32_t kib = g->ram_size >> 10;
+    uint32_t kib = g->live.ram_size >> 10;
     uint32_t ext = kib > 1024 ? kib - 1024 : 0;
-    uint32_t above16 = g->ram_size > (16u << 20) ? (g->ram_size - (16u << 20)) >> 16 : 0;
+    uint32_t above16 = g->live.ram_size > (16u << 20) ? (g->live.ram_size - (16u << 20)) >> 16 : 0;
     if (ext > 0xffff)
         ext = 0xffff;
     if (above16 > 0xffff)
@@ -50,7 +50,7 @@ static void init_ram(struct hv_guest *g)
 static int time_field(struct hv_guest *g, unsigned reg)
 {
     time_t t;
-    if (g->clock == HV_CLOCK_HOST)
+    if (g->live.clock == HV_CLOCK_HOST)
         t = time(NULL);
     else
         t = (time_t)(EPOCH_2000 + (long long)(hv_guest_clock(g) / 1000000000ull));

@@ -37,10 +37,21 @@ static struct hv_uart *uart(struct hv_guest *g)
     return &g->uart;
 }
 
-/* The interrupt the UART has now: IIR_RDA, IIR_THRE or IIR_NONE. */
-static uint8_t cause(const struct hv_uart *u)
+/* The serial input is kept across a snapshot restore: it is in g->live. */
+static struct hv_serial_in *input(struct hv_guest *g)
 {
-    if ((u->ier & IER_RDA) && u->in_pos < u->in_len)
+    return &g->live.serial_in;
+}
+
+static bool waiting(const struct hv_serial_in *in)
+{
+    return in->pos < in->len;
+}
+
+/* The interrupt the UART has now: IIR_RDA, IIR_THRE or IIR_NONE. */
+static uint8_t cause(const struct hv_uart *u, const struct hv_serial_in *in)
+{
+    if ((u->ier & IER_RDA) && waiting(in))
         return IIR_RDA;
     if ((u->ier & IER_THRE) && u->thre_pending)
         return IIR_THRE;
@@ -50,7 +61,7 @@ static uint8_t cause(const struct hv_uart *u)
 /* The IRQ line follows the cause (through OUT2); the PIC sees its rising edges. */
 static void update_irq(struct hv_guest *g, struct hv_uart *u)
 {
-    bool level = cause(u) != IIR_NONE && (u->mcr & MCR_OUT2);
+    bool level = cause(u, input(g)) != IIR_NONE && (u->mcr & MCR_OUT2);
     if (level && !u->irq_level)
         hv_irq_raise(g, UART_IRQ);
     u->irq_level = level;
@@ -67,7 +78,7 @@ static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t 
             u->dll = v;
         } else {
             if (!(u->mcr & MCR_LOOP))
-                hv_chardev_put(g, g->serial_fd, v);
+                hv_chardev_put(g, g->live.serial_fd, v);
             /* Sent at once: THR is empty again, a new edge for the interrupt. */
             u->thre_pending = true;
             u->irq_level = false;
@@ -100,18 +111,18 @@ static void uart_out(struct hv_guest *g, uint16_t port, unsigned size, uint32_t 
     update_irq(g, u);
 }
 
-static uint32_t uart_read(struct hv_uart *u, uint16_t port)
+static uint32_t uart_read(struct hv_uart *u, struct hv_serial_in *in, uint16_t port)
 {
-    bool have = u->in_pos < u->in_len;
+    bool have = waiting(in);
     switch (port - 0x3f8) {
     case RBR_THR:
         if (u->lcr & LCR_DLAB)
             return u->dll;
-        return have ? u->in[u->in_pos++] : 0;
+        return have ? in->buf[in->pos++] : 0;
     case IER:
         return (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
     case IIR_FCR: {
-        uint8_t why = cause(u);
+        uint8_t why = cause(u, in);
         if (why == IIR_THRE)
             u->thre_pending = false;        /* reading IIR acknowledges it */
         return why | ((u->fcr & 1) ? IIR_FIFO : 0);
@@ -135,7 +146,7 @@ static uint32_t uart_in(struct hv_guest *g, uint16_t port, unsigned size)
 {
     (void)size;
     struct hv_uart *u = uart(g);
-    uint32_t v = uart_read(u, port);
+    uint32_t v = uart_read(u, input(g), port);
     update_irq(g, u);
     return v;
 }

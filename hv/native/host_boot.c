@@ -20,7 +20,7 @@ bool hv_load_segment(struct hv_guest *g, uint32_t paddr, const void *data, uint3
     uint8_t *dst = hv_gpa(g, paddr, memsz);
     if (!dst) {
         snprintf(err, errlen, "segment 0x%08x..+0x%x does not fit in %u MiB of guest RAM",
-                 paddr, memsz, g->ram_size >> 20);
+                 paddr, memsz, g->live.ram_size >> 20);
         return false;
     }
     memcpy(dst, data, filesz);
@@ -51,12 +51,12 @@ static void write_multiboot(struct hv_guest *g, const char *cmdline, size_t len,
 {
     struct mb_mmap_entry map[2] = {
         { sizeof(struct mb_mmap_entry) - 4, 0, MB_LOW_RAM_END, 1 },
-        { sizeof(struct mb_mmap_entry) - 4, HV_IMAGE_BASE, g->ram_size - HV_IMAGE_BASE, 1 },
+        { sizeof(struct mb_mmap_entry) - 4, HV_IMAGE_BASE, g->live.ram_size - HV_IMAGE_BASE, 1 },
     };
     struct mb_info info = {
         .flags = MB_INFO_MEM | MB_INFO_CMDLINE | MB_INFO_MMAP,
         .mem_lower = MB_LOW_RAM_END / 1024,
-        .mem_upper = (g->ram_size - HV_IMAGE_BASE) / 1024,
+        .mem_upper = (g->live.ram_size - HV_IMAGE_BASE) / 1024,
         .cmdline = HV_MB_CMDLINE,
         .mmap_length = sizeof(map),
         .mmap_addr = HV_MB_MMAP,
@@ -95,7 +95,7 @@ bool hv_boot(struct hv_guest *g, uint32_t entry, const char *cmdline, size_t cmd
     struct hv_regs r = { .eip = entry, .eflags = HV_FLAGS_FIXED };
     r.gpr[HV_EAX] = HV_MB_MAGIC;
     r.gpr[HV_EBX] = HV_MB_INFO;
-    r.gpr[HV_ESP] = g->ram_size;
-    g->sw_ops->set_regs(g->sw, &r);
+    r.gpr[HV_ESP] = g->live.ram_size;
+    g->live.sw_ops->set_regs(g->live.sw, &r);
     return true;
 }

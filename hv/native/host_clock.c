@@ -25,11 +25,11 @@
 
 uint64_t hv_guest_clock(struct hv_guest *g)
 {
-    if (g->clock == HV_CLOCK_HOST) {
+    if (g->live.clock == HV_CLOCK_HOST) {
         double t = hv_monotonic() - g->boot_time;
         return t > 0 ? (uint64_t)(t * 1e9) : 0;
     }
-    return g->sw_ops->instructions(g->sw) + g->skipped_ns;
+    return g->live.sw_ops->instructions(g->live.sw) + g->skipped_ns;
 }
 
 void hv_timer_set(struct hv_guest *g, uint32_t delta_ns)
@@ -93,7 +93,7 @@ uint64_t hv_timer_budget(struct hv_guest *g, uint64_t budget)
         return budget;
     uint64_t now = hv_guest_clock(g);
     uint64_t left = at > now ? at - now : 0;
-    if (g->clock == HV_CLOCK_HOST) {
+    if (g->live.clock == HV_CLOCK_HOST) {
         left = left / 1000 * HOST_INSNS_PER_US;
         if (left < HOST_MIN_SLICE)
             left = HOST_MIN_SLICE;
@@ -121,7 +121,7 @@ void hv_halt_wait(struct hv_guest *g)
         return;
     }
     uint64_t now = hv_guest_clock(g);
-    if (g->clock == HV_CLOCK_VIRTUAL) {
+    if (g->live.clock == HV_CLOCK_VIRTUAL) {
         if (at > now)
             g->skipped_ns += at - now;
     } else if (at > now) {

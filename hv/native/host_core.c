@@ -48,14 +48,14 @@ struct hv_guest *hv_guest_create(uint32_t ram_size, const struct hv_switcher_ops
         free(g);
         return NULL;
     }
-    g->ram = ram;
-    g->ram_size = ram_size;
-    g->clock = HV_CLOCK_VIRTUAL;
-    g->serial_fd = g->debugcon_fd = -1;
+    g->live.ram = ram;
+    g->live.ram_size = ram_size;
+    g->live.clock = HV_CLOCK_VIRTUAL;
+    g->live.serial_fd = g->live.debugcon_fd = -1;
     g->boot_time = hv_monotonic();
-    g->sw_ops = ops;
-    g->sw = ops->create(g);
-    if (!g->sw) {
+    g->live.sw_ops = ops;
+    g->live.sw = ops->create(g);
+    if (!g->live.sw) {
         snprintf(err, errlen, "cannot create the %s switcher", ops->name);
         munmap(ram, ram_size);
         free(g);
@@ -69,20 +69,20 @@ void hv_guest_destroy(struct hv_guest *g)
     if (!g)
         return;
     hv_set_watchpoints(g, NULL, NULL, NULL, 0);
-    if (g->sw)
-        g->sw_ops->destroy(g->sw);
-    munmap(g->ram, g->ram_size);
-    free(g->console);
+    if (g->live.sw)
+        g->live.sw_ops->destroy(g->live.sw);
+    munmap(g->live.ram, g->live.ram_size);
+    free(g->live.console);
     for (size_t k = 0; k < g->nresults; k++) {
-        struct hv_test_result *r = &g->results[k];
+        struct hv_test_result *r = &g->live.results[k];
         free(r->file);
         free(r->expr);
         free(r->lhs);
         free(r->rhs);
         free(r->message);
     }
-    free(g->results);
-    hv_ram_image_unref(g->ram_image);
+    free(g->live.results);
+    hv_ram_image_unref(g->live.ram_image);
     free(g);
 }
 
@@ -106,7 +106,7 @@ bool hv_write(struct hv_guest *g, uint32_t addr, const void *src, uint32_t len)
         return false;
     }
     memcpy(p, src, len);
-    g->sw_ops->mem_written(g->sw, addr, len);
+    g->live.sw_ops->mem_written(g->live.sw, addr, len);
     return true;
 }
 
@@ -124,22 +124,22 @@ void hv_kill(struct hv_guest *g, const char *fmt, ...)
 
 static bool console_reserve(struct hv_guest *g, size_t more)
 {
-    if (g->console_len + more <= g->console_cap)
+    if (g->console_len + more <= g->live.console_cap)
         return true;
-    size_t cap = g->console_cap ? g->console_cap : 4096;
+    size_t cap = g->live.console_cap ? g->live.console_cap : 4096;
     while (cap < g->console_len + more)
         cap *= 2;
-    uint8_t *p = realloc(g->console, cap);
+    uint8_t *p = realloc(g->live.console, cap);
     if (!p)
         return false;
-    g->console = p;
-    g->console_cap = cap;
+    g->live.console = p;
+    g->live.console_cap = cap;
     return true;
 }
 
 static void stream_out(struct hv_guest *g, const uint8_t *buf, size_t len)
 {
-    const struct hv_launcher *l = g->launcher;
+    const struct hv_launcher *l = g->live.launcher;
     if (!l || len == 0)
         return;
     if (l->console_fd >= 0) {
@@ -160,7 +160,7 @@ static void stream_out(struct hv_guest *g, const uint8_t *buf, size_t len)
 void hv_console_flush(struct hv_guest *g)
 {
     if (g->streamed < g->console_len) {
-        stream_out(g, g->console + g->streamed, g->console_len - g->streamed);
+        stream_out(g, g->live.console + g->streamed, g->console_len - g->streamed);
         g->streamed = g->console_len;
     }
 }
@@ -169,7 +169,7 @@ void hv_console_write(struct hv_guest *g, const uint8_t *buf, size_t len)
 {
     if (!g->console_truncated && g->console_len + len <= HV_CONSOLE_CAP &&
         console_reserve(g, len)) {
-        memcpy(g->console + g->console_len, buf, len);
+        memcpy(g->live.console + g->console_len, buf, len);
         g->console_len += len;
         return;
     }
@@ -194,21 +194,21 @@ void hv_chardev_put(struct hv_guest *g, int fd, uint8_t byte)
 /* Step 3 of the loop: the clock and the embedder's signals. */
 static void check_limits(struct hv_guest *g)
 {
-    if (HV_UNLIKELY(__atomic_load_n(&g->debug_interrupt, __ATOMIC_RELAXED))) {
-        __atomic_store_n(&g->debug_interrupt, 0, __ATOMIC_RELAXED);
+    if (HV_UNLIKELY(__atomic_load_n(&g->live.debug_interrupt, __ATOMIC_RELAXED))) {
+        __atomic_store_n(&g->live.debug_interrupt, 0, __ATOMIC_RELAXED);
         g->stop = HV_STOP_DEBUG;    /* the debugger asked (gdb's Ctrl-C) */
-        g->debug_reason = HV_DEBUG_INTERRUPT;
+        g->live.debug_reason = HV_DEBUG_INTERRUPT;
         return;
     }
     double now = hv_monotonic();
-    if (g->deadline > 0 && now >= g->deadline) {
+    if (g->live.deadline > 0 && now >= g->live.deadline) {
         hv_kill(g, "timeout");
         return;
     }
-    if (now - g->last_poll < HV_POLL_INTERVAL)
+    if (now - g->live.last_poll < HV_POLL_INTERVAL)
         return;
-    g->last_poll = now;
-    const struct hv_launcher *l = g->launcher;
+    g->live.last_poll = now;
+    const struct hv_launcher *l = g->live.launcher;
     if (l && l->check_signals && l->check_signals(l->ctx)) {
         if (g->stop == HV_RUNNING) {
             snprintf(g->reason, sizeof(g->reason), "interrupted");
@@ -221,19 +221,19 @@ static void check_limits(struct hv_guest *g)
 static uint64_t next_budget(struct hv_guest *g)
 {
     uint64_t budget = HV_SLICE;
-    if (g->max_instructions) {
-        uint64_t done = g->sw_ops->instructions(g->sw);
-        if (done >= g->max_instructions)
+    if (g->live.max_instructions) {
+        uint64_t done = g->live.sw_ops->instructions(g->live.sw);
+        if (done >= g->live.max_instructions)
             return 0;
-        if (g->max_instructions - done < budget)
-            budget = g->max_instructions - done;
+        if (g->live.max_instructions - done < budget)
+            budget = g->live.max_instructions - done;
     }
-    if (HV_UNLIKELY(g->debug_stop_at)) {
-        uint64_t done = g->sw_ops->instructions(g->sw);
-        if (g->debug_stop_at - done < budget)
-            budget = g->debug_stop_at - done;   /* hv_run pauses before it is 0 */
+    if (HV_UNLIKELY(g->live.debug_stop_at)) {
+        uint64_t done = g->live.sw_ops->instructions(g->live.sw);
+        if (g->live.debug_stop_at - done < budget)
+            budget = g->live.debug_stop_at - done;  /* hv_run pauses before it is 0 */
     }
-    if (g->step_one || g->debug_step || g->nwatch) {
+    if (g->step_one || g->live.debug_step || g->live.nwatch) {
         g->step_one = false;
         return 1;           /* just the instruction in an sti shadow, or a debugger's step */
     }
@@ -243,19 +243,19 @@ static uint64_t next_budget(struct hv_guest *g)
 bool hv_set_watchpoints(struct hv_guest *g, const uint32_t *addr, const uint32_t *len,
                         const enum hv_watch_kind *kind, uint32_t n)
 {
-    for (uint32_t k = 0; k < g->nwatch; k++)
-        free(g->watch[k].old);
-    free(g->watch);
-    g->watch = NULL;
-    g->nwatch = 0;
+    for (uint32_t k = 0; k < g->live.nwatch; k++)
+        free(g->live.watch[k].old);
+    free(g->live.watch);
+    g->live.watch = NULL;
+    g->live.nwatch = 0;
     bool accesses = false;
     if (n) {
-        g->watch = calloc(n, sizeof(*g->watch));
-        if (!g->watch)
+        g->live.watch = calloc(n, sizeof(*g->live.watch));
+        if (!g->live.watch)
             n = 0;
     }
     for (uint32_t k = 0; k < n; k++) {
-        struct hv_watch *w = &g->watch[g->nwatch];
+        struct hv_watch *w = &g->live.watch[g->live.nwatch];
         w->addr = addr[k];
         w->len = len[k];
         w->kind = kind[k];
@@ -269,15 +269,15 @@ bool hv_set_watchpoints(struct hv_guest *g, const uint32_t *addr, const uint32_t
         } else {
             accesses = true;
         }
-        g->nwatch++;
+        g->live.nwatch++;
     }
-    if ((accesses || g->watch_accesses) && g->sw_ops && g->sw)
-        g->sw_ops->watch_accesses(g->sw, accesses);     /* (which pages they are may change) */
-    g->watch_accesses = accesses;
+    if ((accesses || g->live.watch_accesses) && g->live.sw_ops && g->live.sw)
+        g->live.sw_ops->watch_accesses(g->live.sw, accesses); /* (which pages they are may change) */
+    g->live.watch_accesses = accesses;
     g->watch_touched = false;
-    if (g->sw_ops && g->sw)
-        g->watch_icount = g->sw_ops->instructions(g->sw);
-    return g->nwatch == n;
+    if (g->live.sw_ops && g->live.sw)
+        g->watch_icount = g->live.sw_ops->instructions(g->live.sw);
+    return g->live.nwatch == n;
 }
 
 /* Does [a, a+alen) meet [b, b+blen)?  (A zero length is one byte.) */
@@ -289,8 +289,8 @@ static bool ranges_meet(uint32_t a, uint32_t alen, uint32_t b, uint32_t blen)
 
 bool hv_watch_page(const struct hv_guest *g, uint32_t vpage)
 {
-    for (uint32_t k = 0; k < g->nwatch; k++) {
-        const struct hv_watch *w = &g->watch[k];
+    for (uint32_t k = 0; k < g->live.nwatch; k++) {
+        const struct hv_watch *w = &g->live.watch[k];
         if (w->kind != HV_WATCH_WRITE && ranges_meet(vpage << 12, HV_PAGE_SIZE, w->addr, w->len))
             return true;
     }
@@ -301,8 +301,8 @@ void hv_watch_access(struct hv_guest *g, uint32_t va, uint32_t len, bool write)
 {
     if (g->watch_touched)
         return;             /* the first one an instruction touches is the one */
-    for (uint32_t k = 0; k < g->nwatch; k++) {
-        const struct hv_watch *w = &g->watch[k];
+    for (uint32_t k = 0; k < g->live.nwatch; k++) {
+        const struct hv_watch *w = &g->live.watch[k];
         if ((w->kind & (write ? HV_WATCH_WRITE : HV_WATCH_READ)) && w->kind != HV_WATCH_WRITE &&
             ranges_meet(va, len, w->addr, w->len)) {
             g->watch_touched = true;
@@ -318,8 +318,8 @@ void hv_watch_access(struct hv_guest *g, uint32_t va, uint32_t len, bool write)
 static bool watch_changed(struct hv_guest *g)
 {
     uint8_t now[256];
-    for (uint32_t k = 0; k < g->nwatch; k++) {
-        struct hv_watch *w = &g->watch[k];
+    for (uint32_t k = 0; k < g->live.nwatch; k++) {
+        struct hv_watch *w = &g->live.watch[k];
         if (w->kind != HV_WATCH_WRITE)
             continue;
         for (uint32_t off = 0; off < w->len; off += sizeof(now)) {
@@ -328,8 +328,8 @@ static bool watch_changed(struct hv_guest *g)
             hv_debug_copy(g, w->addr + off, now, n, false);
             if (memcmp(now, w->old + off, n) != 0) {
                 hv_debug_copy(g, w->addr, w->old, w->len, false);
-                g->watch_hit = w->addr;
-                g->watch_hit_kind = HV_WATCH_WRITE;
+                g->live.watch_hit = w->addr;
+                g->live.watch_hit_kind = HV_WATCH_WRITE;
                 return true;
             }
         }
@@ -341,11 +341,11 @@ static bool watch_changed(struct hv_guest *g)
  * watchpoint?  (One that faulted did not complete its access.) */
 static bool watch_touched(struct hv_guest *g)
 {
-    uint64_t now = g->sw_ops->instructions(g->sw);
+    uint64_t now = g->live.sw_ops->instructions(g->live.sw);
     bool hit = g->watch_touched && now != g->watch_icount;
     if (hit) {
-        g->watch_hit = g->watch_touched_addr;
-        g->watch_hit_kind = g->watch_touched_kind;
+        g->live.watch_hit = g->watch_touched_addr;
+        g->live.watch_hit_kind = g->watch_touched_kind;
     }
     g->watch_touched = false;
     g->watch_icount = now;
@@ -363,14 +363,14 @@ static void debug_step_done(struct hv_guest *g)
     }
     if (g->stop != HV_RUNNING && g->stop != HV_STOP_DEBUG)
         return;
-    bool touched = g->nwatch && watch_touched(g);
-    bool changed = g->nwatch && watch_changed(g);       /* a write wins: it is said last */
+    bool touched = g->live.nwatch && watch_touched(g);
+    bool changed = g->live.nwatch && watch_changed(g);  /* a write wins: it is said last */
     if (touched || changed) {
         g->stop = HV_STOP_DEBUG;
-        g->debug_reason = HV_DEBUG_WATCH;
-    } else if (g->debug_step && g->stop == HV_RUNNING) {
+        g->live.debug_reason = HV_DEBUG_WATCH;
+    } else if (g->live.debug_step && g->stop == HV_RUNNING) {
         g->stop = HV_STOP_DEBUG;
-        g->debug_reason = HV_DEBUG_STEP;
+        g->live.debug_reason = HV_DEBUG_STEP;
     }
 }
 
@@ -384,7 +384,7 @@ static void debug_step_done(struct hv_guest *g)
  */
 void hv_run(struct hv_guest *g)
 {
-    g->last_poll = hv_monotonic();
+    g->live.last_poll = hv_monotonic();
     while (g->stop == HV_RUNNING) {
         if (g->hcall_pending) {
             g->hcall_pending = false;
@@ -410,10 +410,10 @@ void hv_run(struct hv_guest *g)
         if (g->halted)
             continue;       /* still asleep: the next deadline or a signal ends it */
 
-        if (HV_UNLIKELY(g->debug_stop_at) &&
-            g->sw_ops->instructions(g->sw) >= g->debug_stop_at) {
+        if (HV_UNLIKELY(g->live.debug_stop_at) &&
+            g->live.sw_ops->instructions(g->live.sw) >= g->live.debug_stop_at) {
             g->stop = HV_STOP_DEBUG;    /* the debugger's instruction count */
-            g->debug_reason = HV_DEBUG_STOP_AT;
+            g->live.debug_reason = HV_DEBUG_STOP_AT;
             break;
         }
         uint64_t budget = next_budget(g);
@@ -422,9 +422,9 @@ void hv_run(struct hv_guest *g)
             break;
         }
         struct hv_trap trap;
-        g->sw_ops->run(g->sw, budget, &trap);
+        g->live.sw_ops->run(g->live.sw, budget, &trap);
         hv_handle_trap(g, &trap);
-        if (HV_UNLIKELY(g->debug_step || g->nwatch))
+        if (HV_UNLIKELY(g->live.debug_step || g->live.nwatch))
             debug_step_done(g);
     }
     hv_console_flush(g);

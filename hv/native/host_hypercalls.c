@@ -161,15 +161,15 @@ static void hc_test_result(struct hv_guest *g, struct hcall *hc)
         hv_kill(g, "more than %u test results", HV_TEST_RESULTS_MAX);
         return;
     }
-    if (g->nresults == g->results_cap) {
-        size_t cap = g->results_cap ? 2 * g->results_cap : 4;
-        struct hv_test_result *p = realloc(g->results, cap * sizeof(*p));
+    if (g->nresults == g->live.results_cap) {
+        size_t cap = g->live.results_cap ? 2 * g->live.results_cap : 4;
+        struct hv_test_result *p = realloc(g->live.results, cap * sizeof(*p));
         if (!p) {
             hv_kill(g, "out of host memory for test results");
             return;
         }
-        g->results = p;
-        g->results_cap = cap;
+        g->live.results = p;
+        g->live.results_cap = cap;
     }
     struct hv_test_result r = {
         .outcome = (enum hv_outcome)outcome,
@@ -188,7 +188,7 @@ static void hc_test_result(struct hv_guest *g, struct hcall *hc)
         free(r.message);
         return;
     }
-    g->results[g->nresults++] = r;
+    g->live.results[g->nresults++] = r;
     hc->ret = 0;
 }
 
@@ -207,9 +207,9 @@ static void hc_set_clockevent(struct hv_guest *g, struct hcall *hc)
 static void hc_halt(struct hv_guest *g, struct hcall *hc)
 {
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
+    g->live.sw_ops->get_regs(g->live.sw, &r);
     r.eflags |= HV_IF;
-    g->sw_ops->set_regs(g->sw, &r);
+    g->live.sw_ops->set_regs(g->live.sw, &r);
     g->halted = true;
     g->halt_eip = g->hcall_eip;
     hc->ret = 0;
@@ -234,18 +234,18 @@ static void hc_new_pgtable(struct hv_guest *g, struct hcall *hc)
         return;
     }
     struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
+    g->live.sw_ops->get_sregs(g->live.sw, &s);
     s.cr3 = hc->arg[0];
     s.cr0 |= HV_CR0_PG | HV_CR0_WP | HV_CR0_PE;
     s.cr4 |= HV_CR4_PSE;
-    g->sw_ops->set_sregs(g->sw, &s);
-    g->sw_ops->flush_tlb(g->sw, 0, true);   /* even when the directory is the same */
+    g->live.sw_ops->set_sregs(g->live.sw, &s);
+    g->live.sw_ops->flush_tlb(g->live.sw, 0, true);   /* even when the directory is the same */
     hc->ret = 0;
 }
 
 static void hc_flush_tlb(struct hv_guest *g, struct hcall *hc)
 {
-    g->sw_ops->flush_tlb(g->sw, 0, true);
+    g->live.sw_ops->flush_tlb(g->live.sw, 0, true);
     hc->ret = 0;
 }
 
@@ -255,7 +255,7 @@ static void hc_set_pte(struct hv_guest *g, struct hcall *hc)
         hc->ret = (uint32_t)-E_INVAL;
         return;
     }
-    g->sw_ops->flush_tlb(g->sw, hc->arg[1], false);
+    g->live.sw_ops->flush_tlb(g->live.sw, hc->arg[1], false);
     hc->ret = 0;
 }
 
@@ -267,7 +267,7 @@ static void hc_set_pgd(struct hv_guest *g, struct hcall *hc)
     }
     /* One directory entry covers 4 MiB: drop every translation under it. */
     for (uint32_t k = 0; k < 1024; k++)
-        g->sw_ops->flush_tlb(g->sw, (hc->arg[1] << 22) | (k << 12), false);
+        g->live.sw_ops->flush_tlb(g->live.sw, (hc->arg[1] << 22) | (k << 12), false);
     hc->ret = 0;
 }
 
@@ -277,7 +277,7 @@ static void hc_notify(struct hv_guest *g, struct hcall *hc)
     uint32_t index;
     if (!hv_read(g, hc->arg[0], &index, 4))
         return;
-    const struct hv_launcher *l = g->launcher;
+    const struct hv_launcher *l = g->live.launcher;
     if (!l || !l->notify || index >= l->ndevices) {
         hc->ret = (uint32_t)-E_NODEV;
         return;
@@ -312,7 +312,7 @@ static const struct {
 void hv_do_hypercall(struct hv_guest *g)
 {
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
+    g->live.sw_ops->get_regs(g->live.sw, &r);
     struct hcall hc = {
         .nr = r.gpr[HV_EAX],
         .arg = { r.gpr[HV_EBX], r.gpr[HV_ECX], r.gpr[HV_EDX], r.gpr[HV_ESI] },
@@ -323,9 +323,9 @@ void hv_do_hypercall(struct hv_guest *g)
     if (g->stop != HV_RUNNING)
         return;
     g->irq_recheck = true;          /* any hypercall may have unblocked an IRQ */
-    g->sw_ops->get_regs(g->sw, &r); /* HALT changed EFLAGS */
+    g->live.sw_ops->get_regs(g->live.sw, &r); /* HALT changed EFLAGS */
     r.gpr[HV_EAX] = hc.ret;
     if (hc.set_edx)
         r.gpr[HV_EDX] = hc.ret_hi;
-    g->sw_ops->set_regs(g->sw, &r);
+    g->live.sw_ops->set_regs(g->live.sw, &r);
 }

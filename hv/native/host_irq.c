@@ -56,7 +56,7 @@ void hv_guest_data_sync(struct hv_guest *g, bool time)
         uint64_t now = hv_guest_clock(g);
         memcpy(gd + GD_TIME, &now, 8);
     }
-    g->sw_ops->mem_written(g->sw, g->guest_data, 24);
+    g->live.sw_ops->mem_written(g->live.sw, g->guest_data, 24);
 }
 
 static uint32_t guest_blocked(struct hv_guest *g)
@@ -94,7 +94,7 @@ enum gate_found { GATE_NONE, GATE_OK, GATE_FAULT };
 static enum gate_found find_gate(struct hv_guest *g, uint32_t vector, struct hv_gate *out)
 {
     struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
+    g->live.sw_ops->get_sregs(g->live.sw, &s);
     if (s.idt.limit == 0) {
         *out = g->idt[vector & 0xff];
         return out->present ? GATE_OK : GATE_NONE;
@@ -155,16 +155,16 @@ bool hv_irq_deliverable(struct hv_guest *g)
  */
 static bool can_take_now(struct hv_guest *g, struct hv_regs *r)
 {
-    g->sw_ops->get_regs(g->sw, r);
+    g->live.sw_ops->get_regs(g->live.sw, r);
     if (!(r->eflags & HV_IF)) {
         if (!g->irq_window) {
             g->irq_window = true;
-            g->sw_ops->irq_window(g->sw, true);
+            g->live.sw_ops->irq_window(g->live.sw, true);
         }
         return false;
     }
     struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
+    g->live.sw_ops->get_sregs(g->live.sw, &s);
     if (s.interrupt_shadow) {
         g->step_one = true;                 /* the instruction after sti first */
         g->irq_recheck = true;
@@ -290,7 +290,7 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
                        uint32_t error, uint32_t return_eip, uint32_t *fa, uint32_t *fe)
 {
     struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
+    g->live.sw_ops->get_sregs(g->live.sw, &s);
     struct hv_segment cs, ss = s.seg[HV_SS];
     if (!handler_cs(g, &s, gate->sel, &cs)) {
         *fa = gate->sel;
@@ -298,7 +298,7 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
         return false;
     }
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
+    g->live.sw_ops->get_regs(g->live.sw, &r);
     uint32_t esp = r.gpr[HV_ESP];
     bool outer = s.cpl != 0;
     if (outer) {
@@ -321,12 +321,12 @@ static bool enter_gate(struct hv_guest *g, const struct hv_gate *gate, bool has_
     r.eflags &= ~(HV_TF | HV_NT | (1u << 16) | (1u << 17));     /* TF NT RF VM */
     if (gate->type == GATE_INTR)
         r.eflags &= ~HV_IF;
-    g->sw_ops->set_regs(g->sw, &r);
+    g->live.sw_ops->set_regs(g->live.sw, &r);
     if (memcmp(&s.seg[HV_CS], &cs, sizeof(cs)) != 0 || outer) {
         s.seg[HV_CS] = cs;
         s.seg[HV_SS] = ss;
         s.cpl = 0;
-        g->sw_ops->set_sregs(g->sw, &s);
+        g->live.sw_ops->set_sregs(g->live.sw, &s);
     }
     return true;
 }
@@ -337,9 +337,9 @@ static void note_fault(struct hv_guest *g, uint32_t fa, uint32_t fe)
     if (fe == ~0u)
         return;
     struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
+    g->live.sw_ops->get_sregs(g->live.sw, &s);
     s.cr2 = fa;
-    g->sw_ops->set_sregs(g->sw, &s);
+    g->live.sw_ops->set_sregs(g->live.sw, &s);
 }
 
 bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t error,
@@ -353,7 +353,7 @@ bool hv_deliver(struct hv_guest *g, uint32_t vector, bool has_error, uint32_t er
         /* `int n` from ring 3 needs a gate with DPL 3: else #GP(vector*8+2),
          * returning to the int itself. */
         struct hv_sregs s;
-        g->sw_ops->get_sregs(g->sw, &s);
+        g->live.sw_ops->get_sregs(g->live.sw, &s);
         if (s.cpl > gate.dpl) {
             if (!hv_deliver(g, HV_VEC_GP, true, (vector & 0xff) * 8 + 2, origin_eip,
                             origin_eip, false))
@@ -389,7 +389,7 @@ void hv_irq_poll(struct hv_guest *g)
     if (!ready) {
         if (g->irq_window) {
             g->irq_window = false;
-            g->sw_ops->irq_window(g->sw, false);
+            g->live.sw_ops->irq_window(g->live.sw, false);
         }
         return;
     }

@@ -118,7 +118,7 @@ enum hv_walk hv_pt_walk(struct hv_guest *g, const struct hv_mmu *m, uint32_t va,
 void hv_mmu_get(struct hv_guest *g, struct hv_mmu *m)
 {
     struct hv_sregs s;
-    g->sw_ops->get_sregs(g->sw, &s);
+    g->live.sw_ops->get_sregs(g->live.sw, &s);
     m->cr0 = s.cr0;
     m->cr3 = s.cr3;
     m->cr4 = s.cr4;
@@ -144,7 +144,7 @@ bool hv_vcopy(struct hv_guest *g, uint32_t va, void *buf, uint32_t len, bool wri
         }
         if (write) {
             memcpy(p, b, chunk);
-            g->sw_ops->mem_written(g->sw, pa, chunk);
+            g->live.sw_ops->mem_written(g->live.sw, pa, chunk);
         } else {
             memcpy(b, p, chunk);
         }
@@ -192,7 +192,7 @@ uint32_t hv_debug_copy(struct hv_guest *g, uint32_t va, void *buf, uint32_t len,
             break;
         if (write) {
             memcpy(p, b + done, chunk);
-            g->sw_ops->mem_written(g->sw, pa, chunk);
+            g->live.sw_ops->mem_written(g->live.sw, pa, chunk);
         } else {
             memcpy(b + done, p, chunk);
         }

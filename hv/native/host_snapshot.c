@@ -2,9 +2,9 @@
  * host_snapshot.c: a whole machine, saved and put back (reverse execution).
  *
  * A snapshot is everything the rest of a run depends on: guest RAM, the
- * host's state in struct hv_guest (the clock and timer, pending IRQs,
- * halt, a hypercall waiting to be serviced, the gates, every device's
- * registers), the console and test results so far, and the switcher's own
+ * host's state in struct hv_guest but not its live part (the clock and
+ * timer, pending IRQs, halt, a hypercall waiting to be serviced, the gates,
+ * every device's registers), the console and test results so far, and the switcher's own
  * state through its save op.  Restoring one and running on gives the same
  * console, instruction count and interrupt timing as the first time, which
  * the virtual clock makes exact.
@@ -38,12 +38,12 @@ static const uint8_t zero_page[HV_PAGE_SIZE];
  */
 static uint8_t *ram_touched(const struct hv_guest *g)
 {
-    uint32_t npages = g->ram_size / HV_PAGE_SIZE;
+    uint32_t npages = g->live.ram_size / HV_PAGE_SIZE;
     uint64_t *map = malloc(npages * sizeof(uint64_t));
     uint8_t *bits = calloc(npages / 8 + 1, 1);
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     size_t want = npages * sizeof(uint64_t), got = 0;
-    off_t at = (off_t)((uintptr_t)g->ram / HV_PAGE_SIZE * sizeof(uint64_t));
+    off_t at = (off_t)((uintptr_t)g->live.ram / HV_PAGE_SIZE * sizeof(uint64_t));
     while (fd >= 0 && map && got < want) {
         ssize_t n = pread(fd, (uint8_t *)map + got, want - got, at + (off_t)got);
         if (n <= 0)
@@ -83,7 +83,7 @@ void hv_ram_image_unref(struct hv_ram_image *img)
 static struct hv_ram_image *ram_image_take(const struct hv_guest *g,
                                            const struct hv_ram_image *prev)
 {
-    uint32_t npages = g->ram_size / HV_PAGE_SIZE;
+    uint32_t npages = g->live.ram_size / HV_PAGE_SIZE;
     struct hv_ram_image *img = calloc(1, sizeof(*img) + npages * sizeof(img->page[0]));
     if (!img)
         return NULL;
@@ -93,7 +93,7 @@ static struct hv_ram_image *ram_image_take(const struct hv_guest *g,
     for (uint32_t p = 0; p < npages; p++) {
         if (!touched(bits, p))
             continue;                       /* zeroes */
-        const uint8_t *src = g->ram + (size_t)p * HV_PAGE_SIZE;
+        const uint8_t *src = g->live.ram + (size_t)p * HV_PAGE_SIZE;
         struct hv_ram_page *old = prev ? prev->page[p] : NULL;
         if (memcmp(src, old ? old->data : zero_page, HV_PAGE_SIZE) == 0) {
             if (old)
@@ -124,7 +124,7 @@ static void ram_image_put(struct hv_guest *g, const struct hv_ram_image *img)
 {
     uint8_t *bits = ram_touched(g);
     for (uint32_t p = 0; p < img->npages; p++) {
-        uint8_t *dst = g->ram + (size_t)p * HV_PAGE_SIZE;
+        uint8_t *dst = g->live.ram + (size_t)p * HV_PAGE_SIZE;
         if (!img->page[p] && !touched(bits, p))
             continue;                       /* zeroes in both */
         const uint8_t *want = img->page[p] ? img->page[p]->data : zero_page;
@@ -193,35 +193,44 @@ void hv_snapshot_free(struct hv_snapshot *s)
     free(s);
 }
 
+/*
+ * A machine's state is all of struct hv_guest after its live part (hv.h:
+ * struct hv_live, the first member): a snapshot copies that, and a restore
+ * copies it back in one go and never touches g->live.  So the debugger's
+ * debug_interrupt, set from another thread, is never written here.
+ */
+_Static_assert(offsetof(struct hv_guest, live) == 0, "struct hv_live comes first");
+#define STATE_AT sizeof(struct hv_live)
+
+static void copy_state(struct hv_guest *dst, const struct hv_guest *src)
+{
+    memcpy((uint8_t *)dst + STATE_AT, (const uint8_t *)src + STATE_AT,
+           sizeof(struct hv_guest) - STATE_AT);
+}
+
 struct hv_snapshot *hv_snapshot_take(struct hv_guest *g)
 {
     struct hv_snapshot *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->sw_ops = g->sw_ops;
-    s->ram_size = g->ram_size;
-    s->instructions = g->sw_ops->instructions(g->sw);
-    s->guest = *g;
-    s->guest.console = NULL;            /* copied below; the rest is not kept */
-    s->guest.results = NULL;
-    s->guest.watch = NULL;
-    s->guest.launcher = NULL;
-    s->guest.ram_image = NULL;
-    s->sw_size = g->sw_ops->state_size(g->sw);
+    s->sw_ops = g->live.sw_ops;
+    s->ram_size = g->live.ram_size;
+    s->instructions = g->live.sw_ops->instructions(g->live.sw);
+    copy_state(&s->guest, g);               /* s->guest.live stays zeroes */
+    s->sw_size = g->live.sw_ops->state_size(g->live.sw);
     s->sw_state = malloc(s->sw_size);
     s->console = malloc(g->console_len ? g->console_len : 1);
-    if (!s->sw_state || !s->console || !copy_results(&s->results, g->results, g->nresults))
+    if (!s->sw_state || !s->console || !copy_results(&s->results, g->live.results, g->nresults))
         goto error;
-    s->guest.nresults = g->nresults;
     if (g->console_len)
-        memcpy(s->console, g->console, g->console_len);
-    g->sw_ops->save(g->sw, s->sw_state);
-    s->ram = ram_image_take(g, g->ram_image);
+        memcpy(s->console, g->live.console, g->console_len);
+    g->live.sw_ops->save(g->live.sw, s->sw_state);
+    s->ram = ram_image_take(g, g->live.ram_image);
     if (!s->ram)
         goto error;
     /* The machine's next snapshot shares pages with this one. */
-    hv_ram_image_unref(g->ram_image);
-    g->ram_image = s->ram;
+    hv_ram_image_unref(g->live.ram_image);
+    g->live.ram_image = s->ram;
     s->ram->refs++;
     return s;
 error:
@@ -230,52 +239,16 @@ error:
     return NULL;
 }
 
-/* The fields of g that are not the machine's state: where its memory and
- * engine are, what the current run set up, and the debugger's. */
-static void keep_live(struct hv_guest *g, const struct hv_guest *live)
-{
-    g->ram = live->ram;
-    g->ram_size = live->ram_size;
-    g->sw_ops = live->sw_ops;
-    g->sw = live->sw;
-    g->max_instructions = live->max_instructions;
-    g->deadline = live->deadline;
-    g->last_poll = live->last_poll;
-    g->console = live->console;
-    g->console_cap = live->console_cap;
-    g->launcher = live->launcher;
-    g->debug_step = live->debug_step;
-    g->debug_interrupt = __atomic_load_n(&live->debug_interrupt, __ATOMIC_RELAXED);
-    g->debug_reason = live->debug_reason;
-    g->debug_stop_at = live->debug_stop_at;
-    g->watch = live->watch;
-    g->nwatch = live->nwatch;
-    g->watch_hit = live->watch_hit;
-    g->watch_hit_kind = live->watch_hit_kind;
-    g->watch_accesses = live->watch_accesses;
-    g->watch_touched = false;
-    g->clock = live->clock;
-    g->qemu_exit = live->qemu_exit;
-    g->serial_fd = live->serial_fd;
-    g->debugcon_fd = live->debugcon_fd;
-    g->uart.in = live->uart.in;
-    g->uart.in_len = live->uart.in_len;
-    g->uart.in_pos = live->uart.in_pos;
-    g->results = live->results;
-    g->results_cap = live->results_cap;
-    g->ram_image = live->ram_image;
-}
-
 bool hv_snapshot_restore(struct hv_guest *g, const struct hv_snapshot *s)
 {
     /* What can fail comes first, so that a failure changes nothing. */
     size_t len = s->guest.console_len;
-    if (len > g->console_cap) {
-        uint8_t *p = realloc(g->console, len);
+    if (len > g->live.console_cap) {
+        uint8_t *p = realloc(g->live.console, len);
         if (!p)
             return false;
-        g->console = p;
-        g->console_cap = len;
+        g->live.console = p;
+        g->live.console_cap = len;
     }
     struct hv_test_result *results;
     if (!copy_results(&results, s->results, s->guest.nresults))
@@ -284,25 +257,25 @@ bool hv_snapshot_restore(struct hv_guest *g, const struct hv_snapshot *s)
     ram_image_put(g, s->ram);
     struct hv_ram_image *image = s->ram;
     image->refs++;
-    hv_ram_image_unref(g->ram_image);
-    free_results(g->results, g->nresults);
+    hv_ram_image_unref(g->live.ram_image);
+    free_results(g->live.results, g->nresults);
 
-    struct hv_guest live = *g;
-    *g = s->guest;
-    keep_live(g, &live);
-    g->ram_image = image;
-    g->results = results;
-    g->results_cap = s->guest.nresults;
+    copy_state(g, &s->guest);
+    g->watch_touched = false;
+    g->live.ram_image = image;
+    g->live.results = results;
+    g->live.results_cap = s->guest.nresults;
     if (len)
-        memcpy(g->console, s->console, len);
-    g->sw_ops->restore(g->sw, s->sw_state);
+        memcpy(g->live.console, s->console, len);
+    g->live.sw_ops->restore(g->live.sw, s->sw_state);
     /* What is watched now reads as it was: no change to report yet. */
-    g->watch_icount = g->sw_ops->instructions(g->sw);
-    for (uint32_t k = 0; k < g->nwatch; k++) {
-        if (g->watch[k].kind != HV_WATCH_WRITE)
+    g->watch_icount = g->live.sw_ops->instructions(g->live.sw);
+    for (uint32_t k = 0; k < g->live.nwatch; k++) {
+        struct hv_watch *w = &g->live.watch[k];
+        if (w->kind != HV_WATCH_WRITE)
             continue;
-        memset(g->watch[k].old, 0, g->watch[k].len);
-        hv_debug_copy(g, g->watch[k].addr, g->watch[k].old, g->watch[k].len, false);
+        memset(w->old, 0, w->len);
+        hv_debug_copy(g, w->addr, w->old, w->len, false);
     }
     return true;
 }

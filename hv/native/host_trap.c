@@ -40,10 +40,10 @@ static void kill_unhandled(struct hv_guest *g, const struct hv_trap *t)
 static void handle_in(struct hv_guest *g, const struct hv_trap *t)
 {
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
+    g->live.sw_ops->get_regs(g->live.sw, &r);
     uint32_t keep = t->size == 4 ? 0 : t->size == 2 ? 0xffff0000u : 0xffffff00u;
     r.gpr[HV_EAX] = (r.gpr[HV_EAX] & keep) | hv_port_in(g, t->port, t->size);
-    g->sw_ops->set_regs(g->sw, &r);
+    g->live.sw_ops->set_regs(g->live.sw, &r);
 }
 
 /* Exceptions that push an error code (SDM vol. 3, table 6-1). */
@@ -58,9 +58,9 @@ static void handle_fault(struct hv_guest *g, const struct hv_trap *t)
     if (t->vector == HV_VEC_PF) {
         /* CR2 holds the address before the handler runs, and guest_data too. */
         struct hv_sregs s;
-        g->sw_ops->get_sregs(g->sw, &s);
+        g->live.sw_ops->get_sregs(g->live.sw, &s);
         s.cr2 = t->cr2;
-        g->sw_ops->set_sregs(g->sw, &s);
+        g->live.sw_ops->set_sregs(g->live.sw, &s);
         if (g->has_guest_data)
             hv_write(g, g->guest_data + 8, &t->cr2, 4);
     }
@@ -76,7 +76,7 @@ static void handle_softint(struct hv_guest *g, const struct hv_trap *t)
         /* Only the guest's kernel talks to the host: from ring 3, int $0x1f
          * is an ordinary software interrupt. */
         struct hv_sregs s;
-        g->sw_ops->get_sregs(g->sw, &s);
+        g->live.sw_ops->get_sregs(g->live.sw, &s);
         if (s.cpl == 0) {
             g->hcall_pending = true;
             g->hcall_eip = t->eip;
@@ -91,7 +91,7 @@ static void handle_softint(struct hv_guest *g, const struct hv_trap *t)
 static void handle_hlt(struct hv_guest *g, const struct hv_trap *t)
 {
     struct hv_regs r;
-    g->sw_ops->get_regs(g->sw, &r);
+    g->live.sw_ops->get_regs(g->live.sw, &r);
     if (!(r.eflags & HV_IF)) {
         hv_kill(g, "hlt with interrupts off at eip=0x%08x", t->eip);
         return;
@@ -135,7 +135,7 @@ void hv_handle_trap(struct hv_guest *g, const struct hv_trap *t)
         break;
     case HV_TRAP_BREAK:
         g->stop = HV_STOP_DEBUG;    /* the embedder's debugger takes over */
-        g->debug_reason = HV_DEBUG_BREAK;
+        g->live.debug_reason = HV_DEBUG_BREAK;
         break;
     }
 }

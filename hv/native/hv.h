@@ -265,12 +265,17 @@ enum hv_clock {
 /* What a debugger's watchpoint watches: bits of HV_WATCH_READ|HV_WATCH_WRITE. */
 enum hv_watch_kind { HV_WATCH_WRITE = 1, HV_WATCH_READ = 2, HV_WATCH_ACCESS = 3 };
 
-/* COM1's registers and the serial input (dev_uart16550.c). */
+/* COM1's registers (dev_uart16550.c); its input is in struct hv_live. */
 struct hv_uart {
     uint8_t ier, fcr, lcr, mcr, scr, dll, dlm;
     bool thre_pending, irq_level;
-    const uint8_t *in;      /* the embedder's bytes; it keeps them alive for the run */
-    size_t in_len, in_pos;
+};
+
+/* The bytes COM1 receives: the embedder's, kept alive for the run; `pos`
+ * of them were read. */
+struct hv_serial_in {
+    const uint8_t *buf;
+    size_t len, pos;
 };
 
 /* One 8259A (dev_pic8259.c). */
@@ -310,45 +315,34 @@ enum hv_stop {
     HV_STOP_DEBUG,      /* paused for the debugger (debug_reason): the run may go on */
 };
 
-/* The whole machine state, except guest RAM and the switcher's, lives in
- * struct hv_guest and is saved by value (host_snapshot.c): a new field that
- * is a pointer, or that belongs to one run or to the debugger rather than to
- * the machine, must be added to the fields restore keeps (keep_live()). */
-struct hv_guest {
+/*
+ * The whole machine state, except guest RAM and the switcher's, lives in
+ * struct hv_guest and is saved by value (host_snapshot.c).  What a restore
+ * leaves as it is sits apart in struct hv_live, the first member: where this
+ * guest's memory and engine are, the current run's limits and settings,
+ * where its output goes, and the debugger's.  A snapshot is everything after
+ * it, and a restore copies that back and never touches the live part.  A new
+ * field that is a pointer, or that belongs to one run or to the debugger
+ * rather than to the machine, goes in struct hv_live.
+ */
+struct hv_live {
     uint8_t *ram;
     uint32_t ram_size;
 
     const struct hv_switcher_ops *sw_ops;
     void *sw;
 
-    enum hv_stop stop;
-    int status;
-    char reason[HV_REASON_MAX];
-
     /* Limits of the current run. */
     uint64_t max_instructions;      /* 0 = none */
     double deadline;                /* monotonic seconds; 0 = none */
     double last_poll;
 
-    /* Console: everything is captured; `streamed` bytes went out already. */
+    /* The console's buffer (what it holds, console_len, is the machine's). */
     uint8_t *console;
-    size_t console_len, console_cap, streamed;
-    bool console_truncated;
+    size_t console_cap;
 
     const struct hv_launcher *launcher;
 
-    /* Hypercall waiting to be serviced by the run loop. */
-    bool hcall_pending;
-    uint32_t hcall_eip;             /* address of its int $0x1f */
-    uint32_t guest_data;            /* gpa registered by INIT */
-    bool has_guest_data;
-
-    /* Interrupts and traps (host_irq.c). */
-    struct hv_gate idt[256];
-    uint32_t irq_pending;           /* bit n: IRQ n raised, not yet delivered */
-    bool irq_recheck;               /* something changed: look for a delivery */
-    bool irq_window;                /* the switcher comes back when IF is set */
-    bool step_one;                  /* run one instruction (an sti shadow) first */
     /* The debugger (hv/gdbstub.py): stop after one instruction, or when
      * debug_interrupt is set (from any thread); why the run paused. */
     bool debug_step;
@@ -366,13 +360,52 @@ struct hv_guest {
     uint32_t nwatch, watch_hit;
     enum hv_watch_kind watch_hit_kind;
     bool watch_accesses;            /* some are read or access watchpoints */
-    bool watch_touched;             /* the instruction now running touched one */
+
+    /* How the run was set up. */
+    enum hv_clock clock;
+    bool qemu_exit;                 /* port 0xF4: QEMU's status (v << 1) | 1 */
+    int serial_fd, debugcon_fd;     /* where COM1 / port 0xE9 output goes; -1: the console */
+    struct hv_serial_in serial_in;  /* what COM1 receives (dev_uart16550.c) */
+
+    /* The test results' array (nresults of them are the machine's). */
+    struct hv_test_result *results;
+    size_t results_cap;
+
+    /* The RAM of the last snapshot taken or restored: the next snapshot
+     * shares the pages that still hold the same bytes (host_snapshot.c). */
+    struct hv_ram_image *ram_image;
+};
+
+struct hv_guest {
+    struct hv_live live;            /* first: see struct hv_live */
+
+    enum hv_stop stop;
+    int status;
+    char reason[HV_REASON_MAX];
+
+    /* Console: everything is captured; `streamed` bytes went out already. */
+    size_t console_len, streamed;
+    bool console_truncated;
+
+    /* Hypercall waiting to be serviced by the run loop. */
+    bool hcall_pending;
+    uint32_t hcall_eip;             /* address of its int $0x1f */
+    uint32_t guest_data;            /* gpa registered by INIT */
+    bool has_guest_data;
+
+    /* Interrupts and traps (host_irq.c). */
+    struct hv_gate idt[256];
+    uint32_t irq_pending;           /* bit n: IRQ n raised, not yet delivered */
+    bool irq_recheck;               /* something changed: look for a delivery */
+    bool irq_window;                /* the switcher comes back when IF is set */
+    bool step_one;                  /* run one instruction (an sti shadow) first */
+    /* A watchpoint the instruction now running touched (see live.watch). */
+    bool watch_touched;
     uint32_t watch_touched_addr;
     enum hv_watch_kind watch_touched_kind;
     uint64_t watch_icount;          /* instructions retired before it */
 
     /* The clock, the timer and halt (host_clock.c). */
-    enum hv_clock clock;
     uint64_t skipped_ns;            /* virtual clock: time jumped over in halt */
     double boot_time;               /* host clock: CLOCK_MONOTONIC at boot */
     bool timer_armed;
@@ -385,8 +418,6 @@ struct hv_guest {
     uint32_t halt_eip;              /* the hlt or int $0x1f that halted */
 
     /* Port devices (dev_*.c). */
-    bool qemu_exit;                 /* port 0xF4: QEMU's status (v << 1) | 1 */
-    int serial_fd, debugcon_fd;     /* where COM1 / port 0xE9 output goes; -1: the console */
     struct hv_uart uart;
     struct hv_pic pic[2];           /* master, slave */
     bool pic_active;                /* the guest initialised the PIC: IRQs 0-15 go there */
@@ -395,13 +426,8 @@ struct hv_guest {
     uint8_t cmos[128], cmos_index;  /* dev_rtc.c */
     bool cmos_ready;
 
-    /* Test results reported with TEST_RESULT, in order. */
-    struct hv_test_result *results;
-    size_t nresults, results_cap;
-
-    /* The RAM of the last snapshot taken or restored: the next snapshot
-     * shares the pages that still hold the same bytes (host_snapshot.c). */
-    struct hv_ram_image *ram_image;
+    /* Test results reported with TEST_RESULT, in order (in live.results). */
+    size_t nresults;
 };
 
 /* One TEST_RESULT report; strings are host copies (NULL when absent). */
@@ -426,9 +452,9 @@ void hv_guest_destroy(struct hv_guest *g);
  * outside RAM.  addr + len is computed so that it cannot wrap. */
 static inline uint8_t *hv_gpa(const struct hv_guest *g, uint32_t addr, uint32_t len)
 {
-    if (len > g->ram_size || addr > g->ram_size - len)
+    if (len > g->live.ram_size || addr > g->live.ram_size - len)
         return NULL;
-    return g->ram + addr;
+    return g->live.ram + addr;
 }
 
 /* Checked copies between guest RAM and the host.  On a bad range the guest is

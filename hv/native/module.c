@@ -268,7 +268,7 @@ static PyObject *Bus_get_memory_size(Bus *self, void *closure)
 {
     (void)closure;
     struct hv_guest *g = bus_guest(self);
-    return g ? PyLong_FromUnsignedLong(g->ram_size) : NULL;
+    return g ? PyLong_FromUnsignedLong(g->live.ram_size) : NULL;
 }
 
 static PyObject *Bus_get_clock_ns(Bus *self, void *closure)
@@ -505,7 +505,7 @@ static PyObject *test_results(const struct hv_guest *g)
 {
     PyObject *list = PyTuple_New((Py_ssize_t)g->nresults);
     for (size_t k = 0; list && k < g->nresults; k++) {
-        const struct hv_test_result *r = &g->results[k];
+        const struct hv_test_result *r = &g->live.results[k];
         PyObject *item = Py_BuildValue("(iNINNNN)", (int)r->outcome, str_or_none(r->file),
                                        r->line, str_or_none(r->expr), str_or_none(r->lhs),
                                        str_or_none(r->rhs), str_or_none(r->message));
@@ -538,8 +538,8 @@ static PyObject *Machine_run(Machine *self, PyObject *args, PyObject *kwds)
                                      &max_o, &console, &devices_o, &clock, &qemu_exit, &serial,
                                      &serial_fd, &debugcon_fd, &step, &stop_at))
         return NULL;
-    self->g->serial_fd = serial_fd < 0 ? -1 : serial_fd;
-    self->g->debugcon_fd = debugcon_fd < 0 ? -1 : debugcon_fd;
+    self->g->live.serial_fd = serial_fd < 0 ? -1 : serial_fd;
+    self->g->live.debugcon_fd = debugcon_fd < 0 ? -1 : debugcon_fd;
     PyObject *ret = run_guest(self, timeout_o, max_o, console, devices_o, clock, qemu_exit,
                               &serial, step, stop_at);
     if (serial.obj)
@@ -619,11 +619,11 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
     struct hv_launcher l = { .ctx = self, .console_fd = -1, .check_signals = cb_check_signals,
                              .ndevices = (size_t)PyTuple_GET_SIZE(devices),
                              .notify = cb_notify };
-    g->clock = clk;
-    g->qemu_exit = qemu_exit != 0;
-    g->uart.in = serial->buf;
-    g->uart.in_len = serial->obj ? (size_t)serial->len : 0;
-    g->uart.in_pos = 0;
+    g->live.clock = clk;
+    g->live.qemu_exit = qemu_exit != 0;
+    g->live.serial_in.buf = serial->buf;
+    g->live.serial_in.len = serial->obj ? (size_t)serial->len : 0;
+    g->live.serial_in.pos = 0;
     if (PyLong_Check(console)) {
         long fd = PyLong_AsLong(console);
         if (PyErr_Occurred())
@@ -641,30 +641,30 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
         l.console = cb_console;
     }
 
-    uint64_t start = g->sw_ops->instructions(g->sw);
-    g->max_instructions = max_insns ? start + max_insns : 0;
-    g->launcher = &l;
+    uint64_t start = g->live.sw_ops->instructions(g->live.sw);
+    g->live.max_instructions = max_insns ? start + max_insns : 0;
+    g->live.launcher = &l;
     self->console_cb = console;
     self->running = 1;
     double t0 = hv_monotonic();
-    g->deadline = timeout > 0 ? t0 + timeout : 0;
-    g->debug_step = step != 0;
-    g->debug_stop_at = stop_at;
-    g->debug_reason = HV_DEBUG_NONE;
+    g->live.deadline = timeout > 0 ? t0 + timeout : 0;
+    g->live.debug_step = step != 0;
+    g->live.debug_stop_at = stop_at;
+    g->live.debug_reason = HV_DEBUG_NONE;
     Py_BEGIN_ALLOW_THREADS
     hv_run(g);
     Py_END_ALLOW_THREADS
     double elapsed = hv_monotonic() - t0;
-    g->debug_step = false;
-    g->debug_stop_at = 0;
+    g->live.debug_step = false;
+    g->live.debug_stop_at = 0;
     if (g->stop == HV_STOP_DEBUG)
         g->stop = HV_RUNNING;           /* paused for the debugger: run() goes on */
     self->running = 0;
     self->console_cb = NULL;
-    g->launcher = NULL;
-    g->uart.in = NULL;                  /* the buffer is released after the run */
-    g->serial_fd = g->debugcon_fd = -1; /* the caller closes them */
-    g->uart.in_len = 0;
+    g->live.launcher = NULL;
+    g->live.serial_in.buf = NULL;                 /* the buffer is released after the run */
+    g->live.serial_fd = g->live.debugcon_fd = -1; /* the caller closes them */
+    g->live.serial_in.len = 0;
 
     if (self->pending_exc) {
         restore_exception(self);
@@ -674,12 +674,12 @@ static PyObject *run_guest(Machine *self, PyObject *timeout_o, PyObject *max_o,
         PyErr_SetNone(PyExc_KeyboardInterrupt);
         return NULL;
     }
-    uint64_t insns = g->sw_ops->instructions(g->sw) - start;
+    uint64_t insns = g->live.sw_ops->instructions(g->live.sw) - start;
     PyObject *status = g->stop == HV_STOP_EXIT ? PyLong_FromLong(g->status) : Py_NewRef(Py_None);
     PyObject *reason = g->stop == HV_STOP_KILLED ? PyUnicode_DecodeUTF8(g->reason,
                                                    (Py_ssize_t)strlen(g->reason), "replace")
                                                  : Py_NewRef(Py_None);
-    PyObject *out = PyBytes_FromStringAndSize((const char *)g->console,
+    PyObject *out = PyBytes_FromStringAndSize((const char *)g->live.console,
                                               (Py_ssize_t)g->console_len);
     PyObject *results = test_results(g);
     PyObject *ret = NULL;
@@ -704,7 +704,7 @@ static PyObject *Machine_read(Machine *self, PyObject *args)
     const uint8_t *p = hv_gpa(self->g, addr, len);
     if (!p) {
         PyErr_Format(PyExc_ValueError, "read of %u bytes at 0x%08x is outside guest RAM (%u bytes)",
-                     len, addr, self->g->ram_size);
+                     len, addr, self->g->live.ram_size);
         return NULL;
     }
     return PyBytes_FromStringAndSize((const char *)p, len);
@@ -723,11 +723,11 @@ static PyObject *Machine_write(Machine *self, PyObject *args)
     uint8_t *p = (uint64_t)buf.len <= UINT32_MAX ? hv_gpa(self->g, addr, (uint32_t)buf.len) : NULL;
     if (!p) {
         PyErr_Format(PyExc_ValueError, "write of %zd bytes at 0x%08x is outside guest RAM (%u bytes)",
-                     buf.len, addr, self->g->ram_size);
+                     buf.len, addr, self->g->live.ram_size);
         goto error;
     }
     memcpy(p, buf.buf, (size_t)buf.len);
-    self->g->sw_ops->mem_written(self->g->sw, addr, (uint32_t)buf.len);
+    self->g->live.sw_ops->mem_written(self->g->live.sw, addr, (uint32_t)buf.len);
     ret = Py_NewRef(Py_None);
 error:
     PyBuffer_Release(&buf);
@@ -753,7 +753,7 @@ static PyObject *Machine_set_breakpoints(Machine *self, PyObject *arg)
     for (Py_ssize_t k = 0; k < n; k++)
         if (parse_u32(PySequence_Fast_GET_ITEM(seq, k), "a breakpoint", &eips[k]))
             goto error;
-    self->g->sw_ops->set_breakpoints(self->g->sw, eips, (size_t)n);
+    self->g->live.sw_ops->set_breakpoints(self->g->live.sw, eips, (size_t)n);
     ret = Py_NewRef(Py_None);
 error:
     PyMem_Free(eips);
@@ -767,7 +767,7 @@ static PyObject *Machine_coverage_on(Machine *self, PyObject *Py_UNUSED(arg))
 {
     if (check_idle(self))
         return NULL;
-    if (self->g->sw_ops->coverage_on(self->g->sw))
+    if (self->g->live.sw_ops->coverage_on(self->g->live.sw))
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
@@ -807,7 +807,7 @@ static PyObject *Machine_coverage_branches(Machine *self, PyObject *Py_UNUSED(ar
     struct cov_list l = { PyList_New(0), 0 };
     if (!l.list)
         return NULL;
-    self->g->sw_ops->coverage_branches(self->g->sw, cov_append_branch, &l);
+    self->g->live.sw_ops->coverage_branches(self->g->live.sw, cov_append_branch, &l);
     if (l.failed)
         Py_CLEAR(l.list);
     return l.list;
@@ -820,7 +820,7 @@ static PyObject *Machine_coverage(Machine *self, PyObject *Py_UNUSED(arg))
     struct cov_list l = { PyList_New(0), 0 };
     if (!l.list)
         return NULL;
-    self->g->sw_ops->coverage_read(self->g->sw, cov_append, &l);
+    self->g->live.sw_ops->coverage_read(self->g->live.sw, cov_append, &l);
     if (l.failed)
         Py_CLEAR(l.list);
     return l.list;
@@ -889,16 +889,50 @@ error:
 
 /* ---- snapshots (host_snapshot.c) ---- */
 
-static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
+/*
+ * What Machine.snapshot() (snap NULL) and Machine.restore(snap) check before
+ * they touch the machine: it is not running; a snapshot is not taken of a
+ * machine with Python devices (their state lives in Python); and what is
+ * put back is a Snapshot of a machine with the same RAM size and switcher.
+ * 0, or -1 with the exception set.
+ */
+static int check_snapshot_call(Machine *self, PyObject *snap)
 {
     if (check_idle(self))
-        return NULL;
-    if (self->devices && PyTuple_GET_SIZE(self->devices) > 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "cannot take a snapshot of a machine with Python devices "
-                        "(devices= in run()): their state lives in Python");
-        return NULL;
+        return -1;
+    if (!snap) {
+        if (self->devices && PyTuple_GET_SIZE(self->devices) > 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "cannot take a snapshot of a machine with Python devices "
+                            "(devices= in run()): their state lives in Python");
+            return -1;
+        }
+        return 0;
     }
+    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
+    if (!PyObject_TypeCheck(snap, mst->snapshot_type)) {
+        PyErr_Format(PyExc_TypeError, "restore() takes a snapshot from Machine.snapshot(), "
+                     "not %.100s", Py_TYPE(snap)->tp_name);
+        return -1;
+    }
+    const struct hv_snapshot *s = ((Snapshot *)snap)->s;
+    if (s->ram_size != self->g->live.ram_size) {
+        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine with %u bytes of RAM; "
+                     "this one has %u", s->ram_size, self->g->live.ram_size);
+        return -1;
+    }
+    if (s->sw_ops != self->g->live.sw_ops) {
+        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine run by the %s switcher; "
+                     "this one uses %s", s->sw_ops->name, self->g->live.sw_ops->name);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
+{
+    if (check_snapshot_call(self, NULL))
+        return NULL;
     module_state *mst = PyType_GetModuleState(Py_TYPE(self));
     Snapshot *snap = PyObject_New(Snapshot, mst->snapshot_type);
     if (!snap)
@@ -913,26 +947,9 @@ static PyObject *Machine_snapshot(Machine *self, PyObject *Py_UNUSED(arg))
 
 static PyObject *Machine_restore(Machine *self, PyObject *arg)
 {
-    if (check_idle(self))
+    if (check_snapshot_call(self, arg))
         return NULL;
-    module_state *mst = PyType_GetModuleState(Py_TYPE(self));
-    if (!PyObject_TypeCheck(arg, mst->snapshot_type)) {
-        PyErr_Format(PyExc_TypeError, "restore() takes a snapshot from Machine.snapshot(), "
-                     "not %.100s", Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
-    const struct hv_snapshot *s = ((Snapshot *)arg)->s;
-    if (s->ram_size != self->g->ram_size) {
-        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine with %u bytes of RAM; "
-                     "this one has %u", s->ram_size, self->g->ram_size);
-        return NULL;
-    }
-    if (s->sw_ops != self->g->sw_ops) {
-        PyErr_Format(PyExc_ValueError, "the snapshot is of a machine run by the %s switcher; "
-                     "this one uses %s", s->sw_ops->name, self->g->sw_ops->name);
-        return NULL;
-    }
-    if (!hv_snapshot_restore(self->g, s))
+    if (!hv_snapshot_restore(self->g, ((Snapshot *)arg)->s))
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
@@ -941,7 +958,7 @@ static PyObject *Machine_restore(Machine *self, PyObject *arg)
 static PyObject *Machine_interrupt(Machine *self, PyObject *unused)
 {
     (void)unused;
-    __atomic_store_n(&self->g->debug_interrupt, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&self->g->live.debug_interrupt, 1, __ATOMIC_RELAXED);
     Py_RETURN_NONE;
 }
 
@@ -954,8 +971,8 @@ static PyObject *Machine_debug_regs(Machine *self, PyObject *unused)
     struct hv_guest *g = self->g;
     struct hv_regs r;
     struct hv_sregs sr;
-    g->sw_ops->get_regs(g->sw, &r);
-    g->sw_ops->get_sregs(g->sw, &sr);
+    g->live.sw_ops->get_regs(g->live.sw, &r);
+    g->live.sw_ops->get_sregs(g->live.sw, &sr);
     static const int order[6] = { HV_CS, HV_SS, HV_DS, HV_ES, HV_FS, HV_GS };
     PyObject *t = PyTuple_New(16);
     for (int k = 0; t && k < 16; k++) {
@@ -980,7 +997,7 @@ static PyObject *Machine_debug_fpu(Machine *self, PyObject *unused)
         return NULL;
     uint8_t buf[108 + 128 + 4];
     uint32_t mxcsr;
-    self->g->sw_ops->get_fpu(self->g->sw, buf, buf + 108, &mxcsr);
+    self->g->live.sw_ops->get_fpu(self->g->live.sw, buf, buf + 108, &mxcsr);
     memcpy(buf + 236, &mxcsr, 4);
     return PyBytes_FromStringAndSize((const char *)buf, sizeof(buf));
 }
@@ -999,7 +1016,7 @@ static PyObject *Machine_debug_set_fpu(Machine *self, PyObject *arg)
         const uint8_t *p = buf.buf;
         uint32_t mxcsr;
         memcpy(&mxcsr, p + 236, 4);
-        self->g->sw_ops->set_fpu(self->g->sw, p, p + 108, mxcsr);
+        self->g->live.sw_ops->set_fpu(self->g->live.sw, p, p + 108, mxcsr);
         ret = Py_NewRef(Py_None);
     }
     PyBuffer_Release(&buf);
@@ -1027,7 +1044,7 @@ static PyObject *Machine_debug_set_regs(Machine *self, PyObject *arg)
     memcpy(r.gpr, v, sizeof(r.gpr));
     r.eip = v[8];
     r.eflags = (v[9] | HV_FLAGS_FIXED) & ~0x8028u;  /* bits 1, 3, 5, 15 read as 1, 0, 0, 0 */
-    self->g->sw_ops->set_regs(self->g->sw, &r);
+    self->g->live.sw_ops->set_regs(self->g->live.sw, &r);
     ret = Py_NewRef(Py_None);
 error:
     Py_DECREF(seq);
@@ -1082,7 +1099,7 @@ static PyObject *Machine_get_debug_stop(Machine *self, void *closure)
     (void)closure;
     static const char *const names[] = { NULL, "step", "break", "interrupt", "watch",
                                          "stop_at" };
-    const char *s = names[self->g->debug_reason];
+    const char *s = names[self->g->live.debug_reason];
     if (!s)
         Py_RETURN_NONE;
     return PyUnicode_FromString(s);
@@ -1091,40 +1108,40 @@ static PyObject *Machine_get_debug_stop(Machine *self, void *closure)
 static PyObject *Machine_get_watch_hit(Machine *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromUnsignedLong(self->g->watch_hit);
+    return PyLong_FromUnsignedLong(self->g->live.watch_hit);
 }
 
 static PyObject *Machine_get_watch_kind(Machine *self, void *closure)
 {
     (void)closure;
     static const char *const names[] = { NULL, "write", "read", "access" };
-    if (self->g->debug_reason != HV_DEBUG_WATCH)
+    if (self->g->live.debug_reason != HV_DEBUG_WATCH)
         Py_RETURN_NONE;
-    return PyUnicode_FromString(names[self->g->watch_hit_kind]);
+    return PyUnicode_FromString(names[self->g->live.watch_hit_kind]);
 }
 
 static PyObject *Machine_get_instructions(Machine *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromUnsignedLongLong(self->g->sw_ops->instructions(self->g->sw));
+    return PyLong_FromUnsignedLongLong(self->g->live.sw_ops->instructions(self->g->live.sw));
 }
 
 static PyObject *Machine_get_memory_size(Machine *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromUnsignedLong(self->g->ram_size);
+    return PyLong_FromUnsignedLong(self->g->live.ram_size);
 }
 
 static PyObject *Machine_get_serial_read(Machine *self, void *closure)
 {
     (void)closure;
-    return PyLong_FromSize_t(self->g->uart.in_pos);
+    return PyLong_FromSize_t(self->g->live.serial_in.pos);
 }
 
 static PyObject *Machine_get_switcher(Machine *self, void *closure)
 {
     (void)closure;
-    return PyUnicode_FromString(self->g->sw_ops->name);
+    return PyUnicode_FromString(self->g->live.sw_ops->name);
 }
 
 static PyMethodDef Machine_methods[] = {

@@ -47,10 +47,10 @@ static void *emu_create(struct hv_guest *g)
     struct cpu *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    size_t pages = g->ram_size / HV_PAGE_SIZE + 1;
+    size_t pages = g->live.ram_size / HV_PAGE_SIZE + 1;
     c->g = g;
-    c->ram = g->ram;
-    c->ram_size = g->ram_size;
+    c->ram = g->live.ram;
+    c->ram_size = g->live.ram_size;
     c->codemap = calloc(pages, 1);
     c->page_blocks = calloc(pages, sizeof(struct block *));
     c->arena = malloc(ARENA_SIZE);      /* untouched pages cost nothing */
@@ -448,7 +448,7 @@ static void do_pending(struct cpu *c)
 static bool at_break(struct cpu *c, struct hv_trap *t)
 {
     bool resume = c->bp_stopped && c->bp_icount == c->icount && c->bp_eip == c->eip;
-    if (!resume && !c->g->debug_step) {
+    if (!resume && !c->g->live.debug_step) {
         t->kind = HV_TRAP_BREAK;
         t->eip = t->next_eip = c->eip;
         c->bp_stopped = true;

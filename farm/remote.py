@@ -152,6 +152,10 @@ def sha256_file(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+#: What pytest-xdist copied into a worker's directory before farm stopped it.
+XDIST_COPIES = ("_pytest", "pytest")
+
+
 def upload_files(conn: fabric.Connection, workdir: str, root: Path,
                  files: Iterable[str]) -> list[str]:
     """Mirror `files` (paths relative to `root`) into `workdir` on the node.
@@ -161,7 +165,11 @@ def upload_files(conn: fabric.Connection, workdir: str, root: Path,
     """
     local = {f: sha256_file(root / f) for f in sorted(set(files))}
     wd = shlex.quote(workdir)
-    remote_text = run(conn, f"mkdir -p {wd} && cat {wd}/{MANIFEST} 2>/dev/null || true")
+    # Copies of pytest that xdist used to put there ("rsync roots"; farm turns that
+    # off): left in the directory, they would shadow the node's own pytest.
+    stale = [d for d in XDIST_COPIES if not any(f.split("/")[0] == d for f in local)]
+    clean = f"rm -rf {' '.join(f'{wd}/{d}' for d in stale)} && " if stale else ""
+    remote_text = run(conn, f"mkdir -p {wd} && {clean}cat {wd}/{MANIFEST} 2>/dev/null || true")
     try:
         remote = json.loads(remote_text) if remote_text.strip() else {}
     except ValueError:

@@ -218,6 +218,7 @@ class FarmPlugin:
     def pytest_xdist_setupnodes(self, config: pytest.Config, specs: list) -> None:
         self._send_args_as_given()
         dsession = config.pluginmanager.getplugin("dsession")
+        self._start_gateways_together(getattr(dsession, "nodemanager", None), specs)
         if dsession is None or not hasattr(dsession, "_clone_node"):
             return
         original = dsession._clone_node
@@ -241,6 +242,47 @@ class FarmPlugin:
             return replacement
 
         dsession._clone_node = clone
+
+    @staticmethod
+    def _start_gateways_together(manager, specs: list) -> None:
+        """Start every node's Python at once, and copy nothing into the nodes.
+
+        xdist starts the workers' gateways one after the other (an SSH login and a
+        Python start on each node, about a second on an emulated one), and copies
+        pytest itself into each node's directory first ("rsync roots").  farm's
+        nodes hold pytest, pytest-xdist and execnet at the controller's versions
+        (pinned when the node image or an SSH host's venv is made) and farm sends
+        the run's files itself, so the copy only cost time; the gateways start in
+        parallel here and xdist takes them as they come.
+        """
+        if manager is None or not hasattr(manager, "group") or not hasattr(manager, "roots"):
+            return
+        manager.roots = []
+        specs = [spec for spec in specs if getattr(spec, "id", None)]
+        if len(specs) < 2:
+            return
+        group = manager.group
+        make = group.makegateway
+
+        def start(spec):
+            try:
+                return make(spec)
+            except Exception as exc:    # xdist reports it when it asks for this gateway
+                return exc
+
+        with ThreadPoolExecutor(max_workers=min(len(specs), 32)) as pool:
+            started = dict(zip((spec.id for spec in specs), pool.map(start, specs),
+                               strict=True))
+
+        def makegateway(spec=None):
+            gateway = started.pop(getattr(spec, "id", None), None)
+            if gateway is None:
+                return make(spec)       # a replacement worker, later in the run
+            if isinstance(gateway, Exception):
+                raise gateway
+            return gateway
+
+        group.makegateway = makegateway
 
     def _no_node_left(self, dsession) -> None:
         """Every node is gone: the tests still waiting fail, and the run ends."""

@@ -256,7 +256,28 @@ def test_upload_files_first_time_sends_everything_in_one_tar(tmp_path, project):
     assert manifest == {f: remote.sha256_file(project / f) for f in FILES}
     # The node now holds the files at the same relative paths.
     assert (node.root / "images/build/suite_asserts.elf").read_bytes() == b"\x7fELF asserts"
-    assert node.conn.commands[0].startswith("mkdir -p /root/hv-farm/work && cat ")
+    assert node.conn.commands[0].startswith(
+        "mkdir -p /root/hv-farm/work && rm -rf /root/hv-farm/work/_pytest "
+        "/root/hv-farm/work/pytest && cat ")
+
+
+def test_upload_files_removes_the_pytest_copies_xdist_left(tmp_path, project):
+    """Left in the work directory, xdist's old copies of pytest would shadow the node's."""
+    import subprocess
+    work = tmp_path / "work"
+    for leftover in ("_pytest/main.py", "pytest/__init__.py", "images/keep.elf"):
+        (work / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (work / leftover).write_text("x")
+    conn = FakeConnection([(r"^mkdir -p", ok("")), (r"^tar -xzf", ok(""))])
+    remote.upload_files(conn, str(work), project, FILES)
+    subprocess.run(["sh", "-c", conn.commands[0]], check=True, capture_output=True)
+    assert sorted(p.name for p in work.iterdir()) == ["images"]
+    # A run that ships a directory of that name itself keeps it.
+    (project / "pytest").mkdir()
+    (project / "pytest" / "conftest.py").write_text("")
+    conn = FakeConnection([(r"^mkdir -p", ok("")), (r"^tar -xzf", ok(""))])
+    remote.upload_files(conn, str(work), project, [*FILES, "pytest/conftest.py"])
+    assert "/pytest " not in conn.commands[0] and f"{work}/_pytest" in conn.commands[0]
 
 
 def test_upload_files_sends_nothing_when_the_node_is_up_to_date(tmp_path, project):

@@ -281,3 +281,35 @@ def test_a_path_that_does_not_exist_is_pytests_usage_error(tmp_path, monkeypatch
                     console=console)
     assert code == 4                            # pytest's USAGE_ERROR, as pytest gives it
     assert console.file.getvalue() == "ERROR: file or directory not found: images/nope.elf\n"
+
+
+def test_gateways_start_together_and_nothing_is_copied_into_nodes():
+    """xdist would start one node's Python after the other and copy pytest into each."""
+    import threading
+    from types import SimpleNamespace
+
+    from farm.run import FarmPlugin
+
+    both_started = threading.Barrier(2, timeout=10)   # each start waits for the other one
+    made = []
+
+    def makegateway(spec):
+        made.append(spec.id)
+        if len(made) <= 2:
+            both_started.wait()
+        if spec.id == "gw1":
+            raise OSError("ssh: connect to host node-2: Connection refused")
+        return f"gateway {spec.id}"
+
+    group = SimpleNamespace(makegateway=makegateway)
+    manager = SimpleNamespace(group=group, roots=["/usr/lib/python3/dist-packages/_pytest"])
+    specs = [SimpleNamespace(id="gw0"), SimpleNamespace(id="gw1")]
+    FarmPlugin._start_gateways_together(manager, specs)
+    assert manager.roots == []
+    assert sorted(made) == ["gw0", "gw1"]
+    assert group.makegateway(specs[0]) == "gateway gw0"
+    with pytest.raises(OSError, match="Connection refused"):   # raised where xdist asks
+        group.makegateway(specs[1])
+    # A replacement worker later in the run starts its own gateway.
+    assert group.makegateway(SimpleNamespace(id="gw2")) == "gateway gw2"
+    assert group.makegateway(specs[0]) == "gateway gw0" and made.count("gw0") == 2

@@ -14,16 +14,18 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from farm import qemu
-from farm.report import outcomes, read_junit
+from farm.report import BUCKETS, outcomes, read_junit, read_timeline
 from farm.state import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "images" / "build"
+SVG = "{http://www.w3.org/2000/svg}"
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("FARM_E2E") != "1",
@@ -226,6 +228,41 @@ def test_a_node_killed_mid_run_loses_nothing(run_dir):
     assert nodes["node-2"]["state"] == "bad"
     assert "lost during farm run" in nodes["node-2"]["reason"]
     assert nodes["node-1"]["state"] == "ready"
+
+    # timeline.json: every test once, with the outcome JUnit has, on the node JUnit names
+    timeline = read_timeline(run_dir / "timeline.json")
+    junit = {c.nodeid: c for c in cases}
+    assert sorted(t.nodeid for t in timeline.tests) == sorted(junit)
+    for t in timeline.tests:
+        assert (t.node, t.outcome) == (junit[t.nodeid].node, junit[t.nodeid].outcome), t
+        assert 0 < t.start <= t.stop, t
+    for name in ("node-1", "node-2"):
+        setup = timeline.nodes[name]
+        # booted by `farm up` before this run, from a snapshot; its boot time kept in state.json
+        assert (setup.kind, setup.booted_now, setup.boot_how) == ("qemu", False, "snapshot")
+        assert setup.boot == float(nodes[name]["extra"]["boot_to_ssh_command"]) > 0
+        assert setup.upload is not None and setup.upload > 0 and setup.files >= 1
+        assert setup.hv_check is not None and not setup.hv_installed
+    lost = timeline.nodes["node-2"]
+    assert lost.lost_at is not None and lost.lost_why
+    assert lost.lost_at > max(t.stop for t in timeline.tests if t.node == "node-2") - 1.0
+    assert timeline.nodes["node-1"].lost_at is None
+
+    # the report: the per-node times, and the chart with a line per node
+    html = (run_dir / "report.html").read_text()
+    table = html.split("<h2>Nodes</h2>")[1].split("<h2>Tests</h2>")[0]
+    assert table.count("already up") >= 4              # boot and provisioning, each node
+    for name in ("node-1", "node-2"):
+        assert f"booted in {timeline.nodes[name].boot:.1f} s, from a snapshot" in table
+    assert "lost at" in table and "files sent" in table
+    svg = ET.fromstring(table[table.index("<svg"):table.index("</svg>") + 6])
+    series = {g.get("data-node"): g for g in svg.iter(f"{SVG}g") if g.get("class") == "series"}
+    assert sorted(series) == ["node-1", "node-2"]
+    for name, g in series.items():
+        assert int(g.get("data-tests")) == sum(c.node == name for c in cases)
+        assert len(list(g.iter())) < 2 * BUCKETS + 20      # bucketed, not one per test
+    assert [g.get("class") for g in series["node-2"]].count("lost") == 1
+    assert [g.get("class") for g in series["node-1"]].count("lost") == 0
 
 
 def test_up_boots_the_lost_node_again_and_keeps_the_other(run_dir):

@@ -365,7 +365,7 @@ def timeline_svg(timeline: Timeline | None, stats: list[NodeStats]) -> Markup:
     setups = {s.node: s.setup for s in stats}
     ends = [t.stop for t in timeline.tests]
     for setup in setups.values():
-        ends += [x for x in (setup.lost_at,) if x is not None]
+        ends += [x for x in (setup.lost_at, setup.upload_start) if x is not None]
         ends += [s + d for s, d in ((setup.boot_start, (setup.boot or 0) + (setup.provisioning
                                                                             or 0)),
                                     (setup.upload_start, setup.upload or 0)) if s is not None]
@@ -448,6 +448,9 @@ def _lane(name: str, tests: list[TimedTest], setup: NodeSetup, top: float, most:
         boot_end = setup.boot_start + (setup.boot or 0)
         phases += [("boot", "#dbe7f5", setup.boot_start, boot_end),
                    ("provisioning", "#e6dcf2", boot_end, boot_end + (setup.provisioning or 0))]
+    if setup.upload_start is not None and setup.hv_check:     # this run's hv check, just before
+        phases.append(("hv installed" if setup.hv_installed else "hv check", "#e6dcf2",
+                       setup.upload_start - setup.hv_check, setup.upload_start))
     if setup.upload_start is not None:
         phases.append(("file upload", "#f0ead0", setup.upload_start,
                        setup.upload_start + (setup.upload or 0)))

@@ -389,29 +389,35 @@ class FarmPlugin:
         then ends after its report arrived, whatever the node's clock says.
         """
         names: dict[int, str] = {}
-        folded: dict[tuple[str, str], list] = {}
-        offset: dict[str, float] = {}
-        for arrived, worker, nodeid, when, outcome, xfail, start, stop, props in self.reports:
+
+        def node(worker: object, props: list) -> str:
             name = names.get(id(worker))
             if name is None:
-                name = self._node_of(worker) or next(
+                name = names[id(worker)] = self._node_of(worker) or next(
                     (str(v) for k, v in props if k == "node"), "")
-                names[id(worker)] = name
+            return name
+        offset: dict[str, float] = {}
+        for arrived, worker, _, _, _, _, _, stop, props in self.reports:
+            if stop:
+                name = node(worker, props)
+                offset[name] = min(offset.get(name, math.inf), arrived - stop)
+        folded: dict[tuple[str, str], list] = {}
+        for arrived, worker, nodeid, when, outcome, xfail, start, stop, props in self.reports:
+            name = node(worker, props)
             key = (nodeid, name)
             if when == "???" and outcome == "rerun":
                 if key in folded and not folded[key][3]:
                     del folded[key]             # the crashed try: the rerun counts
                 continue
-            if not stop:                        # made here, never ran on a node
+            if stop:
+                start, stop = start + offset[name], stop + offset[name]
+            else:                               # made here (a crash, or never run)
                 start = stop = arrived
-            else:
-                offset[name] = min(offset.get(name, math.inf), arrived - stop)
             entry = folded.setdefault(key, [start, stop, "passed", False])
             entry[0], entry[1] = min(entry[0], start), max(entry[1], stop)
             entry[2] = _outcome(entry[2], when, outcome, xfail)
             entry[3] = entry[3] or when in ("teardown", "???")
-        tests = [TimedTest(nodeid, name, start + offset.get(name, 0.0) - started,
-                           stop + offset.get(name, 0.0) - started, outcome)
+        tests = [TimedTest(nodeid, name, start - started, stop - started, outcome)
                  for (nodeid, name), (start, stop, outcome, _) in folded.items()]
         return sorted(tests, key=lambda t: t.stop)
 
@@ -432,8 +438,8 @@ class FarmPlugin:
 
 def _outcome(so_far: str, when: str, outcome: str, xfail: bool) -> str:
     """A test's outcome (as farm.report counts it) after one more of its reports."""
-    if outcome == "failed":
-        if when in ("setup", "teardown"):
+    if outcome == "failed":                 # JUnit has a crash ("???") as an error too
+        if when in ("setup", "teardown", "???"):
             return so_far if so_far == "failed" else "error"
         return "failed"
     if so_far in ("failed", "error") or when == "teardown":

@@ -20,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from farm import qemu
-from farm.report import BUCKETS, outcomes, read_junit, read_timeline
+from farm.report import (
+    BUCKETS,
+    by_node,
+    node_stats,
+    outcomes,
+    read_junit,
+    read_timeline,
+    time_cells,
+)
 from farm.state import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,7 +250,7 @@ def test_a_node_killed_mid_run_loses_nothing(run_dir):
         assert (setup.kind, setup.booted_now, setup.boot_how) == ("qemu", False, "snapshot")
         assert setup.boot == float(nodes[name]["extra"]["boot_to_ssh_command"]) > 0
         assert setup.upload is not None and setup.upload > 0 and setup.files >= 1
-        assert setup.hv_check is not None and not setup.hv_installed
+        assert setup.hv_check is not None and setup.hv_check > 0
     lost = timeline.nodes["node-2"]
     assert lost.lost_at is not None and lost.lost_why
     assert lost.lost_at > max(t.stop for t in timeline.tests if t.node == "node-2") - 1.0
@@ -251,10 +259,18 @@ def test_a_node_killed_mid_run_loses_nothing(run_dir):
     # the report: the per-node times, and the chart with a line per node
     html = (run_dir / "report.html").read_text()
     table = html.split("<h2>Nodes</h2>")[1].split("<h2>Tests</h2>")[0]
-    assert table.count("already up") >= 4              # boot and provisioning, each node
+    stats = {s.node: s for s in node_stats(by_node(cases), timeline)}
     for name in ("node-1", "node-2"):
-        assert f"booted in {timeline.nodes[name].boot:.1f} s, from a snapshot" in table
-    assert "lost at" in table and "files sent" in table
+        cells = time_cells(stats[name])
+        assert cells["boot"] == ("already up",
+                                 f"booted in {timeline.nodes[name].boot:.1f} s, from a snapshot")
+        assert cells["provisioning"][0] == ("already up" if not timeline.nodes[name].hv_installed
+                                            else f"{timeline.nodes[name].hv_check:.1f} s")
+        row = table.split(f"<tr><td>{name}")[1].split("</tr>")[0]
+        for value, note in cells.values():
+            assert f">{value}<br><small>{note}</small></td>" in row, (value, note, row)
+        assert f'<td class="num test-time">{stats[name].test_time:.3f} s</td>' in row
+    assert "lost at" in table.split("<tr><td>node-2")[1].split("</tr>")[0]
     svg = ET.fromstring(table[table.index("<svg"):table.index("</svg>") + 6])
     series = {g.get("data-node"): g for g in svg.iter(f"{SVG}g") if g.get("class") == "series"}
     assert sorted(series) == ["node-1", "node-2"]

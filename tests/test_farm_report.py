@@ -448,8 +448,9 @@ def test_svg_has_a_series_per_node_with_its_counts_and_the_lost_node() -> None:
     phases = {n: [e.findtext(f"{SVG}title") for e in g if e.get("class") == "phase"]
               for n, g in series.items()}
     assert phases["node-1"] == ["node-1: boot 1.2 s", "node-1: provisioning 2.0 s",
-                                "node-1: file upload 0.5 s"]
-    assert phases["node-2"] == ["node-2: file upload 0.8 s"]
+                                "node-1: hv check 0.2 s", "node-1: file upload 0.5 s"]
+    assert phases["node-2"] == ["node-2: hv check 0.5 s", "node-2: file upload 0.8 s"]
+    assert phases["host-a"] == ["host-a: hv installed 3.0 s", "host-a: file upload 1.0 s"]
     root = ET.fromstring(svg)
     texts = [t.text for t in root.iter(f"{SVG}text")]
     assert "time since the run started" in texts and "0 s" in texts and "10 s" in texts

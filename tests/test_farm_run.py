@@ -7,6 +7,7 @@ with SIGKILL the way a node that dies takes its worker with it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -170,7 +171,7 @@ def test_many(i):
 """
 
 DRIVER = """\
-import subprocess, sys
+import json, subprocess, sys, time
 import pytest
 from farm.run import FarmPlugin
 from farm.state import NodeState, RunDir
@@ -180,11 +181,17 @@ gone.wait()                           # a dead pid: farm sees these nodes' QEMU 
 run = RunDir(".farm")
 run.ensure()
 nodes = {{name: NodeState(name, "qemu", "127.0.0.1", 1, pid=gone.pid) for name in {dead}}}
+plugin = FarmPlugin(run, nodes)
+started = time.time()
 code = pytest.main(["test_x.py", "-p", "xdist", "--dist", "load",
                     "--tx", "popen//env:HV_NODE=a", "--tx", "popen//env:HV_NODE=b",
                     "--junitxml=j.xml", "-p", "no:benchmark", "-p", "no:cacheprovider",
                     "-W", "ignore::pytest.PytestAssertRewriteWarning"],
-                   plugins=[FarmPlugin(run, nodes)])
+                   plugins=[plugin])
+with open("timeline.json", "w") as f:
+    json.dump({{"tests": [list(vars(t).values()) for t in plugin.timeline(started)],
+               "down": {{k: v - started for k, v in plugin.down_at.items()}},
+               "seconds": time.time() - started}}, f)
 print("DRIVER EXIT", int(code))
 sys.exit(int(code))
 """
@@ -251,6 +258,44 @@ def test_a_node_dying_mid_run_loses_no_results(node_loss):
         assert float(case.get("time")) >= 0.2                    # a real run, not the crash
     suite = next(ET.parse(s.where / "j.xml").getroot().iter("testsuite"))
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "0", "0")
+
+
+def _timeline(s: Session) -> dict:
+    doc = json.loads((s.where / "timeline.json").read_text())
+    doc["tests"] = [dict(zip(("nodeid", "node", "start", "stop", "outcome"), t, strict=True))
+                    for t in doc["tests"]]
+    return doc
+
+
+def test_the_timeline_has_each_test_once_where_it_really_ran(node_loss):
+    s = node_loss["one"]
+    timeline = _timeline(s)
+    tests = timeline["tests"]
+    assert sorted(t["nodeid"] for t in tests) == [f"test_x.py::test_many[{i}]" for i in range(8)]
+    assert {t["outcome"] for t in tests} == {"passed"}
+    for t in tests:
+        assert 0 < t["start"] and t["stop"] - t["start"] >= 0.2, t    # each really slept
+        assert t["stop"] <= timeline["seconds"], t
+    rescheduled = re.search(r"farm: (\S+) was running on a; rescheduled", s.out).group(1)
+    assert [t["node"] for t in tests if t["nodeid"] == rescheduled] == ["b"]   # not the crash
+    names = {c.get("name"): c for c in s.testcases()}
+    for t in tests:     # JUnit's node is the one the timeline names
+        props = {p.get("name"): p.get("value") for p in names[t["nodeid"].split("::")[1]].iter(
+            "property")}
+        assert props.get("node", t["node"]) == t["node"]
+    assert list(timeline["down"]) == ["a"]
+    assert max(t["stop"] for t in tests if t["node"] == "a") <= timeline["down"]["a"]
+
+
+def test_the_timeline_of_a_run_that_lost_every_node(node_loss):
+    tests = _timeline(node_loss["every"])["tests"]
+    assert sorted(t["nodeid"] for t in tests) == [f"test_x.py::test_many[{i}]" for i in range(8)]
+    outcomes = {t["nodeid"]: t["outcome"] for t in tests}
+    junit = {c.get("name"): "error" if c.findall("error") else
+             "failed" if c.findall("failure") else "passed"
+             for c in node_loss["every"].testcases()}
+    assert outcomes == {f"test_x.py::{name}": outcome for name, outcome in junit.items()}
+    assert "failed" in outcomes.values()
 
 
 def test_every_node_dying_ends_the_run(node_loss):

@@ -6,7 +6,11 @@ guest console in <system-out>; a failed guest test also carries
 `hv_manifest`, its manifest in `<run dir>/manifests/` (farm/manifests.py).
 `write_html` turns that into `<run dir>/report.html` with
 farm/templates/report.html.j2, with the commands that replay each such
-failure here (`farm replay`, `hv replay`).
+failure here (`farm replay`, `hv replay`).  `farm run` also writes
+`<run dir>/timeline.json` (`write_timeline`): how each node got ready and
+when each test ran where; from it the report shows each node's boot,
+provisioning, upload, test time and wall span, and an inline SVG chart of
+tests over time per node (`timeline_svg`).
 
 Node ids.  JUnit XML has no node id: pytest writes the id
 `images/build/suite_demo.elf::fmt_decimal_basics` as classname
@@ -345,10 +349,8 @@ def _ticks(span: float) -> tuple[float, list[float]]:
     return step, [k * step for k in range(int(span / step + 1e-9) + 1)]
 
 
-def _tick_label(value: float, step: float) -> str:
-    if step >= 60 and value % 60 == 0:
-        return f"{int(value // 60)} min"
-    return f"{value:g} s" if step < 1 else f"{int(value)} s"
+def _tick_label(value: float) -> str:
+    return f"{round(value, 6):g} s"
 
 
 def timeline_svg(timeline: Timeline | None, stats: list[NodeStats]) -> Markup:
@@ -365,10 +367,12 @@ def timeline_svg(timeline: Timeline | None, stats: list[NodeStats]) -> Markup:
     setups = {s.node: s.setup for s in stats}
     ends = [t.stop for t in timeline.tests]
     for setup in setups.values():
-        ends += [x for x in (setup.lost_at, setup.upload_start) if x is not None]
-        ends += [s + d for s, d in ((setup.boot_start, (setup.boot or 0) + (setup.provisioning
-                                                                            or 0)),
-                                    (setup.upload_start, setup.upload or 0)) if s is not None]
+        if setup.lost_at is not None:
+            ends.append(setup.lost_at)
+        if setup.upload_start is not None:
+            ends.append(setup.upload_start + (setup.upload or 0))
+        if setup.booted_now and setup.boot_start is not None:
+            ends.append(setup.boot_start + (setup.boot or 0) + (setup.provisioning or 0))
     span = max([1.0, *ends])
     step, ticks = _ticks(span)
     if ticks[-1] < span - 1e-9:                # the axis ends on a round tick
@@ -391,7 +395,7 @@ def timeline_svg(timeline: Timeline | None, stats: list[NodeStats]) -> Markup:
         out.append(f'<line class="grid" x1="{x(tick)}" y1="{_TOP}" x2="{x(tick)}" '
                    f'y2="{bottom}" stroke="#e4e4e4"/>')
         out.append(f'<text x="{x(tick)}" y="{bottom + 14}" text-anchor="middle">'
-                   f'{_tick_label(tick, step)}</text>')
+                   f'{_tick_label(tick)}</text>')
     out.append(f'<text class="axis" x="{_LEFT + plot_w / 2}" y="{bottom + 32}" '
                'text-anchor="middle">time since the run started</text>')
     if not names:
@@ -441,7 +445,7 @@ def _lane(name: str, tests: list[TimedTest], setup: NodeSetup, top: float, most:
            f'data-failed="{failing}">',
            f'<text x="{_LEFT - 6}" y="{top + _LANE / 2 + 4}" text-anchor="end">'
            f'{escape(name or "(no node)")}</text>',
-           f'<line x1="{_LEFT}" y1="{low}" x2="{_LEFT + (x(span) - _LEFT)}" y2="{low}" '
+           f'<line x1="{_LEFT}" y1="{low}" x2="{x(span)}" y2="{low}" '
            'stroke="#bbb"/>']
     phases = []
     if setup.booted_now and setup.boot_start is not None:

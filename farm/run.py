@@ -13,6 +13,9 @@ the queue for another node (once), and keeps every result that already
 came back.  Each test's JUnit record names the node that ran it, and
 `farm.manifests.ManifestKeeper` keeps each failed guest test's manifest in
 the run directory as its report arrives (`farm replay` reruns it here).
+It also keeps a tuple per report (when it arrived, the worker, start, stop,
+outcome), from which `farm_run` writes `<run dir>/timeline.json` at the
+end, with each node's boot, provisioning and upload times (farm/report.py).
 """
 
 from __future__ import annotations

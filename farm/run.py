@@ -394,11 +394,11 @@ class FarmPlugin:
         names: dict[int, str] = {}
 
         def node(worker: object, props: list) -> str:
+            # The worker's farm node, else (local workers) the test's JUnit node property.
             name = names.get(id(worker))
             if name is None:
-                name = names[id(worker)] = self._node_of(worker) or next(
-                    (str(v) for k, v in props if k == "node"), "")
-            return name
+                name = names[id(worker)] = self._node_of(worker)
+            return name or next((str(v) for k, v in props if k == "node"), "")
         offset: dict[str, float] = {}
         for arrived, worker, _, _, _, _, _, stop, props in self.reports:
             if stop:

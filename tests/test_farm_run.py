@@ -15,11 +15,12 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from farm.errors import FarmError
-from farm.run import DEFAULT_SUITE, REFUSED, take_options, tx_spec, upload_set
+from farm.run import DEFAULT_SUITE, REFUSED, FarmPlugin, take_options, tx_spec, upload_set
 from farm.state import NodeState, RunDir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -326,3 +327,41 @@ def test_a_path_that_does_not_exist_is_pytests_usage_error(tmp_path, monkeypatch
                     console=console)
     assert code == 4                            # pytest's USAGE_ERROR, as pytest gives it
     assert console.file.getvalue() == "ERROR: file or directory not found: images/nope.elf\n"
+
+
+# ---- the timeline, from reports made here ----
+
+def _worker(name: str) -> SimpleNamespace:
+    spec = SimpleNamespace(env={"HV_NODE": name} if name else {})
+    return SimpleNamespace(gateway=SimpleNamespace(spec=spec, id=f"gw-{name}"))
+
+
+def test_timeline_folds_reports_onto_the_controllers_clock(tmp_path):
+    plugin = FarmPlugin(RunDir(tmp_path), {})
+    fast, local = _worker("fast"), _worker("")
+    # (arrival, worker, nodeid, when, outcome, xfail, start, stop, properties); "fast"'s
+    # clock is 100 s ahead of ours, and its quickest result came back 0.5 s after its end.
+    reports = [
+        (1000.8, fast, "t::a", "setup", "passed", False, 1100.0, 1100.1, []),
+        (1001.0, fast, "t::a", "call", "passed", False, 1100.1, 1100.4, []),
+        (1001.0, fast, "t::a", "teardown", "passed", False, 1100.4, 1100.5, []),
+        (1002.0, fast, "t::b", "setup", "passed", False, 1101.0, 1101.0, []),
+        (1002.0, fast, "t::b", "call", "skipped", True, 1101.0, 1101.2, []),
+        (1002.0, fast, "t::b", "teardown", "failed", False, 1101.2, 1101.3, []),
+        (1003.0, fast, "t::c", "setup", "passed", False, 1102.0, 1102.1, []),
+        (1003.5, fast, "t::c", "???", "rerun", False, 0.0, 0.0, []),       # crashed: rerun
+        (1004.0, local, "t::c", "setup", "passed", False, 1003.0, 1003.1, [("node", "vm")]),
+        (1004.0, local, "t::c", "call", "passed", True, 1003.1, 1003.5, [("node", "vm")]),
+        (1004.0, local, "t::c", "teardown", "passed", False, 1003.5, 1003.6, [("node", "vm")]),
+        (1005.0, None, "t::d", "call", "failed", False, 0.0, 0.0, []),      # never ran
+    ]
+    plugin.reports[:] = reports
+    got = {(t.nodeid, t.node): t for t in plugin.timeline(990.0)}
+    assert sorted(got) == [("t::a", "fast"), ("t::b", "fast"), ("t::c", "vm"), ("t::d", "")]
+    a = got["t::a", "fast"]
+    assert (a.start, a.stop, a.outcome) == (pytest.approx(10.5), pytest.approx(11.0), "passed")
+    assert got["t::b", "fast"].outcome == "error"       # xfailed, then its teardown failed
+    c = got["t::c", "vm"]                               # where it ran again, xpassed
+    assert (c.outcome, c.stop) == ("xpassed", pytest.approx(1003.6 + 0.4 - 990.0))
+    assert (got["t::d", ""].start, got["t::d", ""].outcome) == (15.0, "failed")
+    assert [t.nodeid for t in plugin.timeline(990.0)] == ["t::a", "t::b", "t::c", "t::d"]

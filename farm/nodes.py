@@ -291,7 +291,7 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
             snapshot.resume(run.qmp_socket(node.name), boot_timeout, alive=node.alive)
         except FarmError as exc:
             raise FarmError(f"{exc}; {_console_tail(run, node)}") from None
-        node.extra = {**node.extra, "boot_to_resumed": f"{time.time() - started:.1f}"}
+        node.extra = {**node.extra, "boot_to_resumed": f"{time.time() - started:.2f}"}
     elif node.kind == "qemu":
         # (A restored node's sshd is running already: the login below is the
         # first connection, with no banner probe to fork a child for.)
@@ -300,12 +300,12 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
             qemu.wait_banner(node.host, node.port, boot_timeout, alive=node.alive)
         except FarmError as exc:
             raise FarmError(f"{exc}; {_console_tail(run, node)}") from None
-        node.extra = {**node.extra, "boot_to_sshd": f"{time.time() - started:.1f}"}
+        node.extra = {**node.extra, "boot_to_sshd": f"{time.time() - started:.2f}"}
     step("ssh")
     conn = remote.connect(run, node)
 
     def mark(what: str) -> None:
-        node.extra = {**node.extra, what: f"{time.time() - started:.1f}"}
+        node.extra = {**node.extra, what: f"{time.time() - started:.2f}"}
     try:
         # A restored node's first command gives it its own clock, name and
         # entropy (farm.snapshot.freshen); the warm health agent's answer comes
@@ -359,7 +359,7 @@ def bring_up(run: RunDir, node: NodeState, step: Step, boot_timeout: float,
     node.state = READY
     node.reason = ""
     node.ready_at = time.time()
-    node.extra = {**node.extra, "boot_to_ready": f"{node.ready_at - started:.1f}"}
+    node.extra = {**node.extra, "boot_to_ready": f"{node.ready_at - started:.2f}"}
 
 
 def _wheel_digest(artifacts: Artifacts) -> str | None:

@@ -13,10 +13,14 @@ the queue for another node (once), and keeps every result that already
 came back.  Each test's JUnit record names the node that ran it, and
 `farm.manifests.ManifestKeeper` keeps each failed guest test's manifest in
 the run directory as its report arrives (`farm replay` reruns it here).
+It also keeps a tuple per report (when it arrived, the worker, start, stop,
+outcome), from which `farm_run` writes `<run dir>/timeline.json` at the
+end, with each node's boot, provisioning and upload times (farm/report.py).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -35,6 +39,7 @@ from farm.errors import FarmError
 from farm.inventory import Inventory
 from farm.manifests import DIRECTORY as MANIFESTS
 from farm.manifests import ManifestKeeper
+from farm.report import NodeSetup, TimedTest, Timeline
 from farm.state import NodeState, RunDir
 from hv.pytest_plugin import NODE_ENV
 
@@ -197,6 +202,10 @@ class FarmPlugin:
         self.lost: dict[str, str] = {}
         self.config: pytest.Config | None = None
         self._restore = None
+        # One tuple per report as it arrives (the timeline is made of them at the end):
+        # (arrival, worker, nodeid, when, outcome, xfail-marked, start, stop, properties).
+        self.reports: list[tuple] = []
+        self.down_at: dict[str, float] = {}   # node -> time.time() it was seen lost
 
     def _say(self, text: str) -> None:
         tr = self.config.pluginmanager.getplugin("terminalreporter") if self.config else None
@@ -352,6 +361,7 @@ class FarmPlugin:
         name = self._node_of(node)
         why = " ".join(str(error).split())[:200] or "connection lost"
         self.lost[name or node.gateway.id] = why
+        self.down_at[name or node.gateway.id] = time.time()
         self._say(f"farm: {name or node.gateway.id} went down during the run ({why})")
         if name:
             farm_nodes.mark_bad(self.run, name, f"lost during farm run: {why}")
@@ -387,6 +397,10 @@ class FarmPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report) -> None:
+        self.reports.append((time.time(), getattr(report, "node", None), report.nodeid,
+                             report.when, report.outcome, hasattr(report, "wasxfail"),
+                             getattr(report, "start", 0.0), getattr(report, "stop", 0.0),
+                             report.user_properties))
         if report.outcome == "rerun" and report.when == "???":
             self._drop_junit_record(report)
             return
@@ -410,6 +424,48 @@ class FarmPlugin:
         xml.node_reporters_ordered[:] = [r for r in xml.node_reporters_ordered
                                          if r is not reporter]
 
+    def timeline(self, started: float) -> list[TimedTest]:
+        """Each test that reported, on the controller's clock in seconds since `started`:
+        (node id, node, start, stop, outcome), in the order they finished.
+
+        A worker's start and stop are its node's clock.  Each node's clock is
+        taken to be off by the smallest (arrival - stop) of its reports, so the
+        result that came back fastest counts as having had no delay; no test
+        then ends after its report arrived, whatever the node's clock says.
+        """
+        names: dict[int, str] = {}
+
+        def node(worker: object, props: list) -> str:
+            # The worker's farm node, else (local workers) the test's JUnit node property.
+            name = names.get(id(worker))
+            if name is None:
+                name = names[id(worker)] = self._node_of(worker)
+            return name or next((str(v) for k, v in props if k == "node"), "")
+        offset: dict[str, float] = {}
+        for arrived, worker, _, _, _, _, _, stop, props in self.reports:
+            if stop:
+                name = node(worker, props)
+                offset[name] = min(offset.get(name, math.inf), arrived - stop)
+        folded: dict[tuple[str, str], list] = {}
+        for arrived, worker, nodeid, when, outcome, xfail, start, stop, props in self.reports:
+            name = node(worker, props)
+            key = (nodeid, name)
+            if when == "???" and outcome == "rerun":
+                if key in folded and not folded[key][3]:
+                    del folded[key]             # the crashed try: the rerun counts
+                continue
+            if stop:
+                start, stop = start + offset[name], stop + offset[name]
+            else:                               # made here (a crash, or never run)
+                start = stop = arrived
+            entry = folded.setdefault(key, [start, stop, "passed", False])
+            entry[0], entry[1] = min(entry[0], start), max(entry[1], stop)
+            entry[2] = _outcome(entry[2], when, outcome, xfail)
+            entry[3] = entry[3] or when in ("teardown", "???")
+        tests = [TimedTest(nodeid, name, start - started, stop - started, outcome)
+                 for (nodeid, name), (start, stop, outcome, _) in folded.items()]
+        return sorted(tests, key=lambda t: t.stop)
+
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.ran and not self.lost:
@@ -423,6 +479,19 @@ class FarmPlugin:
         if self.rescheduled:
             terminalreporter.write_line(f"rescheduled after a node loss: "
                                         f"{', '.join(sorted(self.rescheduled))}")
+
+
+def _outcome(so_far: str, when: str, outcome: str, xfail: bool) -> str:
+    """A test's outcome (as farm.report counts it) after one more of its reports."""
+    if outcome == "failed":                 # JUnit has a crash ("???") as an error too
+        if when in ("setup", "teardown", "???"):
+            return so_far if so_far == "failed" else "error"
+        return "failed"
+    if so_far in ("failed", "error") or when == "teardown":
+        return so_far
+    if outcome == "skipped":
+        return "xfailed" if xfail else "skipped"
+    return "xpassed" if xfail and when == "call" else so_far
 
 
 def _reachable(node: NodeState) -> bool:
@@ -453,12 +522,14 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
         console.print(f"ERROR: file or directory not found: {missing[0]}", markup=False)
         return int(pytest.ExitCode.USAGE_ERROR)
     args, files = upload_set(given, cwd)
+    began = time.time()
     run.ensure()
     junit = (run.path / "junit.xml").resolve()
     html = (run.path / "report.html").resolve()
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    timeline = (run.path / "timeline.json").resolve()
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(began))
     manifests = (run.path / MANIFESTS).resolve()
-    for stale in (junit, html):            # never report an earlier run's results
+    for stale in (junit, html, timeline):  # never report an earlier run's results
         stale.unlink(missing_ok=True)
     shutil.rmtree(manifests, ignore_errors=True)
     keeper = ManifestKeeper(manifests, cwd.resolve(), junit)
@@ -475,23 +546,30 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
         plugin = FarmPlugin(run, {})
         code = pytest.main(argv, plugins=[plugin, keeper])
         where = "local workers (-n auto)"
+        setups: dict[str, NodeSetup] = {}
     else:
         ready = _ready(run, inventory, count, console, boot_timeout)
-        _provision(run, ready, files, cwd, console)
+        timings = _provision(run, ready, files, cwd, console)
         argv = [*args, *QUIET, *own, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
         for node in ready:
             argv += ["--tx", tx_spec(run, node)]
         plugin = FarmPlugin(run, {n.name: n for n in ready})
         code = pytest.main(argv, plugins=[plugin, keeper])
         where = ", ".join(n.name for n in ready)
+        setups = _setups(ready, timings, plugin, began)
     extra = {"command": "farm run " + " ".join(pytest_args), "started": started,
              "nodes": where, "exit code": str(int(code))}
     if plugin.lost:
         extra["lost nodes"] = "; ".join(f"{k}: {v}" for k, v in sorted(plugin.lost.items()))
+    from farm.report import write_html, write_timeline
+    times = Timeline(began, setups, plugin.timeline(began))
+    try:
+        write_timeline(timeline, times)
+    except FarmError as exc:
+        console.print(f"farm: {exc}", markup=False)
     if junit.exists():
-        from farm.report import write_html
         try:
-            write_html(junit, html, title="farm run", extra=extra)
+            write_html(junit, html, title="farm run", extra=extra, timeline=times)
             console.print(f"farm: JUnit XML {junit}\nfarm: HTML report {html}")
         except FarmError as exc:             # the run's own result still stands
             console.print(f"farm: no HTML report: {exc}", markup=False)
@@ -528,8 +606,10 @@ def _ready(run: RunDir, inventory: Inventory, count: int | None, console: Consol
 
 
 def _provision(run: RunDir, ready: list[NodeState], files: list[str], cwd: Path,
-               console: Console) -> None:
-    """Mirror the run's files onto every node (only what changed)."""
+               console: Console) -> dict[str, dict]:
+    """Mirror the run's files onto every node (only what changed); per node, how long
+    checking hv and sending the files took (time.time() for upload_start)."""
+    timings: dict[str, dict] = {}
     artifacts = farm_nodes.Artifacts(run.path / "dist", console)
     if any(n.kind == "qemu" for n in ready):
         artifacts.wheel()                  # here, once: a failure is ours, not a node's
@@ -538,12 +618,17 @@ def _provision(run: RunDir, ready: list[NodeState], files: list[str], cwd: Path,
         conn = remote.connect(run, node)
         try:
             note = ""
+            began = time.time()
             if node.kind == "qemu" and farm_nodes.install_hv(conn, node, artifacts):
                 note = "newer hv installed; "
             elif node.kind == "ssh" and provision.provision_ssh_host(
                     conn, node, artifacts.supplies(), lambda text: None):
                 note = "newer hv installed; "
+            checked = time.time()
             sent = remote.upload_files(conn, node.workdir, cwd, files)
+            timings[node.name] = {"hv_check": checked - began, "hv_installed": bool(note),
+                                  "upload_start": checked, "upload": time.time() - checked,
+                                  "files_sent": len(sent), "files": len(files)}
             return node.name, f"{note}{len(sent)} of {len(files)} files sent"
         except FarmError as exc:
             farm_nodes.mark_bad(run, node.name, f"provisioning: {exc}")
@@ -560,3 +645,37 @@ def _provision(run: RunDir, ready: list[NodeState], files: list[str], cwd: Path,
     ready[:] = [n for n in ready if n.name not in failed]
     if not ready:
         raise FarmError("provisioning failed on every node (see farm status)")
+    return timings
+
+
+def _extra_seconds(node: NodeState, key: str) -> float | None:
+    try:
+        return float(node.extra[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def _setups(ready: list[NodeState], timings: dict[str, dict], plugin: FarmPlugin,
+            started: float) -> dict[str, NodeSetup]:
+    """What timeline.json says of each node: its boot and provisioning (from the
+    node's state: farm.nodes.bring_up keeps them in `extra`), this run's hv check
+    and upload, and when it was lost."""
+    out = {}
+    for node in ready:
+        boot, ready_after = _extra_seconds(node, "boot_to_ssh_command"), _extra_seconds(
+            node, "boot_to_ready")
+        how = "ssh host" if node.kind == "ssh" else (
+            "snapshot" if "snapshot" in node.extra else "cold boot")
+        now = node.started is not None and node.started >= started
+        timing = dict(timings.get(node.name, {}))
+        if "upload_start" in timing:
+            timing["upload_start"] -= started
+        lost = plugin.down_at.get(node.name)
+        out[node.name] = NodeSetup(
+            node.name, kind=node.kind, boot_how=how, booted_now=now,
+            boot_start=node.started - started if node.started is not None else None,
+            boot=boot, provisioning=ready_after - boot
+            if boot is not None and ready_after is not None else None,
+            lost_at=lost - started if lost is not None else None,
+            lost_why=plugin.lost.get(node.name, ""), **timing)
+    return out

@@ -14,16 +14,27 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from farm import qemu
-from farm.report import outcomes, read_junit
+from farm.report import (
+    BUCKETS,
+    by_node,
+    node_stats,
+    outcomes,
+    read_junit,
+    read_timeline,
+    time_cells,
+)
+from farm.report import _seconds as seconds_cell
 from farm.state import RunDir
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "images" / "build"
+SVG = "{http://www.w3.org/2000/svg}"
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("FARM_E2E") != "1",
@@ -226,6 +237,92 @@ def test_a_node_killed_mid_run_loses_nothing(run_dir):
     assert nodes["node-2"]["state"] == "bad"
     assert "lost during farm run" in nodes["node-2"]["reason"]
     assert nodes["node-1"]["state"] == "ready"
+
+    # timeline.json: every test once, with the outcome JUnit has, on the node JUnit names
+    timeline = read_timeline(run_dir / "timeline.json")
+    junit = {c.nodeid: c for c in cases}
+    assert sorted(t.nodeid for t in timeline.tests) == sorted(junit)
+    for t in timeline.tests:
+        assert (t.node, t.outcome) == (junit[t.nodeid].node, junit[t.nodeid].outcome), t
+        assert 0 < t.start <= t.stop, t
+    for name in ("node-1", "node-2"):
+        setup = timeline.nodes[name]
+        # booted by `farm up` before this run, from a snapshot; its boot time kept in state.json
+        assert (setup.kind, setup.booted_now, setup.boot_how) == ("qemu", False, "snapshot")
+        assert setup.boot == float(nodes[name]["extra"]["boot_to_ssh_command"]) > 0
+        assert setup.upload is not None and setup.upload > 0 and setup.files >= 1
+        assert setup.hv_check is not None and setup.hv_check > 0
+    lost = timeline.nodes["node-2"]
+    assert lost.lost_at is not None and lost.lost_why
+    assert lost.lost_at > max(t.stop for t in timeline.tests if t.node == "node-2") - 1.0
+    assert timeline.nodes["node-1"].lost_at is None
+
+    # the report: the per-node times, and the chart with a line per node
+    html = (run_dir / "report.html").read_text()
+    table = html.split("<h2>Nodes</h2>")[1].split("<h2>Tests</h2>")[0]
+    stats = {s.node: s for s in node_stats(by_node(cases), timeline)}
+    for name in ("node-1", "node-2"):
+        cells = time_cells(stats[name])
+        assert cells["boot"] == ("already up",
+                                 f"booted in {timeline.nodes[name].boot:.1f} s, from a snapshot")
+        assert cells["provisioning"][0] == ("already up" if not timeline.nodes[name].hv_installed
+                                            else f"{timeline.nodes[name].hv_check:.1f} s")
+        row = table.split(f"<tr><td>{name}")[1].split("</tr>")[0]
+        for value, note in cells.values():
+            assert f">{value}<br><small>{note}</small></td>" in row, (value, note, row)
+        assert f'<td class="num test-time">{seconds_cell(stats[name].test_time)}</td>' in row
+    assert "lost at" in table.split("<tr><td>node-2")[1].split("</tr>")[0]
+    svg = ET.fromstring(table[table.index("<svg"):table.index("</svg>") + 6])
+    series = {g.get("data-node"): g for g in svg.iter(f"{SVG}g") if g.get("class") == "series"}
+    assert sorted(series) == ["node-1", "node-2"]
+    for name, g in series.items():
+        assert int(g.get("data-tests")) == sum(c.node == name for c in cases)
+        assert len(list(g.iter())) < 2 * BUCKETS + 20      # bucketed, not one per test
+    assert [g.get("class") for g in series["node-2"]].count("lost") == 1
+    assert [g.get("class") for g in series["node-1"]].count("lost") == 0
+
+
+def test_a_run_boots_the_lost_node_and_reports_its_boot(run_dir):
+    """`farm run` with node-2 lost boots it again: the report has its boot and
+    provisioning as measured in this run, and node-1 as already up."""
+    started = time.time()
+    result = farm("run", "images/build/suite_demo.elf", run_dir=run_dir)
+    # (a guest test may time out on a busy machine: the times are what this checks)
+    assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr
+    nodes = status(run_dir)
+    timeline = read_timeline(run_dir / "timeline.json")
+    assert started <= timeline.started <= time.time()
+    fresh, old = timeline.nodes["node-2"], timeline.nodes["node-1"]
+    assert (fresh.booted_now, fresh.boot_how, old.booted_now) == (True, "snapshot", False)
+    extra = nodes["node-2"]["extra"]
+    assert fresh.boot == float(extra["boot_to_ssh_command"]) > 0
+    assert fresh.provisioning == pytest.approx(
+        float(extra["boot_to_ready"]) - float(extra["boot_to_ssh_command"]), abs=1e-6)
+    # it started during this run, after the run began, and before its files went up
+    assert 0 <= fresh.boot_start == pytest.approx(nodes["node-2"]["started"] - timeline.started,
+                                                  abs=0.01)
+    assert fresh.boot_start + fresh.boot + fresh.provisioning <= fresh.upload_start + 0.1
+    first = min(t.start for t in timeline.tests if t.node == "node-2")
+    assert fresh.upload_start + fresh.upload <= first
+    cases = read_junit(run_dir / "junit.xml")
+    assert {t.nodeid for t in timeline.tests} == {c.nodeid for c in cases}
+    html = (run_dir / "report.html").read_text()
+    row = html.split("<tr><td>node-2")[1].split("</tr>")[0]
+    assert f'<td class="num boot">{fresh.boot:.1f} s<br><small>from a snapshot</small>' in row
+    assert "already up" not in row
+    assert "already up" in html.split("<tr><td>node-1")[1].split("</tr>")[0]
+    svg = ET.fromstring(html[html.index("<svg"):html.index("</svg>") + 6])
+    [lane] = [g for g in svg.iter(f"{SVG}g") if g.get("data-node") == "node-2"]
+    shaded = [e.findtext(f"{SVG}title").split(":")[1].split()[0] for e in lane
+              if e.get("class") == "phase"]
+    # (provisioning has no box when it took under 0.01 s: a snapshot that holds this hv)
+    assert shaded[0] == "boot" and shaded[-2:] == ["hv", "file"], shaded
+    # node-2 is lost again for the next test, which boots it with `farm up`
+    pid = nodes["node-2"]["pid"]
+    qemu.qmp(RunDir(run_dir).qmp_socket("node-2"), "quit")
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def test_up_boots_the_lost_node_again_and_keeps_the_other(run_dir):

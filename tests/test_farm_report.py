@@ -7,6 +7,7 @@ itself reported (its summary line, its collection, the testsuite attributes).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -20,7 +21,24 @@ import markupsafe
 import pytest
 
 from farm.errors import FarmError
-from farm.report import Case, NodeSummary, by_node, nodeid, outcomes, read_junit, write_html
+from farm.report import (
+    BUCKETS,
+    Case,
+    NodeSetup,
+    NodeSummary,
+    TimedTest,
+    Timeline,
+    by_node,
+    node_stats,
+    nodeid,
+    outcomes,
+    read_junit,
+    read_timeline,
+    time_cells,
+    timeline_svg,
+    write_html,
+    write_timeline,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "images" / "build"
@@ -316,3 +334,195 @@ def test_an_xpass_is_told_from_a_skip(tmp_path: Path) -> None:
     html = tmp_path / "report.html"
     write_html(junit, html)
     assert "1 skipped</span>" in html.read_text() and "1 xpassed</span>" in html.read_text()
+
+
+# ---- per-node times and the chart (timeline.json) ----
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _timeline(tests: list[tuple[str, str, float, float, str]],
+              nodes: dict[str, NodeSetup] | None = None) -> Timeline:
+    return Timeline(1_700_000_000.0, nodes or {}, [TimedTest(*t) for t in tests])
+
+
+def _series(svg: str) -> dict[str, ET.Element]:
+    root = ET.fromstring(svg)                  # well-formed, or this raises
+    assert root.tag == f"{SVG}svg"
+    found = [g for g in root.iter(f"{SVG}g") if g.get("class") == "series"]
+    by_name = {g.get("data-node"): g for g in found}
+    assert len(by_name) == len(found), "one series per node"
+    return by_name
+
+
+SETUPS = {
+    "node-1": NodeSetup("node-1", kind="qemu", boot_how="snapshot", booted_now=True,
+                        boot_start=0.5, boot=1.25, provisioning=2.0, hv_check=0.25,
+                        upload_start=4.0, upload=0.5, files_sent=3, files=7),
+    "node-2": NodeSetup("node-2", kind="qemu", boot_how="cold boot", booted_now=False,
+                        boot_start=-600.0, boot=31.5, provisioning=4.0, hv_check=0.5,
+                        upload_start=4.0, upload=0.75, files_sent=0, files=7,
+                        lost_at=9.5, lost_why="connection lost"),
+    "host-a": NodeSetup("host-a", kind="ssh", boot_how="ssh host", booted_now=False,
+                        hv_check=3.0, hv_installed=True, upload_start=4.0, upload=1.0,
+                        files_sent=7, files=7),
+}
+TESTS = [("s.elf::a", "node-1", 5.0, 6.0, "passed"), ("s.elf::b", "node-1", 6.0, 8.5, "failed"),
+         ("s.elf::c", "node-2", 5.5, 7.0, "passed"), ("s.elf::d", "node-2", 7.0, 9.0, "xfailed")]
+
+
+def test_node_stats_sum_each_nodes_span_and_keep_idle_nodes() -> None:
+    summaries = [NodeSummary("node-1", 2, 1, 1, 0, 0, 3.25), NodeSummary("node-2", 2, 1, 0, 0, 0,
+                                                                        3.5)]
+    stats = node_stats(summaries, _timeline(TESTS, SETUPS))
+    assert [s.node for s in stats] == ["host-a", "node-1", "node-2"]     # host-a ran nothing
+    host, one, two = stats
+    assert (one.tests, one.test_time, one.first_start, one.last_stop, one.wall_span) == (
+        2, 3.25, 5.0, 8.5, 3.5)
+    assert (two.tests, two.first_start, two.last_stop, two.wall_span) == (2, 5.5, 9.0, 3.5)
+    assert (host.tests, host.test_time, host.wall_span) == (0, 0.0, None)
+    assert two.setup is SETUPS["node-2"]
+    # Without a timeline: the JUnit nodes, with no times.
+    [bare] = node_stats(summaries[:1], None)
+    assert (bare.node, bare.tests, bare.wall_span, bare.setup) == ("node-1", 0, None,
+                                                                   NodeSetup("node-1"))
+
+
+def test_time_cells_say_how_each_node_got_ready() -> None:
+    stats = {s.node: s for s in node_stats([], _timeline(TESTS, SETUPS))}
+    assert time_cells(stats["node-1"]) == {
+        "boot": ("1.2 s", "from a snapshot"),
+        "provisioning": ("2.2 s", "incl. the run's hv check, 0.2 s"),
+        "upload": ("0.5 s", "3 of 7 files sent"),
+        "wall span": ("3.5 s", "5.0 s to 8.5 s")}
+    two = time_cells(stats["node-2"])             # up before the run: no fake zeros
+    assert two["boot"] == ("already up", "booted in 31.5 s, cold boot")
+    assert two["provisioning"] == ("already up", "hv checked in 0.5 s")
+    host = time_cells(stats["host-a"])
+    assert host["boot"] == ("\N{EM DASH}", "SSH host, not booted by farm")
+    assert host["provisioning"] == ("3.0 s", "newer hv installed")
+    assert host["wall span"] == ("\N{EM DASH}", "")
+
+
+def test_timeline_json_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "timeline.json"
+    timeline = _timeline(TESTS, SETUPS)
+    write_timeline(path, timeline)
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 1 and doc["fields"] == ["nodeid", "node", "start", "stop", "outcome"]
+    assert doc["tests"][1] == ["s.elf::b", "node-1", 6.0, 8.5, "failed"]
+    assert doc["nodes"]["node-2"]["lost_at"] == 9.5 and "node" not in doc["nodes"]["node-2"]
+    assert read_timeline(path) == timeline
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not valid JSON"),
+    ('{"version": 7}', "timeline version 7, expected 1"),
+    ("[]", "timeline version None, expected 1"),
+    ('{"version": 1, "tests": [["a", "n", "soon", 1, "passed"]]}', "malformed timeline"),
+    ('{"version": 1, "tests": [["a"]]}', "malformed timeline"),
+])
+def test_a_bad_timeline_is_one_line_naming_the_file(tmp_path: Path, text: str,
+                                                    message: str) -> None:
+    path = tmp_path / "timeline.json"
+    path.write_text(text)
+    with pytest.raises(FarmError) as info:
+        read_timeline(path)
+    assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
+    with pytest.raises(FarmError, match="cannot read the timeline: No such file"):
+        read_timeline(tmp_path / "missing.json")
+
+
+def test_svg_has_a_series_per_node_with_its_counts_and_the_lost_node() -> None:
+    timeline = _timeline(TESTS, SETUPS)
+    svg = timeline_svg(timeline, node_stats([], timeline))
+    series = _series(svg)
+    assert sorted(series) == ["host-a", "node-1", "node-2"]
+    assert {n: (g.get("data-tests"), g.get("data-failed")) for n, g in series.items()} == {
+        "host-a": ("0", "0"), "node-1": ("2", "1"), "node-2": ("2", "0")}
+    classes = {n: [e.get("class") for e in g] for n, g in series.items()}
+    assert classes["node-2"].count("lost") == 1 and classes["node-1"].count("lost") == 0
+    assert classes["node-1"].count("fail") == 1 and classes["node-2"].count("fail") == 0
+    assert classes["host-a"].count("tests") == 0        # no line for a node that ran nothing
+    # node-1 was booted in this run: boot, provisioning and upload shaded; node-2 was up
+    phases = {n: [e.findtext(f"{SVG}title") for e in g if e.get("class") == "phase"]
+              for n, g in series.items()}
+    assert phases["node-1"] == ["node-1: boot 1.2 s", "node-1: provisioning 2.0 s",
+                                "node-1: hv check 0.2 s", "node-1: file upload 0.5 s"]
+    assert phases["node-2"] == ["node-2: hv check 0.5 s", "node-2: file upload 0.8 s"]
+    assert phases["host-a"] == ["host-a: hv installed 3.0 s", "host-a: file upload 1.0 s"]
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "time since the run started" in texts and "0 s" in texts and "10 s" in texts
+    assert {"boot", "provisioning", "tests completed", "failed", "node lost"} <= set(texts)
+
+
+def test_svg_step_line_climbs_to_the_node_count() -> None:
+    tests = [(f"s.elf::t{k}", "node-1", k * 0.1, k * 0.1 + 0.05, "passed") for k in range(40)]
+    tests.append(("s.elf::u", "node-2", 1.0, 1.5, "passed"))
+    timeline = _timeline(tests)
+    series = _series(timeline_svg(timeline, node_stats([], timeline)))
+    path = next(e for e in series["node-1"] if e.get("class") == "tests").get("d")
+    ys = [float(v) for v in re.findall(r"V([\d.]+)", path)]
+    assert ys == sorted(ys, reverse=True) and len(ys) > 1      # up and up (y grows down)
+    xs = [float(v) for v in re.findall(r"H([\d.]+)", path)]
+    assert xs == sorted(xs)
+    other = next(e for e in series["node-2"] if e.get("class") == "tests").get("d")
+    one_test = float(re.findall(r"V([\d.]+)", other)[-1])
+    assert one_test > ys[-1]           # one test climbs less than 40: one scale for all lanes
+
+
+def test_svg_with_no_test_and_no_node() -> None:
+    empty = _timeline([])
+    root = ET.fromstring(timeline_svg(empty, []))
+    assert _series(timeline_svg(empty, [])) == {}
+    assert "no test ran" in [t.text for t in root.iter(f"{SVG}text")]
+
+
+def test_svg_of_thousands_of_tests_stays_small() -> None:
+    tests = [(f"s.elf::t{k}", f"node-{k % 3 + 1}", k * 0.01, k * 0.01 + 0.008,
+              "failed" if k % 7 == 0 else "passed") for k in range(5000)]
+    timeline = _timeline(tests)
+    svg = timeline_svg(timeline, node_stats([], timeline))
+    series = _series(svg)
+    assert {n: int(g.get("data-tests")) for n, g in series.items()} == {
+        "node-1": 1667, "node-2": 1667, "node-3": 1666}
+    assert sum(int(g.get("data-failed")) for g in series.values()) == len(range(0, 5000, 7))
+    for g in series.values():
+        assert len(list(g.iter())) <= 2 * BUCKETS + 20     # a tick (and title) per bucket
+        path = next(e for e in g if e.get("class") == "tests").get("d")
+        assert path.count("V") <= BUCKETS
+    assert len(svg) < 120_000
+
+
+def test_html_with_a_timeline_shows_the_times_and_the_chart(two_nodes: Path,
+                                                            tmp_path: Path) -> None:
+    html_path = tmp_path / "report.html"
+    tests = [("s/a.elf::one", "node-10", 1.0, 2.5, "passed"),
+             ("s/a.elf::two", "node-10", 2.5, 4.75, "failed")]
+    setups = {"node-10": SETUPS["node-1"], "node-3": SETUPS["node-2"]}
+    summaries = write_html(two_nodes, html_path, timeline=_timeline(tests, setups))
+    assert summaries == by_node(read_junit(two_nodes))        # the JUnit nodes, as before
+    html = html_path.read_text()
+    table = html.split("<h2>Nodes</h2>")[1].split("<h2>Tests</h2>")[0]
+    for head in ("boot", "provisioning", "file upload", "test time", "wall span"):
+        assert f"<th>{head}</th>" in table
+    rows = re.findall(r"<tr><td>(.*?)</tr>", table, re.S)
+    assert [r.split("<", 1)[0] for r in rows] == ["(no node)", "node-2", "node-3", "node-10"]
+    node10 = rows[3]
+    assert '<td class="num boot">1.2 s<br><small>from a snapshot</small></td>' in node10
+    assert '<td class="num test-time">3.750 s</td>' in node10
+    assert '<td class="num wall-span">3.8 s<br><small>1.0 s to 4.8 s</small></td>' in node10
+    node3 = rows[2]                      # ran nothing: no JUnit record, still a row
+    assert "lost at\n9.5 s" in node3 and "already up" in node3
+    series = _series(table[table.index("<svg"):table.index("</svg>") + 6])
+    assert sorted(series) == ["", "node-10", "node-2", "node-3"]
+    assert "<script" not in html
+
+
+def test_html_without_a_timeline_has_no_chart(two_nodes: Path, tmp_path: Path) -> None:
+    html_path = tmp_path / "report.html"
+    write_html(two_nodes, html_path)
+    html = html_path.read_text()
+    assert "<svg" not in html and "<th>boot</th>" not in html
+    assert "<th>test time</th>" in html

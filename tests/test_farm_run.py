@@ -7,6 +7,7 @@ with SIGKILL the way a node that dies takes its worker with it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,11 +15,12 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from farm.errors import FarmError
-from farm.run import DEFAULT_SUITE, REFUSED, take_options, tx_spec, upload_set
+from farm.run import DEFAULT_SUITE, REFUSED, FarmPlugin, take_options, tx_spec, upload_set
 from farm.state import NodeState, RunDir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -170,7 +172,7 @@ def test_many(i):
 """
 
 DRIVER = """\
-import subprocess, sys
+import json, subprocess, sys, time
 import pytest
 from farm.run import FarmPlugin
 from farm.state import NodeState, RunDir
@@ -180,11 +182,17 @@ gone.wait()                           # a dead pid: farm sees these nodes' QEMU 
 run = RunDir(".farm")
 run.ensure()
 nodes = {{name: NodeState(name, "qemu", "127.0.0.1", 1, pid=gone.pid) for name in {dead}}}
+plugin = FarmPlugin(run, nodes)
+started = time.time()
 code = pytest.main(["test_x.py", "-p", "xdist", "--dist", "load",
                     "--tx", "popen//env:HV_NODE=a", "--tx", "popen//env:HV_NODE=b",
                     "--junitxml=j.xml", "-p", "no:benchmark", "-p", "no:cacheprovider",
                     "-W", "ignore::pytest.PytestAssertRewriteWarning"],
-                   plugins=[FarmPlugin(run, nodes)])
+                   plugins=[plugin])
+with open("timeline.json", "w") as f:
+    json.dump({{"tests": [list(vars(t).values()) for t in plugin.timeline(started)],
+               "down": {{k: v - started for k, v in plugin.down_at.items()}},
+               "seconds": time.time() - started}}, f)
 print("DRIVER EXIT", int(code))
 sys.exit(int(code))
 """
@@ -253,6 +261,46 @@ def test_a_node_dying_mid_run_loses_no_results(node_loss):
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("8", "0", "0")
 
 
+def _timeline(s: Session) -> dict:
+    doc = json.loads((s.where / "timeline.json").read_text())
+    doc["tests"] = [dict(zip(("nodeid", "node", "start", "stop", "outcome"), t, strict=True))
+                    for t in doc["tests"]]
+    return doc
+
+
+def test_the_timeline_has_each_test_once_where_it_really_ran(node_loss):
+    s = node_loss["one"]
+    timeline = _timeline(s)
+    tests = timeline["tests"]
+    assert sorted(t["nodeid"] for t in tests) == [f"test_x.py::test_many[{i}]" for i in range(8)]
+    assert {t["outcome"] for t in tests} == {"passed"}
+    for t in tests:
+        assert 0 < t["start"] and t["stop"] - t["start"] >= 0.2, t    # each really slept
+        assert t["stop"] <= timeline["seconds"], t
+    rescheduled = re.search(r"farm: (\S+) was running on a; rescheduled", s.out).group(1)
+    assert [t["node"] for t in tests if t["nodeid"] == rescheduled] == ["b"]   # not the crash
+    names = {c.get("name"): c for c in s.testcases()}
+    for t in tests:     # JUnit's node is the one the timeline names
+        props = {p.get("name"): p.get("value") for p in names[t["nodeid"].split("::")[1]].iter(
+            "property")}
+        assert props.get("node", t["node"]) == t["node"]
+    assert list(timeline["down"]) == ["a"]
+    # Whatever a finished before it died (which tests it got first depends on which
+    # worker was ready first) ended before it went down.
+    assert all(t["stop"] <= timeline["down"]["a"] for t in tests if t["node"] == "a")
+
+
+def test_the_timeline_of_a_run_that_lost_every_node(node_loss):
+    tests = _timeline(node_loss["every"])["tests"]
+    assert sorted(t["nodeid"] for t in tests) == [f"test_x.py::test_many[{i}]" for i in range(8)]
+    outcomes = {t["nodeid"]: t["outcome"] for t in tests}
+    junit = {c.get("name"): "error" if c.findall("error") else
+             "failed" if c.findall("failure") else "passed"
+             for c in node_loss["every"].testcases()}
+    assert outcomes == {f"test_x.py::{name}": outcome for name, outcome in junit.items()}
+    assert "failed" in outcomes.values()
+
+
 def test_every_node_dying_ends_the_run(node_loss):
     s = node_loss["every"]
     assert s.code is not None, f"still running after {s.seconds:.0f} s:\n{s.out}"
@@ -313,3 +361,40 @@ def test_gateways_start_together_and_nothing_is_copied_into_nodes():
     # A replacement worker later in the run starts its own gateway.
     assert group.makegateway(SimpleNamespace(id="gw2")) == "gateway gw2"
     assert group.makegateway(specs[0]) == "gateway gw0" and made.count("gw0") == 2
+
+# ---- the timeline, from reports made here ----
+
+def _worker(name: str) -> SimpleNamespace:
+    spec = SimpleNamespace(env={"HV_NODE": name} if name else {})
+    return SimpleNamespace(gateway=SimpleNamespace(spec=spec, id=f"gw-{name}"))
+
+
+def test_timeline_folds_reports_onto_the_controllers_clock(tmp_path):
+    plugin = FarmPlugin(RunDir(tmp_path), {})
+    fast, local = _worker("fast"), _worker("")
+    # (arrival, worker, nodeid, when, outcome, xfail, start, stop, properties); "fast"'s
+    # clock is 100 s ahead of ours, and its quickest result came back 0.5 s after its end.
+    reports = [
+        (1000.8, fast, "t::a", "setup", "passed", False, 1100.0, 1100.1, []),
+        (1001.0, fast, "t::a", "call", "passed", False, 1100.1, 1100.4, []),
+        (1001.0, fast, "t::a", "teardown", "passed", False, 1100.4, 1100.5, []),
+        (1002.0, fast, "t::b", "setup", "passed", False, 1101.0, 1101.0, []),
+        (1002.0, fast, "t::b", "call", "skipped", True, 1101.0, 1101.2, []),
+        (1002.0, fast, "t::b", "teardown", "failed", False, 1101.2, 1101.3, []),
+        (1003.0, fast, "t::c", "setup", "passed", False, 1102.0, 1102.1, []),
+        (1003.5, fast, "t::c", "???", "rerun", False, 0.0, 0.0, []),       # crashed: rerun
+        (1004.0, local, "t::c", "setup", "passed", False, 1003.0, 1003.1, [("node", "vm")]),
+        (1004.0, local, "t::c", "call", "passed", True, 1003.1, 1003.5, [("node", "vm")]),
+        (1004.0, local, "t::c", "teardown", "passed", False, 1003.5, 1003.6, [("node", "vm")]),
+        (1005.0, None, "t::d", "call", "failed", False, 0.0, 0.0, []),      # never ran
+    ]
+    plugin.reports[:] = reports
+    got = {(t.nodeid, t.node): t for t in plugin.timeline(990.0)}
+    assert sorted(got) == [("t::a", "fast"), ("t::b", "fast"), ("t::c", "vm"), ("t::d", "")]
+    a = got["t::a", "fast"]
+    assert (a.start, a.stop, a.outcome) == (pytest.approx(10.5), pytest.approx(11.0), "passed")
+    assert got["t::b", "fast"].outcome == "error"       # xfailed, then its teardown failed
+    c = got["t::c", "vm"]                               # where it ran again, xpassed
+    assert (c.outcome, c.stop) == ("xpassed", pytest.approx(1003.6 + 0.4 - 990.0))
+    assert (got["t::d", ""].start, got["t::d", ""].outcome) == (15.0, "failed")
+    assert [t.nodeid for t in plugin.timeline(990.0)] == ["t::a", "t::b", "t::c", "t::d"]

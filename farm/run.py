@@ -191,12 +191,17 @@ class FarmPlugin:
         self.run = run
         self.nodes = nodes
         self.rescheduled: set[str] = set()
-        self.finished: set[tuple[str, str]] = set()   # (nodeid, worker id) fully reported
+        self.finished: set[tuple[str, str]] = set()   # (nodeid, worker id) outcome reported
+        self._open: set[tuple[str, str]] = set()      # of those, no teardown report yet
         self.already_reported: set[str] = set()
         self.ran: Counter[str] = Counter()
         self.lost: dict[str, str] = {}
         self.config: pytest.Config | None = None
         self._restore = None
+        # Nodes lost but not yet marked bad in state.json, and the tests finished
+        # since it was last written (see _save_bad).
+        self._unsaved: dict[str, str] = {}
+        self._since_saved = float("inf")
 
     def _say(self, text: str) -> None:
         tr = self.config.pluginmanager.getplugin("terminalreporter") if self.config else None
@@ -259,11 +264,17 @@ class FarmPlugin:
     def _send_args_as_given(self) -> None:
         # xdist maps existing paths onto rsync roots for remote workers and refuses
         # paths outside them.  farm mirrors the current directory with fabric instead
-        # (rsync is deprecated), so the args go to the nodes as they are.
+        # (rsync is deprecated), so the args go to the nodes as they are, but for
+        # the --tx of every node: a worker does not use them, and each worker
+        # getting all of them grew with nodes x nodes.
+        # (Every worker gets the same args: they are filtered once.)
         from xdist import workermanage
         if self._restore is None:
+            given = [str(x) for x in self.config.invocation_params.args] if self.config else []
+            kept = _without_tx(given)
             self._restore = workermanage.make_reltoroot
-            workermanage.make_reltoroot = lambda roots, args: list(args)
+            workermanage.make_reltoroot = lambda roots, args: (
+                list(kept) if len(args) == len(given) else _without_tx(args))
 
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -312,7 +323,36 @@ class FarmPlugin:
         self.lost[name or node.gateway.id] = why
         self._say(f"farm: {name or node.gateway.id} went down during the run ({why})")
         if name:
-            farm_nodes.mark_bad(self.run, name, f"lost during farm run: {why}")
+            self._unsaved[name] = f"lost during farm run: {why}"
+            self._save_bad()
+
+    def _save_bad(self, now: bool = False) -> None:
+        """Mark the lost nodes bad in state.json.
+
+        Writing state.json rewrites every node's record, so a write per lost node
+        would cost (lost nodes x nodes): at 500 nodes, most of the controller's
+        work.  A loss is written at once unless the file was written less than
+        one finished test per node ago; then it waits for that many tests (or
+        the end of the session).  That keeps the writes' total cost in
+        proportion to the tests run.
+        """
+        if self._unsaved and (now or self._since_saved >= len(self.nodes)):
+            with self.run.locked() as recorded:
+                for name, reason in self._unsaved.items():
+                    if name in recorded:
+                        recorded[name].mark_bad(reason)
+            self._unsaved.clear()
+            self._since_saved = 0
+
+    @pytest.hookimpl
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        self._since_saved += 1
+        if self._unsaved:
+            self._save_bad()
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session) -> None:
+        self._save_bad(now=True)
 
     @staticmethod
     def _worker_id(worker: object) -> str:
@@ -321,11 +361,12 @@ class FarmPlugin:
     @pytest.hookimpl
     def pytest_handlecrashitem(self, crashitem: str, report, sched) -> None:
         if (crashitem, self._worker_id(report.node)) in self.finished:
-            # Its reports all arrived; only the "done" message was lost with the node.
+            # Its outcome arrived; only the rest of its reports and the "done"
+            # message were lost with the node.
             self.already_reported.add(crashitem)
             report.outcome = "rerun"
             return
-        others = [n for n in getattr(sched, "nodes", []) if n is not report.node]
+        others = any(n is not report.node for n in getattr(sched, "nodes", []))
         if crashitem in self.rescheduled or not others:
             return                          # a second crash, or nowhere to go: it fails
         self.rescheduled.add(crashitem)
@@ -348,10 +389,15 @@ class FarmPlugin:
         if report.outcome == "rerun" and report.when == "???":
             self._drop_junit_record(report)
             return
-        if report.when == "teardown":
-            self.finished.add((report.nodeid, self._worker_id(getattr(report, "node", None))))
+        attempt = (report.nodeid, self._worker_id(getattr(report, "node", None)))
         if report.when == "call" or (report.when == "setup" and not report.passed):
+            # Its outcome is in: if its node is lost before the teardown report, it
+            # does not run again (and its result is not reported twice).
+            self.finished.add(attempt)
+            self._open.add(attempt)
             self.ran[self._node_of(getattr(report, "node", None)) or "local"] += 1
+        elif report.when == "teardown":
+            self._open.discard(attempt)
 
     def _drop_junit_record(self, report) -> None:
         # The crashed attempt has no outcome of its own: the rerun reports the test.
@@ -359,14 +405,26 @@ class FarmPlugin:
         xml = self.config.stash.get(xml_key, None) if self.config else None
         if xml is None:
             return
+        if (report.nodeid, self._worker_id(getattr(report, "node", None))) in self._open:
+            xml.finalize(report)             # its outcome arrived, its teardown did not
+            return
+        key = (report.nodeid, getattr(report, "node", None))
         # node_reporter() finds the record junitxml made for this report (its key
         # differs between pytest versions); remove that very object.
+        # It is among the newest, so look for it from the end: a scan of every
+        # record per lost node would grow with nodes x tests.
         reporter = xml.node_reporter(report)
-        for key, value in list(xml.node_reporters.items()):
-            if value is reporter:
-                del xml.node_reporters[key]
-        xml.node_reporters_ordered[:] = [r for r in xml.node_reporters_ordered
-                                         if r is not reporter]
+        if xml.node_reporters.get(key) is reporter:
+            del xml.node_reporters[key]
+        else:
+            for key, value in list(xml.node_reporters.items()):
+                if value is reporter:
+                    del xml.node_reporters[key]
+        ordered = xml.node_reporters_ordered
+        for k in range(len(ordered) - 1, -1, -1):
+            if ordered[k] is reporter:
+                del ordered[k]
+                break
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -381,6 +439,20 @@ class FarmPlugin:
         if self.rescheduled:
             terminalreporter.write_line(f"rescheduled after a node loss: "
                                         f"{', '.join(sorted(self.rescheduled))}")
+
+
+def _without_tx(args: list[str]) -> list[str]:
+    """`args` without their --tx options (farm gives one per node)."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--tx":
+            skip = True
+        elif not arg.startswith("--tx="):
+            out.append(arg)
+    return out
 
 
 def _reachable(node: NodeState) -> bool:

@@ -241,11 +241,31 @@ class FarmPlugin:
             else:
                 self._say(f"farm: {name} is gone; its remaining tests run on the other nodes")
             replacement = self._substitute(dsession, original)
-            if replacement is None and not (dsession._active_nodes - {worker}):
-                self._no_node_left(dsession)
+            if replacement is None:
+                if dsession._active_nodes <= {worker}:
+                    self._no_node_left(dsession)
+                else:
+                    self._one_collection_fewer(dsession, worker)
             return replacement
 
         dsession._clone_node = clone
+
+    @staticmethod
+    def _one_collection_fewer(dsession, worker) -> None:
+        """A node lost before its collection arrived, with no worker to stand in.
+
+        xdist hands out tests once every node's collection is in, and would wait
+        for this one for ever: it waits for one fewer (and, if the others are in,
+        hands them out now).
+        """
+        sched = dsession.sched
+        if (sched is None or getattr(sched, "collection", True) is not None
+                or not isinstance(getattr(sched, "numnodes", None), int)
+                or worker in getattr(sched, "node2collection", {worker: None})):
+            return
+        sched.numnodes -= 1
+        if sched.node2collection and sched.collection_is_completed and not dsession.shuttingdown:
+            sched.schedule()
 
     def _no_node_left(self, dsession) -> None:
         """Every node is gone: the tests still waiting fail, and the run ends."""

@@ -319,7 +319,7 @@ class Transport:
     """The farm's network: every worker, who may move, who is dead."""
 
     def __init__(self, nodes: list[NodeState], tests: int, seed: int, death_rate: float,
-                 max_steps: int) -> None:
+                 max_steps: int, early: int = 0) -> None:
         self.rng = random.Random(seed)
         self.ids = [nodeid_of(i) for i in range(tests)]
         self.reports = Reports()
@@ -337,6 +337,8 @@ class Transport:
             self.how[name] = "crash" if k % 4 == 3 else "gone"
             span = int(per_node * (6 if not self.batched[name] else 1.2) * 0.6) + 3
             self.die_at[name] = self.rng.randint(3, span)
+        for k, name in enumerate(dying[:early]):  # before its collection arrives
+            self.die_at[name] = 1 + k % 2
         self.gone: set[str] = set()
         self.died: list[tuple] = []
         self.started_on: collections.Counter = collections.Counter()
@@ -506,8 +508,10 @@ def _part(filename: str) -> str:
 
 
 def run_farm(where: Path, monkeypatch: pytest.MonkeyPatch, *, nodes: int, per_node: int,
-             seed: int = 1, death_rate: float = 0.1, count: bool = False) -> Result:
-    """Run `nodes * per_node` simulated guest tests on `nodes` simulated nodes."""
+             seed: int = 1, death_rate: float = 0.1, count: bool = False,
+             early: int = 0) -> Result:
+    """Run `nodes * per_node` simulated guest tests on `nodes` simulated nodes
+    (`early` of the dying ones die before their collection arrives)."""
     from farm import run as farm_run
     from farm.manifests import ManifestKeeper
 
@@ -519,7 +523,8 @@ def run_farm(where: Path, monkeypatch: pytest.MonkeyPatch, *, nodes: int, per_no
     with run.locked() as recorded:
         recorded.update({n.name: n for n in states})
     tests = nodes * per_node
-    transport = Transport(states, tests, seed, death_rate, max_steps=12 * tests + 50 * nodes)
+    transport = Transport(states, tests, seed, death_rate, max_steps=12 * tests + 50 * nodes,
+                          early=early)
     monkeypatch.setattr(execnet.Group, "makegateway",
                         lambda group, spec=None: transport.makegateway(group, spec))
     monkeypatch.setattr(execnet.Group, "terminate", lambda self, timeout=None: None)

@@ -151,3 +151,15 @@ def test_cost_per_test_stays_flat_from_50_to_500_nodes(farms):
         assert large <= 1.3 * small, (measure, table)
         for n in SIZES:
             assert table[n][measure] <= 1.3 * small, (measure, n, table)
+
+
+def test_nodes_lost_before_their_collection_arrives_do_not_hang_the_run(tmp_path, monkeypatch):
+    """xdist hands out tests once every node's collection is in: a node gone before
+    its collection arrived (and no worker to stand in) must not be waited for."""
+    r = run_farm(tmp_path, monkeypatch, nodes=20, per_node=10, death_rate=0.2, early=4)
+    assert r.recorder.error is None, r.recorder.error     # (a Hang, before the fix)
+    assert r.transport.stats.deaths["starting up"] == 4
+    outcomes = {c.get("name"): c.find("failure") is not None for c in r.testcases()}
+    assert outcomes == {f"test_guest[{i}]": fails(i) for i in range(r.tests)}
+    died = {name for name, *_ in r.transport.died}
+    assert {n for n, s in r.run.load().items() if s.state == "bad"} == died

@@ -300,6 +300,8 @@ class FakeWorker:
             moment = "batch in flight" if self.results else "between batches"
         elif len(self.inflight) == 1:
             moment = "reports sent, not done"
+        elif len(self.inflight) == 3:
+            moment = "outcome sent, not teardown"
         elif self.inflight:
             moment = "mid-test"
         else:

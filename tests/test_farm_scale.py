@@ -49,7 +49,8 @@ def test_the_run_ends_without_an_internal_error(big):
 def test_nodes_die_in_every_way_that_matters(big):
     deaths = big.transport.stats.deaths
     assert sum(deaths.values()) == 50
-    for moment in ("batch in flight", "mid-test", "between tests", "between batches"):
+    for moment in ("batch in flight", "between batches", "mid-test", "between tests",
+                   "outcome sent, not teardown", "reports sent, not done"):
         assert deaths[moment] >= 1, deaths
     how = collections.Counter(big.transport.how[name] for name, *_ in big.transport.died)
     assert how["gone"] >= 30 and how["crash"] >= 10, how

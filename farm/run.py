@@ -425,10 +425,11 @@ class FarmPlugin:
         xml = self.config.stash.get(xml_key, None) if self.config else None
         if xml is None:
             return
-        if (report.nodeid, self._worker_id(getattr(report, "node", None))) in self._open:
-            xml.finalize(report)             # its outcome arrived, its teardown did not
-            return
         key = (report.nodeid, getattr(report, "node", None))
+        if (report.nodeid, self._worker_id(key[1])) in self._open:
+            if key in xml.node_reporters:    # its outcome arrived, its teardown did not:
+                xml.finalize(report)         # the record stands as it is
+            return
         # node_reporter() finds the record junitxml made for this report (its key
         # differs between pytest versions); remove that very object.
         # It is among the newest, so look for it from the end: a scan of every

@@ -196,7 +196,8 @@ class FarmPlugin:
         self.run = run
         self.nodes = nodes
         self.rescheduled: set[str] = set()
-        self.finished: set[tuple[str, str]] = set()   # (nodeid, worker id) fully reported
+        self.finished: set[tuple[str, str]] = set()   # (nodeid, worker id) outcome reported
+        self._open: set[tuple[str, str]] = set()      # of those, no teardown report yet
         self.already_reported: set[str] = set()
         self.ran: Counter[str] = Counter()
         self.lost: dict[str, str] = {}
@@ -206,6 +207,10 @@ class FarmPlugin:
         # (arrival, worker, nodeid, when, outcome, xfail-marked, start, stop, properties).
         self.reports: list[tuple] = []
         self.down_at: dict[str, float] = {}   # node -> time.time() it was seen lost
+        # Nodes lost but not yet marked bad in state.json, and the tests finished
+        # since it was last written (see _save_bad).
+        self._unsaved: dict[str, str] = {}
+        self._since_saved = float("inf")
 
     def _say(self, text: str) -> None:
         tr = self.config.pluginmanager.getplugin("terminalreporter") if self.config else None
@@ -246,8 +251,11 @@ class FarmPlugin:
             else:
                 self._say(f"farm: {name} is gone; its remaining tests run on the other nodes")
             replacement = self._substitute(dsession, original)
-            if replacement is None and not (dsession._active_nodes - {worker}):
-                self._no_node_left(dsession)
+            if replacement is None:
+                if dsession._active_nodes <= {worker}:
+                    self._no_node_left(dsession)
+                else:
+                    self._one_collection_fewer(dsession, worker)
             return replacement
 
         dsession._clone_node = clone
@@ -293,6 +301,23 @@ class FarmPlugin:
 
         group.makegateway = makegateway
 
+    @staticmethod
+    def _one_collection_fewer(dsession, worker) -> None:
+        """A node lost before its collection arrived, with no worker to stand in.
+
+        xdist hands out tests once every node's collection is in, and would wait
+        for this one for ever: it waits for one fewer (and, if the others are in,
+        hands them out now).
+        """
+        sched = dsession.sched
+        if (sched is None or getattr(sched, "collection", True) is not None
+                or not isinstance(getattr(sched, "numnodes", None), int)
+                or worker in getattr(sched, "node2collection", {worker: None})):
+            return
+        sched.numnodes -= 1
+        if sched.node2collection and sched.collection_is_completed and not dsession.shuttingdown:
+            sched.schedule()
+
     def _no_node_left(self, dsession) -> None:
         """Every node is gone: the tests still waiting fail, and the run ends."""
         sched = dsession.sched
@@ -310,11 +335,17 @@ class FarmPlugin:
     def _send_args_as_given(self) -> None:
         # xdist maps existing paths onto rsync roots for remote workers and refuses
         # paths outside them.  farm mirrors the current directory with fabric instead
-        # (rsync is deprecated), so the args go to the nodes as they are.
+        # (rsync is deprecated), so the args go to the nodes as they are, but for
+        # the --tx of every node: a worker does not use them, and each worker
+        # getting all of them grew with nodes x nodes.
+        # (Every worker gets the same args: they are filtered once.)
         from xdist import workermanage
         if self._restore is None:
+            given = [str(x) for x in self.config.invocation_params.args] if self.config else []
+            kept = _without_tx(given)
             self._restore = workermanage.make_reltoroot
-            workermanage.make_reltoroot = lambda roots, args: list(args)
+            workermanage.make_reltoroot = lambda roots, args: (
+                list(kept) if len(args) == len(given) else _without_tx(args))
 
     @pytest.hookimpl
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -364,7 +395,36 @@ class FarmPlugin:
         self.down_at[name or node.gateway.id] = time.time()
         self._say(f"farm: {name or node.gateway.id} went down during the run ({why})")
         if name:
-            farm_nodes.mark_bad(self.run, name, f"lost during farm run: {why}")
+            self._unsaved[name] = f"lost during farm run: {why}"
+            self._save_bad()
+
+    def _save_bad(self, now: bool = False) -> None:
+        """Mark the lost nodes bad in state.json.
+
+        Writing state.json rewrites every node's record, so a write per lost node
+        would cost (lost nodes x nodes): at 500 nodes, most of the controller's
+        work.  A loss is written at once unless the file was written less than
+        one finished test per node ago; then it waits for that many tests (or
+        the end of the session).  That keeps the writes' total cost in
+        proportion to the tests run.
+        """
+        if self._unsaved and (now or self._since_saved >= len(self.nodes)):
+            with self.run.locked() as recorded:
+                for name, reason in self._unsaved.items():
+                    if name in recorded:
+                        recorded[name].mark_bad(reason)
+            self._unsaved.clear()
+            self._since_saved = 0
+
+    @pytest.hookimpl
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        self._since_saved += 1
+        if self._unsaved:
+            self._save_bad()
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session) -> None:
+        self._save_bad(now=True)
 
     @staticmethod
     def _worker_id(worker: object) -> str:
@@ -373,11 +433,12 @@ class FarmPlugin:
     @pytest.hookimpl
     def pytest_handlecrashitem(self, crashitem: str, report, sched) -> None:
         if (crashitem, self._worker_id(report.node)) in self.finished:
-            # Its reports all arrived; only the "done" message was lost with the node.
+            # Its outcome arrived; only the rest of its reports and the "done"
+            # message were lost with the node.
             self.already_reported.add(crashitem)
             report.outcome = "rerun"
             return
-        others = [n for n in getattr(sched, "nodes", []) if n is not report.node]
+        others = any(n is not report.node for n in getattr(sched, "nodes", []))
         if crashitem in self.rescheduled or not others:
             return                          # a second crash, or nowhere to go: it fails
         self.rescheduled.add(crashitem)
@@ -404,10 +465,15 @@ class FarmPlugin:
         if report.outcome == "rerun" and report.when == "???":
             self._drop_junit_record(report)
             return
-        if report.when == "teardown":
-            self.finished.add((report.nodeid, self._worker_id(getattr(report, "node", None))))
+        attempt = (report.nodeid, self._worker_id(getattr(report, "node", None)))
         if report.when == "call" or (report.when == "setup" and not report.passed):
+            # Its outcome is in: if its node is lost before the teardown report, it
+            # does not run again (and its result is not reported twice).
+            self.finished.add(attempt)
+            self._open.add(attempt)
             self.ran[self._node_of(getattr(report, "node", None)) or "local"] += 1
+        elif report.when == "teardown":
+            self._open.discard(attempt)
 
     def _drop_junit_record(self, report) -> None:
         # The crashed attempt has no outcome of its own: the rerun reports the test.
@@ -415,14 +481,27 @@ class FarmPlugin:
         xml = self.config.stash.get(xml_key, None) if self.config else None
         if xml is None:
             return
+        key = (report.nodeid, getattr(report, "node", None))
+        if (report.nodeid, self._worker_id(key[1])) in self._open:
+            if key in xml.node_reporters:    # its outcome arrived, its teardown did not:
+                xml.finalize(report)         # the record stands as it is
+            return
         # node_reporter() finds the record junitxml made for this report (its key
         # differs between pytest versions); remove that very object.
+        # It is among the newest, so look for it from the end: a scan of every
+        # record per lost node would grow with nodes x tests.
         reporter = xml.node_reporter(report)
-        for key, value in list(xml.node_reporters.items()):
-            if value is reporter:
-                del xml.node_reporters[key]
-        xml.node_reporters_ordered[:] = [r for r in xml.node_reporters_ordered
-                                         if r is not reporter]
+        if xml.node_reporters.get(key) is reporter:
+            del xml.node_reporters[key]
+        else:
+            for key, value in list(xml.node_reporters.items()):
+                if value is reporter:
+                    del xml.node_reporters[key]
+        ordered = xml.node_reporters_ordered
+        for k in range(len(ordered) - 1, -1, -1):
+            if ordered[k] is reporter:
+                del ordered[k]
+                break
 
     def timeline(self, started: float) -> list[TimedTest]:
         """Each test that reported, on the controller's clock in seconds since `started`:
@@ -492,6 +571,20 @@ def _outcome(so_far: str, when: str, outcome: str, xfail: bool) -> str:
     if outcome == "skipped":
         return "xfailed" if xfail else "skipped"
     return "xpassed" if xfail and when == "call" else so_far
+
+
+def _without_tx(args: list[str]) -> list[str]:
+    """`args` without their --tx options (farm gives one per node)."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--tx":
+            skip = True
+        elif not arg.startswith("--tx="):
+            out.append(arg)
+    return out
 
 
 def _reachable(node: NodeState) -> bool:

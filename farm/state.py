@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from farm.errors import FarmError
@@ -165,12 +165,16 @@ class RunDir:
             raise FarmError(f"{self.state_file}: state version {doc.get('version')!r}, "
                             f"expected {STATE_VERSION}")
         known = {f.name for f in fields(NodeState)}
-        return {n["name"]: NodeState(**{k: v for k, v in n.items() if k in known})
+        return {n["name"]: NodeState(**(n if known.issuperset(n) else
+                                        {k: v for k, v in n.items() if k in known}))
                 for n in doc.get("nodes", [])}
 
     def _write(self, nodes: dict[str, NodeState]) -> None:
-        doc = {"version": STATE_VERSION, "written": time.time(),
-               "nodes": [asdict(n) for n in nodes.values()]}
+        # One node a line, each by json's C encoder (an indented dump goes through
+        # its Python one, and asdict deep-copies): farm run rewrites the file for
+        # the nodes it loses, and at hundreds of nodes that was most of its work.
+        head = json.dumps({"version": STATE_VERSION, "written": time.time()})[:-1]
+        lines = ",\n".join(json.dumps(vars(n)) for n in nodes.values())
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp.write_text(f'{head}, "nodes": [\n{lines}\n]}}\n')
         tmp.replace(self.state_file)

@@ -305,8 +305,7 @@ def _parser() -> _Parser:
     parser = _Parser(prog="hv", description="Run 32-bit x86 ELF guests in hv's own hypervisor.",
                      epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_VersionAction)
-    # prog given: argparse would build a help formatter to work it out (and import shutil).
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="hv")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="run a guest image, streaming its console to stdout",
                          description="Run a guest image. Its console goes to stdout as it "

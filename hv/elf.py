@@ -28,7 +28,6 @@ from functools import cached_property
 from typing import Any, Protocol
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.structs import ELFStructs
 
 from hv import multiboot
 from hv.errors import ImageError
@@ -167,20 +166,24 @@ def load_into(machine: _Loader, image: Image) -> Image:
 # elftools.elf.elffile imports pyelftools' DWARF reader and ARM exception
 # table reader at its top (and with them most of the package), though ELFFile
 # calls them only from its debug-info methods: get_dwarf_info(),
-# get_ehabi_infos() and their helpers.  Reading program headers never does,
-# and those imports are most of what a one-shot `hv run` spends in pyelftools
-# (bench/README.md, "one-shot hv run").  So while elffile is imported, each of
-# those modules is stood in for by a _Deferred module whose every name is a
-# _Forward: a callable that, when called, imports the real modules and puts
-# the real names back wherever a _Forward was bound.  The stand-ins leave
-# sys.modules as soon as elffile is imported, so any later import of those
-# modules (hv.coverage's line tables, the user's own code) gets the real ones,
-# and ELFFile's debug-info methods work as ever.  A pyelftools that uses one of
-# those names at import time (not only in a call) makes the guarded import fail,
-# and elffile is then imported the plain way.
+# get_ehabi_infos() and their helpers.  elftools.construct likewise imports
+# its debugging aids (Probe, Debugger; they import pdb), which pyelftools
+# never uses.  Reading program headers needs none of them, and importing them
+# was most of a one-shot `hv run` (bench/README.md, "One-shot hv run").
+#
+# So while elffile is imported, each module in _DEFERRED is stood in for by a
+# _Deferred module, whose every name is a _Forward: a callable that, when
+# called, imports the real modules and puts the real names back wherever a
+# _Forward was bound in pyelftools.  The stand-ins leave sys.modules as soon
+# as elffile is imported, so a later import of those modules (hv.coverage's
+# line tables, the user's own code) gets the real ones, and ELFFile's
+# debug-info methods work as ever.  A pyelftools that uses one of those names
+# at import time other than by calling it makes the guarded import fail; elffile
+# is then imported the plain way.  If elffile is already imported, it is used
+# as it is.
 
 _DEFERRED = ("elftools.dwarf.dwarfinfo", "elftools.dwarf.dwarf_util",
-             "elftools.ehabi.ehabiinfo")
+             "elftools.ehabi.ehabiinfo", "elftools.construct.debug")
 
 
 class _Forward:
@@ -236,7 +239,9 @@ def _import_elffile() -> types.ModuleType:
     return importlib.import_module("elftools.elf.elffile")
 
 
-ELFFile = _import_elffile().ELFFile
+_elffile = _import_elffile()
+ELFFile = _elffile.ELFFile
+ELFStructs = _elffile.ELFStructs
 
 
 # ---- mapping ----

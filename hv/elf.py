@@ -166,10 +166,12 @@ def load_into(machine: _Loader, image: Image) -> Image:
 # elftools.elf.elffile imports pyelftools' DWARF reader and ARM exception
 # table reader at its top (and with them most of the package), though ELFFile
 # calls them only from its debug-info methods: get_dwarf_info(),
-# get_ehabi_infos() and their helpers.  elftools.construct likewise imports
+# get_ehabi_infos() and their helpers; its readers of dynamic, relocation,
+# symbol version and hash sections only from the methods that make those
+# sections (or a PT_DYNAMIC segment).  elftools.construct likewise imports
 # its debugging aids (Probe, Debugger; they import pdb), which pyelftools
 # never uses.  Reading program headers needs none of them, and importing them
-# was most of a one-shot `hv run` (bench/README.md, "One-shot hv run").
+# was about a third of a one-shot `hv run` (bench/README.md, "One-shot hv run").
 #
 # So while elffile is imported, each module in _DEFERRED is stood in for by a
 # _Deferred module, whose every name is a _Forward: a callable that, when
@@ -183,7 +185,10 @@ def load_into(machine: _Loader, image: Image) -> Image:
 # as it is.
 
 _DEFERRED = ("elftools.dwarf.dwarfinfo", "elftools.dwarf.dwarf_util",
-             "elftools.ehabi.ehabiinfo", "elftools.construct.debug")
+             "elftools.ehabi.ehabiinfo", "elftools.construct.debug",
+             # Section and segment kinds a Guest ABI v1 image has no use for.
+             "elftools.elf.dynamic", "elftools.elf.relocation", "elftools.elf.gnuversions",
+             "elftools.elf.hash")
 
 
 class _Forward:

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 # commands or options need.
 NOT_FOR_A_PLAIN_RUN = (
     "elftools.dwarf", "elftools.dwarf.dwarfinfo", "elftools.ehabi", "elftools.ehabi.ehabiinfo",
-    "elftools.construct.debug", "pdb",
+    "elftools.construct.debug", "pdb", "elftools.elf.dynamic", "elftools.elf.relocation",
+    "elftools.elf.gnuversions", "elftools.elf.hash",
     "rich", "jinja2", "pytest", "importlib.metadata",
     "hv.coverage", "hv.gdbstub", "hv.pytest_plugin", "hv.cc", "hv.suite", "hv.selftest",
     "json", "tempfile", "socket",
@@ -88,6 +89,8 @@ import elftools.ehabi.ehabiinfo as ehabiinfo
 assert elffile.DWARFInfo is dwarfinfo.DWARFInfo
 assert elffile.EHABIInfo is ehabiinfo.EHABIInfo
 assert elftools.construct.Probe is elftools.construct.debug.Probe
+import elftools.elf.relocation as relocation
+assert elffile.RelocationHandler is relocation.RelocationHandler
 assert hv.load_image({str(image)!r}).symbols
 """)
     assert "elftools.dwarf.dwarfinfo" in added

@@ -182,7 +182,9 @@ def load_into(machine: _Loader, image: Image) -> Image:
 # debug-info methods work as ever.  A pyelftools that uses one of those names
 # at import time other than by calling it makes the guarded import fail; elffile
 # is then imported the plain way.  If elffile is already imported, it is used
-# as it is.
+# as it is.  A thread that imports one of those modules while elffile is being
+# imported gets the stand-in; its names work there too, as long as they are
+# only called.
 
 _DEFERRED = ("elftools.dwarf.dwarfinfo", "elftools.dwarf.dwarf_util",
              "elftools.ehabi.ehabiinfo", "elftools.construct.debug",

@@ -112,3 +112,23 @@ def test_pyelftools_imported_first_is_used_as_it_is() -> None:
                       "assert hv.elf.ELFFile is elffile.ELFFile\n"
                       "assert not repr(elffile.DWARFInfo).startswith('<deferred')")
     assert "elftools.dwarf.dwarfinfo" in added
+
+
+def test_a_pyelftools_that_needs_a_deferred_name_at_import_is_imported_plainly(
+        hello: Path) -> None:
+    # elftools.construct.adapters subclasses construct.core's classes at import
+    # time: deferring core makes the guarded import fail, as a pyelftools that
+    # used a deferred name so would.
+    _probe(f"""\
+import sys
+import hv.elf as elf
+for name in [name for name in sys.modules if name.startswith("elftools")]:
+    del sys.modules[name]
+elf._DEFERRED += ("elftools.construct.core",)
+elffile = elf._import_elffile()
+assert elffile is sys.modules["elftools.elf.elffile"]
+assert not isinstance(elffile.DWARFInfo, elf._Forward), "imported the plain way"
+assert not any(isinstance(module, elf._Deferred) for module in sys.modules.values())
+with open({str(hello)!r}, "rb") as f:
+    assert elffile.ELFFile(f)["e_machine"] == "EM_386"
+""")

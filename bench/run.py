@@ -2,7 +2,7 @@
 """The hv benchmark: hv's emu switcher against Unicorn, qemu-i386 and the real CPU.
 
     python bench/run.py [--repeat N] [--only fib,sieve,nbody] [--json OUT]
-                        [--hello-runs N] [--no-hello]
+                        [--hello-runs N] [--oneshot-runs N] [--no-hello]
 
 It builds the bench images (images/build.py), then runs each benchmark guest
 four ways and keeps the best (minimum) of N repeats:
@@ -21,8 +21,9 @@ four ways and keeps the best (minimum) of N repeats:
 hv's console must be the real CPU's, or the script stops with an error.  A
 peer (Unicorn, qemu-i386) that fails a benchmark or prints something else
 does not stop the run: the table says "failed" and a line below it says why.
-Then it times hello start-to-exit through hv.run and measures the peak RSS of
-a hello guest.  See bench/README.md for what every figure means.
+Then it times hello start-to-exit through hv.run, the process time of a
+one-shot `hv run hello.elf` next to `qemu-i386 bench_empty.linux`, and measures
+the peak RSS of a hello guest.  See bench/README.md for what every figure means.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ HV_TIMEOUT = 300.0
 UNICORN_TIMEOUT = 300.0
 TARGET_GEOMEAN = 1.0  # hv at least as fast as Unicorn
 TARGET_HELLO_S = 1e-3  # hello start-to-exit at most 1 ms (median)
+TARGET_ONESHOT_S = 25e-3  # one-shot `hv run hello.elf`: at most 25 ms of process time (best)
+# What the `hv` console script runs (hv.cli:main), with this tree's hv first on sys.path.
+HV_ENTRY = "import sys; sys.path.insert(0, {repo!r}); from hv.cli import main; sys.exit(main())"
 
 
 class BenchError(Exception):
@@ -410,6 +414,52 @@ def time_hello(hv, runs: int, warmup: int = 20) -> dict:
     }
 
 
+def oneshot_commands(qemu: str | None) -> dict[str, list[str]]:
+    """The one-shot commands timed side by side: what -> argv."""
+    hello = str(BUILD_DIR / "hello.elf")
+    commands = {
+        "hv_run": [sys.executable, "-c", HV_ENTRY.format(repo=str(REPO_DIR)), "run", hello],
+        "python": [sys.executable, "-c", "pass"],
+    }
+    if qemu is not None:
+        commands["qemu"] = [qemu, str(image("empty", ".linux"))]
+    return commands
+
+
+def oneshot_figures(samples: dict[str, list[float]]) -> dict:
+    """Best and median process time of each one-shot command; the target is on hv's best."""
+    figures: dict = {"runs": min(map(len, samples.values()), default=0)}
+    for what, values in samples.items():
+        figures[f"{what}_cpu_min_s"] = min(values)
+        figures[f"{what}_cpu_median_s"] = statistics.median(values)
+    hv_best = figures.get("hv_run_cpu_min_s")
+    figures["target_met"] = None if hv_best is None else hv_best <= TARGET_ONESHOT_S
+    return figures
+
+
+def time_oneshot(runs: int, qemu: str | None) -> dict:
+    """Process time (user + system, os.wait4) of a one-shot `hv run hello.elf`.
+
+    It is timed next to `python -c pass` (the interpreter's own start-up, the
+    floor under any Python command) and `qemu-i386 bench_empty.linux`, the
+    three interleaved so that a slow spell hits them alike.  hv's modules are
+    compiled first: with PYTHONDONTWRITEBYTECODE set, every run would compile
+    them again, which an installed hv never does.
+    """
+    import compileall
+
+    compileall.compile_dir(str(REPO_DIR / "hv"), quiet=1)
+    commands = oneshot_commands(qemu)
+    samples: dict[str, list[float]] = {what: [] for what in commands}
+    for _ in range(runs):
+        for what, argv in commands.items():
+            out, cpu, _ = run_native(Path(argv[-1]), argv[:-1], what)
+            if what == "hv_run" and out != b"Hello from an hv guest!\n":
+                raise BenchError(f"hv run hello.elf printed {out[-300:]!r}")
+            samples[what].append(cpu)
+    return {**oneshot_figures(samples), "samples": samples}
+
+
 def time_hello_unicorn(runs: int, warmup: int = 5) -> dict:
     """The same for Unicorn, for comparison: run_image end to end."""
     import unicorn_runner
@@ -594,6 +644,20 @@ def print_report(console, results: list[BenchResult], summary: dict) -> None:
             f"{fmt_time(hello['run_loop_median_s'])}; target ≤ 1 ms: "
             f"{'[green]met' if met else '[red]NOT met'}[/])"
         )
+    oneshot = summary.get("oneshot")
+    if oneshot:
+        met = oneshot["target_met"]
+        qemu = ("" if "qemu_cpu_min_s" not in oneshot else
+                f"; qemu-i386 bench_empty.linux {fmt_time(oneshot['qemu_cpu_min_s'])}, "
+                f"median {fmt_time(oneshot['qemu_cpu_median_s'])}")
+        console.print(
+            f"one-shot `hv run hello.elf`, process time (user+sys, best of {oneshot['runs']}): "
+            f"[bold]{fmt_time(oneshot['hv_run_cpu_min_s'])}[/], median "
+            f"{fmt_time(oneshot['hv_run_cpu_median_s'])} (target ≤ "
+            f"{TARGET_ONESHOT_S * 1e3:.0f} ms: {'[green]met' if met else '[red]NOT met'}[/]); "
+            f"python -c pass {fmt_time(oneshot['python_cpu_min_s'])}, median "
+            f"{fmt_time(oneshot['python_cpu_median_s'])}{qemu}"
+        )
     uc_hello = summary.get("hello_unicorn")
     if uc_hello:
         console.print(f"hello start-to-exit via Unicorn run_image, for comparison: median "
@@ -639,10 +703,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="comma-separated subset of " + ",".join(BENCHMARKS))
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--hello-runs", type=int, default=200, help="hello start-to-exit runs")
-    parser.add_argument("--no-hello", action="store_true", help="skip the hello and RSS figures")
+    parser.add_argument("--oneshot-runs", type=int, default=20,
+                        help="runs of the one-shot `hv run hello.elf` figure")
+    parser.add_argument("--no-hello", action="store_true",
+                        help="skip the hello, one-shot and RSS figures")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.hello_runs < 1:
-        parser.error("--repeat and --hello-runs must be at least 1")
+    if args.repeat < 1 or args.hello_runs < 1 or args.oneshot_runs < 1:
+        parser.error("--repeat, --hello-runs and --oneshot-runs must be at least 1")
 
     from rich.console import Console
 
@@ -683,6 +750,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if hv is not None:
                 log(f"hello start-to-exit x{args.hello_runs} ...")
                 summary["hello"] = time_hello(hv, args.hello_runs)
+                log(f"one-shot hv run hello.elf x{args.oneshot_runs} ...")
+                summary["oneshot"] = time_oneshot(args.oneshot_runs, qemu)
             summary["hello_unicorn"] = time_hello_unicorn(min(args.hello_runs, 50))
             log("peak RSS ...")
             summary["rss"] = peak_rss(with_hv=hv is not None)
@@ -696,6 +765,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary["targets"] = {
         "geomean_ge_1": None if gm is None else gm >= TARGET_GEOMEAN,
         "hello_le_1ms": None if not hello else hello["wall_median_s"] <= TARGET_HELLO_S,
+        "oneshot_le_25ms": summary.get("oneshot", {}).get("target_met"),
     }
     if args.json:
         data = {**summary, "benchmarks": [r.figures() for r in results]}

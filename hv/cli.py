@@ -70,6 +70,19 @@ Run 'hv COMMAND --help' for a command's options; 'hv run --help' lists exit stat
 """
 
 
+class _VersionAction(argparse.Action):
+    """--version: looks the version up only when asked (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> NoReturn:
+        print(f"hv {_version()}")
+        parser.exit()
+
+
 class _UsageError(Exception):
     """A command-line mistake, reported as one line."""
 
@@ -292,7 +305,7 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 def _parser() -> _Parser:
     parser = _Parser(prog="hv", description="Run 32-bit x86 ELF guests in hv's own hypervisor.",
                      epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"hv {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="run a guest image, streaming its console to stdout",

@@ -15,18 +15,19 @@ millisecond, the whole start-to-exit budget of a small guest.
 
 from __future__ import annotations
 
+import importlib
 import mmap
 import os
 import stat
 import struct
+import sys
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-from elftools.elf.structs import ELFStructs
 
 from hv import multiboot
 from hv.errors import ImageError
@@ -158,6 +159,96 @@ def load_into(machine: _Loader, image: Image) -> Image:
     finally:
         data.close()
     return image
+
+
+# ---- importing pyelftools without its debug-info readers ----
+#
+# elftools.elf.elffile imports pyelftools' DWARF reader and ARM exception
+# table reader at its top (and with them most of the package), though ELFFile
+# calls them only from its debug-info methods: get_dwarf_info(),
+# get_ehabi_infos() and their helpers; its readers of dynamic, relocation,
+# symbol version and hash sections only from the methods that make those
+# sections (or a PT_DYNAMIC segment).  elftools.construct likewise imports
+# its debugging aids (Probe, Debugger; they import pdb), which pyelftools
+# never uses.  Reading program headers needs none of them, and importing them
+# was about a third of a one-shot `hv run` (bench/README.md, "One-shot hv run").
+#
+# So while elffile is imported, each module in _DEFERRED is stood in for by a
+# _Deferred module, whose every name is a _Forward: a callable that, when
+# called, imports the real modules and puts the real names back wherever a
+# _Forward was bound in pyelftools.  The stand-ins leave sys.modules as soon
+# as elffile is imported, so a later import of those modules (hv.coverage's
+# line tables, the user's own code) gets the real ones, and ELFFile's
+# debug-info methods work as ever.  A pyelftools that uses one of those names
+# at import time other than by calling it makes the guarded import fail; elffile
+# is then imported the plain way.  If elffile is already imported, it is used
+# as it is.  A thread that imports one of those modules while elffile is being
+# imported gets the stand-in; its names work there too, as long as they are
+# only called.
+
+_DEFERRED = ("elftools.dwarf.dwarfinfo", "elftools.dwarf.dwarf_util",
+             "elftools.ehabi.ehabiinfo", "elftools.construct.debug",
+             # Section and segment kinds a Guest ABI v1 image has no use for.
+             "elftools.elf.dynamic", "elftools.elf.relocation", "elftools.elf.gnuversions",
+             "elftools.elf.hash")
+
+
+class _Forward:
+    """Stands for `name` of the deferred module `module`, until first called."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _undefer()
+        return getattr(importlib.import_module(self.module), self.name)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<deferred {self.module}.{self.name}>"
+
+
+class _Deferred(types.ModuleType):
+    """A stand-in for one of _DEFERRED while elftools.elf.elffile is imported."""
+
+    def __getattr__(self, name: str) -> _Forward:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Forward(self.__name__, name)
+
+
+def _undefer() -> None:
+    """Import the deferred modules; replace every _Forward in pyelftools by the real name."""
+    for module in [m for name, m in sys.modules.items() if name.startswith("elftools.")]:
+        for name, value in list(vars(module).items()):
+            if isinstance(value, _Forward):
+                setattr(module, name, getattr(importlib.import_module(value.module),
+                                              value.name))
+
+
+def _import_elffile() -> types.ModuleType:
+    """elftools.elf.elffile, imported without the modules in _DEFERRED if it is not yet."""
+    loaded = sys.modules.get("elftools.elf.elffile")
+    if loaded is not None:
+        return loaded
+    before = set(sys.modules)
+    stand_ins = {name: _Deferred(name) for name in _DEFERRED if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        return importlib.import_module("elftools.elf.elffile")
+    except Exception:  # noqa: BLE001 - any failure: forget the guarded import, do it plainly
+        for name in set(sys.modules) - before:
+            if name.startswith("elftools."):
+                del sys.modules[name]
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return importlib.import_module("elftools.elf.elffile")
+
+
+_elffile = _import_elffile()
+ELFFile = _elffile.ELFFile
+ELFStructs = _elffile.ELFStructs
 
 
 # ---- mapping ----

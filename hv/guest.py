@@ -18,13 +18,14 @@ import contextlib
 import io
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from hv import coverage, elf, gdbstub, manifest, multiboot
+from hv import elf, manifest, multiboot
 from hv.errors import GuestMemoryError, HvError, ImageError
 
 __all__ = ["CLOCKS", "MAX_RESTARTS", "Exit", "Guest", "TestResult", "run"]
@@ -359,8 +360,12 @@ class _Run:
         # Hashed before the run: a disk may change while it runs.
         self.inputs = manifest.inputs(self.guest)
         with contextlib.ExitStack() as files:
-            if self.gdb is not None and not isinstance(self.gdb, gdbstub.GdbServer):
-                self.gdb = files.enter_context(gdbstub.GdbServer(self.gdb))
+            if self.gdb is not None:
+                # Imported only under gdb: sockets, select, threads.
+                from hv import gdbstub
+
+                if not isinstance(self.gdb, gdbstub.GdbServer):
+                    self.gdb = files.enter_context(gdbstub.GdbServer(self.gdb))
             self.fds = {name: files.enter_context(_open_chardev(name, path)).fileno()
                         for name, path in (("serial", self.guest._serial),
                                            ("debugcon", self.guest._debugcon)) if path}
@@ -372,7 +377,7 @@ class _Run:
             limits = self._remaining()
             if limits is None:
                 return self._exit(None, "timeout")
-            counting = coverage.collector()
+            counting = _coverage_collector()
             # A machine that counts coverage or serves gdb is not kept for another run.
             if counting is None and self.gdb is None:
                 machine, kept = self.guest._boot_kept(native)
@@ -434,6 +439,17 @@ def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
                   serial_input=serial_input, serial=serial, debugcon=debugcon)
     return guest.run(timeout=timeout, max_instructions=max_instructions, console=console,
                      gdb=gdb)
+
+
+def _coverage_collector() -> Any:
+    """hv.coverage's collector, if coverage is on (hv run --coverage, pytest --hv-cov).
+
+    Only hv.coverage.start() turns it on, so a process that never imported
+    hv.coverage has none, and a plain run need not import it (pathlib, json
+    and pyelftools' DWARF reader come with it).
+    """
+    coverage = sys.modules.get("hv.coverage")
+    return None if coverage is None else coverage.collector()
 
 
 # ---- the extension ----

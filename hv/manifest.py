@@ -23,17 +23,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hv.errors import HvError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Every run records (inputs(), record()); few write, load or replay a
+# manifest.  So json, pathlib, shutil and tempfile are imported by the
+# functions that use them: a one-shot `hv run` would spend a few ms of its
+# start-up on them (bench/README.md, "one-shot hv run").
 
 __all__ = ["FORMAT", "VERSION", "Replay", "ReplayError", "build", "differences", "inputs",
            "load", "outcome", "prepare", "record", "write"]
@@ -171,6 +175,8 @@ def build(recorded: dict[str, Any], *, status: int | None, reason: str | None,
           console: bytes, instructions: int, results: tuple[Any, ...],
           version: str) -> dict[str, Any]:
     """The whole manifest: what record() kept, and the results."""
+    import json
+
     guest = recorded["guest"]
     kept = json.loads(json.dumps({k: v for k, v in recorded.items() if k != "guest"}))
     return {
@@ -209,6 +215,8 @@ def _output(path: str) -> dict[str, Any]:
 
 def write(manifest: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write `manifest` as indented JSON (the directory must exist)."""
+    import json
+
     with open(path, "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
@@ -218,6 +226,8 @@ def write(manifest: dict[str, Any], path: str | os.PathLike[str]) -> None:
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a manifest file; ReplayError if it is not one this hv understands."""
+    import json
+
     try:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
@@ -281,6 +291,9 @@ def prepare(manifest: dict[str, Any], base: str | os.PathLike[str], *,
     Writable disks are replayed on temporary copies, so a replay leaves them
     as they are and can be repeated.
     """
+    import tempfile
+    from pathlib import Path
+
     base = Path(base)
     with tempfile.TemporaryDirectory(prefix="hv-replay-") as scratch, \
             contextlib.ExitStack() as stack:
@@ -308,6 +321,8 @@ def prepare(manifest: dict[str, Any], base: str | os.PathLike[str], *,
 
 def _resolve(recorded: str, base: Path) -> str | None:
     """The recorded path if it exists, else the same under `base`, else its name in `base`."""
+    from pathlib import Path
+
     for candidate in (Path(recorded), base / recorded, base / Path(recorded).name):
         if candidate.exists():
             return str(candidate)
@@ -364,7 +379,8 @@ def _serial_input(entry: dict[str, Any], base: Path) -> bytes:
     path = entry.get("path")
     found = _resolve(path, base) if path else None
     if found is not None:
-        data = Path(found).read_bytes()
+        with open(found, "rb") as f:
+            data = f.read()
         where = f"serial input {_shown(found)}"
     elif "base64" in entry:
         data = base64.b64decode(entry["base64"])
@@ -397,6 +413,8 @@ def _replay_device(entry: dict[str, Any], base: Path, scratch: Path,
         raise ReplayError(f"disk {_shown(path)} was not hashed when recorded (a block device "
                           f"or over {DISK_HASH_MAX >> 20} MiB): hv replay cannot check it")
     if not entry["readonly"]:
+        import shutil
+
         copy = scratch / f"disk{entry['index']}"
         shutil.copyfile(path, copy)
         path = str(copy)

@@ -195,6 +195,29 @@ def test_mips_and_best_of_samples() -> None:
     assert run.Samples().best is None
 
 
+def test_oneshot_figures_judge_hv_by_its_best_run() -> None:
+    run = load("run")
+    figures = run.oneshot_figures({"hv_run": [0.030, 0.024, 0.040], "python": [0.009, 0.008],
+                                   "qemu": [0.011, 0.010, 0.012]})
+    assert figures["runs"] == 2
+    assert figures["hv_run_cpu_min_s"] == 0.024 and figures["hv_run_cpu_median_s"] == 0.030
+    assert figures["python_cpu_median_s"] == pytest.approx(0.0085)
+    assert figures["qemu_cpu_min_s"] == 0.010
+    assert figures["target_met"] is True            # 24 ms <= 25 ms
+    assert run.oneshot_figures({"hv_run": [0.026]})["target_met"] is False
+
+
+def test_oneshot_commands_run_this_trees_hv() -> None:
+    run = load("run")
+    commands = run.oneshot_commands("qemu-i386")
+    hv_run = commands["hv_run"]
+    assert hv_run[0] == sys.executable and hv_run[-2:] == ["run", str(run.BUILD_DIR / "hello.elf")]
+    assert repr(str(REPO)) in hv_run[2] and "hv.cli import main" in hv_run[2]
+    assert commands["python"][1:] == ["-c", "pass"]
+    assert commands["qemu"] == ["qemu-i386", str(run.BUILD_DIR / "bench_empty.linux")]
+    assert "qemu" not in run.oneshot_commands(None)
+
+
 def test_consoles_must_agree() -> None:
     run = load("run")
     assert run.check_consoles("fib", {"hv": b"42\n", "unicorn": b"42\n"}) == "42\n"

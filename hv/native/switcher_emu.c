@@ -810,10 +810,3 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .save = emu_save,
     .restore = emu_restore,
 };
-
-const struct hv_switcher_ops *hv_switcher_find(const char *name)
-{
-    if (strcmp(name, hv_switcher_emu.name) == 0)
-        return &hv_switcher_emu;
-    return NULL;
-}

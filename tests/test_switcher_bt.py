@@ -7,12 +7,17 @@ runs under both switchers the conformance guests (paging off and on), the
 emu fuzzer's random instructions, the full-host sample guests, the bench
 guests and the bare-metal kernels of tests/kernels/, and compares.
 
+bt runs with translation on (HV_BT_TRANSLATE=1) and every block hot at its
+first run (HV_BT_HOT=1), so that everything the translator accepts is run
+translated, unless the environment already sets HV_BT_TRANSLATE (=0: the
+fallback alone).
+
     pytest tests/test_switcher_bt.py
-    HV_BT_TRANSLATE=1 pytest tests/test_switcher_bt.py   # with translation on
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,6 +40,14 @@ def bt_available(native):
     if "bt" not in native.SWITCHERS:
         pytest.skip(f"this build has no bt switcher (have {', '.join(native.SWITCHERS)}); "
                     "bt needs an x86-64 host")
+
+
+@pytest.fixture(autouse=True)
+def translate_everything(monkeypatch):
+    """bt reads these when a machine is created (docs/switchers.md)."""
+    if "HV_BT_TRANSLATE" not in os.environ:
+        monkeypatch.setenv("HV_BT_TRANSLATE", "1")
+        monkeypatch.setenv("HV_BT_HOT", "1")
 
 
 def outcome(ex) -> tuple:
@@ -194,3 +207,102 @@ def test_cli_runs_under_bt(capfd, elf):
     image = elf.write(segments=[elf.segment(elf.IMAGE_BASE, elf.program(b"hi\n", 3))])
     assert cli.main(["run", "--switcher", "bt", str(image)]) == 3
     assert capfd.readouterr().out == "hi\n"
+
+
+# ---- what the translator must get right (hand-written guests) ----
+
+ASM_GCC = ["gcc", "-m32", "-nostdlib", "-static", "-fno-pic", "-no-pie", "-Wl,--build-id=none",
+           "-Wl,-Ttext-segment=0x100000", "-Wl,--no-warn-rwx-segments", "-x", "assembler"]
+EXIT_WITH_BL = """
+    movb %bl, %al
+    outb %al, $0xf4
+    hlt
+"""
+
+
+def asm_guest(tmp_path, body: str) -> Path:
+    src = tmp_path / "guest.s"
+    src.write_text(".text\n.globl _start\n_start:\n" + body + EXIT_WITH_BL)
+    image = tmp_path / "guest.elf"
+    subprocess.run([*ASM_GCC, str(src), "-o", str(image)], check=True)
+    return image
+
+
+@needs_gcc
+def test_self_modifying_code_runs_the_new_instruction(tmp_path, capfd, monkeypatch):
+    """A translated block stores into its own code: the store leaves for the
+    emu, which drops the block, and the next round runs the new immediate."""
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    image = asm_guest(tmp_path, """
+    .section .text
+    movl $100, %ecx
+    xorl %ebx, %ebx
+1:
+patch:
+    movl $1, %eax
+    addl %eax, %ebx
+    movl $7, patch + 1
+    subl $1, %ecx
+    jnz 1b
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == ((1 + 7 * 99) & 0xFF, None)
+    if os.environ.get("HV_BT_TRANSLATE") == "1":
+        assert "blocks translated" in capfd.readouterr().err
+
+
+@needs_gcc
+def test_inc_keeps_the_carry_of_the_block_before(tmp_path):
+    """INC first in a translated block: CF comes from before the block."""
+    image = asm_guest(tmp_path, """
+    movl $0xffffffff, %eax
+    stc
+    jmp 1f
+1:
+    incl %eax
+    movl $5, %edx
+    pushfl
+    popl %ebx
+    andl $0x8d5, %ebx
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (0x55, None)        # CF kept; ZF, PF, AF set
+
+
+@needs_gcc
+def test_memory_outside_ram_and_wrapping_addresses(tmp_path):
+    """A load whose address wraps at 4 GiB reads low RAM; one outside RAM
+    leaves for the emu, which kills the guest as it always does."""
+    image = asm_guest(tmp_path, """
+    movl $0x1000, %edi
+    movl $0x2a, (%edi)
+    movl $0xfffff000, %esi
+    movl $3, %ecx
+1:
+    movl 0x2000(%esi), %ebx
+    addl $0, %ebx
+    subl $1, %ecx
+    jnz 1b
+    movl $0x7ffffff0, %edx
+    movl $9, %ecx
+    movl (%edx), %eax
+    addl %eax, %ebx
+""")
+    ex = differ(image)
+    assert ex.status is None and "0x7ffffff0" in ex.reason, ex.reason
+
+
+@needs_gcc
+def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
+    """With the default threshold, fib's hot blocks are translated and most
+    of its instructions run as host code."""
+    if os.environ.get("HV_BT_TRANSLATE", "1") != "1":
+        pytest.skip("translation is off (HV_BT_TRANSLATE)")
+    monkeypatch.delenv("HV_BT_HOT", raising=False)
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    differ(sample_images / "bench_fib.elf")
+    line = capfd.readouterr().err.strip().splitlines()[-1]
+    numbers = [int(w) for w in line.replace(",", " ").split() if w.isdigit()]
+    translated, _, runs, native, total = numbers
+    assert translated > 0 and runs > 0
+    assert native > total // 2, line

@@ -2,49 +2,208 @@
  * switcher_bt.c: the `bt` switcher, a binary translator from 32-bit x86
  * guest code to x86-64 host code (issue 13), behind the same ops as the emu.
  *
- * The rule that makes bt correct from its first line: every block bt does
+ * The rule that makes bt correct from its first line: everything bt does
  * not translate runs in the emu, the reference interpreter, exactly as it
- * would under `HV_SWITCHER=emu`.  bt owns an emu and hands it the machine
- * state; a translated block (none yet) would run on the same state and give
- * it back, so registers, lazy flags, the soft TLB, the instruction count,
- * breakpoints, coverage and snapshots are the emu's own and cannot drift
- * apart.  What is translated and what is not: docs/switchers.md, "Status".
+ * would under `HV_SWITCHER=emu`.  bt owns an emu and keeps the guest's
+ * state where the emu keeps it, so registers, lazy flags, the soft TLB, the
+ * instruction count, breakpoints, coverage and snapshots are the emu's own
+ * and cannot drift apart.
  *
- * A snapshot of a bt machine is the emu's state, but it is tagged with the
+ * Translation (HV_BT_TRANSLATE=1; off by default) is tiered: a block the
+ * emu decoded and cached first runs bt's counting handler; after BT_HOT
+ * runs its start is translated (switcher_bt_x86.c) and the block's first
+ * handler becomes bt's entry, which runs the host code and then the emu's
+ * handlers from the first instruction it did not translate.  The emu
+ * counted the whole block when it entered it (it enters a block only when
+ * the whole block fits in the budget), so the count stays exact; a block
+ * the emu drops (self-modifying code, a flush) takes its host code with it,
+ * since the entry handler lives in the block.  The code buffer is never
+ * writable and executable at once: it is made writable for a copy and
+ * executable again (W^X).  What is translated: docs/switchers.md, "Status".
+ *
+ * A snapshot of a bt machine is the emu's state; it is tagged with the
  * switcher that took it (host_snapshot.c), so it goes back into a bt machine.
  */
+#define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "hv.h"
 
 #ifdef HV_HAVE_BT
 
+#include <cpuid.h>
+
+#include "switcher_bt.h"
+
+#define BT_HOT 32                       /* runs of a block before it is translated
+                                         * (HV_BT_HOT=N changes it; tests use 1) */
+#define BT_CODE_SIZE (16u << 20)        /* host code buffer (reserved, filled lazily) */
+#define BT_CODE_MAX 16384               /* host code of one block, at most */
+
 struct bt {
     struct hv_guest *g;
-    void *emu;                  /* the reference engine, running every block */
+    void *emu;                  /* the reference engine: every block starts there */
+    uint8_t *code;              /* BT_CODE_SIZE bytes, read+execute */
+    size_t code_used;
+    uint32_t hot;                   /* BT_HOT, or HV_BT_HOT */
+    bool stats;                     /* HV_BT_STATS=1: the figures below on stderr at the end */
+    uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
+    uint64_t entries, native;       /* runs of host code; instructions it ran */
 };
 
 #define EMU_OPS hv_switcher_emu
 
+static struct block *block_of(const struct insn *i)
+{
+    return (struct block *)((char *)i - offsetof(struct block, insns));
+}
+
+/* Run handler fn on insn i, as the last thing a handler does. */
+#ifdef HV_NO_TAILCALL
+#define RUN_FN(fn, ins) return (fn)(c, (ins))
+#else
+#define RUN_FN(fn, ins) do { (fn)(c, (ins)); return; } while (0)
+#endif
+
+/* The first handler of a translated block. */
+static OP(op_bt_enter)
+{
+    struct block *b = block_of(i);
+    if (HV_UNLIKELY(c->paged | c->segmented))
+        RUN_FN(b->bt_fn, i);
+    if (b->bt_needs_flags && c->cc_op != CC_EAGER)
+        emu_set_flags(c, emu_flags(c));
+    uint32_t r = ((bt_code_fn *)b->bt_code)(c);
+    if (HV_UNLIKELY(((struct bt *)c->bt)->stats)) {
+        ((struct bt *)c->bt)->entries++;
+        ((struct bt *)c->bt)->native += r & BT_COUNT_MASK;
+    }
+    if (r & BT_FLAGS_OUT) {
+        c->eflags = (c->eflags & ~ARITH_FLAGS) | (c->bt_hostflags & ARITH_FLAGS);
+        c->cc_op = CC_EAGER;
+    }
+    uint32_t n = r & BT_COUNT_MASK;
+    if (n == 0)                 /* stopped before the first: the emu's own handler */
+        RUN_FN(b->bt_fn, i);
+    RUN_AT(&b->insns[n]);
+}
+
+/* Copy len bytes of host code into the buffer (W^X: writable only meanwhile). */
+static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
+{
+    size_t at = (t->code_used + 15) & ~(size_t)15;
+    if (at + len > BT_CODE_SIZE)
+        return NULL;
+    size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
+    size_t hi = (at + len + HV_PAGE_SIZE - 1) & ~(size_t)(HV_PAGE_SIZE - 1);
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE))
+        return NULL;
+    memcpy(t->code + at, src, len);
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_EXEC))
+        return NULL;            /* cannot happen; the pages stay non-executable */
+    t->code_used = at + len;
+    return t->code + at;
+}
+
+/* The first handler of a cached block until it is hot. */
+static OP(op_bt_count)
+{
+    struct block *b = block_of(i);
+    struct bt *t = c->bt;
+    if (++b->bt_heat < t->hot || c->paged || c->segmented)
+        RUN_FN(b->bt_fn, i);
+    b->insns[0].fn = b->bt_fn;  /* unless it is translated below */
+    static __thread uint8_t buf[BT_CODE_MAX];
+    struct bt_out out;
+    bt_translate(c, b, buf, sizeof(buf), &out);
+    if (!out.ninsn) {
+        t->refused++;
+        RUN_FN(b->bt_fn, i);
+    }
+    void *code = bt_install(t, buf, out.len);
+    if (!code) {
+        c->pending |= PENDING_CODE; /* the buffer is full: start again, between blocks */
+        RUN_FN(b->bt_fn, i);
+    }
+    t->translated++;
+    b->bt_code = code;
+    b->bt_needs_flags = out.needs_flags;
+    b->insns[0].fn = op_bt_enter;
+    RUN_FN(op_bt_enter, i);
+}
+
+static void bt_decoded(struct cpu *c, struct block *b)
+{
+    b->bt_fn = b->insns[0].fn;
+    b->bt_heat = 0;
+    b->bt_code = NULL;
+    b->bt_needs_flags = false;
+    if (b->ninsn >= 2 && !c->paged && !c->segmented)
+        b->insns[0].fn = op_bt_count;
+}
+
+/* The emu dropped every block: their host code goes too. */
+static void bt_flushed(struct cpu *c)
+{
+    struct bt *t = c->bt;
+    t->code_used = 0;
+}
+
+static bool translation_wanted(void)
+{
+    const char *v = getenv("HV_BT_TRANSLATE");
+    if (!v || strcmp(v, "1") != 0)
+        return false;
+    /* The host code keeps flags with LAHF/SAHF, optional in 64-bit mode. */
+    unsigned a, b, c, d;
+    return __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & 1u);
+}
+
 static void *bt_create(struct hv_guest *g)
 {
-    struct bt *b = calloc(1, sizeof(*b));
-    if (!b)
+    struct bt *t = calloc(1, sizeof(*t));
+    if (!t)
         return NULL;
-    b->g = g;
-    b->emu = EMU_OPS.create(g);
-    if (!b->emu) {
-        free(b);
+    t->g = g;
+    t->emu = EMU_OPS.create(g);
+    if (!t->emu) {
+        free(t);
         return NULL;
     }
-    return b;
+    if (translation_wanted()) {
+        void *code = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (code != MAP_FAILED) {       /* without it bt only interprets */
+            t->code = code;
+            const char *hot = getenv("HV_BT_HOT");
+            t->hot = hot && atoi(hot) > 0 ? (uint32_t)atoi(hot) : BT_HOT;
+            const char *stats = getenv("HV_BT_STATS");
+            t->stats = stats && strcmp(stats, "1") == 0;
+            struct cpu *c = t->emu;
+            c->bt = t;
+            c->bt_decoded = bt_decoded;
+            c->bt_flushed = bt_flushed;
+        }
+    }
+    return t;
 }
 
 static void bt_destroy(void *sw)
 {
-    struct bt *b = sw;
-    EMU_OPS.destroy(b->emu);
-    free(b);
+    struct bt *t = sw;
+    if (t->stats)
+        fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu runs of host code, "
+                "%llu instructions in them, %llu in all\n",
+                (unsigned long long)t->translated, (unsigned long long)t->refused,
+                (unsigned long long)t->entries, (unsigned long long)t->native,
+                (unsigned long long)EMU_OPS.instructions(t->emu));
+    EMU_OPS.destroy(t->emu);
+    if (t->code)
+        munmap(t->code, BT_CODE_SIZE);
+    free(t);
 }
 
 static void bt_run(void *sw, uint64_t budget, struct hv_trap *trap)

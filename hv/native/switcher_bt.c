@@ -79,13 +79,19 @@ static OP(op_bt_enter)
     uint32_t r = ((bt_code_fn *)b->bt_code)(c);
     if (HV_UNLIKELY(((struct bt *)c->bt)->stats)) {
         ((struct bt *)c->bt)->entries++;
-        ((struct bt *)c->bt)->native += r & BT_COUNT_MASK;
+        ((struct bt *)c->bt)->native += (r & BT_COUNT_MASK) + !!(r & BT_BRANCH);
     }
     if (r & BT_FLAGS_OUT) {
         c->eflags = (c->eflags & ~ARITH_FLAGS) | (c->bt_hostflags & ARITH_FLAGS);
         c->cc_op = CC_EAGER;
     }
     uint32_t n = r & BT_COUNT_MASK;
+    if (r & BT_BRANCH) {        /* as op_jcc and op_jmp go on (flat: no CS limit) */
+        const struct insn *j = &b->insns[n];
+        if (r & BT_TAKEN)
+            GOTO_AT(j, j->imm, 0);
+        GOTO_AT(j, j->next, 1);
+    }
     if (n == 0)                 /* stopped before the first: the emu's own handler */
         RUN_FN(b->bt_fn, i);
     RUN_AT(&b->insns[n]);

@@ -23,10 +23,15 @@
 typedef uint32_t bt_code_fn(struct cpu *c);
 #define BT_FLAGS_OUT 0x100u
 #define BT_COUNT_MASK 0xffu
+/* The instruction at the count returned is the block's Jcc or JMP, and the
+ * host code decided it: BT_TAKEN, or it falls through.  The caller jumps
+ * (through the emu's successor slots of that insn). */
+#define BT_BRANCH 0x200u
+#define BT_TAKEN 0x400u
 
 /* What the translator made of a block. */
 struct bt_out {
-    uint32_t ninsn;         /* instructions translated (0: none) */
+    uint32_t ninsn;         /* instructions translated (0: none), the branch included */
     bool needs_flags;       /* reads the guest's flags on entry */
     size_t len;             /* bytes of host code in buf */
 };

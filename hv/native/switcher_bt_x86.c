@@ -5,7 +5,9 @@
  * The subset (32-bit operands, no prefixes): ADD OR AND SUB XOR CMP TEST
  * register/register, register/immediate and register/memory, MOV
  * register/register, register/immediate, load, store and store-immediate,
- * INC and DEC of a register, and LEA.  Each is copied with its operands
+ * INC and DEC of a register, and LEA; and, when everything before it is in
+ * the subset, the Jcc or JMP that ends the block (the host code decides it
+ * and the caller jumps through the emu's successor slots).  Each is copied with its operands
  * renamed: guest register n lives in host register r8+n for the whole
  * translated run, so the host CPU computes the very EFLAGS the guest CPU
  * would.  Anything else ends the run; the emu goes on from there.
@@ -362,6 +364,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
     struct ginsn g[BLOCK_MAX_INSNS];
     uint32_t n = 0;
     bool defined = false, needs = false;
+    uint8_t used = 0;           /* guest registers the host code touches */
     for (; n < b->ninsn; n++) {
         const struct insn *i = &b->insns[n];
         if (!decode(c, i->eip, &g[n]) || i->eip + g[n].len != i->next)
@@ -370,21 +373,63 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             needs = true;
         if (g[n].sets_flags)
             defined = true;
+        const struct ginsn *x = &g[n];
+        bool mem = false;
+        switch (x->kind) {
+        case K_ALU_RR:
+            used |= (uint8_t)(1u << x->reg | 1u << x->rm);
+            break;
+        case K_ALU_AI:
+            used |= 1u << HV_EAX;
+            break;
+        case K_LEA: case K_LOAD: case K_STORE:
+            used |= (uint8_t)(1u << x->reg);
+            mem = true;
+            break;
+        case K_STORE_I:
+            mem = true;
+            break;
+        default:                /* K_ALU_RI, K_INCDEC, K_MOV_RI */
+            used |= (uint8_t)(1u << x->rm);
+            break;
+        }
+        if (mem) {
+            if (x->m.base >= 0)
+                used |= (uint8_t)(1u << x->m.base);
+            if (x->m.index >= 0)
+                used |= (uint8_t)(1u << x->m.index);
+        }
     }
-    if (n < 2)
+    /* The block's own Jcc or JMP, right after them. */
+    int branch = -2;            /* -2: none; -1: JMP; else the condition */
+    if (n + 1 == b->ninsn) {
+        const struct insn *j = &b->insns[n];
+        if (j->fn == op_jmp) {
+            branch = -1;
+        } else if (j->fn == op_jcc) {
+            branch = j->op;
+            if (!defined)
+                needs = true;
+        }
+    }
+    if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
 
     struct emit e = { buf, 0, cap, false };
     struct exit_stub stubs[EXITS_MAX];
     uint32_t nstubs = 0;
     uint8_t writes = 0;
-    /* prologue */
+    /* prologue: r12..r15 are callee-saved */
     for (unsigned r = 12; r <= 15; r++) {
-        b1(&e, 0x41);
-        b1(&e, (uint8_t)(0x50 | (r & 7)));          /* push r12..r15 */
+        if (used & (1u << (r - 8))) {
+            b1(&e, 0x41);
+            b1(&e, (uint8_t)(0x50 | (r & 7)));      /* push r12..r15 */
+        }
     }
     for (unsigned k = 0; k < 8; k++)                /* mov r8d+k, [rdi + r[k]] */
-        rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+        if (used & (1u << k))
+            rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k),
+                    false);
     rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);  /* mov rsi, ram */
     bool dirty = false;
     if (needs) {
@@ -480,10 +525,20 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         if (x->sets_flags || x->keeps_cf)
             dirty = true;
     }
-    /* Fell off the end: n instructions ran. */
-    b1(&e, 0xba); b4(&e, n);                        /* mov edx, n */
-    size_t to_end = jump(&e, -1);
-    bool end_dirty = dirty;
+    /* Fell off the end: n instructions ran, and the branch is decided. */
+    size_t to_end, to_taken_end = 0;
+    bool end_dirty = dirty || branch >= 0;
+    if (branch >= 0) {
+        size_t taken = jump(&e, branch);            /* j<cc> taken */
+        b1(&e, 0xba); b4(&e, n | BT_BRANCH);        /* mov edx, n | BRANCH */
+        to_end = jump(&e, -1);
+        bind(&e, taken, e.len);
+        b1(&e, 0xba); b4(&e, n | BT_BRANCH | BT_TAKEN);
+        to_taken_end = jump(&e, -1);
+    } else {
+        b1(&e, 0xba); b4(&e, branch == -1 ? n | BT_BRANCH | BT_TAKEN : n);
+        to_end = jump(&e, -1);
+    }
     /* The exits of failed checks. */
     for (uint32_t s = 0; s < nstubs; s++) {
         bind(&e, stubs[s].rel_at, e.len);
@@ -503,17 +558,21 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         if (writes & (1u << k))
             rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
     for (unsigned r = 15; r >= 12; r--) {
-        b1(&e, 0x41);
-        b1(&e, (uint8_t)(0x58 | (r & 7)));          /* pop r15..r12 */
+        if (used & (1u << (r - 8))) {
+            b1(&e, 0x41);
+            b1(&e, (uint8_t)(0x58 | (r & 7)));      /* pop r15..r12 */
+        }
     }
     b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HOST_RAX));   /* mov eax, edx */
     b1(&e, 0xc3);                                   /* ret */
     bind(&e, to_end, end_dirty ? epi_dirty : epi_clean);
+    if (branch >= 0)
+        bind(&e, to_taken_end, epi_dirty);
     for (uint32_t s = 0; s < nstubs; s++)
         bind(&e, stubs[s].rel_at, stubs[s].dirty ? epi_dirty : epi_clean);
     if (e.overflow)
         return;
-    out->ninsn = n;
+    out->ninsn = n + (branch != -2);
     out->needs_flags = needs;
     out->len = e.len;
 }

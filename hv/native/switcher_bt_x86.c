@@ -127,13 +127,19 @@ struct gmem {
 
 struct ginsn {
     enum kind kind;
-    uint8_t opcode;
+    uint8_t opcode, opc2;   /* opc2: the second byte after 0x0F */
     unsigned reg, rm, sub;  /* ModRM fields (sub: the /digit) */
     uint32_t imm;
-    bool imm8;
+    unsigned immsize;       /* bytes of immediate copied: 0, 1 or 4 */
+    bool imm8;              /* the immediate was a byte (sign-extended in imm) */
+    bool digit;             /* memory form whose ModRM.reg is a /digit */
+    unsigned size;          /* bytes of a memory access */
     struct gmem m;
     unsigned len;
-    bool sets_flags, keeps_cf;  /* writes all six arithmetic flags; INC/DEC */
+    /* Flags: writes all six arithmetic flags; writes some and keeps others
+     * (INC, DEC, a shift), or reads CF (ADC, SBB): then it needs the
+     * guest's flags unless something before it in the run set them all. */
+    bool sets_flags, keeps_cf;
     uint8_t writes;             /* guest registers written (bit n) */
 };
 
@@ -209,13 +215,48 @@ static bool imm(const struct cpu *c, uint32_t pc, struct ginsn *g, bool byte)
             return false;
         g->imm = (uint32_t)(int32_t)(int8_t)v;
         g->imm8 = true;
+        g->immsize = 1;
         g->len++;
         return true;
     }
     if (!fetch32(c, pc + g->len, &g->imm))
         return false;
+    g->immsize = 4;
     g->len += 4;
     return true;
+}
+
+/* 8-bit forms: AL, CL, DL, BL only (AH ... BH have no name next to REX). */
+#define LOW8(r) ((r) < 4)
+
+/* The 8-bit ALU and MOV forms, 00 ... 3A, 84, 88, 8A. */
+static bool decode_byte_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint8_t op)
+{
+    if (!decode_modrm(c, pc, g) || !LOW8(g->reg))
+        return false;
+    bool to_reg = (op & 2) != 0;
+    bool writes = op != 0x38 && op != 0x84 && op != 0x3a;
+    g->sets_flags = op != 0x88 && op != 0x8a;
+    g->size = 1;
+    if (g->rm < 8) {
+        if (!LOW8(g->rm))
+            return false;
+        g->kind = K_ALU_RR;
+        if (writes)
+            g->writes = (uint8_t)(1u << (to_reg ? g->reg : g->rm));
+        return true;
+    }
+    if (op == 0x88) {
+        g->kind = K_STORE;
+        return true;
+    }
+    if (to_reg || op == 0x38 || op == 0x84) {
+        g->kind = K_LOAD;
+        if (writes)
+            g->writes = (uint8_t)(1u << g->reg);
+        return true;
+    }
+    return false;
 }
 
 /* Is the instruction at pc in the subset?  Fills g. */
@@ -227,7 +268,75 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         return false;
     g->opcode = op;
     g->len = 1;
+    g->size = 4;
     switch (op) {
+    case 0x00: case 0x08: case 0x20: case 0x28: case 0x30: case 0x38: case 0x84: case 0x88:
+    case 0x02: case 0x0a: case 0x22: case 0x2a: case 0x32: case 0x3a: case 0x8a:
+        return decode_byte_op(c, pc, g, op);
+    case 0x0f: {                /* MOVZX r32, r/m8 and r/m16 */
+        uint8_t op2;
+        if (!fetch(c, pc + 1, &op2) || (op2 != 0xb6 && op2 != 0xb7))
+            return false;
+        g->opc2 = op2;
+        g->len = 2;
+        if (!decode_modrm(c, pc, g))
+            return false;
+        g->size = op2 == 0xb6 ? 1 : 2;
+        g->writes = (uint8_t)(1u << g->reg);
+        if (g->rm < 8) {
+            g->kind = K_ALU_RR;
+            return op2 == 0xb7 || LOW8(g->rm);
+        }
+        g->kind = K_LOAD;
+        return true;
+    }
+    case 0xc1: case 0xd1:       /* SHL, SHR, SAR of a register by a constant */
+        if (!decode_modrm(c, pc, g) || g->rm == 8)
+            return false;
+        if (g->sub != 4 && g->sub != 5 && g->sub != 7)
+            return false;
+        if (op == 0xc1) {
+            if (!imm(c, pc, g, true) || (g->imm & 31) == 0)
+                return false;   /* a count of 0 changes no flag: leave it to the emu */
+        }
+        g->kind = K_ALU_RI;
+        g->sets_flags = true;   /* AF and OF made the emu's afterwards (shift_flags) */
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0x80:                  /* op r/m8, imm8 */
+        if (!decode_modrm(c, pc, g) || !imm(c, pc, g, true))
+            return false;
+        g->size = 1;
+        g->sets_flags = true;
+        if (g->sub == 2 || g->sub == 3)
+            g->keeps_cf = true;
+        if (g->rm == 8) {
+            if (g->sub != 7)    /* read-modify-write: not yet */
+                return false;
+            g->kind = K_LOAD;
+            g->digit = true;
+            return true;
+        }
+        if (!LOW8(g->rm))
+            return false;
+        g->kind = K_ALU_RI;
+        if (g->sub != 7)
+            g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0xc6:                  /* MOV r/m8, imm8 */
+        if (!decode_modrm(c, pc, g) || g->sub != 0 || !imm(c, pc, g, true))
+            return false;
+        g->size = 1;
+        if (g->rm == 8) {
+            g->kind = K_STORE_I;
+            g->digit = true;
+            return true;
+        }
+        if (!LOW8(g->rm))
+            return false;
+        g->kind = K_ALU_RI;
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
     case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: case 0x39: case 0x85: case 0x89:
     case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b: case 0x8b: {
         if (!decode_modrm(c, pc, g))
@@ -262,14 +371,19 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
             g->writes = 1u << HV_EAX;
         return true;
     case 0x81: case 0x83:
-        if (!decode_modrm(c, pc, g) || g->rm == 8)
+        if (!decode_modrm(c, pc, g) || !imm(c, pc, g, op == 0x83))
             return false;
-        if (g->sub == 2 || g->sub == 3)         /* ADC, SBB: not yet */
-            return false;
-        if (!imm(c, pc, g, op == 0x83))
-            return false;
-        g->kind = K_ALU_RI;
         g->sets_flags = true;
+        if (g->sub == 2 || g->sub == 3)         /* ADC, SBB read CF */
+            g->keeps_cf = true;
+        if (g->rm == 8) {
+            if (g->sub != 7)    /* read-modify-write: not yet */
+                return false;
+            g->kind = K_LOAD;   /* CMP [m], imm */
+            g->digit = true;
+            return true;
+        }
+        g->kind = K_ALU_RI;
         if (g->sub != 7)
             g->writes = (uint8_t)(1u << g->rm);
         return true;
@@ -288,6 +402,7 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return false;
         if (g->rm == 8) {
             g->kind = K_STORE_I;
+            g->digit = true;
         } else {
             g->kind = K_ALU_RI;
             g->writes = (uint8_t)(1u << g->rm);
@@ -322,6 +437,62 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
 }
 
 /* ---- the host side ---- */
+
+/* AND, OR, XOR, TEST leave AF undefined (SDM vol. 2); the emu clears it. */
+static bool is_logic(const struct ginsn *x)
+{
+    switch (x->opcode) {
+    case 0x09: case 0x21: case 0x31: case 0x85: case 0x0b: case 0x23: case 0x33:
+    case 0x08: case 0x20: case 0x30: case 0x84: case 0x0a: case 0x22: case 0x32:
+    case 0x0d: case 0x25: case 0x35: case 0xa9:
+        return true;
+    case 0x80: case 0x81: case 0x83:
+        return x->sub == 1 || x->sub == 4 || x->sub == 6;
+    case 0xf7:
+        return x->kind == K_ALU_RI;     /* TEST r32, imm32 */
+    default:
+        return false;
+    }
+}
+
+/* AF := 0, keeping the rest: lahf; and ah, 0xEF (which clears OF and CF,
+ * both already 0 after a logical op); sahf (CF back, OF stays 0). */
+static void logic_flags(struct emit *e)
+{
+    b1(e, 0x9f);
+    b1(e, 0x80); b1(e, 0xe4); b1(e, 0xef);
+    b1(e, 0x9e);
+}
+
+/* A shift by 1..31 of guest register r: the CPU's CF, ZF, SF, PF are
+ * defined; AF and (count > 1) OF are not, so make them the emu's: AF 0;
+ * OF = SHL: MSB(result) ^ CF, SHR: MSB(operand), SAR: 0.  sub is the /digit.
+ * Called around the shift: before (pre) and after it. */
+static void shift_flags(struct emit *e, unsigned sub, unsigned r, bool pre)
+{
+    if (pre) {
+        if (sub == 5) {                             /* mov edx, r: the operand */
+            b1(e, 0x44); b1(e, 0x89); b1(e, modrm(3, r, HOST_RDX));
+        }
+        return;
+    }
+    b1(e, 0x9f);                                    /* lahf */
+    b1(e, 0x80); b1(e, 0xe4); b1(e, 0xef);          /* and ah, 0xEF: OF 0, AF 0 */
+    if (sub == 4) {                                 /* edx = MSB(result) ^ CF */
+        b1(e, 0x44); b1(e, 0x89); b1(e, modrm(3, r, HOST_RDX));
+        b1(e, 0xc1); b1(e, 0xea); b1(e, 31);        /* shr edx, 31 */
+        b1(e, 0x89); b1(e, 0xc1);                   /* mov ecx, eax */
+        b1(e, 0xc1); b1(e, 0xe9); b1(e, 8);         /* shr ecx, 8 */
+        b1(e, 0x83); b1(e, 0xe1); b1(e, 1);         /* and ecx, 1: CF */
+        b1(e, 0x31); b1(e, 0xca);                   /* xor edx, ecx */
+    } else if (sub == 5) {
+        b1(e, 0xc1); b1(e, 0xea); b1(e, 31);        /* shr edx, 31 */
+    }
+    if (sub != 7) {
+        b1(e, 0x80); b1(e, 0xc2); b1(e, 0x7f);      /* add dl, 0x7f: OF = dl */
+    }
+    b1(e, 0x9e);                                    /* sahf */
+}
 
 /* lea dst32, [guest base + guest index << scale + disp] in host registers. */
 static void lea32(struct emit *e, unsigned dst, const struct gmem *m)
@@ -383,7 +554,8 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             used |= 1u << HV_EAX;
             break;
         case K_LEA: case K_LOAD: case K_STORE:
-            used |= (uint8_t)(1u << x->reg);
+            if (!x->digit)
+                used |= (uint8_t)(1u << x->reg);
             mem = true;
             break;
         case K_STORE_I:
@@ -414,6 +586,13 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
     }
     if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
+    /* A block that jumps to itself loops in host code, as long as the emu
+     * would chain it to itself: while another run fits in the budget.  Its
+     * flags are then the guest's from the start (loaded), so that every
+     * exit, in any round, leaves them. */
+    bool self_loop = branch != -2 && b->insns[n].imm == b->eip;
+    if (self_loop)
+        needs = true;
 
     struct emit e = { buf, 0, cap, false };
     struct exit_stub stubs[EXITS_MAX];
@@ -441,6 +620,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         b1(&e, 0x9d);
         dirty = true;
     }
+    size_t body = e.len;
     for (uint32_t k = 0; k < n; k++) {
         const struct ginsn *x = &g[k];
         writes |= x->writes;
@@ -448,17 +628,25 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         case K_ALU_RR:
             b1(&e, 0x45);                           /* REX.R REX.B: r8..r15 */
             b1(&e, x->opcode);
+            if (x->opcode == 0x0f)
+                b1(&e, x->opc2);
             b1(&e, modrm(3, x->reg, x->rm));
             break;
-        case K_ALU_RI:
+        case K_ALU_RI: {
+            bool shift = x->opcode == 0xc1 || x->opcode == 0xd1;
+            if (shift)
+                shift_flags(&e, x->sub, x->rm, true);
             b1(&e, 0x41);
             b1(&e, x->opcode);
             b1(&e, modrm(3, x->sub, x->rm));
-            if (x->imm8)
+            if (x->immsize == 1)
                 b1(&e, (uint8_t)x->imm);
-            else
+            else if (x->immsize == 4)
                 b4(&e, x->imm);
+            if (shift)
+                shift_flags(&e, x->sub, x->rm, false);
             break;
+        }
         case K_ALU_AI:                              /* as 81 /op (F7 /0) on r8d */
             b1(&e, 0x41);
             b1(&e, x->opcode == 0xa9 ? 0xf7 : 0x81);
@@ -484,19 +672,20 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             if (kept)
                 flags_keep(&e);
             lea32(&e, HOST_RCX, &x->m);
-            /* cmp ecx, ram_size - 4; ja exit */
-            b1(&e, 0x81); b1(&e, modrm(3, 7, HOST_RCX)); b4(&e, c->ram_size - 4);
+            /* cmp ecx, ram_size - size; ja exit */
+            b1(&e, 0x81); b1(&e, modrm(3, 7, HOST_RCX)); b4(&e, c->ram_size - x->size);
             stubs[nstubs++] = (struct exit_stub){ jump(&e, 0x7), k, kept, dirty };
             if (store) {
                 /* mov rdx, [rdi + codemap]; both pages the store touches */
                 rdi_mem(&e, 0x8b, HOST_RDX, (uint32_t)offsetof(struct cpu, codemap), true);
-                for (int last = 0; last < 2; last++) {
+                for (unsigned last = 0; last < (x->size > 1 ? 2u : 1u); last++) {
                     /* The page of the first byte, then of the last; ECX is
                      * the address again after (AX may hold the flags). */
                     b1(&e, 0x51);                               /* push rcx */
-                    if (last) {
-                        b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RCX)); b1(&e, 3);
-                    }                                           /* lea ecx, [rcx + 3] */
+                    if (last) {                                 /* lea ecx, [rcx + size-1] */
+                        b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RCX));
+                        b1(&e, (uint8_t)(x->size - 1));
+                    }
                     b1(&e, 0xc1); b1(&e, modrm(3, 5, HOST_RCX)); b1(&e, 12);  /* shr ecx, 12 */
                     /* cmp byte [rdx + rcx], 0 */
                     b1(&e, 0x80); b1(&e, modrm(0, 7, 4)); b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RDX));
@@ -507,34 +696,59 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             }
             if (kept)
                 flags_back(&e);
-            /* the access: op reg32, [rsi + rcx] (or op [rsi + rcx], reg32) */
-            if (x->kind == K_STORE_I) {
-                b1(&e, 0xc7); b1(&e, modrm(0, 0, 4)); b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RSI));
+            /* the access: op reg, [rsi + rcx] (or op [rsi + rcx], reg or imm) */
+            if (!x->digit)
+                b1(&e, 0x44);                                   /* REX.R: r8..r15 */
+            b1(&e, x->opcode);
+            if (x->opcode == 0x0f)
+                b1(&e, x->opc2);
+            b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
+            b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RSI));
+            if (x->immsize == 1)
+                b1(&e, (uint8_t)x->imm);
+            else if (x->immsize == 4)
                 b4(&e, x->imm);
-            } else {
-                b1(&e, 0x44);                                   /* REX.R */
-                b1(&e, x->opcode);
-                b1(&e, modrm(0, x->reg, 4));
-                b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RSI));
-            }
             break;
         }
         default:
             return;
         }
+        if (is_logic(x))
+            logic_flags(&e);
         if (x->sets_flags || x->keeps_cf)
             dirty = true;
     }
     /* Fell off the end: n instructions ran, and the branch is decided. */
-    size_t to_end, to_taken_end = 0;
+    size_t to_end, to_taken_end = 0;    /* rel32 positions; 0: no such jump */
     bool end_dirty = dirty || branch >= 0;
-    if (branch >= 0) {
-        size_t taken = jump(&e, branch);            /* j<cc> taken */
-        b1(&e, 0xba); b4(&e, n | BT_BRANCH);        /* mov edx, n | BRANCH */
-        to_end = jump(&e, -1);
-        bind(&e, taken, e.len);
+    if (branch >= 0 || self_loop) {
+        if (branch >= 0) {
+            size_t taken = jump(&e, branch);        /* j<cc> taken */
+            b1(&e, 0xba); b4(&e, n | BT_BRANCH);    /* mov edx, n | BRANCH */
+            to_end = jump(&e, -1);
+            bind(&e, taken, e.len);
+        } else {
+            to_end = 0;
+        }
+        if (self_loop) {
+            /* Round again if icount + ninsn <= stop_at (as GOTO_AT does),
+             * keeping the flags in AX meanwhile. */
+            flags_keep(&e);
+            rdi_mem(&e, 0x8b, HOST_RDX, (uint32_t)offsetof(struct cpu, icount), true);
+            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RDX, HOST_RDX));
+            b4(&e, b->ninsn);                                   /* lea rdx, [rdx + ninsn] */
+            rdi_mem(&e, 0x3b, HOST_RDX, (uint32_t)offsetof(struct cpu, stop_at), true);
+            size_t over = jump(&e, 0x7);                        /* ja over */
+            rdi_mem(&e, 0x89, HOST_RDX, (uint32_t)offsetof(struct cpu, icount), true);
+            flags_back(&e);
+            bind(&e, jump(&e, -1), body);
+            bind(&e, over, e.len);
+            flags_back(&e);
+        }
         b1(&e, 0xba); b4(&e, n | BT_BRANCH | BT_TAKEN);
         to_taken_end = jump(&e, -1);
+        if (!to_end)
+            to_end = to_taken_end;
     } else {
         b1(&e, 0xba); b4(&e, branch == -1 ? n | BT_BRANCH | BT_TAKEN : n);
         to_end = jump(&e, -1);
@@ -566,7 +780,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
     b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HOST_RAX));   /* mov eax, edx */
     b1(&e, 0xc3);                                   /* ret */
     bind(&e, to_end, end_dirty ? epi_dirty : epi_clean);
-    if (branch >= 0)
+    if (to_taken_end && to_taken_end != to_end)
         bind(&e, to_taken_end, epi_dirty);
     for (uint32_t s = 0; s < nstubs; s++)
         bind(&e, stubs[s].rel_at, stubs[s].dirty ? epi_dirty : epi_clean);

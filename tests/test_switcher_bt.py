@@ -7,10 +7,10 @@ runs under both switchers the conformance guests (paging off and on), the
 emu fuzzer's random instructions, the full-host sample guests, the bench
 guests and the bare-metal kernels of tests/kernels/, and compares.
 
-bt runs with translation on (HV_BT_TRANSLATE=1) and every block hot at its
-first run (HV_BT_HOT=1), so that everything the translator accepts is run
-translated, unless the environment already sets HV_BT_TRANSLATE (=0: the
-fallback alone).
+bt runs with translation on (its default) and every block hot at its first
+run (HV_BT_HOT=1), so that everything the translator accepts is run
+translated, unless the environment sets HV_BT_TRANSLATE (=0: the fallback
+alone; =1: the default threshold).
 
     pytest tests/test_switcher_bt.py
 """
@@ -46,7 +46,6 @@ def bt_available(native):
 def translate_everything(monkeypatch):
     """bt reads these when a machine is created (docs/switchers.md)."""
     if "HV_BT_TRANSLATE" not in os.environ:
-        monkeypatch.setenv("HV_BT_TRANSLATE", "1")
         monkeypatch.setenv("HV_BT_HOT", "1")
 
 
@@ -247,7 +246,7 @@ patch:
 """)
     ex = differ(image)
     assert (ex.status, ex.reason) == ((1 + 7 * 99) & 0xFF, None)
-    if os.environ.get("HV_BT_TRANSLATE") == "1":
+    if os.environ.get("HV_BT_TRANSLATE") != "0":
         assert "blocks translated" in capfd.readouterr().err
 
 
@@ -296,8 +295,8 @@ def test_memory_outside_ram_and_wrapping_addresses(tmp_path):
 def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
     """With the default threshold, fib's hot blocks are translated and most
     of its instructions run as host code."""
-    if os.environ.get("HV_BT_TRANSLATE", "1") != "1":
-        pytest.skip("translation is off (HV_BT_TRANSLATE)")
+    if os.environ.get("HV_BT_TRANSLATE") == "0":
+        pytest.skip("translation is off (HV_BT_TRANSLATE=0)")
     monkeypatch.delenv("HV_BT_HOT", raising=False)
     monkeypatch.setenv("HV_BT_STATS", "1")
     differ(sample_images / "bench_fib.elf")

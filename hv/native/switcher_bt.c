@@ -9,17 +9,20 @@
  * instruction count, breakpoints, coverage and snapshots are the emu's own
  * and cannot drift apart.
  *
- * Translation (HV_BT_TRANSLATE=1; off by default) is tiered: a block the
- * emu decoded and cached first runs bt's counting handler; after BT_HOT
- * runs its start is translated (switcher_bt_x86.c) and the block's first
- * handler becomes bt's entry, which runs the host code and then the emu's
- * handlers from the first instruction it did not translate.  The emu
- * counted the whole block when it entered it (it enters a block only when
- * the whole block fits in the budget), so the count stays exact; a block
- * the emu drops (self-modifying code, a flush) takes its host code with it,
- * since the entry handler lives in the block.  The code buffer is never
- * writable and executable at once: it is made writable for a copy and
- * executable again (W^X).  What is translated: docs/switchers.md, "Status".
+ * Translation (on unless HV_BT_TRANSLATE=0) is tiered: a block the emu
+ * decoded and cached first runs bt's counting handler; after BT_HOT runs
+ * the instructions at its start that the translator knows become host code
+ * (switcher_bt_x86.c) and the block's first handler becomes bt's entry,
+ * which runs the host code, then either jumps as the block's Jcc or JMP
+ * would (the host code decided it) or goes on with the emu's handlers from
+ * the first instruction not translated.  The emu counted the whole block
+ * when it entered it (it enters a block only when the whole block fits in
+ * the budget), and host code that loops on its own block counts each
+ * round the same way, so the count stays exact; a block the emu drops
+ * (self-modifying code, a flush) takes its host code with it, since the
+ * entry handler lives in the block.  The code buffer is never writable and
+ * executable at once: it is made writable for a copy and executable again
+ * (W^X).  What is translated: docs/switchers.md, "Status".
  *
  * A snapshot of a bt machine is the emu's state; it is tagged with the
  * switcher that took it (host_snapshot.c), so it goes back into a bt machine.
@@ -52,6 +55,7 @@ struct bt {
     bool stats;                     /* HV_BT_STATS=1: the figures below on stderr at the end */
     uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
     uint64_t entries, native;       /* runs of host code; instructions it ran */
+    bool broken;                    /* mprotect failed: host code is never entered again */
 };
 
 #define EMU_OPS hv_switcher_emu
@@ -72,7 +76,7 @@ static struct block *block_of(const struct insn *i)
 static OP(op_bt_enter)
 {
     struct block *b = block_of(i);
-    if (HV_UNLIKELY(c->paged | c->segmented))
+    if (HV_UNLIKELY(c->paged | c->segmented | ((struct bt *)c->bt)->broken))
         RUN_FN(b->bt_fn, i);
     if (b->bt_needs_flags && c->cc_op != CC_EAGER)
         emu_set_flags(c, emu_flags(c));
@@ -105,11 +109,15 @@ static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
         return NULL;
     size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
     size_t hi = (at + len + HV_PAGE_SIZE - 1) & ~(size_t)(HV_PAGE_SIZE - 1);
-    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE))
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE)) {
+        t->broken = true;
         return NULL;
+    }
     memcpy(t->code + at, src, len);
-    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_EXEC))
-        return NULL;            /* cannot happen; the pages stay non-executable */
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_EXEC)) {
+        t->broken = true;       /* these pages hold other blocks' code: never enter any */
+        return NULL;
+    }
     t->code_used = at + len;
     return t->code + at;
 }
@@ -131,6 +139,8 @@ static OP(op_bt_count)
     }
     void *code = bt_install(t, buf, out.len);
     if (!code) {
+        if (t->broken)          /* from now on bt only interprets */
+            c->bt_decoded = NULL;
         c->pending |= PENDING_CODE; /* the buffer is full: start again, between blocks */
         RUN_FN(b->bt_fn, i);
     }
@@ -161,7 +171,7 @@ static void bt_flushed(struct cpu *c)
 static bool translation_wanted(void)
 {
     const char *v = getenv("HV_BT_TRANSLATE");
-    if (!v || strcmp(v, "1") != 0)
+    if (v && strcmp(v, "0") == 0)
         return false;
     /* The host code keeps flags with LAHF/SAHF, optional in 64-bit mode. */
     unsigned a, b, c, d;

@@ -305,3 +305,39 @@ def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
     translated, _, runs, native, total = numbers
     assert translated > 0 and runs > 0
     assert native > total // 2, line
+
+
+@needs_gcc
+def test_a_host_code_loop_stops_at_the_timeout(tmp_path):
+    """A tight loop translated whole loops in host code, but only within the
+    host's slices: a wall-clock timeout still stops it promptly."""
+    import time
+
+    import hv
+
+    image = asm_guest(tmp_path, """
+1:
+    addl $1, %eax
+    xorl %ecx, %edx
+    jmp 1b
+""")
+    started = time.monotonic()
+    ex = hv.run(str(image), switcher="bt", timeout=0.3)
+    took = time.monotonic() - started
+    assert ex.reason == "timeout" and ex.instructions > 1000, (ex.reason, ex.instructions)
+    assert took < 2.0, f"the timeout took {took:.2f} s"
+
+
+@needs_gcc
+@pytest.mark.parametrize("budget", [2, 4, 1_000_000, 1_000_001, 3_000_002])
+def test_a_host_code_loop_stops_at_max_instructions(tmp_path, budget):
+    """The same loop with an instruction budget: it stops on the very
+    instruction the emu stops on."""
+    image = asm_guest(tmp_path, """
+1:
+    addl $1, %eax
+    xorl %eax, %edx
+    jmp 1b
+""")
+    ex = differ(image, max_instructions=budget)
+    assert (ex.reason, ex.instructions) == ("timeout", budget)

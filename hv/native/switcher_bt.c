@@ -56,6 +56,7 @@ struct bt {
     uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
     uint64_t entries, native;       /* runs of host code; instructions it ran */
     bool broken;                    /* mprotect failed: host code is never entered again */
+    uint8_t buf[BT_CODE_MAX];       /* one block's host code, before it is installed */
 };
 
 #define EMU_OPS hv_switcher_emu
@@ -130,14 +131,13 @@ static OP(op_bt_count)
     if (++b->bt_heat < t->hot || c->paged || c->segmented)
         RUN_FN(b->bt_fn, i);
     b->insns[0].fn = b->bt_fn;  /* unless it is translated below */
-    static __thread uint8_t buf[BT_CODE_MAX];
     struct bt_out out;
-    bt_translate(c, b, buf, sizeof(buf), &out);
+    bt_translate(c, b, t->buf, sizeof(t->buf), &out);
     if (!out.ninsn) {
         t->refused++;
         RUN_FN(b->bt_fn, i);
     }
-    void *code = bt_install(t, buf, out.len);
+    void *code = bt_install(t, t->buf, out.len);
     if (!code) {
         if (t->broken)          /* from now on bt only interprets */
             c->bt_decoded = NULL;

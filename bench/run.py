@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The hv benchmark: hv's emu switcher against Unicorn, qemu-i386 and the real CPU.
+"""The hv benchmark: hv's emu and bt switchers against Unicorn, qemu-i386 and the real CPU.
 
     python bench/run.py [--repeat N] [--only fib,sieve,nbody] [--json OUT]
                         [--hello-runs N] [--oneshot-runs N] [--no-hello]
@@ -7,9 +7,11 @@
 It builds the bench images (images/build.py), then runs each benchmark guest
 four ways and keeps the best (minimum) of N repeats:
 
-  hv       hv.run(image, memory_mib=64): time = Exit.elapsed (the run loop
-           alone); the wall time of the whole call is recorded too.
-           Exit.instructions / time = guest MIPS.
+  hv       hv.run(image, memory_mib=64, switcher="emu"): time = Exit.elapsed
+           (the run loop alone); the wall time of the whole call is recorded
+           too.  Exit.instructions / time = guest MIPS.
+  hv bt    the same with switcher="bt" (x86-64 hosts; docs/switchers.md): its
+           console and instruction count must be the emu's.
   unicorn  bench/unicorn_runner.py: emu_start alone (engine setup apart).
   qemu     the .linux build under QEMU's user-mode emulator, qemu-i386
            (Debian's qemu-user): CPU time as for native, minus that of
@@ -127,6 +129,7 @@ class BenchResult:
     instructions: int | None = None
     hv: Samples = field(default_factory=Samples)  # Exit.elapsed
     hv_wall: Samples = field(default_factory=Samples)  # the whole hv.run call
+    hv_bt: Samples = field(default_factory=Samples)  # Exit.elapsed under switcher="bt"
     unicorn: Samples = field(default_factory=Samples)  # emu_start
     unicorn_setup: Samples = field(default_factory=Samples)
     qemu: Samples = field(default_factory=Samples)  # qemu-i386 rusage CPU - its baseline
@@ -145,6 +148,8 @@ class BenchResult:
             "hv_s": hv_t,
             "hv_wall_s": self.hv_wall.best,
             "hv_mips": mips(self.instructions, hv_t),
+            "hv_bt_s": self.hv_bt.best,
+            "hv_bt_mips": mips(self.instructions, self.hv_bt.best),
             "unicorn_s": uc_t,
             "unicorn_setup_s": self.unicorn_setup.best,
             "unicorn_mips": mips(self.instructions, uc_t),
@@ -156,6 +161,8 @@ class BenchResult:
             "native_mips_est": mips(self.instructions, nat_t),
             "hv_vs_unicorn": speed_ratio(uc_t, hv_t),
             "hv_vs_qemu": speed_ratio(qemu_t, hv_t),
+            "hv_bt_vs_qemu": speed_ratio(qemu_t, self.hv_bt.best),
+            "hv_bt_vs_emu": speed_ratio(hv_t, self.hv_bt.best),
             # slowdowns: how many times longer than the real CPU takes
             "hv_slowdown_vs_native": speed_ratio(hv_t, nat_t),
             "unicorn_slowdown_vs_native": speed_ratio(uc_t, nat_t),
@@ -163,7 +170,7 @@ class BenchResult:
             "failures": dict(self.failures),
             "samples": {
                 key: asdict(getattr(self, key))["values"]
-                for key in ("hv", "hv_wall", "unicorn", "unicorn_setup", "qemu", "native",
+                for key in ("hv", "hv_wall", "hv_bt", "unicorn", "unicorn_setup", "qemu", "native",
                             "native_wall")
             },
         }
@@ -215,14 +222,14 @@ def import_hv():
     return hv, None
 
 
-def run_hv(hv, path: Path) -> tuple[bytes, int, float, float]:
+def run_hv(hv, path: Path, switcher: str = "emu") -> tuple[bytes, int, float, float]:
     """(console, instructions, Exit.elapsed, wall) of one hv.run."""
     t0 = time.perf_counter()
-    ex = hv.run(str(path), timeout=HV_TIMEOUT, memory_mib=MEMORY_MIB)
+    ex = hv.run(str(path), timeout=HV_TIMEOUT, memory_mib=MEMORY_MIB, switcher=switcher)
     wall = time.perf_counter() - t0
     if ex.status != 0:
         raise BenchError(
-            f"hv: {path.name} ended with status {ex.status} ({ex.reason}); "
+            f"hv {switcher}: {path.name} ended with status {ex.status} ({ex.reason}); "
             f"console: {bytes(ex.console)[-300:]!r}"
         )
     return bytes(ex.console), int(ex.instructions), float(ex.elapsed), wall
@@ -375,14 +382,21 @@ def run_benchmarks(
                 res.instructions = insns
                 res.hv.values.append(elapsed)
                 res.hv_wall.values.append(wall)
+                if "bt" in hv.guest.switchers():
+                    out, insns, elapsed, _ = run_hv(hv, elf, "bt")
+                    check_consoles(name, {"native": reference, "hv bt": out})
+                    if insns != res.instructions:
+                        raise BenchError(f"{name}: hv bt counted {insns} instructions, the "
+                                         f"emu {res.instructions}: bt must count exactly")
+                    res.hv_bt.values.append(elapsed)
             run_peer(res, "unicorn", functools.partial(unicorn_once, res, elf), reference)
             if qemu is not None:
                 run_peer(res, "qemu", functools.partial(
                     qemu_once, qemu, extra["qemu_baseline_cpu_s"], linux), reference)
             log(f"{name} #{rep + 1}: " + ", ".join(
                 f"{who} {s.values[-1] * 1e3:.1f} ms"
-                for who, s in (("hv", res.hv), ("unicorn", res.unicorn), ("qemu", res.qemu),
-                               ("native", res.native))
+                for who, s in (("hv", res.hv), ("hv bt", res.hv_bt), ("unicorn", res.unicorn),
+                               ("qemu", res.qemu), ("native", res.native))
                 if s.values
             ) + "".join(f", {who} failed" for who in res.failures))
         for who, why in res.failures.items():
@@ -571,6 +585,9 @@ def summary_geomeans(results: Sequence[BenchResult]) -> dict:
         "geomean_hv_vs_unicorn_float": group_geomean(results, "hv_vs_unicorn",
                                                      FLOAT_BENCHMARKS),
         "geomean_hv_vs_qemu": group_geomean(results, "hv_vs_qemu"),
+        # issue 13's target: qemu-i386 time / hv bt time on fib, sieve, crc32
+        "geomean_hv_bt_vs_qemu": group_geomean(results, "hv_bt_vs_qemu", INTEGER_BENCHMARKS),
+        "geomean_hv_bt_vs_emu": group_geomean(results, "hv_bt_vs_emu"),
         "geomean_hv_slowdown_vs_native": group_geomean(results, "hv_slowdown_vs_native"),
     }
 
@@ -578,10 +595,10 @@ def summary_geomeans(results: Sequence[BenchResult]) -> dict:
 def print_report(console, results: list[BenchResult], summary: dict) -> None:
     from rich.table import Table
 
-    table = Table(title="hv emu switcher vs Unicorn vs qemu-i386 vs native "
+    table = Table(title="hv emu and bt switchers vs Unicorn vs qemu-i386 vs native "
                         f"(best of {summary['repeat']})")
-    for col in ("benchmark", "hv time", "hv MIPS", "Unicorn time", "Unicorn MIPS",
-                "qemu-i386 time", "native time", "hv vs Unicorn", "hv vs qemu-i386",
+    for col in ("benchmark", "hv time", "hv MIPS", "hv bt time", "hv bt vs emu", "Unicorn time",
+                "Unicorn MIPS", "qemu-i386 time", "native time", "hv vs Unicorn", "hv vs qemu-i386",
                 "hv ÷ native"):
         table.add_column(col, justify="left" if col == "benchmark" else "right")
     for res in results:
@@ -594,6 +611,8 @@ def print_report(console, results: list[BenchResult], summary: dict) -> None:
             res.name,
             fmt_time(fig["hv_s"]),
             fmt_num(fig["hv_mips"]),
+            fmt_time(fig["hv_bt_s"]),
+            fmt_num(fig["hv_bt_vs_emu"], "×", 2),
             peer("unicorn", fmt_time(fig["unicorn_s"])),
             peer("unicorn", fmt_num(fig["unicorn_mips"])),
             peer("qemu", fmt_time(fig["qemu_s"])),
@@ -603,8 +622,9 @@ def print_report(console, results: list[BenchResult], summary: dict) -> None:
             fmt_num(fig["hv_slowdown_vs_native"], "×", 1),
         )
     console.print(table)
-    console.print("hv vs Unicorn = Unicorn time / hv time (> 1: hv is faster), the same for "
-                  "qemu-i386; hv ÷ native = hv time / native time (how many times slower "
+    console.print("hv = the emu switcher, hv bt = the bt switcher (bt vs emu = emu time / bt "
+                  "time); hv vs Unicorn = Unicorn time / hv time (> 1: hv is faster), the same "
+                  "for qemu-i386; hv ÷ native = hv time / native time (how many times slower "
                   "than the CPU).")
     for res in results:
         for who, why in res.failures.items():
@@ -620,6 +640,9 @@ def print_report(console, results: list[BenchResult], summary: dict) -> None:
         console.print("[yellow]geometric mean hv vs Unicorn: pending (a figure is missing)[/]")
     for key, what in (("geomean_hv_vs_unicorn_float", "hv vs Unicorn, floating point"),
                       ("geomean_hv_vs_qemu", "hv vs qemu-i386, all benchmarks"),
+                      ("geomean_hv_bt_vs_qemu", "hv bt vs qemu-i386, integer benchmarks "
+                       "(issue 13's target: >= 1)"),
+                      ("geomean_hv_bt_vs_emu", "hv bt vs hv emu, all benchmarks"),
                       ("geomean_hv_slowdown_vs_native", "hv ÷ native, all benchmarks")):
         if summary.get(key) is not None:
             console.print(f"geometric mean {what}: [bold]{summary[key]:.2f}×[/]")
@@ -697,7 +720,7 @@ def parse_only(text: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmark hv's emu switcher.")
+    parser = argparse.ArgumentParser(description="Benchmark hv's emu and bt switchers.")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (best is kept)")
     parser.add_argument("--only", type=parse_only, default=list(BENCHMARKS),
                         help="comma-separated subset of " + ",".join(BENCHMARKS))

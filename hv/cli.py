@@ -320,8 +320,9 @@ def _parser() -> _Parser:
                      help="kill the guest with 'timeout' after N instructions")
     run.add_argument("--cmdline", type=os.fsencode, default=b"", metavar="STR",
                      help="multiboot command line handed to the guest (default: empty)")
-    run.add_argument("--switcher", default="emu", metavar="NAME",
-                     help="what runs the guest (default: emu, the interpreter)")
+    run.add_argument("--switcher", default=None, metavar="NAME",
+                     help="what runs the guest: emu (the interpreter) or bt (the binary "
+                     "translator, x86-64 hosts); default: $HV_SWITCHER, else emu")
     run.add_argument("--serial", metavar="FILE",
                      help="what COM1 transmits goes to FILE instead of the console "
                      "(like QEMU's -serial file:FILE)")

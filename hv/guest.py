@@ -119,7 +119,9 @@ class Guest:
     image: path of an ELF32 image (Guest ABI v1); checked now, ImageError if refused.
     memory_mib: guest RAM in MiB (2..3072).
     cmdline: the multiboot command line (str or bytes, no NUL).
-    switcher: what runs the guest; "emu" (the interpreter) is always there.
+    switcher: what runs the guest; "emu" (the interpreter) is always there,
+        "bt" (the binary translator) on x86-64 hosts (docs/switchers.md).
+        None: the HV_SWITCHER environment variable, else "emu".
     devices: the devices the guest reaches through NOTIFY, in index order
         (device 0 first): hv.Device instances, or any objects with a str `name`
         and a callable `handle(bus, request) -> int` (see docs/devices.md).
@@ -145,7 +147,7 @@ class Guest:
     """
 
     def __init__(self, image: str | os.PathLike[str] | elf.Image, memory_mib: int = 64,
-                 cmdline: str | bytes = "", switcher: str = "emu",
+                 cmdline: str | bytes = "", switcher: str | None = None,
                  devices: Iterable[Any] = (), clock: str = "virtual",
                  modules: Iterable[Any] = (), qemu_exit: bool = False,
                  serial_input: bytes = b"", serial: Any = None, debugcon: Any = None) -> None:
@@ -428,7 +430,7 @@ class _Run:
 
 
 def run(image: str | os.PathLike[str] | elf.Image, *, memory_mib: int = 64,
-        cmdline: str | bytes = "", switcher: str = "emu", timeout: float | None = None,
+        cmdline: str | bytes = "", switcher: str | None = None, timeout: float | None = None,
         max_instructions: int | None = None, console: Any = None,
         devices: Iterable[Any] = (), clock: str = "virtual", modules: Iterable[Any] = (),
         qemu_exit: bool = False, serial_input: bytes = b"", serial: Any = None,
@@ -481,6 +483,18 @@ def switchers() -> tuple[str, ...]:
     return tuple(getattr(_native(), "SWITCHERS", ("emu",)))
 
 
+DEFAULT_SWITCHER = "emu"
+
+
+def default_switcher() -> str:
+    """The switcher a guest gets when none is named: $HV_SWITCHER, else "emu".
+
+    The name is not checked here (that needs the extension); Guest() checks
+    it and names HV_SWITCHER in its error.
+    """
+    return os.environ.get("HV_SWITCHER", "").strip() or DEFAULT_SWITCHER
+
+
 # ---- argument checks: each error names the parameter ----
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
@@ -513,11 +527,17 @@ def _check_cmdline(cmdline: Any) -> bytes:
 
 
 def _check_switcher(switcher: Any) -> str:
+    where = ""
+    if switcher is None:
+        switcher = default_switcher()
+        if "HV_SWITCHER" in os.environ:
+            where = "HV_SWITCHER: "
     if not isinstance(switcher, str):
         raise TypeError(f"switcher must be a str, not {type(switcher).__name__}")
     available = switchers()
     if switcher not in available:
-        raise ValueError(f"unknown switcher {switcher!r} (available: {', '.join(available)})")
+        raise ValueError(f"{where}unknown switcher {switcher!r} "
+                         f"(available: {', '.join(available)})")
     return switcher
 
 

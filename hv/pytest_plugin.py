@@ -81,7 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hv-timeout", metavar="SECONDS", default=None,
                     help="wall-clock limit for each guest test (ini: hv_timeout; default 60)")
     group.addoption("--hv-switcher", metavar="NAME", default=None,
-                    help="switcher that runs the guests (ini: hv_switcher; default emu)")
+                    help="switcher that runs the guests (ini: hv_switcher; default $HV_SWITCHER, "
+                    "else emu)")
     group.addoption("--hv-memory", metavar="MIB", default=None,
                     help="guest RAM in MiB (ini: hv_memory; default 64)")
     group.addoption("--hv-cmdline", metavar="TEXT", default=None,
@@ -103,7 +104,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("hv_images", type="args", default=[],
                   help="glob patterns (relative to rootdir) of guest suite images to collect")
     parser.addini("hv_timeout", default="60", help="default of --hv-timeout")
-    parser.addini("hv_switcher", default="emu", help="default of --hv-switcher")
+    parser.addini("hv_switcher", default=guest.default_switcher(),
+                  help="default of --hv-switcher")
     parser.addini("hv_memory", default="64", help="default of --hv-memory")
     parser.addini("hv_cmdline", default="", help="default of --hv-cmdline")
     parser.addini("hv_clock", default="virtual", help="default of --hv-clock")

@@ -13,9 +13,9 @@ hand-assembled i386 instructions.  The guest
 
 `expected()` computes the same values in Python.  The run passes only if
 the guest exits (is not killed) with the expected status and console line,
-and, under the `emu` switcher, after exactly the expected number of
-instructions (the interpreter's count is exact, docs/abi.md).  The guest is
-run under every switcher the extension has.
+after exactly the expected number of instructions (every switcher counts
+exactly, docs/abi.md and docs/switchers.md).  The guest is run under every
+switcher the extension has (emu, and bt on x86-64 hosts).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Expected:
     checksum: int
     status: int
     console: bytes
-    instructions: int       # retired instructions, as the emu switcher counts them
+    instructions: int       # retired instructions (every switcher counts them exactly)
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ def _run_one(hv: ModuleType, path: str, switcher: str, want: Expected,
                       f"{want.status} (it computed something else)")
     if ex.console != want.console:
         raise _Failed(f"{where}: guest console {ex.console!r}, expected {want.console!r}")
-    if switcher == "emu" and ex.instructions != want.instructions:
+    if ex.instructions != want.instructions:
         raise _Failed(f"{where}: {ex.instructions} instructions retired, expected "
                       f"{want.instructions}")
     return ex.instructions, ex.elapsed

@@ -105,7 +105,7 @@ def run_native(path: Path) -> subprocess.CompletedProcess:
 
 def run_hv(hv, path: Path, switcher: str):
     if switcher == "emu":
-        return hv.run(str(path), timeout=HV_TIMEOUT)
+        return hv.run(str(path), switcher="emu", timeout=HV_TIMEOUT)
     available = getattr(hv._native, "SWITCHERS", ("emu",))
     if switcher not in available:
         pytest.skip(f"switcher {switcher!r} is not available (have {', '.join(available)})")

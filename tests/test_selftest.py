@@ -80,11 +80,12 @@ def test_selftest_passes():
     assert result.ok, result.reason
     assert result.reason is None
     assert result.version == hv.__version__
-    assert "emu" in result.switchers
-    assert result.instructions >= selftest.expected().instructions
+    assert result.switchers == hv.guest.switchers() and "emu" in result.switchers
+    assert result.instructions == selftest.expected().instructions * len(result.switchers)
     assert result.elapsed > 0
     assert re.fullmatch(OK_LINE, result.summary())
-    assert any(line.startswith("switcher emu: status ") for line in result.details)
+    for name in result.switchers:
+        assert any(line.startswith(f"switcher {name}: status ") for line in result.details)
 
 
 @pytest.mark.usefixtures("native")
@@ -107,6 +108,16 @@ def test_selftest_catches_a_broken_guest(old, new, reason):
     assert not result.ok
     assert re.fullmatch(reason, result.reason), result.reason
     assert result.summary() == f"hv selftest: FAILED: {result.reason}"
+
+
+@pytest.mark.usefixtures("native")
+def test_selftest_holds_every_switcher_to_the_exact_count():
+    if "bt" not in hv.guest.switchers():
+        pytest.skip("no bt switcher in this build (x86-64 hosts only)")
+    result = selftest.selftest(guest=patched(b"\x31\xd2\x69", b"\x90\x90\x69"),
+                               switchers=["bt"])
+    assert not result.ok
+    assert re.fullmatch(r"switcher bt: \d+ instructions retired, expected \d+", result.reason)
 
 
 @pytest.mark.usefixtures("native")
@@ -156,7 +167,10 @@ def test_cli_selftest_ok(capsys):
     match = re.fullmatch(OK_LINE, out.rstrip("\n"))
     assert match and out.count("\n") == 1, out
     assert match["version"] == hv.__version__
-    assert int(match["count"]) == selftest.expected().instructions
+    # One full run under each switcher, each counted exactly.
+    names = match["switchers"].split("/")
+    assert names == list(hv.guest.switchers())
+    assert int(match["count"]) == selftest.expected().instructions * len(names)
 
 
 @pytest.mark.usefixtures("native")

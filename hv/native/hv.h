@@ -233,9 +233,15 @@ struct hv_switcher_ops {
     void (*restore)(void *sw, const void *state);
 };
 
-extern const struct hv_switcher_ops hv_switcher_emu;
+extern const struct hv_switcher_ops hv_switcher_emu;     /* switcher_emu*.c */
+#if defined(__x86_64__)
+#define HV_HAVE_BT 1
+extern const struct hv_switcher_ops hv_switcher_bt;      /* switcher_bt*.c */
+#endif
 
-/* Find a switcher by name; NULL if there is none. */
+/* The switchers this build has (host_switchers.c), the emu first, then a
+ * NULL; and one of them by name (NULL if there is none). */
+extern const struct hv_switcher_ops *const hv_switchers[];
 const struct hv_switcher_ops *hv_switcher_find(const char *name);
 
 /*

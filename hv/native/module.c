@@ -396,7 +396,12 @@ static PyObject *Machine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     const struct hv_switcher_ops *ops = hv_switcher_find(swname);
     if (!ops) {
-        PyErr_Format(PyExc_ValueError, "unknown switcher '%s' (available: emu)", swname);
+        char names[128] = "";
+        size_t used = 0;
+        for (size_t k = 0; hv_switchers[k] && used < sizeof(names); k++)
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                     k ? ", " : "", hv_switchers[k]->name);
+        PyErr_Format(PyExc_ValueError, "unknown switcher '%s' (available: %s)", swname, names);
         return NULL;
     }
     Machine *self = (Machine *)type->tp_alloc(type, 0);
@@ -1252,9 +1257,22 @@ static int module_exec(PyObject *mod)
         PyModule_AddIntConstant(mod, "MEMORY_MAX", HV_MEM_MAX) < 0 ||
         PyModule_AddIntConstant(mod, "CMDLINE_MAX", HV_MB_CMDLINE_MAX - 1) < 0)
         return -1;
-    PyObject *sw = Py_BuildValue("(s)", hv_switcher_emu.name);
-    if (!sw || PyModule_AddObject(mod, "SWITCHERS", sw) < 0) {
-        Py_XDECREF(sw);
+    size_t nsw = 0;
+    while (hv_switchers[nsw])
+        nsw++;
+    PyObject *sw = PyTuple_New((Py_ssize_t)nsw);
+    if (!sw)
+        return -1;
+    for (size_t k = 0; k < nsw; k++) {
+        PyObject *name = PyUnicode_FromString(hv_switchers[k]->name);
+        if (!name) {
+            Py_DECREF(sw);
+            return -1;
+        }
+        PyTuple_SET_ITEM(sw, (Py_ssize_t)k, name);
+    }
+    if (PyModule_AddObject(mod, "SWITCHERS", sw) < 0) {
+        Py_DECREF(sw);
         return -1;
     }
     return 0;

@@ -110,6 +110,8 @@ static void flush_all(struct cpu *c)
     c->arena_used = 0;
     c->link_slot = NULL;
     c->flushes++;
+    if (c->bt_flushed)
+        c->bt_flushed(c);
 }
 
 static struct block *page_next(const struct block *b, uint32_t page)
@@ -288,6 +290,8 @@ static struct block *translate(struct cpu *c, uint32_t eip)
     }
     if (HV_UNLIKELY(c->cov_hash != NULL))
         cov_wrap(c, b);
+    else if (c->bt_decoded)
+        c->bt_decoded(c, b);
     return b;
 }
 
@@ -810,10 +814,3 @@ const struct hv_switcher_ops hv_switcher_emu = {
     .save = emu_save,
     .restore = emu_restore,
 };
-
-const struct hv_switcher_ops *hv_switcher_find(const char *name)
-{
-    if (strcmp(name, hv_switcher_emu.name) == 0)
-        return &hv_switcher_emu;
-    return NULL;
-}

@@ -106,6 +106,13 @@ struct block {
      * and goes on with cov_fn, the handler the decoder chose. */
     struct emu_cov *cov;
     emu_fn *cov_fn;
+    /* The bt switcher (switcher_bt.c), when it drives this emu: the handler
+     * the decoder chose for insns[0] (bt's counting or entry handler runs
+     * first), how often the block ran, and its host code (NULL: none). */
+    emu_fn *bt_fn;
+    uint32_t bt_heat;
+    bool bt_needs_flags;    /* the host code reads eager flags on entry */
+    void *bt_code;
     struct insn insns[];
 };
 
@@ -271,6 +278,13 @@ struct cpu {
         struct block blk;
         uint8_t raw[sizeof(struct block) + (BLOCK_MAX_INSNS + 2) * sizeof(struct insn)];
     } scratch;              /* uncached block for runs that must stop mid-block */
+
+    /* The bt switcher's hooks (NULL under the emu alone, and then free):
+     * a block was decoded and cached; every cached block was dropped. */
+    void *bt;
+    void (*bt_decoded)(struct cpu *c, struct block *b);
+    void (*bt_flushed)(struct cpu *c);
+    uint32_t bt_hostflags;  /* EFLAGS as translated code left them */
 };
 
 /* ---- sizes ---- */

@@ -1,0 +1,350 @@
+/*
+ * switcher_bt.c: the `bt` switcher, a binary translator from 32-bit x86
+ * guest code to x86-64 host code (issue 13), behind the same ops as the emu.
+ *
+ * The rule that makes bt correct from its first line: everything bt does
+ * not translate runs in the emu, the reference interpreter, exactly as it
+ * would under `HV_SWITCHER=emu`.  bt owns an emu and keeps the guest's
+ * state where the emu keeps it, so registers, lazy flags, the soft TLB, the
+ * instruction count, breakpoints, coverage and snapshots are the emu's own
+ * and cannot drift apart.
+ *
+ * Translation (on unless HV_BT_TRANSLATE=0) is tiered: a block the emu
+ * decoded and cached first runs bt's counting handler; after BT_HOT runs
+ * the instructions at its start that the translator knows become host code
+ * (switcher_bt_x86.c) and the block's first handler becomes bt's entry,
+ * which runs the host code, then either jumps as the block's Jcc or JMP
+ * would (the host code decided it) or goes on with the emu's handlers from
+ * the first instruction not translated.  The emu counted the whole block
+ * when it entered it (it enters a block only when the whole block fits in
+ * the budget), and host code that loops on its own block counts each
+ * round the same way, so the count stays exact; a block the emu drops
+ * (self-modifying code, a flush) takes its host code with it, since the
+ * entry handler lives in the block.  The code buffer is never writable and
+ * executable at once: it is made writable for a copy and executable again
+ * (W^X).  What is translated: docs/switchers.md, "Status".
+ *
+ * A snapshot of a bt machine is the emu's state; it is tagged with the
+ * switcher that took it (host_snapshot.c), so it goes back into a bt machine.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "hv.h"
+
+#ifdef HV_HAVE_BT
+
+#include <cpuid.h>
+
+#include "switcher_bt.h"
+
+#define BT_HOT 32                       /* runs of a block before it is translated
+                                         * (HV_BT_HOT=N changes it; tests use 1) */
+#define BT_CODE_SIZE (16u << 20)        /* host code buffer (reserved, filled lazily) */
+#define BT_CODE_MAX 16384               /* host code of one block, at most */
+
+struct bt {
+    struct hv_guest *g;
+    void *emu;                  /* the reference engine: every block starts there */
+    uint8_t *code;              /* BT_CODE_SIZE bytes, read+execute */
+    size_t code_used;
+    uint32_t hot;                   /* BT_HOT, or HV_BT_HOT */
+    bool stats;                     /* HV_BT_STATS=1: the figures below on stderr at the end */
+    uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
+    uint64_t entries, native;       /* runs of host code; instructions it ran */
+    bool broken;                    /* mprotect failed: host code is never entered again */
+    uint8_t buf[BT_CODE_MAX];       /* one block's host code, before it is installed */
+};
+
+#define EMU_OPS hv_switcher_emu
+
+static struct block *block_of(const struct insn *i)
+{
+    return (struct block *)((char *)i - offsetof(struct block, insns));
+}
+
+/* Run handler fn on insn i, as the last thing a handler does. */
+#ifdef HV_NO_TAILCALL
+#define RUN_FN(fn, ins) return (fn)(c, (ins))
+#else
+#define RUN_FN(fn, ins) do { (fn)(c, (ins)); return; } while (0)
+#endif
+
+/* The first handler of a translated block. */
+static OP(op_bt_enter)
+{
+    struct block *b = block_of(i);
+    if (HV_UNLIKELY(c->paged | c->segmented | ((struct bt *)c->bt)->broken))
+        RUN_FN(b->bt_fn, i);
+    if (b->bt_needs_flags && c->cc_op != CC_EAGER)
+        emu_set_flags(c, emu_flags(c));
+    uint32_t r = ((bt_code_fn *)b->bt_code)(c);
+    if (HV_UNLIKELY(((struct bt *)c->bt)->stats)) {
+        ((struct bt *)c->bt)->entries++;
+        ((struct bt *)c->bt)->native += (r & BT_COUNT_MASK) + !!(r & BT_BRANCH);
+    }
+    if (r & BT_FLAGS_OUT) {
+        c->eflags = (c->eflags & ~ARITH_FLAGS) | (c->bt_hostflags & ARITH_FLAGS);
+        c->cc_op = CC_EAGER;
+    }
+    uint32_t n = r & BT_COUNT_MASK;
+    if (r & BT_BRANCH) {        /* as op_jcc and op_jmp go on (flat: no CS limit) */
+        const struct insn *j = &b->insns[n];
+        if (r & BT_TAKEN)
+            GOTO_AT(j, j->imm, 0);
+        GOTO_AT(j, j->next, 1);
+    }
+    if (n == 0)                 /* stopped before the first: the emu's own handler */
+        RUN_FN(b->bt_fn, i);
+    RUN_AT(&b->insns[n]);
+}
+
+/* Copy len bytes of host code into the buffer (W^X: writable only meanwhile). */
+static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
+{
+    size_t at = (t->code_used + 15) & ~(size_t)15;
+    if (at + len > BT_CODE_SIZE)
+        return NULL;
+    size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
+    size_t hi = (at + len + HV_PAGE_SIZE - 1) & ~(size_t)(HV_PAGE_SIZE - 1);
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE)) {
+        t->broken = true;
+        return NULL;
+    }
+    memcpy(t->code + at, src, len);
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_EXEC)) {
+        t->broken = true;       /* these pages hold other blocks' code: never enter any */
+        return NULL;
+    }
+    t->code_used = at + len;
+    return t->code + at;
+}
+
+/* The first handler of a cached block until it is hot. */
+static OP(op_bt_count)
+{
+    struct block *b = block_of(i);
+    struct bt *t = c->bt;
+    if (++b->bt_heat < t->hot || c->paged || c->segmented)
+        RUN_FN(b->bt_fn, i);
+    b->insns[0].fn = b->bt_fn;  /* unless it is translated below */
+    struct bt_out out;
+    bt_translate(c, b, t->buf, sizeof(t->buf), &out);
+    if (!out.ninsn) {
+        t->refused++;
+        RUN_FN(b->bt_fn, i);
+    }
+    void *code = bt_install(t, t->buf, out.len);
+    if (!code) {
+        if (t->broken)          /* from now on bt only interprets */
+            c->bt_decoded = NULL;
+        c->pending |= PENDING_CODE; /* the buffer is full: start again, between blocks */
+        RUN_FN(b->bt_fn, i);
+    }
+    t->translated++;
+    b->bt_code = code;
+    b->bt_needs_flags = out.needs_flags;
+    b->insns[0].fn = op_bt_enter;
+    RUN_FN(op_bt_enter, i);
+}
+
+static void bt_decoded(struct cpu *c, struct block *b)
+{
+    b->bt_fn = b->insns[0].fn;
+    b->bt_heat = 0;
+    b->bt_code = NULL;
+    b->bt_needs_flags = false;
+    if (b->ninsn >= 2 && !c->paged && !c->segmented)
+        b->insns[0].fn = op_bt_count;
+}
+
+/* The emu dropped every block: their host code goes too. */
+static void bt_flushed(struct cpu *c)
+{
+    struct bt *t = c->bt;
+    t->code_used = 0;
+}
+
+static bool translation_wanted(void)
+{
+    const char *v = getenv("HV_BT_TRANSLATE");
+    if (v && strcmp(v, "0") == 0)
+        return false;
+    /* The host code keeps flags with LAHF/SAHF, optional in 64-bit mode. */
+    unsigned a, b, c, d;
+    return __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & 1u);
+}
+
+static void *bt_create(struct hv_guest *g)
+{
+    struct bt *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->g = g;
+    t->emu = EMU_OPS.create(g);
+    if (!t->emu) {
+        free(t);
+        return NULL;
+    }
+    if (translation_wanted()) {
+        void *code = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (code != MAP_FAILED) {       /* without it bt only interprets */
+            t->code = code;
+            const char *hot = getenv("HV_BT_HOT");
+            t->hot = hot && atoi(hot) > 0 ? (uint32_t)atoi(hot) : BT_HOT;
+            const char *stats = getenv("HV_BT_STATS");
+            t->stats = stats && strcmp(stats, "1") == 0;
+            struct cpu *c = t->emu;
+            c->bt = t;
+            c->bt_decoded = bt_decoded;
+            c->bt_flushed = bt_flushed;
+        }
+    }
+    return t;
+}
+
+static void bt_destroy(void *sw)
+{
+    struct bt *t = sw;
+    if (t->stats)
+        fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu runs of host code, "
+                "%llu instructions in them, %llu in all\n",
+                (unsigned long long)t->translated, (unsigned long long)t->refused,
+                (unsigned long long)t->entries, (unsigned long long)t->native,
+                (unsigned long long)EMU_OPS.instructions(t->emu));
+    EMU_OPS.destroy(t->emu);
+    if (t->code)
+        munmap(t->code, BT_CODE_SIZE);
+    free(t);
+}
+
+static void bt_run(void *sw, uint64_t budget, struct hv_trap *trap)
+{
+    struct bt *b = sw;
+    EMU_OPS.run(b->emu, budget, trap);
+}
+
+/* Everything else is the emu's, on the emu's state. */
+static void bt_get_regs(void *sw, struct hv_regs *r)
+{
+    EMU_OPS.get_regs(((struct bt *)sw)->emu, r);
+}
+
+static void bt_set_regs(void *sw, const struct hv_regs *r)
+{
+    EMU_OPS.set_regs(((struct bt *)sw)->emu, r);
+}
+
+static uint64_t bt_instructions(void *sw)
+{
+    return EMU_OPS.instructions(((struct bt *)sw)->emu);
+}
+
+static void bt_get_sregs(void *sw, struct hv_sregs *s)
+{
+    EMU_OPS.get_sregs(((struct bt *)sw)->emu, s);
+}
+
+static void bt_set_sregs(void *sw, const struct hv_sregs *s)
+{
+    EMU_OPS.set_sregs(((struct bt *)sw)->emu, s);
+}
+
+static void bt_flush_tlb(void *sw, uint32_t vaddr, bool all)
+{
+    EMU_OPS.flush_tlb(((struct bt *)sw)->emu, vaddr, all);
+}
+
+static void bt_mem_written(void *sw, uint32_t pa, uint32_t len)
+{
+    EMU_OPS.mem_written(((struct bt *)sw)->emu, pa, len);
+}
+
+static void bt_irq_window(void *sw, bool want)
+{
+    EMU_OPS.irq_window(((struct bt *)sw)->emu, want);
+}
+
+static void bt_set_breakpoints(void *sw, const uint32_t *eips, size_t n)
+{
+    EMU_OPS.set_breakpoints(((struct bt *)sw)->emu, eips, n);
+}
+
+static void bt_get_fpu(void *sw, uint8_t fnsave[108], uint8_t xmm[128], uint32_t *mxcsr)
+{
+    EMU_OPS.get_fpu(((struct bt *)sw)->emu, fnsave, xmm, mxcsr);
+}
+
+static void bt_set_fpu(void *sw, const uint8_t fnsave[108], const uint8_t xmm[128],
+                       uint32_t mxcsr)
+{
+    EMU_OPS.set_fpu(((struct bt *)sw)->emu, fnsave, xmm, mxcsr);
+}
+
+static int bt_coverage_on(void *sw)
+{
+    return EMU_OPS.coverage_on(((struct bt *)sw)->emu);
+}
+
+static void bt_watch_accesses(void *sw, bool on)
+{
+    EMU_OPS.watch_accesses(((struct bt *)sw)->emu, on);
+}
+
+static void bt_coverage_read(void *sw, void (*fn)(void *ctx, uint32_t start, uint32_t end,
+                                                  int64_t count), void *ctx)
+{
+    EMU_OPS.coverage_read(((struct bt *)sw)->emu, fn, ctx);
+}
+
+static void bt_coverage_branches(void *sw, void (*fn)(void *ctx, uint32_t eip, uint64_t taken,
+                                                      uint64_t not_taken), void *ctx)
+{
+    EMU_OPS.coverage_branches(((struct bt *)sw)->emu, fn, ctx);
+}
+
+static size_t bt_state_size(void *sw)
+{
+    return EMU_OPS.state_size(((struct bt *)sw)->emu);
+}
+
+static void bt_save(void *sw, void *state)
+{
+    EMU_OPS.save(((struct bt *)sw)->emu, state);
+}
+
+static void bt_restore(void *sw, const void *state)
+{
+    EMU_OPS.restore(((struct bt *)sw)->emu, state);
+}
+
+const struct hv_switcher_ops hv_switcher_bt = {
+    .name = "bt",
+    .create = bt_create,
+    .destroy = bt_destroy,
+    .run = bt_run,
+    .get_regs = bt_get_regs,
+    .set_regs = bt_set_regs,
+    .instructions = bt_instructions,
+    .get_sregs = bt_get_sregs,
+    .set_sregs = bt_set_sregs,
+    .flush_tlb = bt_flush_tlb,
+    .mem_written = bt_mem_written,
+    .irq_window = bt_irq_window,
+    .set_breakpoints = bt_set_breakpoints,
+    .get_fpu = bt_get_fpu,
+    .set_fpu = bt_set_fpu,
+    .coverage_on = bt_coverage_on,
+    .watch_accesses = bt_watch_accesses,
+    .coverage_read = bt_coverage_read,
+    .coverage_branches = bt_coverage_branches,
+    .state_size = bt_state_size,
+    .save = bt_save,
+    .restore = bt_restore,
+};
+
+#endif

@@ -1,0 +1,792 @@
+/*
+ * switcher_bt_x86.c: bt's translator, 32-bit x86 guest code to x86-64 host
+ * code (Intel SDM vol. 2 for both ends).
+ *
+ * The subset (32-bit operands, no prefixes): ADD OR AND SUB XOR CMP TEST
+ * register/register, register/immediate and register/memory, MOV
+ * register/register, register/immediate, load, store and store-immediate,
+ * INC and DEC of a register, and LEA; and, when everything before it is in
+ * the subset, the Jcc or JMP that ends the block (the host code decides it
+ * and the caller jumps through the emu's successor slots).  Each is copied with its operands
+ * renamed: guest register n lives in host register r8+n for the whole
+ * translated run, so the host CPU computes the very EFLAGS the guest CPU
+ * would.  Anything else ends the run; the emu goes on from there.
+ *
+ * A memory operand's effective address is computed with a 32-bit LEA (so it
+ * wraps at 4 GiB as the guest's does) into ECX, checked against the RAM
+ * size and, for a store, against the emu's map of pages holding decoded
+ * code; if a check fails the run stops before that instruction and the emu
+ * makes the access (and the fault, or the code invalidation).  The checks'
+ * CMPs would clobber the guest's flags: where the flags are the guest's,
+ * they are kept in AX around them (LAHF, SETO; ADD AL, 0x7F, SAHF).
+ *
+ * Host register use: RDI = the emu's struct cpu; RSI = guest RAM; R8..R15 =
+ * EAX..EDI; RAX, RCX, RDX scratch.  R12..R15 are callee-saved: pushed.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "switcher_bt.h"
+
+#define HOST_RAX 0
+#define HOST_RCX 1
+#define HOST_RDX 2
+#define HOST_RSI 6
+#define HOST_RDI 7
+#define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
+
+#define EXITS_MAX (3 * BLOCK_MAX_INSNS)     /* a store has three checks */
+
+struct emit {
+    uint8_t *buf;
+    size_t len, cap;
+    bool overflow;
+};
+
+static void b1(struct emit *e, uint8_t v)
+{
+    if (e->len < e->cap)
+        e->buf[e->len++] = v;
+    else
+        e->overflow = true;
+}
+
+static void b4(struct emit *e, uint32_t v)
+{
+    for (int k = 0; k < 4; k++)
+        b1(e, (uint8_t)(v >> (8 * k)));
+}
+
+static void patch32(struct emit *e, size_t at, uint32_t v)
+{
+    if (at + 4 <= e->len)
+        memcpy(e->buf + at, &v, 4);
+}
+
+static uint8_t rex(bool w, unsigned r, unsigned x, unsigned b)
+{
+    return (uint8_t)(0x40 | (w ? 8 : 0) | ((r >> 3) & 1) << 2 | ((x >> 3) & 1) << 1 | ((b >> 3) & 1));
+}
+
+static uint8_t modrm(unsigned mod, unsigned reg, unsigned rm)
+{
+    return (uint8_t)(mod << 6 | (reg & 7) << 3 | (rm & 7));
+}
+
+/* op r32, [rdi + disp32] or op [rdi + disp32], r32 (host registers). */
+static void rdi_mem(struct emit *e, uint8_t opcode, unsigned reg, uint32_t disp, bool w)
+{
+    uint8_t p = rex(w, reg, 0, HOST_RDI);
+    if (p != 0x40)
+        b1(e, p);
+    b1(e, opcode);
+    b1(e, modrm(2, reg, HOST_RDI));
+    b4(e, disp);
+}
+
+/* A relative jump (0x0F 0x8x for a condition, 0xE9 without); returns where
+ * its rel32 goes. */
+static size_t jump(struct emit *e, int cond)
+{
+    if (cond >= 0) {
+        b1(e, 0x0f);
+        b1(e, (uint8_t)(0x80 | cond));
+    } else {
+        b1(e, 0xe9);
+    }
+    size_t at = e->len;
+    b4(e, 0);
+    return at;
+}
+
+static void bind(struct emit *e, size_t rel_at, size_t target)
+{
+    patch32(e, rel_at, (uint32_t)(target - (rel_at + 4)));
+}
+
+/* ---- the guest side: decoding the subset ---- */
+
+enum kind {
+    K_NONE,
+    K_ALU_RR,       /* op rm, reg / op reg, rm with mod 3: copied as it is */
+    K_ALU_RI,       /* 81/83 /op rm, imm; C7 /0; F7 /0 */
+    K_ALU_AI,       /* op eax, imm32 (05 ... 3D, A9) */
+    K_INCDEC,
+    K_MOV_RI,       /* B8+r */
+    K_LEA,
+    K_LOAD,         /* op reg, [m] (8B, 03 ... 3B) and cmp/test [m], reg (39, 85) */
+    K_STORE,        /* 89 [m], reg */
+    K_STORE_I,      /* C7 /0 [m], imm32 */
+};
+
+struct gmem {
+    int base, index;        /* guest register, or -1 */
+    unsigned scale;         /* log2 */
+    uint32_t disp;
+};
+
+struct ginsn {
+    enum kind kind;
+    uint8_t opcode, opc2;   /* opc2: the second byte after 0x0F */
+    unsigned reg, rm, sub;  /* ModRM fields (sub: the /digit) */
+    uint32_t imm;
+    unsigned immsize;       /* bytes of immediate copied: 0, 1 or 4 */
+    bool imm8;              /* the immediate was a byte (sign-extended in imm) */
+    bool digit;             /* memory form whose ModRM.reg is a /digit */
+    unsigned size;          /* bytes of a memory access */
+    struct gmem m;
+    unsigned len;
+    /* Flags: writes all six arithmetic flags; writes some and keeps others
+     * (INC, DEC, a shift), or reads CF (ADC, SBB): then it needs the
+     * guest's flags unless something before it in the run set them all. */
+    bool sets_flags, keeps_cf;
+    uint8_t writes;             /* guest registers written (bit n) */
+};
+
+static bool fetch(const struct cpu *c, uint32_t a, uint8_t *v)
+{
+    if (a >= c->ram_size)
+        return false;
+    *v = c->ram[a];
+    return true;
+}
+
+static bool fetch32(const struct cpu *c, uint32_t a, uint32_t *v)
+{
+    if (a > c->ram_size - 4)
+        return false;
+    memcpy(v, c->ram + a, 4);
+    return true;
+}
+
+/* ModRM (and SIB, displacement) at pc; *len grows by what they take. */
+static bool decode_modrm(const struct cpu *c, uint32_t pc, struct ginsn *g)
+{
+    uint8_t m;
+    if (!fetch(c, pc + g->len, &m))
+        return false;
+    g->len++;
+    unsigned mod = m >> 6, reg = (m >> 3) & 7, rm = m & 7;
+    g->reg = g->sub = reg;
+    g->rm = rm;
+    if (mod == 3)
+        return true;
+    g->m.base = (int)rm;
+    g->m.index = -1;
+    g->m.scale = 0;
+    g->m.disp = 0;
+    if (rm == 4) {
+        uint8_t sib;
+        if (!fetch(c, pc + g->len, &sib))
+            return false;
+        g->len++;
+        g->m.scale = sib >> 6;
+        unsigned idx = (sib >> 3) & 7, base = sib & 7;
+        g->m.index = idx == 4 ? -1 : (int)idx;
+        g->m.base = (int)base;
+        if (base == 5 && mod == 0) {
+            g->m.base = -1;
+            mod = 2;            /* a disp32 follows */
+        }
+    } else if (rm == 5 && mod == 0) {
+        g->m.base = -1;
+        mod = 2;
+    }
+    if (mod == 1) {
+        uint8_t d;
+        if (!fetch(c, pc + g->len, &d))
+            return false;
+        g->len++;
+        g->m.disp = (uint32_t)(int32_t)(int8_t)d;
+    } else if (mod == 2) {
+        if (!fetch32(c, pc + g->len, &g->m.disp))
+            return false;
+        g->len += 4;
+    }
+    g->rm = 8;                  /* memory */
+    return true;
+}
+
+static bool imm(const struct cpu *c, uint32_t pc, struct ginsn *g, bool byte)
+{
+    if (byte) {
+        uint8_t v;
+        if (!fetch(c, pc + g->len, &v))
+            return false;
+        g->imm = (uint32_t)(int32_t)(int8_t)v;
+        g->imm8 = true;
+        g->immsize = 1;
+        g->len++;
+        return true;
+    }
+    if (!fetch32(c, pc + g->len, &g->imm))
+        return false;
+    g->immsize = 4;
+    g->len += 4;
+    return true;
+}
+
+/* 8-bit forms: AL, CL, DL, BL only (AH ... BH have no name next to REX). */
+#define LOW8(r) ((r) < 4)
+
+/* The 8-bit ALU and MOV forms, 00 ... 3A, 84, 88, 8A. */
+static bool decode_byte_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint8_t op)
+{
+    if (!decode_modrm(c, pc, g) || !LOW8(g->reg))
+        return false;
+    bool to_reg = (op & 2) != 0;
+    bool writes = op != 0x38 && op != 0x84 && op != 0x3a;
+    g->sets_flags = op != 0x88 && op != 0x8a;
+    g->size = 1;
+    if (g->rm < 8) {
+        if (!LOW8(g->rm))
+            return false;
+        g->kind = K_ALU_RR;
+        if (writes)
+            g->writes = (uint8_t)(1u << (to_reg ? g->reg : g->rm));
+        return true;
+    }
+    if (op == 0x88) {
+        g->kind = K_STORE;
+        return true;
+    }
+    if (to_reg || op == 0x38 || op == 0x84) {
+        g->kind = K_LOAD;
+        if (writes)
+            g->writes = (uint8_t)(1u << g->reg);
+        return true;
+    }
+    return false;
+}
+
+/* Is the instruction at pc in the subset?  Fills g. */
+static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
+{
+    memset(g, 0, sizeof(*g));
+    uint8_t op;
+    if (!fetch(c, pc, &op))
+        return false;
+    g->opcode = op;
+    g->len = 1;
+    g->size = 4;
+    switch (op) {
+    case 0x00: case 0x08: case 0x20: case 0x28: case 0x30: case 0x38: case 0x84: case 0x88:
+    case 0x02: case 0x0a: case 0x22: case 0x2a: case 0x32: case 0x3a: case 0x8a:
+        return decode_byte_op(c, pc, g, op);
+    case 0x0f: {                /* MOVZX r32, r/m8 and r/m16 */
+        uint8_t op2;
+        if (!fetch(c, pc + 1, &op2) || (op2 != 0xb6 && op2 != 0xb7))
+            return false;
+        g->opc2 = op2;
+        g->len = 2;
+        if (!decode_modrm(c, pc, g))
+            return false;
+        g->size = op2 == 0xb6 ? 1 : 2;
+        g->writes = (uint8_t)(1u << g->reg);
+        if (g->rm < 8) {
+            g->kind = K_ALU_RR;
+            return op2 == 0xb7 || LOW8(g->rm);
+        }
+        g->kind = K_LOAD;
+        return true;
+    }
+    case 0xc1: case 0xd1:       /* SHL, SHR, SAR of a register by a constant */
+        if (!decode_modrm(c, pc, g) || g->rm == 8)
+            return false;
+        if (g->sub != 4 && g->sub != 5 && g->sub != 7)
+            return false;
+        if (op == 0xc1) {
+            if (!imm(c, pc, g, true) || (g->imm & 31) == 0)
+                return false;   /* a count of 0 changes no flag: leave it to the emu */
+        }
+        g->kind = K_ALU_RI;
+        g->sets_flags = true;   /* AF and OF made the emu's afterwards (shift_flags) */
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0x80:                  /* op r/m8, imm8 */
+        if (!decode_modrm(c, pc, g) || !imm(c, pc, g, true))
+            return false;
+        g->size = 1;
+        g->sets_flags = true;
+        if (g->sub == 2 || g->sub == 3)
+            g->keeps_cf = true;
+        if (g->rm == 8) {
+            if (g->sub != 7)    /* read-modify-write: not yet */
+                return false;
+            g->kind = K_LOAD;
+            g->digit = true;
+            return true;
+        }
+        if (!LOW8(g->rm))
+            return false;
+        g->kind = K_ALU_RI;
+        if (g->sub != 7)
+            g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0xc6:                  /* MOV r/m8, imm8 */
+        if (!decode_modrm(c, pc, g) || g->sub != 0 || !imm(c, pc, g, true))
+            return false;
+        g->size = 1;
+        if (g->rm == 8) {
+            g->kind = K_STORE_I;
+            g->digit = true;
+            return true;
+        }
+        if (!LOW8(g->rm))
+            return false;
+        g->kind = K_ALU_RI;
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: case 0x39: case 0x85: case 0x89:
+    case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b: case 0x8b: {
+        if (!decode_modrm(c, pc, g))
+            return false;
+        bool to_reg = (op & 2) != 0;        /* 03 ... 3B, 8B: reg is the destination */
+        bool writes = op != 0x39 && op != 0x85 && op != 0x3b;
+        g->sets_flags = op != 0x89 && op != 0x8b;
+        if (g->rm < 8) {
+            g->kind = K_ALU_RR;
+            if (writes)
+                g->writes = (uint8_t)(1u << (to_reg ? g->reg : g->rm));
+            return true;
+        }
+        if (op == 0x89) {
+            g->kind = K_STORE;
+            return true;
+        }
+        if (to_reg || op == 0x39 || op == 0x85) {   /* memory only read */
+            g->kind = K_LOAD;
+            if (writes)
+                g->writes = (uint8_t)(1u << g->reg);
+            return true;
+        }
+        return false;           /* read-modify-write: not yet */
+    }
+    case 0x05: case 0x0d: case 0x25: case 0x2d: case 0x35: case 0x3d: case 0xa9:
+        if (!imm(c, pc, g, false))
+            return false;
+        g->kind = K_ALU_AI;
+        g->sets_flags = true;
+        if (op != 0x3d && op != 0xa9)
+            g->writes = 1u << HV_EAX;
+        return true;
+    case 0x81: case 0x83:
+        if (!decode_modrm(c, pc, g) || !imm(c, pc, g, op == 0x83))
+            return false;
+        g->sets_flags = true;
+        if (g->sub == 2 || g->sub == 3)         /* ADC, SBB read CF */
+            g->keeps_cf = true;
+        if (g->rm == 8) {
+            if (g->sub != 7)    /* read-modify-write: not yet */
+                return false;
+            g->kind = K_LOAD;   /* CMP [m], imm */
+            g->digit = true;
+            return true;
+        }
+        g->kind = K_ALU_RI;
+        if (g->sub != 7)
+            g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0xf7:
+        if (!decode_modrm(c, pc, g) || g->rm == 8 || g->sub != 0)
+            return false;
+        if (!imm(c, pc, g, false))
+            return false;
+        g->kind = K_ALU_RI;
+        g->sets_flags = true;
+        return true;
+    case 0xc7:
+        if (!decode_modrm(c, pc, g) || g->sub != 0)
+            return false;
+        if (!imm(c, pc, g, false))
+            return false;
+        if (g->rm == 8) {
+            g->kind = K_STORE_I;
+            g->digit = true;
+        } else {
+            g->kind = K_ALU_RI;
+            g->writes = (uint8_t)(1u << g->rm);
+        }
+        return true;
+    case 0x8d:
+        if (!decode_modrm(c, pc, g) || g->rm != 8)
+            return false;
+        g->kind = K_LEA;
+        g->writes = (uint8_t)(1u << g->reg);
+        return true;
+    default:
+        break;
+    }
+    if (op >= 0x40 && op <= 0x4f) {
+        g->kind = K_INCDEC;
+        g->rm = op & 7;
+        g->sub = (op >> 3) & 1;     /* FF /0 INC, FF /1 DEC */
+        g->keeps_cf = true;
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    }
+    if (op >= 0xb8 && op <= 0xbf) {
+        if (!imm(c, pc, g, false))
+            return false;
+        g->kind = K_MOV_RI;
+        g->rm = op & 7;
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    }
+    return false;
+}
+
+/* ---- the host side ---- */
+
+/* AND, OR, XOR, TEST leave AF undefined (SDM vol. 2); the emu clears it. */
+static bool is_logic(const struct ginsn *x)
+{
+    switch (x->opcode) {
+    case 0x09: case 0x21: case 0x31: case 0x85: case 0x0b: case 0x23: case 0x33:
+    case 0x08: case 0x20: case 0x30: case 0x84: case 0x0a: case 0x22: case 0x32:
+    case 0x0d: case 0x25: case 0x35: case 0xa9:
+        return true;
+    case 0x80: case 0x81: case 0x83:
+        return x->sub == 1 || x->sub == 4 || x->sub == 6;
+    case 0xf7:
+        return x->kind == K_ALU_RI;     /* TEST r32, imm32 */
+    default:
+        return false;
+    }
+}
+
+/* AF := 0, keeping the rest: lahf; and ah, 0xEF (which clears OF and CF,
+ * both already 0 after a logical op); sahf (CF back, OF stays 0). */
+static void logic_flags(struct emit *e)
+{
+    b1(e, 0x9f);
+    b1(e, 0x80); b1(e, 0xe4); b1(e, 0xef);
+    b1(e, 0x9e);
+}
+
+/* A shift by 1..31 of guest register r: the CPU's CF, ZF, SF, PF are
+ * defined; AF and (count > 1) OF are not, so make them the emu's: AF 0;
+ * OF = SHL: MSB(result) ^ CF, SHR: MSB(operand), SAR: 0.  sub is the /digit.
+ * Called around the shift: before (pre) and after it. */
+static void shift_flags(struct emit *e, unsigned sub, unsigned r, bool pre)
+{
+    if (pre) {
+        if (sub == 5) {                             /* mov edx, r: the operand */
+            b1(e, 0x44); b1(e, 0x89); b1(e, modrm(3, r, HOST_RDX));
+        }
+        return;
+    }
+    b1(e, 0x9f);                                    /* lahf */
+    b1(e, 0x80); b1(e, 0xe4); b1(e, 0xef);          /* and ah, 0xEF: OF 0, AF 0 */
+    if (sub == 4) {                                 /* edx = MSB(result) ^ CF */
+        b1(e, 0x44); b1(e, 0x89); b1(e, modrm(3, r, HOST_RDX));
+        b1(e, 0xc1); b1(e, 0xea); b1(e, 31);        /* shr edx, 31 */
+        b1(e, 0x89); b1(e, 0xc1);                   /* mov ecx, eax */
+        b1(e, 0xc1); b1(e, 0xe9); b1(e, 8);         /* shr ecx, 8 */
+        b1(e, 0x83); b1(e, 0xe1); b1(e, 1);         /* and ecx, 1: CF */
+        b1(e, 0x31); b1(e, 0xca);                   /* xor edx, ecx */
+    } else if (sub == 5) {
+        b1(e, 0xc1); b1(e, 0xea); b1(e, 31);        /* shr edx, 31 */
+    }
+    if (sub != 7) {
+        b1(e, 0x80); b1(e, 0xc2); b1(e, 0x7f);      /* add dl, 0x7f: OF = dl */
+    }
+    b1(e, 0x9e);                                    /* sahf */
+}
+
+/* lea dst32, [guest base + guest index << scale + disp] in host registers. */
+static void lea32(struct emit *e, unsigned dst, const struct gmem *m)
+{
+    unsigned idx = m->index < 0 ? 4 : (unsigned)GUEST_HOST(m->index);
+    unsigned base = m->base < 0 ? 5 : (unsigned)GUEST_HOST(m->base);
+    uint8_t p = rex(false, dst, m->index < 0 ? 0 : idx, m->base < 0 ? 0 : base);
+    if (p != 0x40)
+        b1(e, p);
+    b1(e, 0x8d);
+    b1(e, modrm(m->base < 0 ? 0 : 2, dst, 4));
+    b1(e, (uint8_t)(m->scale << 6 | (idx & 7) << 3 | (base & 7)));
+    b4(e, m->disp);
+}
+
+/* The guest's flags are in the host's: keep them in AX across the checks. */
+static void flags_keep(struct emit *e)
+{
+    b1(e, 0x9f);                                    /* lahf */
+    b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);          /* seto al */
+}
+
+static void flags_back(struct emit *e)
+{
+    b1(e, 0x04); b1(e, 0x7f);                       /* add al, 0x7f: OF again */
+    b1(e, 0x9e);                                    /* sahf */
+}
+
+struct exit_stub {
+    size_t rel_at;          /* the failed check's jump */
+    uint32_t index;         /* the instruction not run */
+    bool kept;              /* flags are in AX */
+    bool dirty;             /* the guest's flags are the host's */
+};
+
+void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size_t cap,
+                  struct bt_out *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct ginsn g[BLOCK_MAX_INSNS];
+    uint32_t n = 0;
+    bool defined = false, needs = false;
+    uint8_t used = 0;           /* guest registers the host code touches */
+    for (; n < b->ninsn; n++) {
+        const struct insn *i = &b->insns[n];
+        if (!decode(c, i->eip, &g[n]) || i->eip + g[n].len != i->next)
+            break;
+        if (g[n].keeps_cf && !defined)
+            needs = true;
+        if (g[n].sets_flags)
+            defined = true;
+        const struct ginsn *x = &g[n];
+        bool mem = false;
+        switch (x->kind) {
+        case K_ALU_RR:
+            used |= (uint8_t)(1u << x->reg | 1u << x->rm);
+            break;
+        case K_ALU_AI:
+            used |= 1u << HV_EAX;
+            break;
+        case K_LEA: case K_LOAD: case K_STORE:
+            if (!x->digit)
+                used |= (uint8_t)(1u << x->reg);
+            mem = true;
+            break;
+        case K_STORE_I:
+            mem = true;
+            break;
+        default:                /* K_ALU_RI, K_INCDEC, K_MOV_RI */
+            used |= (uint8_t)(1u << x->rm);
+            break;
+        }
+        if (mem) {
+            if (x->m.base >= 0)
+                used |= (uint8_t)(1u << x->m.base);
+            if (x->m.index >= 0)
+                used |= (uint8_t)(1u << x->m.index);
+        }
+    }
+    /* The block's own Jcc or JMP, right after them. */
+    int branch = -2;            /* -2: none; -1: JMP; else the condition */
+    if (n + 1 == b->ninsn) {
+        const struct insn *j = &b->insns[n];
+        if (j->fn == op_jmp) {
+            branch = -1;
+        } else if (j->fn == op_jcc) {
+            branch = j->op;
+            if (!defined)
+                needs = true;
+        }
+    }
+    if (n + (branch != -2) < 2)
+        return;                 /* not worth the entry and exit */
+    /* A block that jumps to itself loops in host code, as long as the emu
+     * would chain it to itself: while another run fits in the budget.  Its
+     * flags are then the guest's from the start (loaded), so that every
+     * exit, in any round, leaves them. */
+    bool self_loop = branch != -2 && b->insns[n].imm == b->eip;
+    if (self_loop)
+        needs = true;
+
+    struct emit e = { buf, 0, cap, false };
+    struct exit_stub stubs[EXITS_MAX];
+    uint32_t nstubs = 0;
+    uint8_t writes = 0;
+    /* prologue: r12..r15 are callee-saved */
+    for (unsigned r = 12; r <= 15; r++) {
+        if (used & (1u << (r - 8))) {
+            b1(&e, 0x41);
+            b1(&e, (uint8_t)(0x50 | (r & 7)));      /* push r12..r15 */
+        }
+    }
+    for (unsigned k = 0; k < 8; k++)                /* mov r8d+k, [rdi + r[k]] */
+        if (used & (1u << k))
+            rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k),
+                    false);
+    rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);  /* mov rsi, ram */
+    bool dirty = false;
+    if (needs) {
+        /* mov eax, [rdi + eflags]; and eax, arith; or eax, 0x202; push rax; popfq */
+        rdi_mem(&e, 0x8b, HOST_RAX, (uint32_t)offsetof(struct cpu, eflags), false);
+        b1(&e, 0x25); b4(&e, ARITH_FLAGS);
+        b1(&e, 0x0d); b4(&e, 0x202);
+        b1(&e, 0x50);
+        b1(&e, 0x9d);
+        dirty = true;
+    }
+    size_t body = e.len;
+    for (uint32_t k = 0; k < n; k++) {
+        const struct ginsn *x = &g[k];
+        writes |= x->writes;
+        switch (x->kind) {
+        case K_ALU_RR:
+            b1(&e, 0x45);                           /* REX.R REX.B: r8..r15 */
+            b1(&e, x->opcode);
+            if (x->opcode == 0x0f)
+                b1(&e, x->opc2);
+            b1(&e, modrm(3, x->reg, x->rm));
+            break;
+        case K_ALU_RI: {
+            bool shift = x->opcode == 0xc1 || x->opcode == 0xd1;
+            if (shift)
+                shift_flags(&e, x->sub, x->rm, true);
+            b1(&e, 0x41);
+            b1(&e, x->opcode);
+            b1(&e, modrm(3, x->sub, x->rm));
+            if (x->immsize == 1)
+                b1(&e, (uint8_t)x->imm);
+            else if (x->immsize == 4)
+                b4(&e, x->imm);
+            if (shift)
+                shift_flags(&e, x->sub, x->rm, false);
+            break;
+        }
+        case K_ALU_AI:                              /* as 81 /op (F7 /0) on r8d */
+            b1(&e, 0x41);
+            b1(&e, x->opcode == 0xa9 ? 0xf7 : 0x81);
+            b1(&e, modrm(3, x->opcode == 0xa9 ? 0 : (unsigned)(x->opcode >> 3), 0));
+            b4(&e, x->imm);
+            break;
+        case K_INCDEC:
+            b1(&e, 0x41);
+            b1(&e, 0xff);
+            b1(&e, modrm(3, x->sub, x->rm));
+            break;
+        case K_MOV_RI:
+            b1(&e, 0x41);
+            b1(&e, (uint8_t)(0xb8 | x->rm));
+            b4(&e, x->imm);
+            break;
+        case K_LEA:
+            lea32(&e, GUEST_HOST(x->reg), &x->m);
+            break;
+        case K_LOAD: case K_STORE: case K_STORE_I: {
+            bool store = x->kind != K_LOAD;
+            bool kept = dirty;
+            if (kept)
+                flags_keep(&e);
+            lea32(&e, HOST_RCX, &x->m);
+            /* cmp ecx, ram_size - size; ja exit */
+            b1(&e, 0x81); b1(&e, modrm(3, 7, HOST_RCX)); b4(&e, c->ram_size - x->size);
+            stubs[nstubs++] = (struct exit_stub){ jump(&e, 0x7), k, kept, dirty };
+            if (store) {
+                /* mov rdx, [rdi + codemap]; both pages the store touches */
+                rdi_mem(&e, 0x8b, HOST_RDX, (uint32_t)offsetof(struct cpu, codemap), true);
+                for (unsigned last = 0; last < (x->size > 1 ? 2u : 1u); last++) {
+                    /* The page of the first byte, then of the last; ECX is
+                     * the address again after (AX may hold the flags). */
+                    b1(&e, 0x51);                               /* push rcx */
+                    if (last) {                                 /* lea ecx, [rcx + size-1] */
+                        b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RCX));
+                        b1(&e, (uint8_t)(x->size - 1));
+                    }
+                    b1(&e, 0xc1); b1(&e, modrm(3, 5, HOST_RCX)); b1(&e, 12);  /* shr ecx, 12 */
+                    /* cmp byte [rdx + rcx], 0 */
+                    b1(&e, 0x80); b1(&e, modrm(0, 7, 4)); b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RDX));
+                    b1(&e, 0);
+                    b1(&e, 0x59);                               /* pop rcx */
+                    stubs[nstubs++] = (struct exit_stub){ jump(&e, 0x5), k, kept, dirty };
+                }
+            }
+            if (kept)
+                flags_back(&e);
+            /* the access: op reg, [rsi + rcx] (or op [rsi + rcx], reg or imm) */
+            if (!x->digit)
+                b1(&e, 0x44);                                   /* REX.R: r8..r15 */
+            b1(&e, x->opcode);
+            if (x->opcode == 0x0f)
+                b1(&e, x->opc2);
+            b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
+            b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RSI));
+            if (x->immsize == 1)
+                b1(&e, (uint8_t)x->imm);
+            else if (x->immsize == 4)
+                b4(&e, x->imm);
+            break;
+        }
+        default:
+            return;
+        }
+        if (is_logic(x))
+            logic_flags(&e);
+        if (x->sets_flags || x->keeps_cf)
+            dirty = true;
+    }
+    /* Fell off the end: n instructions ran, and the branch is decided. */
+    size_t to_end, to_taken_end = 0;    /* rel32 positions; 0: no such jump */
+    bool end_dirty = dirty || branch >= 0;
+    if (branch >= 0 || self_loop) {
+        if (branch >= 0) {
+            size_t taken = jump(&e, branch);        /* j<cc> taken */
+            b1(&e, 0xba); b4(&e, n | BT_BRANCH);    /* mov edx, n | BRANCH */
+            to_end = jump(&e, -1);
+            bind(&e, taken, e.len);
+        } else {
+            to_end = 0;
+        }
+        if (self_loop) {
+            /* Round again if icount + ninsn <= stop_at (as GOTO_AT does),
+             * keeping the flags in AX meanwhile. */
+            flags_keep(&e);
+            rdi_mem(&e, 0x8b, HOST_RDX, (uint32_t)offsetof(struct cpu, icount), true);
+            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RDX, HOST_RDX));
+            b4(&e, b->ninsn);                                   /* lea rdx, [rdx + ninsn] */
+            rdi_mem(&e, 0x3b, HOST_RDX, (uint32_t)offsetof(struct cpu, stop_at), true);
+            size_t over = jump(&e, 0x7);                        /* ja over */
+            rdi_mem(&e, 0x89, HOST_RDX, (uint32_t)offsetof(struct cpu, icount), true);
+            flags_back(&e);
+            bind(&e, jump(&e, -1), body);
+            bind(&e, over, e.len);
+            flags_back(&e);
+        }
+        b1(&e, 0xba); b4(&e, n | BT_BRANCH | BT_TAKEN);
+        to_taken_end = jump(&e, -1);
+        if (!to_end)
+            to_end = to_taken_end;
+    } else {
+        b1(&e, 0xba); b4(&e, branch == -1 ? n | BT_BRANCH | BT_TAKEN : n);
+        to_end = jump(&e, -1);
+    }
+    /* The exits of failed checks. */
+    for (uint32_t s = 0; s < nstubs; s++) {
+        bind(&e, stubs[s].rel_at, e.len);
+        if (stubs[s].kept)
+            flags_back(&e);
+        b1(&e, 0xba); b4(&e, stubs[s].index);       /* mov edx, index */
+        stubs[s].rel_at = jump(&e, -1);
+    }
+    /* Two epilogues: with the flags (dirty) and without. */
+    size_t epi_dirty = e.len;
+    b1(&e, 0x9c);                                   /* pushfq */
+    b1(&e, 0x58);                                   /* pop rax */
+    rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, bt_hostflags), false);
+    b1(&e, 0x81); b1(&e, modrm(3, 1, HOST_RDX)); b4(&e, BT_FLAGS_OUT);   /* or edx, OUT */
+    size_t epi_clean = e.len;
+    for (unsigned k = 0; k < 8; k++)
+        if (writes & (1u << k))
+            rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+    for (unsigned r = 15; r >= 12; r--) {
+        if (used & (1u << (r - 8))) {
+            b1(&e, 0x41);
+            b1(&e, (uint8_t)(0x58 | (r & 7)));      /* pop r15..r12 */
+        }
+    }
+    b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HOST_RAX));   /* mov eax, edx */
+    b1(&e, 0xc3);                                   /* ret */
+    bind(&e, to_end, end_dirty ? epi_dirty : epi_clean);
+    if (to_taken_end && to_taken_end != to_end)
+        bind(&e, to_taken_end, epi_dirty);
+    for (uint32_t s = 0; s < nstubs; s++)
+        bind(&e, stubs[s].rel_at, stubs[s].dirty ? epi_dirty : epi_clean);
+    if (e.overflow)
+        return;
+    out->ninsn = n + (branch != -2);
+    out->needs_flags = needs;
+    out->len = e.len;
+}

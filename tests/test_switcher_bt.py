@@ -1,0 +1,343 @@
+"""The bt switcher against the emu: the same guest must give the same run.
+
+bt (docs/switchers.md) runs every block it does not translate in the emu,
+so it must match the emu exactly, not only the real CPU: console, exit
+status, kill reason and the number of instructions retired.  This module
+runs under both switchers the conformance guests (paging off and on), the
+emu fuzzer's random instructions, the full-host sample guests, the bench
+guests and the bare-metal kernels of tests/kernels/, and compares.
+
+bt runs with translation on (its default) and every block hot at its first
+run (HV_BT_HOT=1), so that everything the translator accepts is run
+translated, unless the environment sets HV_BT_TRANSLATE (=0: the fallback
+alone; =1: the default threshold).
+
+    pytest tests/test_switcher_bt.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import BUILD, build_images, sample_guest_names
+from test_conformance import conformance_images, conformance_stems  # noqa: F401 (fixture)
+from test_conformance_paged import paged_images  # noqa: F401 (fixture)
+from test_emu_fuzz import build as build_fuzz
+from test_kernels import CFLAGS as KERNEL_CFLAGS
+from test_kernels import KERNELS, kernel_names
+
+TIMEOUT = 120               # wall-clock seconds: only a hung switcher meets it
+
+needs_gcc = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the guests")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bt_available(native):
+    if "bt" not in native.SWITCHERS:
+        pytest.skip(f"this build has no bt switcher (have {', '.join(native.SWITCHERS)}); "
+                    "bt needs an x86-64 host")
+
+
+@pytest.fixture(autouse=True)
+def translate_everything(monkeypatch):
+    """bt reads these when a machine is created (docs/switchers.md)."""
+    if "HV_BT_TRANSLATE" not in os.environ:
+        monkeypatch.setenv("HV_BT_HOT", "1")
+
+
+def outcome(ex) -> tuple:
+    return (ex.console, ex.status, ex.reason, ex.instructions)
+
+
+def differ(image, *, max_instructions: int | None = None, **kwargs):
+    """Run `image` under emu and bt; assert the runs are identical; the emu's Exit."""
+    import hv
+
+    runs = {name: hv.run(str(image), switcher=name, timeout=TIMEOUT,
+                         max_instructions=max_instructions, **kwargs)
+            for name in ("emu", "bt")}
+    emu, bt = runs["emu"], runs["bt"]
+    for name, ex in runs.items():
+        assert ex.reason != "timeout" or ex.instructions == max_instructions, \
+            f"{name} ran out of wall-clock time: the comparison means nothing"
+    if outcome(emu) != outcome(bt):
+        lines = [f"{image}: bt differs from emu"]
+        for what, a, b in zip(("console", "status", "reason", "instructions"),
+                              outcome(emu), outcome(bt), strict=True):
+            if a != b:
+                shown = (a[-200:], b[-200:]) if what == "console" else (a, b)
+                lines.append(f"  {what}: emu {shown[0]!r}, bt {shown[1]!r}")
+        pytest.fail("\n".join(lines), pytrace=False)
+    return emu
+
+
+# ---- the conformance guests ----
+
+@needs_gcc
+@pytest.mark.parametrize("stem", conformance_stems())
+def test_conformance_guest(conformance_images, stem):  # noqa: F811
+    ex = differ(conformance_images / f"conf_{stem}.elf")
+    assert (ex.status, ex.reason) == (0, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("stem", conformance_stems())
+def test_conformance_guest_with_paging_on(paged_images, stem):  # noqa: F811
+    ex = differ(paged_images / f"conf_{stem}.elf", cmdline="paging=1")
+    assert (ex.status, ex.reason) == (0, None)
+
+
+# ---- the emu fuzzer's random instructions ----
+
+@needs_gcc
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_fuzz_cases(tmp_path, seed):
+    _, _, guest = build_fuzz(tmp_path, seed, 400)
+    ex = differ(guest)
+    assert (ex.status, ex.reason) == (0, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("seed", [101, 102])
+def test_fuzz_cases_with_paging_on(tmp_path, seed):
+    _, _, guest = build_fuzz(tmp_path, seed, 400, paged=True)
+    ex = differ(guest)
+    assert (ex.status, ex.reason) == (0, None)
+
+
+# ---- full-host guests: the samples and the benchmarks ----
+
+@pytest.fixture(scope="module")
+def sample_images() -> Path:
+    build_images("the sample guests", *sample_guest_names(), "bench_fib.elf",
+                 "bench_sieve.elf", "bench_crc32.elf", "bench_timer_irq.elf")
+    return BUILD
+
+
+@needs_gcc
+@pytest.mark.parametrize("name", sample_guest_names())
+def test_sample_guest(sample_images, name):
+    """Every sample, as it is (some die on purpose: they must die the same way)."""
+    ex = differ(sample_images / name, max_instructions=50_000_000)
+    assert ex.instructions > 0
+
+
+@needs_gcc
+@pytest.mark.parametrize("name", ["bench_fib", "bench_sieve", "bench_crc32"])
+def test_bench_guest(sample_images, name):
+    ex = differ(sample_images / f"{name}.elf")
+    assert (ex.status, ex.reason) == (0, None)
+
+
+@needs_gcc
+def test_timer_interrupts_land_on_the_same_instruction(sample_images):
+    ex = differ(sample_images / "bench_timer_irq.elf")
+    assert (ex.status, ex.reason) == (0, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("budget", [1, 2, 3, 17, 1000, 123_457])
+def test_max_instructions_stops_at_the_same_instruction(sample_images, budget):
+    ex = differ(sample_images / "spin.elf", max_instructions=budget)
+    assert (ex.reason, ex.instructions) == ("timeout", budget)
+
+
+@needs_gcc
+def test_snapshot_of_a_bt_machine_goes_back_into_one(sample_images, native):
+    """Machine.snapshot/restore keep working: bt's state is the emu's."""
+    import hv
+
+    guest = hv.Guest(str(sample_images / "bench_fib.elf"), switcher="bt")
+    whole = guest.run(timeout=TIMEOUT)
+    assert (whole.status, whole.reason) == (0, None)
+    machine = native.Machine(64 << 20, "bt")
+    assert machine.switcher == "bt"
+    snap = machine.snapshot()
+    other = native.Machine(64 << 20, "emu")
+    with pytest.raises(ValueError, match="bt"):
+        other.restore(snap)
+    machine.restore(snap)
+
+
+# ---- bare-metal kernels (their own GDT, IDT, TSS, PIC, PIT ...) ----
+
+@needs_gcc
+@pytest.mark.parametrize("name", kernel_names())
+def test_kernel(tmp_path, name):
+    image = tmp_path / f"{name}.elf"
+    subprocess.run(["gcc", *KERNEL_CFLAGS, "-o", str(image), str(KERNELS / f"{name}.c")],
+                   check=True)
+    ex = differ(image, qemu_exit=True, serial_input=b"ping")
+    assert b"powering off" in ex.console, ex.console[-300:]
+
+
+# ---- choosing bt ----
+
+def test_bt_is_listed(native):
+    from hv import guest
+
+    assert guest.switchers() == ("emu", "bt") == native.SWITCHERS
+
+
+def test_hv_switcher_picks_the_default(monkeypatch, elf):
+    import hv
+
+    image = elf.write(segments=[elf.segment(elf.IMAGE_BASE, elf.program(b"hi\n"))])
+    monkeypatch.setenv("HV_SWITCHER", "bt")
+    assert hv.Guest(image).switcher == "bt"
+    assert hv.Guest(image, switcher="emu").switcher == "emu"
+    ex = hv.run(image)
+    assert ex.manifest["switcher"] == "bt"
+    monkeypatch.setenv("HV_SWITCHER", "warp")
+    with pytest.raises(ValueError, match=r"^HV_SWITCHER: unknown switcher 'warp' "
+                                         r"\(available: emu, bt\)"):
+        hv.Guest(image)
+    monkeypatch.delenv("HV_SWITCHER")
+    assert hv.Guest(image).switcher == "emu"
+
+
+def test_cli_runs_under_bt(capfd, elf):
+    from hv import cli
+
+    image = elf.write(segments=[elf.segment(elf.IMAGE_BASE, elf.program(b"hi\n", 3))])
+    assert cli.main(["run", "--switcher", "bt", str(image)]) == 3
+    assert capfd.readouterr().out == "hi\n"
+
+
+# ---- what the translator must get right (hand-written guests) ----
+
+ASM_GCC = ["gcc", "-m32", "-nostdlib", "-static", "-fno-pic", "-no-pie", "-Wl,--build-id=none",
+           "-Wl,-Ttext-segment=0x100000", "-Wl,--no-warn-rwx-segments", "-x", "assembler"]
+EXIT_WITH_BL = """
+    movb %bl, %al
+    outb %al, $0xf4
+    hlt
+"""
+
+
+def asm_guest(tmp_path, body: str) -> Path:
+    src = tmp_path / "guest.s"
+    src.write_text(".text\n.globl _start\n_start:\n" + body + EXIT_WITH_BL)
+    image = tmp_path / "guest.elf"
+    subprocess.run([*ASM_GCC, str(src), "-o", str(image)], check=True)
+    return image
+
+
+@needs_gcc
+def test_self_modifying_code_runs_the_new_instruction(tmp_path, capfd, monkeypatch):
+    """A translated block stores into its own code: the store leaves for the
+    emu, which drops the block, and the next round runs the new immediate."""
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    image = asm_guest(tmp_path, """
+    .section .text
+    movl $100, %ecx
+    xorl %ebx, %ebx
+1:
+patch:
+    movl $1, %eax
+    addl %eax, %ebx
+    movl $7, patch + 1
+    subl $1, %ecx
+    jnz 1b
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == ((1 + 7 * 99) & 0xFF, None)
+    if os.environ.get("HV_BT_TRANSLATE") != "0":
+        assert "blocks translated" in capfd.readouterr().err
+
+
+@needs_gcc
+def test_inc_keeps_the_carry_of_the_block_before(tmp_path):
+    """INC first in a translated block: CF comes from before the block."""
+    image = asm_guest(tmp_path, """
+    movl $0xffffffff, %eax
+    stc
+    jmp 1f
+1:
+    incl %eax
+    movl $5, %edx
+    pushfl
+    popl %ebx
+    andl $0x8d5, %ebx
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (0x55, None)        # CF kept; ZF, PF, AF set
+
+
+@needs_gcc
+def test_memory_outside_ram_and_wrapping_addresses(tmp_path):
+    """A load whose address wraps at 4 GiB reads low RAM; one outside RAM
+    leaves for the emu, which kills the guest as it always does."""
+    image = asm_guest(tmp_path, """
+    movl $0x1000, %edi
+    movl $0x2a, (%edi)
+    movl $0xfffff000, %esi
+    movl $3, %ecx
+1:
+    movl 0x2000(%esi), %ebx
+    addl $0, %ebx
+    subl $1, %ecx
+    jnz 1b
+    movl $0x7ffffff0, %edx
+    movl $9, %ecx
+    movl (%edx), %eax
+    addl %eax, %ebx
+""")
+    ex = differ(image)
+    assert ex.status is None and "0x7ffffff0" in ex.reason, ex.reason
+
+
+@needs_gcc
+def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
+    """With the default threshold, fib's hot blocks are translated and most
+    of its instructions run as host code."""
+    if os.environ.get("HV_BT_TRANSLATE") == "0":
+        pytest.skip("translation is off (HV_BT_TRANSLATE=0)")
+    monkeypatch.delenv("HV_BT_HOT", raising=False)
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    differ(sample_images / "bench_fib.elf")
+    line = capfd.readouterr().err.strip().splitlines()[-1]
+    numbers = [int(w) for w in line.replace(",", " ").split() if w.isdigit()]
+    translated, _, runs, native, total = numbers
+    assert translated > 0 and runs > 0
+    assert native > total // 2, line
+
+
+@needs_gcc
+def test_a_host_code_loop_stops_at_the_timeout(tmp_path):
+    """A tight loop translated whole loops in host code, but only within the
+    host's slices: a wall-clock timeout still stops it promptly."""
+    import time
+
+    import hv
+
+    image = asm_guest(tmp_path, """
+1:
+    addl $1, %eax
+    xorl %ecx, %edx
+    jmp 1b
+""")
+    started = time.monotonic()
+    ex = hv.run(str(image), switcher="bt", timeout=0.3)
+    took = time.monotonic() - started
+    assert ex.reason == "timeout" and ex.instructions > 1000, (ex.reason, ex.instructions)
+    assert took < 2.0, f"the timeout took {took:.2f} s"
+
+
+@needs_gcc
+@pytest.mark.parametrize("budget", [2, 4, 1_000_000, 1_000_001, 3_000_002])
+def test_a_host_code_loop_stops_at_max_instructions(tmp_path, budget):
+    """The same loop with an instruction budget: it stops on the very
+    instruction the emu stops on."""
+    image = asm_guest(tmp_path, """
+1:
+    addl $1, %eax
+    xorl %eax, %edx
+    jmp 1b
+""")
+    ex = differ(image, max_instructions=budget)
+    assert (ex.reason, ex.instructions) == ("timeout", budget)

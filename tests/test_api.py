@@ -391,10 +391,13 @@ def _outcome(ex):
     ("host_irq", ""), ("conf_segments", ""), ("num_fft_x87-O2", ""), ("divzero", ""),
     ("spin", ""),
 ])
-def test_a_kept_machine_runs_as_a_fresh_one(img, name, cmdline):
+@pytest.mark.parametrize("switcher", ["emu", "bt"])
+def test_a_kept_machine_runs_as_a_fresh_one(img, name, cmdline, switcher):
     from hv import guest as guest_module
+    if switcher not in guest_module._native().SWITCHERS:
+        pytest.skip(f"no {switcher} switcher on this host")
     guest_module._MACHINES.clear()
-    g = hv.Guest(img(name), cmdline=cmdline)
+    g = hv.Guest(img(name), cmdline=cmdline, switcher=switcher)
     fresh = g.run(timeout=TIMEOUT, max_instructions=3_000_000)
     (kept_machine, _), = guest_module._MACHINES._idle.values()
     again = [g.run(timeout=TIMEOUT, max_instructions=3_000_000) for _ in range(2)]

@@ -117,6 +117,8 @@ enum kind {
     K_LOAD,         /* op reg, [m] (8B, 03 ... 3B) and cmp/test [m], reg (39, 85) */
     K_STORE,        /* 89 [m], reg */
     K_STORE_I,      /* C7 /0 [m], imm32 */
+    K_PUSH,         /* 50+r: a store to [esp - 4], then esp -= 4 */
+    K_POP,          /* 58+r (not ESP): a load from [esp], then esp += 4 */
 };
 
 struct gmem {
@@ -425,6 +427,18 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->writes = (uint8_t)(1u << g->rm);
         return true;
     }
+    if (op >= 0x50 && op <= 0x5f && op != 0x5c) {
+        /* PUSH r32 / POP r32 (POP ESP, which writes ESP twice, is the emu's).
+         * The flat 32-bit stack of a guest bt translates for: ESP is the
+         * address, wrapping at 4 GiB as the LEA does. */
+        bool push = op < 0x58;
+        g->kind = push ? K_PUSH : K_POP;
+        g->reg = op & 7;
+        g->m = (struct gmem){ HV_ESP, -1, 0, push ? (uint32_t)-4 : 0 };
+        g->rm = 8;
+        g->writes = (uint8_t)(1u << HV_ESP | (push ? 0 : 1u << g->reg));
+        return true;
+    }
     if (op >= 0xb8 && op <= 0xbf) {
         if (!imm(c, pc, g, false))
             return false;
@@ -553,7 +567,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         case K_ALU_AI:
             used |= 1u << HV_EAX;
             break;
-        case K_LEA: case K_LOAD: case K_STORE:
+        case K_LEA: case K_LOAD: case K_STORE: case K_PUSH: case K_POP:
             if (!x->digit)
                 used |= (uint8_t)(1u << x->reg);
             mem = true;
@@ -666,8 +680,8 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         case K_LEA:
             lea32(&e, GUEST_HOST(x->reg), &x->m);
             break;
-        case K_LOAD: case K_STORE: case K_STORE_I: {
-            bool store = x->kind != K_LOAD;
+        case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: {
+            bool store = x->kind != K_LOAD && x->kind != K_POP;
             bool kept = dirty;
             if (kept)
                 flags_keep(&e);
@@ -699,7 +713,10 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             /* the access: op reg, [rsi + rcx] (or op [rsi + rcx], reg or imm) */
             if (!x->digit)
                 b1(&e, 0x44);                                   /* REX.R: r8..r15 */
-            b1(&e, x->opcode);
+            if (x->kind == K_PUSH || x->kind == K_POP)
+                b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);        /* mov [m], reg / reg, [m] */
+            else
+                b1(&e, x->opcode);
             if (x->opcode == 0x0f)
                 b1(&e, x->opc2);
             b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
@@ -708,6 +725,13 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 b1(&e, (uint8_t)x->imm);
             else if (x->immsize == 4)
                 b4(&e, x->imm);
+            if (x->kind == K_PUSH || x->kind == K_POP) {
+                /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
+                b1(&e, 0x45); b1(&e, 0x8d);
+                b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                b1(&e, 0x24);                                   /* SIB: base r12, no index */
+                b1(&e, x->kind == K_PUSH ? 0xfc : 0x04);
+            }
             break;
         }
         default:

@@ -445,3 +445,60 @@ def test_a_push_pop_loop_stops_at_max_instructions(tmp_path, budget):
 """)
     ex = differ(image, max_instructions=budget)
     assert (ex.reason, ex.instructions) == ("timeout", budget)
+
+
+@needs_gcc
+def test_calls_at_the_end_of_translated_blocks(tmp_path):
+    """A CALL ending a translated block pushes its return address in host
+    code and goes on at its target; recursion and RET (the emu's) meet it."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $12, %eax
+    call sum
+    movl %eax, %ebx
+    cmpl $0x90000, %esp
+    je 1f
+    movl $1, %ebx
+1:
+    jmp done
+sum:
+    testl %eax, %eax
+    jz 2f
+    pushl %eax
+    subl $1, %eax
+    call sum
+    popl %edx
+    addl %edx, %eax
+2:
+    ret
+done:
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (sum(range(13)) & 0xFF, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("esp", ["0", "3", "0x7ffffffe", "patch + 5"])
+def test_a_call_pushing_outside_ram_or_into_code(tmp_path, esp):
+    """A CALL whose return address would go outside RAM (or wrap below 0)
+    leaves for the emu, which kills the guest; one whose push writes the
+    code of the block before goes to the emu too, which drops that block."""
+    image = asm_guest(tmp_path, f"""
+    movl $3, %ecx
+1:
+patch:
+    movl $1, %eax
+    subl $1, %ecx
+    jnz 1b
+    movl ${esp}, %esp
+    movl $9, %ebx
+    addl $1, %ebx
+    call 2f
+2:
+    movl %esp, %ebx
+""")
+    ex = differ(image)
+    if esp == "patch + 5":
+        assert ex.status is not None and ex.reason is None, ex.reason
+    else:
+        assert ex.status is None and ex.reason, ex.reason

@@ -345,3 +345,160 @@ def test_a_host_code_loop_stops_at_max_instructions(tmp_path, budget):
 """)
     ex = differ(image, max_instructions=budget)
     assert (ex.reason, ex.instructions) == ("timeout", budget)
+
+
+@needs_gcc
+def test_push_and_pop_in_translated_blocks(tmp_path):
+    """PUSH and POP of registers run as host code: the values, ESP itself
+    (PUSH ESP stores the old value) and the flags they must not touch."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $50, %edi
+    xorl %ebx, %ebx
+1:
+    movl %edi, %eax
+    pushl %eax
+    pushl %ebx
+    cmpl $25, %edi
+    pushl %esp
+    popl %ecx
+    popl %edx
+    popl %esi
+    pushl %ebp
+    popl %ebp
+    jb 2f
+    addl %esi, %ebx
+2:
+    addl $0x90000 - 8, %ebx
+    subl %ecx, %ebx
+    subl $1, %edi
+    jnz 1b
+    cmpl $0x90000, %esp
+    jne 3f
+    movl %esp, %ecx
+3:
+    subl $0x90000, %ecx
+    orl %ecx, %ebx
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (sum(range(25, 51)) & 0xFF, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("esp", ["0", "2", "0x7ffffffe"])
+def test_push_and_pop_at_the_edge_of_ram(tmp_path, esp):
+    """A PUSH whose address wraps below 0 or lies outside RAM, and a POP
+    outside RAM, leave for the emu, which kills the guest as it always
+    does; a POP at the very end of a wrap-around is the emu's too."""
+    image = asm_guest(tmp_path, f"""
+    movl $0x8000, %esp
+    movl $3, %ecx
+1:
+    pushl %ecx
+    popl %eax
+    subl $1, %ecx
+    jnz 1b
+    movl ${esp}, %esp
+    movl $9, %ebx
+    pushl %ebx
+    popl %ebx
+""")
+    ex = differ(image)
+    assert ex.status is None and ex.reason, ex.reason
+
+
+@needs_gcc
+def test_push_into_code_runs_the_new_instruction(tmp_path):
+    """A PUSH that writes the immediate of an instruction of the loop leaves
+    for the emu, which drops the block: the next round runs the new one."""
+    image = asm_guest(tmp_path, """
+    movl $100, %ecx
+    xorl %ebx, %ebx
+    movl $7, %edx
+1:
+patch:
+    movl $1, %eax
+    addl %eax, %ebx
+    movl %esp, %edi
+    movl $patch + 5, %esp
+    pushl %edx
+    movl %edi, %esp
+    subl $1, %ecx
+    jnz 1b
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == ((1 + 7 * 99) & 0xFF, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("budget", [3, 5, 1_000_000, 1_000_003, 2_000_005])
+def test_a_push_pop_loop_stops_at_max_instructions(tmp_path, budget):
+    """A loop of PUSH and POP translated whole stops on the very instruction
+    the emu stops on."""
+    image = asm_guest(tmp_path, """
+    movl $0x9000, %esp
+1:
+    pushl %eax
+    addl $1, %eax
+    popl %edx
+    jmp 1b
+""")
+    ex = differ(image, max_instructions=budget)
+    assert (ex.reason, ex.instructions) == ("timeout", budget)
+
+
+@needs_gcc
+def test_calls_at_the_end_of_translated_blocks(tmp_path):
+    """A CALL ending a translated block pushes its return address in host
+    code and goes on at its target; recursion and RET (the emu's) meet it."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $12, %eax
+    call sum
+    movl %eax, %ebx
+    cmpl $0x90000, %esp
+    je 1f
+    movl $1, %ebx
+1:
+    jmp done
+sum:
+    testl %eax, %eax
+    jz 2f
+    pushl %eax
+    subl $1, %eax
+    call sum
+    popl %edx
+    addl %edx, %eax
+2:
+    ret
+done:
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (sum(range(13)) & 0xFF, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("esp", ["0", "3", "0x7ffffffe", "patch + 5"])
+def test_a_call_pushing_outside_ram_or_into_code(tmp_path, esp):
+    """A CALL whose return address would go outside RAM (or wrap below 0)
+    leaves for the emu, which kills the guest; one whose push writes the
+    code of the block before goes to the emu too, which drops that block."""
+    image = asm_guest(tmp_path, f"""
+    movl $3, %ecx
+1:
+patch:
+    movl $1, %eax
+    subl $1, %ecx
+    jnz 1b
+    movl ${esp}, %esp
+    movl $9, %ebx
+    addl $1, %ebx
+    call 2f
+2:
+    movl %esp, %ebx
+""")
+    ex = differ(image)
+    if esp == "patch + 5":
+        assert ex.status is not None and ex.reason is None, ex.reason
+    else:
+        assert ex.status is None and ex.reason, ex.reason

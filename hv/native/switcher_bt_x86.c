@@ -5,8 +5,8 @@
  * The subset (32-bit operands, no prefixes): ADD OR AND SUB XOR CMP TEST
  * register/register, register/immediate and register/memory, MOV
  * register/register, register/immediate, load, store and store-immediate,
- * INC and DEC of a register, and LEA; and, when everything before it is in
- * the subset, the Jcc or JMP that ends the block (the host code decides it
+ * INC and DEC of a register, LEA, PUSH and POP of a register; and, when
+ * everything before it is in the subset, the Jcc, JMP or CALL that ends the block (the host code decides it
  * and the caller jumps through the emu's successor slots).  Each is copied with its operands
  * renamed: guest register n lives in host register r8+n for the whole
  * translated run, so the host CPU computes the very EFLAGS the guest CPU
@@ -117,6 +117,9 @@ enum kind {
     K_LOAD,         /* op reg, [m] (8B, 03 ... 3B) and cmp/test [m], reg (39, 85) */
     K_STORE,        /* 89 [m], reg */
     K_STORE_I,      /* C7 /0 [m], imm32 */
+    K_PUSH,         /* 50+r: a store to [esp - 4], then esp -= 4 */
+    K_POP,          /* 58+r (not ESP): a load from [esp], then esp += 4 */
+    K_PUSH_I,       /* a CALL's push of its return address (not decoded: made) */
 };
 
 struct gmem {
@@ -425,6 +428,18 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->writes = (uint8_t)(1u << g->rm);
         return true;
     }
+    if (op >= 0x50 && op <= 0x5f && op != 0x5c) {
+        /* PUSH r32 / POP r32 (POP ESP, which writes ESP twice, is the emu's).
+         * The flat 32-bit stack of a guest bt translates for: ESP is the
+         * address, wrapping at 4 GiB as the LEA does. */
+        bool push = op < 0x58;
+        g->kind = push ? K_PUSH : K_POP;
+        g->reg = op & 7;
+        g->m = (struct gmem){ HV_ESP, -1, 0, push ? (uint32_t)-4 : 0 };
+        g->rm = 8;
+        g->writes = (uint8_t)(1u << HV_ESP | (push ? 0 : 1u << g->reg));
+        return true;
+    }
     if (op >= 0xb8 && op <= 0xbf) {
         if (!imm(c, pc, g, false))
             return false;
@@ -553,7 +568,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         case K_ALU_AI:
             used |= 1u << HV_EAX;
             break;
-        case K_LEA: case K_LOAD: case K_STORE:
+        case K_LEA: case K_LOAD: case K_STORE: case K_PUSH: case K_POP:
             if (!x->digit)
                 used |= (uint8_t)(1u << x->reg);
             mem = true;
@@ -572,12 +587,23 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 used |= (uint8_t)(1u << x->m.index);
         }
     }
-    /* The block's own Jcc or JMP, right after them. */
-    int branch = -2;            /* -2: none; -1: JMP; else the condition */
+    /* The block's own Jcc, JMP or CALL, right after them. */
+    int branch = -2;            /* -2: none; -1: JMP or CALL; else the condition */
+    uint32_t nemit = n;         /* instructions whose code the body holds */
     if (n + 1 == b->ninsn) {
         const struct insn *j = &b->insns[n];
         if (j->fn == op_jmp) {
             branch = -1;
+        } else if (j->fn == op_call) {
+            /* As op_call: push the return address (a store of an immediate
+             * at ESP - 4, checked as any), then go on as JMP does. */
+            branch = -1;
+            g[n] = (struct ginsn){ .kind = K_PUSH_I, .opcode = 0xc7, .digit = true,
+                                   .imm = j->next, .immsize = 4, .size = 4,
+                                   .m = { HV_ESP, -1, 0, (uint32_t)-4 },
+                                   .rm = 8, .writes = 1u << HV_ESP };
+            used |= 1u << HV_ESP;
+            nemit = n + 1;
         } else if (j->fn == op_jcc) {
             branch = j->op;
             if (!defined)
@@ -590,7 +616,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
      * would chain it to itself: while another run fits in the budget.  Its
      * flags are then the guest's from the start (loaded), so that every
      * exit, in any round, leaves them. */
-    bool self_loop = branch != -2 && b->insns[n].imm == b->eip;
+    bool self_loop = branch != -2 && nemit == n && b->insns[n].imm == b->eip;
     if (self_loop)
         needs = true;
 
@@ -621,7 +647,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         dirty = true;
     }
     size_t body = e.len;
-    for (uint32_t k = 0; k < n; k++) {
+    for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
         writes |= x->writes;
         switch (x->kind) {
@@ -666,8 +692,8 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         case K_LEA:
             lea32(&e, GUEST_HOST(x->reg), &x->m);
             break;
-        case K_LOAD: case K_STORE: case K_STORE_I: {
-            bool store = x->kind != K_LOAD;
+        case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I: {
+            bool store = x->kind != K_LOAD && x->kind != K_POP;
             bool kept = dirty;
             if (kept)
                 flags_keep(&e);
@@ -699,7 +725,10 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             /* the access: op reg, [rsi + rcx] (or op [rsi + rcx], reg or imm) */
             if (!x->digit)
                 b1(&e, 0x44);                                   /* REX.R: r8..r15 */
-            b1(&e, x->opcode);
+            if (x->kind == K_PUSH || x->kind == K_POP)
+                b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);        /* mov [m], reg / reg, [m] */
+            else
+                b1(&e, x->opcode);
             if (x->opcode == 0x0f)
                 b1(&e, x->opc2);
             b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
@@ -708,6 +737,13 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 b1(&e, (uint8_t)x->imm);
             else if (x->immsize == 4)
                 b4(&e, x->imm);
+            if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
+                /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
+                b1(&e, 0x45); b1(&e, 0x8d);
+                b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                b1(&e, 0x24);                                   /* SIB: base r12, no index */
+                b1(&e, x->kind == K_POP ? 0x04 : 0xfc);
+            }
             break;
         }
         default:

@@ -232,28 +232,35 @@ static bool imm(const struct cpu *c, uint32_t pc, struct ginsn *g, bool byte)
 /* 8-bit forms: AL, CL, DL, BL only (AH ... BH have no name next to REX). */
 #define LOW8(r) ((r) < 4)
 
-/* The 8-bit ALU and MOV forms, 00 ... 3A, 84, 88, 8A. */
-static bool decode_byte_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint8_t op)
+/* The ALU, TEST and MOV forms with a ModRM operand: 8-bit (even opcodes:
+ * 00 ... 3A, 84, 88, 8A) and 32-bit (odd: 01 ... 3B, 85, 89, 8B).  Bit 1
+ * says reg is the destination; CMP and TEST write nothing, MOV sets no
+ * flags.  A memory operand is only read or only written: read-modify-write
+ * is not translated yet. */
+static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint8_t op)
 {
-    if (!decode_modrm(c, pc, g) || !LOW8(g->reg))
+    bool byte = (op & 1) == 0;
+    uint8_t base = op & 0xfe;           /* the 8-bit opcode of either width */
+    if (!decode_modrm(c, pc, g) || (byte && !LOW8(g->reg)))
         return false;
     bool to_reg = (op & 2) != 0;
-    bool writes = op != 0x38 && op != 0x84 && op != 0x3a;
-    g->sets_flags = op != 0x88 && op != 0x8a;
-    g->size = 1;
+    bool writes = base != 0x38 && base != 0x84 && base != 0x3a;
+    g->sets_flags = base != 0x88 && base != 0x8a;
+    if (byte)
+        g->size = 1;
     if (g->rm < 8) {
-        if (!LOW8(g->rm))
+        if (byte && !LOW8(g->rm))
             return false;
         g->kind = K_ALU_RR;
         if (writes)
             g->writes = (uint8_t)(1u << (to_reg ? g->reg : g->rm));
         return true;
     }
-    if (op == 0x88) {
+    if (base == 0x88) {
         g->kind = K_STORE;
         return true;
     }
-    if (to_reg || op == 0x38 || op == 0x84) {
+    if (to_reg || base == 0x38 || base == 0x84) {   /* memory only read */
         g->kind = K_LOAD;
         if (writes)
             g->writes = (uint8_t)(1u << g->reg);
@@ -275,7 +282,7 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
     switch (op) {
     case 0x00: case 0x08: case 0x20: case 0x28: case 0x30: case 0x38: case 0x84: case 0x88:
     case 0x02: case 0x0a: case 0x22: case 0x2a: case 0x32: case 0x3a: case 0x8a:
-        return decode_byte_op(c, pc, g, op);
+        return decode_rm_op(c, pc, g, op);
     case 0x0f: {                /* MOVZX r32, r/m8 and r/m16 */
         uint8_t op2;
         if (!fetch(c, pc + 1, &op2) || (op2 != 0xb6 && op2 != 0xb7))
@@ -341,30 +348,8 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: case 0x39: case 0x85: case 0x89:
-    case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b: case 0x8b: {
-        if (!decode_modrm(c, pc, g))
-            return false;
-        bool to_reg = (op & 2) != 0;        /* 03 ... 3B, 8B: reg is the destination */
-        bool writes = op != 0x39 && op != 0x85 && op != 0x3b;
-        g->sets_flags = op != 0x89 && op != 0x8b;
-        if (g->rm < 8) {
-            g->kind = K_ALU_RR;
-            if (writes)
-                g->writes = (uint8_t)(1u << (to_reg ? g->reg : g->rm));
-            return true;
-        }
-        if (op == 0x89) {
-            g->kind = K_STORE;
-            return true;
-        }
-        if (to_reg || op == 0x39 || op == 0x85) {   /* memory only read */
-            g->kind = K_LOAD;
-            if (writes)
-                g->writes = (uint8_t)(1u << g->reg);
-            return true;
-        }
-        return false;           /* read-modify-write: not yet */
-    }
+    case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b: case 0x8b:
+        return decode_rm_op(c, pc, g, op);
     case 0x05: case 0x0d: case 0x25: case 0x2d: case 0x35: case 0x3d: case 0xa9:
         if (!imm(c, pc, g, false))
             return false;

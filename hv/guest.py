@@ -258,7 +258,7 @@ class Guest:
         what it needs to keep the machine after the run (None: it cannot)."""
         if self._modules:
             return self._boot(native), None
-        key = _MACHINES.key(self)
+        key = _MACHINES.key_now(self)
         kept = _MACHINES.take(key) if key is not None else None
         if kept is None:
             return self._boot_fresh(native, True)
@@ -271,8 +271,8 @@ class Guest:
         machine = native.Machine(self._memory_mib << 20, self._switcher)
         self._image = elf.load_into(machine, self._image)
         if not self._modules:
-            key = _MACHINES.key(self) if keep else None
-            kept = (key, machine.snapshot()) if key is not None else None
+            # load_into has just read the file with this image's stamp.
+            kept = (_MACHINES.key(self), machine.snapshot()) if keep else None
             machine.boot(self._image.entry, self._cmdline)
             return machine, kept
         datas = [_read_module(path) for path, _ in self._modules]
@@ -311,9 +311,15 @@ class _Machines:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(guest: Guest) -> tuple[Any, ...] | None:
-        """What a kept machine must match; None if the file changed since it was checked
-        (then it is loaded, and checked, again)."""
+    def key(guest: Guest) -> tuple[Any, ...]:
+        """What a kept machine must match: the image as it was checked, RAM, switcher."""
+        image = guest._image
+        return image.path, image.stamp, guest._memory_mib, guest._switcher
+
+    @classmethod
+    def key_now(cls, guest: Guest) -> tuple[Any, ...] | None:
+        """The key, if the file on disk is still the one checked; else None (then it is
+        loaded, and checked, again)."""
         image = guest._image
         try:
             st = os.stat(image.path)
@@ -321,7 +327,7 @@ class _Machines:
             return None
         if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != image.stamp:
             return None
-        return image.path, image.stamp, guest._memory_mib, guest._switcher
+        return cls.key(guest)
 
     def take(self, key: tuple[Any, ...]) -> tuple[Any, Any] | None:
         with self._lock:

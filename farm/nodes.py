@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import hv
-from farm import provision, qemu, remote, render, snapshot
+from farm import mux, provision, qemu, remote, render, snapshot
 from farm.errors import FarmError
 from farm.inventory import Inventory, QemuNode, SshHost
 from farm.retry import NotYet, RetryTimeout, retry
@@ -92,7 +92,8 @@ def write_ssh_files(run: RunDir, nodes: dict[str, NodeState], host_key: str | No
                                        known, farm_owned))
         if farm_owned and host_key:
             lines.append(f"[{node.host}]:{node.port} {host_key}")
-    run.ssh_config.write_text(render.ssh_config(entries, run.ssh_config.resolve()))
+    run.ssh_config.write_text(render.ssh_config(entries, run.ssh_config.resolve(),
+                                                mux.control_path(run)))
     run.known_hosts.write_text("".join(line + "\n" for line in lines))
 
 
@@ -442,6 +443,7 @@ def down(run: RunDir, names: list[str] | None = None) -> list[tuple[str, str]]:
         unknown = sorted(set(names or ()) - set(nodes))
         if unknown:
             raise FarmError(f"no such node: {unknown[0]} (see farm status)")
+        mux.stop(run, [name for name in nodes if not names or name in names])
         for name in list(nodes):
             if names and name not in names:
                 continue

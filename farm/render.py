@@ -64,5 +64,7 @@ def qemu_args(node: QemuNode, image: BootImage, port: int, run_dir: Path,
     return [line for line in text.splitlines() if line]
 
 
-def ssh_config(entries: list[SshEntry], path: Path | str = "ssh_config") -> str:
-    return _env.get_template("ssh_config.j2").render(entries=entries, path=path)
+def ssh_config(entries: list[SshEntry], path: Path | str = "ssh_config",
+               control_path: str | None = None) -> str:
+    return _env.get_template("ssh_config.j2").render(entries=entries, path=path,
+                                                     control_path=control_path)

@@ -33,8 +33,8 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
+from farm import mux, provision, qemu, remote, snapshot
 from farm import nodes as farm_nodes
-from farm import provision, qemu, remote
 from farm.errors import FarmError
 from farm.inventory import Inventory
 from farm.manifests import DIRECTORY as MANIFESTS
@@ -72,8 +72,13 @@ QUIET = ["-W", "ignore:Module already imported so cannot be rewritten; farm"
 
 
 def tx_spec(run: RunDir, node: NodeState) -> str:
-    """The execnet spec that starts an xdist worker on `node`."""
-    return (f"ssh={node.name}//ssh_config={run.ssh_config.resolve()}//python={node.python}"
+    """The execnet spec that starts an xdist worker on `node`: on a node restored
+    from a snapshot, forked by its warm zygote (farm/warm.py), which falls back to
+    the node's Python by itself."""
+    python = node.python
+    if node.kind == "qemu" and "snapshot" in node.extra:
+        python = f"{node.python} -I -S {snapshot.WARM_CLIENT}"
+    return (f"ssh={node.name}//ssh_config={run.ssh_config.resolve()}//python={python}"
             f"//chdir={node.workdir}//env:{NODE_ENV}={node.name}")
 
 
@@ -642,7 +647,9 @@ def farm_run(run: RunDir, inventory: Inventory, pytest_args: list[str], *, local
         setups: dict[str, NodeSetup] = {}
     else:
         ready = _ready(run, inventory, count, console, boot_timeout)
+        masters = mux.start(run, [n.name for n in ready])   # while provisioning
         timings = _provision(run, ready, files, cwd, console)
+        mux.wait(masters)
         argv = [*args, *QUIET, *own, "--dist", "load", "--rootdir=.", f"--junitxml={junit}"]
         for node in ready:
             argv += ["--tx", tx_spec(run, node)]

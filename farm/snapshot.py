@@ -4,7 +4,9 @@ A node image is booted once (per memory size and accelerator), warmed up
 (hv's selftest has run, so Python, hv and its dependencies are in the page
 cache) and given a small health agent: a Python process that holds hv
 imported and answers a fresh `hv.selftest()` to each connection on
-127.0.0.1:7999 inside the node.  Then the machine is paused and saved with
+127.0.0.1:7999 inside the node, and the warm zygote the run's pytest workers
+are forked from (farm/warm.py: pytest and the plugins' dependencies imported,
+listening on /run/farm-warm.sock).  Then the machine is paused and saved with
 QEMU's migration to a file (`vmstate`), beside a qcow2 overlay of the image
 holding what the boot wrote to the disk (`disk.qcow2`).  Both are cached in
 ~/.cache/hv-farm/snapshots/KEY, the key made of the image key, the memory
@@ -49,7 +51,8 @@ __all__ = ["AGENT_PORT", "SNAPSHOT_NAME", "NodeSnapshot", "agent_health", "ensur
 
 SNAPSHOT_NAME = "farm-snapshot"     # the name the saved machine booted with
 AGENT_PORT = 7999                   # the health agent, on the node's loopback
-_VERSION = 2                        # of the snapshot layout and recipe (and the agent)
+_VERSION = 3                        # of the snapshot layout and recipe (agent, zygote)
+WARM_CLIENT = "/run/farm-warm.py"   # farm/warm.py, the zygote and its client
 SEED_BYTES = 64                     # the controller's random bytes for a restored node
 # <linux/random.h>: credit bytes to the input pool; make the CRNG reseed now.
 RNDADDENTROPY, RNDRESEEDCRNG = 0x40085203, 0x5207
@@ -349,6 +352,20 @@ def _boot_and_warm(run: RunDir, node: NodeState, accel: str, timeout: float,
 
         retry(agent, timeout=60, interval=0.5, what="the snapshot node's health agent did not "
               "answer")
+        # The warm zygote the workers are forked from (farm/warm.py).
+        from farm import warm
+        remote.send(conn, f"cat > {WARM_CLIENT}", Path(warm.__file__).read_bytes())
+        remote.run(conn, f"setsid {py} {WARM_CLIENT} serve {warm.SOCKET} </dev/null "
+                         ">/run/farm-warm.log 2>&1 &")
+
+        def zygote() -> None:
+            try:
+                remote.run(conn, f"test -S {warm.SOCKET}", timeout=30)
+            except FarmError as exc:
+                raise NotYet(str(exc)) from None
+
+        retry(zygote, timeout=120, interval=0.5, what="the snapshot node's warm worker zygote "
+              "did not start (see /run/farm-warm.log on the node)")
         remote.run(conn, "sync")
     finally:
         conn.close()

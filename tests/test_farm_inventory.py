@@ -1,5 +1,6 @@
 """farm.toml parsing and the jinja2 templates built from it (no nodes needed)."""
 
+import os
 import shlex
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,6 +111,20 @@ def test_ssh_config_entries():
     # An SSH host's own known_hosts: checked strictly, with ssh's own algorithms.
     assert "UserKnownHostsFile /ci/known_hosts\n    StrictHostKeyChecking yes" in blocks[2]
     assert "KexAlgorithms" not in blocks[2] and "KexAlgorithms" in blocks[0]
+
+
+def test_ssh_config_names_a_control_socket_short_enough(tmp_path):
+    from farm import mux
+    from farm.state import RunDir
+    text = ssh_config([SshEntry("node-1", "127.0.0.1", 40022, "root", None, None)],
+                      control_path="/r/ssh/%C")
+    assert "    ControlPath /r/ssh/%C\n" in text
+    assert "ControlMaster" not in text     # only farm run starts masters
+    assert mux.control_path(RunDir("/r/run")) == "/r/run/ssh/%C"
+    deep = tmp_path / ("d" * 80)
+    path = mux.control_path(RunDir(deep))
+    assert path.endswith(f"/farm-ssh-{os.getuid()}/%C")
+    assert len(path) - 2 + 40 + 17 <= 107
 
 
 def test_two_ssh_entries_for_one_address_are_refused():

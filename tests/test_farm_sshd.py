@@ -116,6 +116,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     """One server for the module, without an sftp subsystem: farm must not need one."""
     server = Sshd(tmp_path_factory.mktemp("sshd"), sftp=False)
     yield server
+    server.farm("down")            # closes the SSH master farm run left up
     server.stop()
 
 
@@ -183,6 +184,18 @@ def test_farm_run_runs_a_guest_suite_on_the_host_and_updates_an_older_hv(sshd: S
     results = outcomes(sshd.base / "run" / "junit.xml")
     assert results and set(results.values()) <= {"passed", "skipped", "xfailed"}, results
     assert "images/build/suite_demo.elf::ring_is_fifo" in results, results
+    # The run left a shared connection up (farm/mux.py); sessions use it, and
+    # farm down closes it.
+    ssh = ["ssh", "-F", str(sshd.base / "run" / "ssh_config")]
+    check = subprocess.run([*ssh, "-O", "check", "box"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "Master running" in check.stderr
+    over = subprocess.run([*ssh, "box", "echo", "over the master"], capture_output=True,
+                          text=True, timeout=60)
+    assert over.stdout == "over the master\n", over.stderr
+    assert sshd.farm("down").returncode == 0
+    after = subprocess.run([*ssh, "-O", "check", "box"], capture_output=True, text=True)
+    assert after.returncode != 0
 
 
 def test_a_host_without_python_gets_a_one_line_error(sshd: Sshd) -> None:

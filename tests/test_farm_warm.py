@@ -134,6 +134,9 @@ def test_a_change_under_sys_path_restarts_the_zygote(tmp_path):
 
 
 def test_execnet_gateways_start_through_the_zygote(zygote, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("PYTHON"):       # tox sets PYTHONHASHSEED: that one refuses
+            monkeypatch.delenv(name)
     monkeypatch.setenv("FARM_WARM_SOCKET", zygote.sock)
     python = " ".join(CLIENT)
     gw = execnet.makegateway(f"popen//python={python}")

@@ -37,8 +37,6 @@
 
 #ifdef HV_HAVE_BT
 
-#include <cpuid.h>
-
 #include "switcher_bt.h"
 
 #define BT_HOT 32                       /* runs of a block before it is translated
@@ -56,6 +54,8 @@ struct bt {
     uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
     uint64_t entries, native;       /* runs of host code; instructions it ran */
     bool broken;                    /* mprotect failed: host code is never entered again */
+    struct bt_host host;            /* what the host CPU does (bt_probe_host) */
+    uint8_t *badpage;               /* c->bt_badpage, made at the first translation */
     uint8_t buf[BT_CODE_MAX];       /* one block's host code, before it is installed */
 };
 
@@ -81,17 +81,27 @@ static OP(op_bt_enter)
         RUN_FN(b->bt_fn, i);
     if (b->bt_needs_flags && c->cc_op != CC_EAGER)
         emu_set_flags(c, emu_flags(c));
+    uint64_t rounds = 0;
+    if (b->bt_loop)             /* more rounds than this one, as GOTO_AT would chain */
+        c->bt_rounds = rounds = (c->stop_at - c->icount) / b->ninsn;
     uint32_t r = ((bt_code_fn *)b->bt_code)(c);
+    if (b->bt_loop) {
+        rounds -= c->bt_rounds;     /* the rounds run after the first */
+        c->icount += rounds * b->ninsn;
+    }
     if (HV_UNLIKELY(((struct bt *)c->bt)->stats)) {
         ((struct bt *)c->bt)->entries++;
-        ((struct bt *)c->bt)->native += (r & BT_COUNT_MASK) + !!(r & BT_BRANCH);
+        ((struct bt *)c->bt)->native += rounds * b->ninsn + (r & BT_COUNT_MASK) +
+                                        !!(r & BT_BRANCH);
     }
     if (r & BT_FLAGS_OUT) {
         c->eflags = (c->eflags & ~ARITH_FLAGS) | (c->bt_hostflags & ARITH_FLAGS);
         c->cc_op = CC_EAGER;
     }
     uint32_t n = r & BT_COUNT_MASK;
-    if (r & BT_BRANCH) {        /* as op_jcc and op_jmp go on (flat: no CS limit) */
+    if (r & BT_BRANCH) {        /* as op_jcc, op_jmp and op_ret go on (flat: no CS limit) */
+        if (r & BT_INDIRECT)
+            GOTO_INDIRECT(c->eip);
         const struct insn *j = &b->insns[n];
         if (r & BT_TAKEN)
             GOTO_AT(j, j->imm, 0);
@@ -123,6 +133,25 @@ static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
     return t->code + at;
 }
 
+/* The table of pages the host code's checks read: 1 for every page of the
+ * 4 GiB space not wholly in RAM, and for the page one past it (the last
+ * byte of an access at 0xFFFFFFFF + 3, not wrapped).  Made once, when the
+ * first block gets hot: a machine that translates nothing never pays for
+ * its megabyte. */
+#define BT_PAGES ((1u << 20) + 1)
+
+static bool bt_make_badpage(struct bt *t, struct cpu *c)
+{
+    t->badpage = malloc(BT_PAGES);
+    if (!t->badpage)
+        return false;
+    uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
+    memset(t->badpage, 0, ram_pages);
+    memset(t->badpage + ram_pages, 1, BT_PAGES - ram_pages);
+    c->bt_badpage = t->badpage;
+    return true;
+}
+
 /* The first handler of a cached block until it is hot. */
 static OP(op_bt_count)
 {
@@ -131,8 +160,12 @@ static OP(op_bt_count)
     if (++b->bt_heat < t->hot || c->paged || c->segmented)
         RUN_FN(b->bt_fn, i);
     b->insns[0].fn = b->bt_fn;  /* unless it is translated below */
+    if (!t->badpage && !bt_make_badpage(t, c)) {
+        t->refused++;
+        RUN_FN(b->bt_fn, i);
+    }
     struct bt_out out;
-    bt_translate(c, b, t->buf, sizeof(t->buf), &out);
+    bt_translate(c, b, &t->host, t->buf, sizeof(t->buf), &out);
     if (!out.ninsn) {
         t->refused++;
         RUN_FN(b->bt_fn, i);
@@ -147,6 +180,7 @@ static OP(op_bt_count)
     t->translated++;
     b->bt_code = code;
     b->bt_needs_flags = out.needs_flags;
+    b->bt_loop = out.loop;
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
 }
@@ -157,6 +191,7 @@ static void bt_decoded(struct cpu *c, struct block *b)
     b->bt_heat = 0;
     b->bt_code = NULL;
     b->bt_needs_flags = false;
+    b->bt_loop = false;
     if (b->ninsn >= 2 && !c->paged && !c->segmented)
         b->insns[0].fn = op_bt_count;
 }
@@ -168,14 +203,14 @@ static void bt_flushed(struct cpu *c)
     t->code_used = 0;
 }
 
-static bool translation_wanted(void)
+/* The host code keeps flags with LAHF/SAHF, optional in 64-bit mode, and
+ * finds pages with BMI2's RORX, which leaves EFLAGS alone. */
+static bool translation_wanted(const struct bt_host *h)
 {
     const char *v = getenv("HV_BT_TRANSLATE");
     if (v && strcmp(v, "0") == 0)
         return false;
-    /* The host code keeps flags with LAHF/SAHF, optional in 64-bit mode. */
-    unsigned a, b, c, d;
-    return __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & 1u);
+    return h->usable;
 }
 
 static void *bt_create(struct hv_guest *g)
@@ -189,7 +224,8 @@ static void *bt_create(struct hv_guest *g)
         free(t);
         return NULL;
     }
-    if (translation_wanted()) {
+    bt_probe_host(&t->host);
+    if (translation_wanted(&t->host)) {
         void *code = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (code != MAP_FAILED) {       /* without it bt only interprets */
@@ -212,11 +248,15 @@ static void bt_destroy(void *sw)
     struct bt *t = sw;
     if (t->stats)
         fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu runs of host code, "
-                "%llu instructions in them, %llu in all\n",
+                "%llu instructions in them, %llu in all; host: logic ops %s AF, "
+                "AF and OF as the emu's after SHL %s, SHR %s, SAR %s\n",
                 (unsigned long long)t->translated, (unsigned long long)t->refused,
                 (unsigned long long)t->entries, (unsigned long long)t->native,
-                (unsigned long long)EMU_OPS.instructions(t->emu));
+                (unsigned long long)EMU_OPS.instructions(t->emu),
+                t->host.logic_af_clear ? "clear" : "keep", t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",
+                t->host.shift_as_emu[7] ? "yes" : "no");
     EMU_OPS.destroy(t->emu);
+    free(t->badpage);
     if (t->code)
         munmap(t->code, BT_CODE_SIZE);
     free(t);

@@ -28,18 +28,38 @@ typedef uint32_t bt_code_fn(struct cpu *c);
  * (through the emu's successor slots of that insn). */
 #define BT_BRANCH 0x200u
 #define BT_TAKEN 0x400u
+/* The instruction at the count is the block's RET, and the host code ran
+ * it: c->eip is where it goes (the caller looks the block up). */
+#define BT_INDIRECT 0x800u
+
+/* A block that jumps to itself loops in host code: on entry c->bt_rounds
+ * says how many more rounds fit in the budget (the emu counted the first);
+ * on return it holds how many of those were left unrun. */
 
 /* What the translator made of a block. */
 struct bt_out {
     uint32_t ninsn;         /* instructions translated (0: none), the branch included */
     bool needs_flags;       /* reads the guest's flags on entry */
+    bool loop;              /* loops on itself (c->bt_rounds) */
     size_t len;             /* bytes of host code in buf */
 };
+
+/* What the host CPU does where the SDM leaves a flag undefined, probed
+ * once (bt_probe_host): where it does what the emu does, the host code
+ * needs no fix-up after the instruction. */
+struct bt_host {
+    bool usable;            /* LAHF/SAHF in 64-bit mode and BMI2 (RORX): else no host code */
+    bool logic_af_clear;    /* AND, OR, XOR, TEST clear AF, as the emu does */
+    bool shift_as_emu[8];   /* by /digit (4 SHL, 5 SHR, 7 SAR) by 1..31: AF and OF
+                             * as the emu's */
+};
+
+void bt_probe_host(struct bt_host *h);
 
 /* Translate the start of block b (flat guest: paging off, flat segments)
  * into buf (at most cap bytes).  Pure: it reads guest RAM and b, nothing
  * else. */
-void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size_t cap,
-                  struct bt_out *out);
+void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
+                  uint8_t *buf, size_t cap, struct bt_out *out);
 
 #endif

@@ -23,6 +23,7 @@
  * Host register use: RDI = the emu's struct cpu; RSI = guest RAM; R8..R15 =
  * EAX..EDI; RAX, RCX, RDX scratch.  R12..R15 are callee-saved: pushed.
  */
+#include <cpuid.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -31,6 +32,8 @@
 #define HOST_RAX 0
 #define HOST_RCX 1
 #define HOST_RDX 2
+#define HOST_RBX 3
+#define HOST_RBP 5
 #define HOST_RSI 6
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
@@ -120,6 +123,9 @@ enum kind {
     K_PUSH,         /* 50+r: a store to [esp - 4], then esp -= 4 */
     K_POP,          /* 58+r (not ESP): a load from [esp], then esp += 4 */
     K_PUSH_I,       /* a CALL's push of its return address (not decoded: made) */
+    K_IMUL_RI,      /* 69/6B with mod 3: reg = rm * imm */
+    K_RMW,          /* op [m], reg or imm (ALU, INC, DEC): checked as a store */
+    K_RET,          /* the block's RET: EIP from [esp] (the caller looks it up) */
 };
 
 struct gmem {
@@ -143,6 +149,7 @@ struct ginsn {
      * (INC, DEC, a shift), or reads CF (ADC, SBB): then it needs the
      * guest's flags unless something before it in the run set them all. */
     bool sets_flags, keeps_cf;
+    bool imul;                  /* IMUL: SF, ZF, PF, AF made the emu's after it */
     uint8_t writes;             /* guest registers written (bit n) */
 };
 
@@ -266,7 +273,8 @@ static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint
             g->writes = (uint8_t)(1u << g->reg);
         return true;
     }
-    return false;
+    g->kind = K_RMW;                    /* op [m], reg */
+    return true;
 }
 
 /* Is the instruction at pc in the subset?  Fills g. */
@@ -283,14 +291,20 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
     case 0x00: case 0x08: case 0x20: case 0x28: case 0x30: case 0x38: case 0x84: case 0x88:
     case 0x02: case 0x0a: case 0x22: case 0x2a: case 0x32: case 0x3a: case 0x8a:
         return decode_rm_op(c, pc, g, op);
-    case 0x0f: {                /* MOVZX r32, r/m8 and r/m16 */
+    case 0x0f: {                /* MOVZX r32, r/m8 and r/m16; IMUL r32, r/m32 */
         uint8_t op2;
-        if (!fetch(c, pc + 1, &op2) || (op2 != 0xb6 && op2 != 0xb7))
+        if (!fetch(c, pc + 1, &op2) || (op2 != 0xb6 && op2 != 0xb7 && op2 != 0xaf))
             return false;
         g->opc2 = op2;
         g->len = 2;
         if (!decode_modrm(c, pc, g))
             return false;
+        if (op2 == 0xaf) {
+            g->imul = g->sets_flags = true;
+            g->writes = (uint8_t)(1u << g->reg);
+            g->kind = g->rm < 8 ? K_ALU_RR : K_LOAD;
+            return true;
+        }
         g->size = op2 == 0xb6 ? 1 : 2;
         g->writes = (uint8_t)(1u << g->reg);
         if (g->rm < 8) {
@@ -321,9 +335,7 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (g->sub == 2 || g->sub == 3)
             g->keeps_cf = true;
         if (g->rm == 8) {
-            if (g->sub != 7)    /* read-modify-write: not yet */
-                return false;
-            g->kind = K_LOAD;
+            g->kind = g->sub == 7 ? K_LOAD : K_RMW;
             g->digit = true;
             return true;
         }
@@ -365,15 +377,41 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (g->sub == 2 || g->sub == 3)         /* ADC, SBB read CF */
             g->keeps_cf = true;
         if (g->rm == 8) {
-            if (g->sub != 7)    /* read-modify-write: not yet */
-                return false;
-            g->kind = K_LOAD;   /* CMP [m], imm */
+            g->kind = g->sub == 7 ? K_LOAD : K_RMW;     /* CMP [m], imm, or op [m], imm */
             g->digit = true;
             return true;
         }
         g->kind = K_ALU_RI;
         if (g->sub != 7)
             g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0xff:                  /* INC, DEC [m] (the register forms are 40 ... 4F) */
+        if (!decode_modrm(c, pc, g) || g->rm != 8 || g->sub > 1)
+            return false;
+        g->kind = K_RMW;
+        g->digit = true;
+        g->keeps_cf = true;
+        return true;
+    case 0xc3: case 0xc2:       /* RET, RET imm16: a load from [esp]; esp += 4 + imm */
+        if (op == 0xc2) {
+            uint8_t lo, hi;
+            if (!fetch(c, pc + 1, &lo) || !fetch(c, pc + 2, &hi))
+                return false;
+            g->imm = (uint32_t)lo | (uint32_t)hi << 8;
+            g->len = 3;
+        }
+        g->kind = K_RET;
+        g->m = (struct gmem){ HV_ESP, -1, 0, 0 };
+        g->rm = 8;
+        g->digit = true;            /* the load goes to EAX (sub 0), not a guest register */
+        g->writes = 1u << HV_ESP;
+        return true;
+    case 0x69: case 0x6b:       /* IMUL r32, r/m32, imm32 or imm8 */
+        if (!decode_modrm(c, pc, g) || !imm(c, pc, g, op == 0x6b))
+            return false;
+        g->imul = g->sets_flags = true;
+        g->writes = (uint8_t)(1u << g->reg);
+        g->kind = g->rm < 8 ? K_IMUL_RI : K_LOAD;
         return true;
     case 0xf7:
         if (!decode_modrm(c, pc, g) || g->rm == 8 || g->sub != 0)
@@ -508,30 +546,73 @@ static void lea32(struct emit *e, unsigned dst, const struct gmem *m)
     b4(e, m->disp);
 }
 
-/* The guest's flags are in the host's: keep them in AX across the checks. */
-static void flags_keep(struct emit *e)
+/* IMUL leaves SF, ZF, AF, PF undefined; the emu sets SF, ZF, PF from the
+ * 32-bit product and clears AF.  CF = OF are the CPU's: kept in AL across a
+ * TEST of the product, put back as CF through AH and as OF by an ADD. */
+static void imul_flags(struct emit *e, unsigned r)
 {
+    b1(e, 0x0f); b1(e, 0x92); b1(e, 0xc0);          /* setc al */
+    b1(e, 0x45); b1(e, 0x85); b1(e, modrm(3, r, r)); /* test r, r */
     b1(e, 0x9f);                                    /* lahf */
-    b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);          /* seto al */
-}
-
-static void flags_back(struct emit *e)
-{
-    b1(e, 0x04); b1(e, 0x7f);                       /* add al, 0x7f: OF again */
+    b1(e, 0x80); b1(e, 0xe4); b1(e, 0xef);          /* and ah, 0xEF: AF 0 */
+    b1(e, 0x08); b1(e, 0xc4);                       /* or ah, al: CF */
+    b1(e, 0x04); b1(e, 0x7f);                       /* add al, 0x7f: OF */
     b1(e, 0x9e);                                    /* sahf */
 }
 
 struct exit_stub {
     size_t rel_at;          /* the failed check's jump */
     uint32_t index;         /* the instruction not run */
-    bool kept;              /* flags are in AX */
     bool dirty;             /* the guest's flags are the host's */
 };
 
-void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size_t cap,
-                  struct bt_out *out)
+/* Does instruction x check a memory access before it runs (a place the host
+ * code may leave from)? */
+static bool checks(const struct ginsn *x)
+{
+    return x->kind == K_LOAD || x->kind == K_STORE || x->kind == K_STORE_I ||
+           x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I ||
+           x->kind == K_RMW || x->kind == K_RET;
+}
+
+/* After instruction k, can anything see the flags a fix-up would correct
+ * (AF, OF; SF, ZF, PF after IMUL)?  Not if a later instruction writes them
+ * all (every flag-setter of the subset does; INC and DEC keep only CF,
+ * which no fix-up touches) before the host code could leave: at a check,
+ * or at the end. */
+static bool fixed_flags_seen(const struct ginsn *g, uint32_t k, uint32_t n)
+{
+    for (uint32_t j = k + 1; j < n; j++) {
+        if (checks(&g[j]))
+            return true;
+        if (g[j].sets_flags || g[j].keeps_cf)
+            return false;
+    }
+    return true;
+}
+
+/* Leave for a stub unless the page of the 64-bit address in host register
+ * src is 0 in the byte table at host register tab: rorx rcx, src, 12;
+ * mov ecx, ecx (the page: the address is below 2^33); movzx ecx, byte
+ * [tab + rcx]; jrcxz over; jmp stub.  None of these touches EFLAGS, which
+ * may be the guest's. */
+static size_t page_check(struct emit *e, unsigned tab, unsigned src)
+{
+    b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0);   /* VEX: RORX r64, r/m64, imm8 */
+    b1(e, modrm(3, HOST_RCX, src)); b1(e, 12);
+    b1(e, 0x89); b1(e, 0xc9);                              /* mov ecx, ecx */
+    b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(0, HOST_RCX, 4));
+    b1(e, (uint8_t)(HOST_RCX << 3 | tab));                 /* movzx ecx, byte [tab + rcx] */
+    b1(e, 0xe3); b1(e, 5);                                 /* jrcxz +5 */
+    return jump(e, -1);
+}
+
+void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
+                  uint8_t *buf, size_t cap, struct bt_out *out)
 {
     memset(out, 0, sizeof(*out));
+    if (!h->usable || !c->bt_badpage)
+        return;
     struct ginsn g[BLOCK_MAX_INSNS];
     uint32_t n = 0;
     bool defined = false, needs = false;
@@ -547,18 +628,18 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         const struct ginsn *x = &g[n];
         bool mem = false;
         switch (x->kind) {
-        case K_ALU_RR:
+        case K_ALU_RR: case K_IMUL_RI:
             used |= (uint8_t)(1u << x->reg | 1u << x->rm);
             break;
         case K_ALU_AI:
             used |= 1u << HV_EAX;
             break;
-        case K_LEA: case K_LOAD: case K_STORE: case K_PUSH: case K_POP:
+        case K_LEA: case K_LOAD: case K_STORE: case K_PUSH: case K_POP: case K_RMW:
             if (!x->digit)
                 used |= (uint8_t)(1u << x->reg);
             mem = true;
             break;
-        case K_STORE_I:
+        case K_STORE_I: case K_RET:
             mem = true;
             break;
         default:                /* K_ALU_RI, K_INCDEC, K_MOV_RI */
@@ -595,12 +676,13 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 needs = true;
         }
     }
+    bool ret = n == b->ninsn && g[n - 1].kind == K_RET;    /* RET ends the block */
     if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
-    /* A block that jumps to itself loops in host code, as long as the emu
-     * would chain it to itself: while another run fits in the budget.  Its
-     * flags are then the guest's from the start (loaded), so that every
-     * exit, in any round, leaves them. */
+    /* A block that jumps to itself loops in host code, as many rounds as
+     * the emu would chain it to itself (c->bt_rounds).  Its flags are then
+     * the guest's from the start (loaded), so that every exit, in any
+     * round, leaves them. */
     bool self_loop = branch != -2 && nemit == n && b->insns[n].imm == b->eip;
     if (self_loop)
         needs = true;
@@ -609,7 +691,10 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
     struct exit_stub stubs[EXITS_MAX];
     uint32_t nstubs = 0;
     uint8_t writes = 0;
-    /* prologue: r12..r15 are callee-saved */
+    /* prologue: rbx, rbp and r12..r15 are callee-saved */
+    b1(&e, 0x53);                                   /* push rbx */
+    if (self_loop)
+        b1(&e, 0x55);                               /* push rbp */
     for (unsigned r = 12; r <= 15; r++) {
         if (used & (1u << (r - 8))) {
             b1(&e, 0x41);
@@ -621,6 +706,9 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k),
                     false);
     rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);  /* mov rsi, ram */
+    rdi_mem(&e, 0x8b, HOST_RBX, (uint32_t)offsetof(struct cpu, bt_badpage), true);
+    if (self_loop)
+        rdi_mem(&e, 0x8b, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_rounds), true);
     bool dirty = false;
     if (needs) {
         /* mov eax, [rdi + eflags]; and eax, arith; or eax, 0x202; push rax; popfq */
@@ -634,6 +722,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
     size_t body = e.len;
     for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
+        bool seen = fixed_flags_seen(g, k, nemit);
         writes |= x->writes;
         switch (x->kind) {
         case K_ALU_RR:
@@ -643,9 +732,18 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 b1(&e, x->opc2);
             b1(&e, modrm(3, x->reg, x->rm));
             break;
+        case K_IMUL_RI:
+            b1(&e, 0x45);
+            b1(&e, x->opcode);
+            b1(&e, modrm(3, x->reg, x->rm));
+            if (x->immsize == 1)
+                b1(&e, (uint8_t)x->imm);
+            else
+                b4(&e, x->imm);
+            break;
         case K_ALU_RI: {
-            bool shift = x->opcode == 0xc1 || x->opcode == 0xd1;
-            if (shift)
+            bool fix = (x->opcode == 0xc1 || x->opcode == 0xd1) && !h->shift_as_emu[x->sub] && seen;
+            if (fix)
                 shift_flags(&e, x->sub, x->rm, true);
             b1(&e, 0x41);
             b1(&e, x->opcode);
@@ -654,7 +752,7 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 b1(&e, (uint8_t)x->imm);
             else if (x->immsize == 4)
                 b4(&e, x->imm);
-            if (shift)
+            if (fix)
                 shift_flags(&e, x->sub, x->rm, false);
             break;
         }
@@ -677,47 +775,43 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         case K_LEA:
             lea32(&e, GUEST_HOST(x->reg), &x->m);
             break;
-        case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I: {
-            bool store = x->kind != K_LOAD && x->kind != K_POP;
-            bool kept = dirty;
-            if (kept)
-                flags_keep(&e);
-            lea32(&e, HOST_RCX, &x->m);
-            /* cmp ecx, ram_size - size; ja exit */
-            b1(&e, 0x81); b1(&e, modrm(3, 7, HOST_RCX)); b4(&e, c->ram_size - x->size);
-            stubs[nstubs++] = (struct exit_stub){ jump(&e, 0x7), k, kept, dirty };
+        case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
+        case K_RMW: case K_RET: {
+            bool store = x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
+            /* edx = the guest address (a 32-bit LEA: it wraps at 4 GiB);
+             * rcx = its last byte's, not wrapped: the access is in RAM iff
+             * that byte's page is (RAM starts at 0). */
+            lea32(&e, HOST_RDX, &x->m);
+            unsigned last = HOST_RDX;
+            if (x->size > 1) {
+                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
+                b1(&e, (uint8_t)(x->size - 1));                 /* lea rcx, [rdx + size-1] */
+                last = HOST_RCX;
+            }
+            stubs[nstubs++] = (struct exit_stub){ page_check(&e, HOST_RBX, last), k, dirty };
             if (store) {
-                /* mov rdx, [rdi + codemap]; both pages the store touches */
-                rdi_mem(&e, 0x8b, HOST_RDX, (uint32_t)offsetof(struct cpu, codemap), true);
-                for (unsigned last = 0; last < (x->size > 1 ? 2u : 1u); last++) {
-                    /* The page of the first byte, then of the last; ECX is
-                     * the address again after (AX may hold the flags). */
-                    b1(&e, 0x51);                               /* push rcx */
-                    if (last) {                                 /* lea ecx, [rcx + size-1] */
-                        b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RCX));
-                        b1(&e, (uint8_t)(x->size - 1));
-                    }
-                    b1(&e, 0xc1); b1(&e, modrm(3, 5, HOST_RCX)); b1(&e, 12);  /* shr ecx, 12 */
-                    /* cmp byte [rdx + rcx], 0 */
-                    b1(&e, 0x80); b1(&e, modrm(0, 7, 4)); b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RDX));
-                    b1(&e, 0);
-                    b1(&e, 0x59);                               /* pop rcx */
-                    stubs[nstubs++] = (struct exit_stub){ jump(&e, 0x5), k, kept, dirty };
+                /* Neither page the store touches may hold decoded code. */
+                rdi_mem(&e, 0x8b, HOST_RAX, (uint32_t)offsetof(struct cpu, codemap), true);
+                stubs[nstubs++] = (struct exit_stub){ page_check(&e, HOST_RAX, HOST_RDX), k,
+                                                      dirty };
+                if (x->size > 1) {
+                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
+                    b1(&e, (uint8_t)(x->size - 1));
+                    stubs[nstubs++] = (struct exit_stub){ page_check(&e, HOST_RAX, HOST_RCX),
+                                                          k, dirty };
                 }
             }
-            if (kept)
-                flags_back(&e);
-            /* the access: op reg, [rsi + rcx] (or op [rsi + rcx], reg or imm) */
+            /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or imm) */
             if (!x->digit)
                 b1(&e, 0x44);                                   /* REX.R: r8..r15 */
-            if (x->kind == K_PUSH || x->kind == K_POP)
+            if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
                 b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);        /* mov [m], reg / reg, [m] */
             else
                 b1(&e, x->opcode);
             if (x->opcode == 0x0f)
                 b1(&e, x->opc2);
             b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
-            b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RSI));
+            b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
             if (x->immsize == 1)
                 b1(&e, (uint8_t)x->imm);
             else if (x->immsize == 4)
@@ -729,12 +823,22 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
                 b1(&e, 0x24);                                   /* SIB: base r12, no index */
                 b1(&e, x->kind == K_POP ? 0x04 : 0xfc);
             }
+            if (x->kind == K_RET) {
+                /* lea r12d, [r12 + 4 + imm16]; mov [rdi + eip], eax */
+                b1(&e, 0x45); b1(&e, 0x8d);
+                b1(&e, modrm(2, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                b1(&e, 0x24);
+                b4(&e, 4 + x->imm);
+                rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, eip), false);
+            }
             break;
         }
         default:
             return;
         }
-        if (is_logic(x))
+        if (seen && x->imul)
+            imul_flags(&e, x->reg);
+        else if (seen && is_logic(x) && !h->logic_af_clear)
             logic_flags(&e);
         if (x->sets_flags || x->keeps_cf)
             dirty = true;
@@ -752,33 +856,25 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
             to_end = 0;
         }
         if (self_loop) {
-            /* Round again if icount + ninsn <= stop_at (as GOTO_AT does),
-             * keeping the flags in AX meanwhile. */
-            flags_keep(&e);
-            rdi_mem(&e, 0x8b, HOST_RDX, (uint32_t)offsetof(struct cpu, icount), true);
-            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RDX, HOST_RDX));
-            b4(&e, b->ninsn);                                   /* lea rdx, [rdx + ninsn] */
-            rdi_mem(&e, 0x3b, HOST_RDX, (uint32_t)offsetof(struct cpu, stop_at), true);
-            size_t over = jump(&e, 0x7);                        /* ja over */
-            rdi_mem(&e, 0x89, HOST_RDX, (uint32_t)offsetof(struct cpu, icount), true);
-            flags_back(&e);
+            /* Round again while rounds are left: mov rcx, rbp; jrcxz out;
+             * lea rbp, [rbp - 1]; jmp body (no flag touched). */
+            b1(&e, 0x48); b1(&e, 0x89); b1(&e, modrm(3, HOST_RBP, HOST_RCX));
+            b1(&e, 0xe3); b1(&e, 9);
+            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RBP, HOST_RBP)); b1(&e, 0xff);
             bind(&e, jump(&e, -1), body);
-            bind(&e, over, e.len);
-            flags_back(&e);
         }
         b1(&e, 0xba); b4(&e, n | BT_BRANCH | BT_TAKEN);
         to_taken_end = jump(&e, -1);
         if (!to_end)
             to_end = to_taken_end;
     } else {
-        b1(&e, 0xba); b4(&e, branch == -1 ? n | BT_BRANCH | BT_TAKEN : n);
+        b1(&e, 0xba);
+        b4(&e, ret ? (n - 1) | BT_BRANCH | BT_INDIRECT : branch == -1 ? n | BT_BRANCH | BT_TAKEN : n);
         to_end = jump(&e, -1);
     }
     /* The exits of failed checks. */
     for (uint32_t s = 0; s < nstubs; s++) {
         bind(&e, stubs[s].rel_at, e.len);
-        if (stubs[s].kept)
-            flags_back(&e);
         b1(&e, 0xba); b4(&e, stubs[s].index);       /* mov edx, index */
         stubs[s].rel_at = jump(&e, -1);
     }
@@ -792,12 +888,17 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
     for (unsigned k = 0; k < 8; k++)
         if (writes & (1u << k))
             rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+    if (self_loop)
+        rdi_mem(&e, 0x89, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_rounds), true);
     for (unsigned r = 15; r >= 12; r--) {
         if (used & (1u << (r - 8))) {
             b1(&e, 0x41);
             b1(&e, (uint8_t)(0x58 | (r & 7)));      /* pop r15..r12 */
         }
     }
+    if (self_loop)
+        b1(&e, 0x5d);                               /* pop rbp */
+    b1(&e, 0x5b);                                   /* pop rbx */
     b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HOST_RAX));   /* mov eax, edx */
     b1(&e, 0xc3);                                   /* ret */
     bind(&e, to_end, end_dirty ? epi_dirty : epi_clean);
@@ -809,5 +910,91 @@ void bt_translate(const struct cpu *c, const struct block *b, uint8_t *buf, size
         return;
     out->ninsn = n + (branch != -2);
     out->needs_flags = needs;
+    out->loop = self_loop;
     out->len = e.len;
+}
+
+/* ---- probing the host CPU ---- */
+
+/* EFLAGS after `insn` on x (and y) from flags fin; one asm per immediate
+ * form, as the translator copies them.  The pushes stay clear of the red
+ * zone, where the compiler may keep locals. */
+#define PROBE(insn, x, y, fin, f) \
+    __asm__ volatile("lea -128(%%rsp), %%rsp; push %2; popfq; " insn "; pushfq; pop %1; " \
+                     "lea 128(%%rsp), %%rsp" \
+                     : "+r"(x), "=r"(f) : "r"(fin), "r"(y) : "cc")
+
+static uint64_t probe_shift(unsigned sub, unsigned count, uint32_t v, uint64_t fin)
+{
+    uint64_t f = 0;
+    uint32_t y = 0;
+    (void)y;
+#define SH(n) case n: \
+        if (sub == 4) PROBE("shll $" #n ", %k0", v, y, fin, f); \
+        else if (sub == 5) PROBE("shrl $" #n ", %k0", v, y, fin, f); \
+        else PROBE("sarl $" #n ", %k0", v, y, fin, f); \
+        break;
+    switch (count) {
+    SH(1) SH(2) SH(3) SH(4) SH(5) SH(6) SH(7) SH(8) SH(9) SH(10) SH(11) SH(12) SH(13)
+    SH(14) SH(15) SH(16) SH(17) SH(18) SH(19) SH(20) SH(21) SH(22) SH(23) SH(24) SH(25)
+    SH(26) SH(27) SH(28) SH(29) SH(30) SH(31)
+    default: break;
+    }
+#undef SH
+    return f;
+}
+
+void bt_probe_host(struct bt_host *h)
+{
+    static const uint32_t vals[] = { 0, 1, 2, 0x0f, 0x10, 0x7f, 0x80, 0xff, 0x1234, 0x8000,
+                                     0xffff, 0x12345678, 0x7fffffff, 0x80000000,
+                                     0x80000001, 0xc0000000, 0xf0f0f0f0, 0xffffffff };
+    const size_t nv = sizeof(vals) / sizeof(vals[0]);
+    unsigned a, b, cc, d;
+    bool lahf = __get_cpuid(0x80000001u, &a, &b, &cc, &d) && (cc & 1u);
+    bool bmi2 = __get_cpuid_count(7, 0, &a, &b, &cc, &d) && (b & (1u << 8));
+    h->usable = lahf && bmi2;
+    h->logic_af_clear = true;
+    memset(h->shift_as_emu, 0, sizeof(h->shift_as_emu));
+    h->shift_as_emu[4] = h->shift_as_emu[5] = h->shift_as_emu[7] = true;
+    for (size_t i = 0; i < nv; i++) {
+        for (size_t j = 0; j < nv; j++) {
+            for (uint64_t fin = 0x202; fin <= 0xad7; fin += 0x8d5) {   /* arith flags 0, 1 */
+                uint64_t f;
+                uint32_t x = vals[i], y = vals[j];
+                PROBE("andl %3, %k0", x, y, fin, f);
+                h->logic_af_clear &= !(f & 0x10);
+                x = vals[i];
+                PROBE("orl %3, %k0", x, y, fin, f);
+                h->logic_af_clear &= !(f & 0x10);
+                x = vals[i];
+                PROBE("xorl %3, %k0", x, y, fin, f);
+                h->logic_af_clear &= !(f & 0x10);
+                x = vals[i];
+                PROBE("testl %3, %k0", x, y, fin, f);
+                h->logic_af_clear &= !(f & 0x10);
+                x = vals[i];
+                PROBE("andb %b3, %b0", x, y, fin, f);
+                h->logic_af_clear &= !(f & 0x10);
+            }
+        }
+        for (unsigned sub = 4; sub <= 7; sub++) {
+            if (sub == 6)
+                continue;
+            for (unsigned n = 1; n < 32; n++) {
+                for (uint64_t fin = 0x202; fin <= 0xad7; fin += 0x8d5) {
+                    uint32_t v = vals[i];
+                    uint64_t f = probe_shift(sub, n, v, fin);
+                    /* the emu's: AF 0; OF = SHL: MSB(result) ^ CF, SHR:
+                     * MSB(operand), SAR: 0 */
+                    uint32_t r = sub == 4 ? v << n : sub == 5 ? v >> n
+                                                              : (uint32_t)((int32_t)v >> n);
+                    bool cf = sub == 4 ? (v >> (32 - n)) & 1 : (v >> (n - 1)) & 1;
+                    bool of = sub == 4 ? ((r >> 31) ^ cf) : sub == 5 ? v >> 31 : 0;
+                    if ((f & 0x10) || !!(f & 0x800) != of)
+                        h->shift_as_emu[sub] = false;
+                }
+            }
+        }
+    }
 }

@@ -112,6 +112,7 @@ struct block {
     emu_fn *bt_fn;
     uint32_t bt_heat;
     bool bt_needs_flags;    /* the host code reads eager flags on entry */
+    bool bt_loop;           /* the host code loops on this block (c->bt_rounds) */
     void *bt_code;
     struct insn insns[];
 };
@@ -285,6 +286,9 @@ struct cpu {
     void (*bt_decoded)(struct cpu *c, struct block *b);
     void (*bt_flushed)(struct cpu *c);
     uint32_t bt_hostflags;  /* EFLAGS as translated code left them */
+    uint64_t bt_rounds;     /* a looping block's host code: rounds it may still run */
+    const uint8_t *bt_badpage;  /* per page of the 4 GiB space (and one past): 1 unless
+                                 * wholly in RAM (switcher_bt_x86.c, memory checks) */
 };
 
 /* ---- sizes ---- */

@@ -55,7 +55,9 @@ struct bt {
     uint64_t entries, native;       /* runs of host code; instructions it ran */
     bool broken;                    /* mprotect failed: host code is never entered again */
     struct bt_host host;            /* what the host CPU does (bt_probe_host) */
-    uint8_t *badpage;               /* c->bt_badpage, made at the first translation */
+    struct bt_shared shared;        /* the entry and exit at the buffer's start */
+    bt_enter_fn *enter;
+    uint8_t *tab;                   /* c->bt_tab, made at the first translation */
     uint8_t buf[BT_CODE_MAX];       /* one block's host code, before it is installed */
 };
 
@@ -77,45 +79,57 @@ static struct block *block_of(const struct insn *i)
 static OP(op_bt_enter)
 {
     struct block *b = block_of(i);
-    if (HV_UNLIKELY(c->paged | c->segmented | ((struct bt *)c->bt)->broken))
+    struct bt *t = c->bt;
+    if (HV_UNLIKELY(c->paged | c->segmented | t->broken))
         RUN_FN(b->bt_fn, i);
-    if (b->bt_needs_flags && c->cc_op != CC_EAGER)
+    if (c->cc_op != CC_EAGER)   /* host code keeps them in EFLAGS */
         emu_set_flags(c, emu_flags(c));
-    uint64_t rounds = 0;
-    if (b->bt_loop)             /* more rounds than this one, as GOTO_AT would chain */
-        c->bt_rounds = rounds = (c->stop_at - c->icount) / b->ninsn;
-    uint32_t r = ((bt_code_fn *)b->bt_code)(c);
-    if (b->bt_loop) {
-        rounds -= c->bt_rounds;     /* the rounds run after the first */
-        c->icount += rounds * b->ninsn;
-    }
-    if (HV_UNLIKELY(((struct bt *)c->bt)->stats)) {
-        ((struct bt *)c->bt)->entries++;
-        ((struct bt *)c->bt)->native += rounds * b->ninsn + (r & BT_COUNT_MASK) +
-                                        !!(r & BT_BRANCH);
-    }
-    if (r & BT_FLAGS_OUT) {
-        c->eflags = (c->eflags & ~ARITH_FLAGS) | (c->bt_hostflags & ARITH_FLAGS);
-        c->cc_op = CC_EAGER;
+    uint64_t left = c->stop_at - c->icount;     /* the emu counted b: it fit */
+    if (left > BT_LEFT_MAX)
+        left = BT_LEFT_MAX;
+    c->bt_left = left;
+    uint32_t r = t->enter(c, b->bt_code);
+    struct block *x = c->bt_exit_block;
+    c->icount += left - c->bt_left;             /* the blocks entered after b */
+    c->eflags = (c->eflags & ~ARITH_FLAGS) | (c->bt_hostflags & ARITH_FLAGS);
+    if (HV_UNLIKELY(t->stats)) {
+        t->entries++;
+        t->native += b->ninsn + (left - c->bt_left);
     }
     uint32_t n = r & BT_COUNT_MASK;
+    if (r & BT_BUDGET) {        /* as GOTO_AT stops when x does not fit */
+        c->eip = x->eip;
+        STOP();
+    }
     if (r & BT_BRANCH) {        /* as op_jcc, op_jmp and op_ret go on (flat: no CS limit) */
-        if (r & BT_INDIRECT)
+        if (r & BT_INDIRECT) {
+            /* The RET's host code looks its target up in BT_TAB_RET next time. */
+            struct block *nb = c->jcache[jhash(c->eip)];
+            if (nb && nb->eip == c->eip && nb->bt_chain)
+                ((struct block **)(t->tab + BT_TAB_RET))[c->eip & (BT_RET_SLOTS - 1)] = nb;
             GOTO_INDIRECT(c->eip);
-        const struct insn *j = &b->insns[n];
+        }
+        const struct insn *j = &x->insns[n];
         if (r & BT_TAKEN)
             GOTO_AT(j, j->imm, 0);
         GOTO_AT(j, j->next, 1);
     }
     if (n == 0)                 /* stopped before the first: the emu's own handler */
-        RUN_FN(b->bt_fn, i);
-    RUN_AT(&b->insns[n]);
+        RUN_FN(x->bt_fn, &x->insns[0]);
+    RUN_AT(&x->insns[n]);
 }
 
-/* Copy len bytes of host code into the buffer (W^X: writable only meanwhile). */
+/* Where the next block's host code goes. */
+static size_t bt_next_at(const struct bt *t)
+{
+    return (t->code_used + 15) & ~(size_t)15;
+}
+
+/* Copy len bytes of host code into the buffer at bt_next_at (W^X: writable
+ * only meanwhile). */
 static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
 {
-    size_t at = (t->code_used + 15) & ~(size_t)15;
+    size_t at = bt_next_at(t);
     if (at + len > BT_CODE_SIZE)
         return NULL;
     size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
@@ -133,22 +147,19 @@ static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
     return t->code + at;
 }
 
-/* The table of pages the host code's checks read: 1 for every page of the
- * 4 GiB space not wholly in RAM, and for the page one past it (the last
- * byte of an access at 0xFFFFFFFF + 3, not wrapped).  Made once, when the
- * first block gets hot: a machine that translates nothing never pays for
- * its megabyte. */
-#define BT_PAGES ((1u << 20) + 1)
-
-static bool bt_make_badpage(struct bt *t, struct cpu *c)
+/* The tables of switcher_bt.h, made when the first block gets hot: a
+ * machine that translates nothing never pays for their 2.5 MiB. */
+static bool bt_make_tables(struct bt *t, struct cpu *c)
 {
-    t->badpage = malloc(BT_PAGES);
-    if (!t->badpage)
+    uint8_t *tab = calloc(1, BT_TAB_SIZE);
+    if (!tab)
         return false;
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
-    memset(t->badpage, 0, ram_pages);
-    memset(t->badpage + ram_pages, 1, BT_PAGES - ram_pages);
-    c->bt_badpage = t->badpage;
+    memset(tab + BT_TAB_LOAD + ram_pages, 1, BT_PAGES - ram_pages);
+    memset(tab + BT_TAB_STORE + ram_pages, 1, BT_PAGES - ram_pages);
+    for (uint32_t p = 0; p < ram_pages; p++)
+        tab[BT_TAB_STORE + p] = c->codemap[p] != 0;
+    t->tab = c->bt_tab = tab;
     return true;
 }
 
@@ -160,14 +171,19 @@ static OP(op_bt_count)
     if (++b->bt_heat < t->hot || c->paged || c->segmented)
         RUN_FN(b->bt_fn, i);
     b->insns[0].fn = b->bt_fn;  /* unless it is translated below */
-    if (!t->badpage && !bt_make_badpage(t, c)) {
+    if (!t->tab && !bt_make_tables(t, c)) {
         t->refused++;
         RUN_FN(b->bt_fn, i);
     }
     struct bt_out out;
-    bt_translate(c, b, &t->host, t->buf, sizeof(t->buf), &out);
-    if (!out.ninsn) {
+    size_t at = bt_next_at(t);
+    size_t cap = at < BT_CODE_SIZE ? BT_CODE_SIZE - at : 0;
+    bt_translate(c, b, &t->host, t->buf, cap < sizeof(t->buf) ? cap : sizeof(t->buf),
+                 t->code + at, t->code + t->shared.exit, &out);
+    if (!out.ninsn) {           /* nothing translatable, or no room left */
         t->refused++;
+        if (cap < sizeof(t->buf))   /* maybe it did not fit: start again, between blocks */
+            c->pending |= PENDING_CODE;
         RUN_FN(b->bt_fn, i);
     }
     void *code = bt_install(t, t->buf, out.len);
@@ -178,20 +194,22 @@ static OP(op_bt_count)
         RUN_FN(b->bt_fn, i);
     }
     t->translated++;
-    b->bt_code = code;
-    b->bt_needs_flags = out.needs_flags;
-    b->bt_loop = out.loop;
+    b->bt_code = (uint8_t *)code + out.go;
+    b->bt_chain = code;
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
 }
 
 static void bt_decoded(struct cpu *c, struct block *b)
 {
+    struct bt *t = c->bt;
+    if (t->tab)                 /* its pages: the emu's codemap marked them */
+        for (uint32_t k = 0; k < b->npages; k++)
+            t->tab[BT_TAB_STORE + b->ppage[k]] = 1;
     b->bt_fn = b->insns[0].fn;
     b->bt_heat = 0;
     b->bt_code = NULL;
-    b->bt_needs_flags = false;
-    b->bt_loop = false;
+    b->bt_chain = NULL;
     if (b->ninsn >= 2 && !c->paged && !c->segmented)
         b->insns[0].fn = op_bt_count;
 }
@@ -200,7 +218,11 @@ static void bt_decoded(struct cpu *c, struct block *b)
 static void bt_flushed(struct cpu *c)
 {
     struct bt *t = c->bt;
-    t->code_used = 0;
+    t->code_used = t->shared.len;   /* the shared entry and exit stay */
+    if (t->tab) {               /* no page holds decoded code now; no RET target is known */
+        memset(t->tab + BT_TAB_STORE, 0, c->ram_size / HV_PAGE_SIZE);
+        memset(t->tab + BT_TAB_RET, 0, BT_RET_SLOTS * sizeof(struct block *));
+    }
 }
 
 /* The host code keeps flags with LAHF/SAHF, optional in 64-bit mode, and
@@ -230,6 +252,13 @@ static void *bt_create(struct hv_guest *g)
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (code != MAP_FAILED) {       /* without it bt only interprets */
             t->code = code;
+            bt_emit_shared(t->buf, sizeof(t->buf), &t->shared);
+            t->enter = t->shared.len ? bt_install(t, t->buf, t->shared.len) : NULL;
+            if (!t->enter) {
+                munmap(code, BT_CODE_SIZE);
+                t->code = NULL;
+                return t;
+            }
             const char *hot = getenv("HV_BT_HOT");
             t->hot = hot && atoi(hot) > 0 ? (uint32_t)atoi(hot) : BT_HOT;
             const char *stats = getenv("HV_BT_STATS");
@@ -256,7 +285,7 @@ static void bt_destroy(void *sw)
                 t->host.logic_af_clear ? "clear" : "keep", t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",
                 t->host.shift_as_emu[7] ? "yes" : "no");
     EMU_OPS.destroy(t->emu);
-    free(t->badpage);
+    free(t->tab);
     if (t->code)
         munmap(t->code, BT_CODE_SIZE);
     free(t);

@@ -11,38 +11,66 @@
 
 #include "switcher_emu.h"
 
-/* Host code for a block's first instructions: called with the emu's cpu,
- * it runs them on the cpu's registers and returns how many ran (0 ..
- * ninsn), plus BT_FLAGS_OUT if it left the guest's arithmetic flags in
- * c->bt_hostflags (the host's EFLAGS after the last one).  It never
- * faults and never writes guest code: at an access it cannot make (outside
- * RAM, or to a page holding decoded code) it stops before that instruction.
- * If it needs the guest's flags on entry (an INC or DEC that keeps CF comes
- * before anything that sets all of them) the caller has made them eager in
- * c->eflags first. */
-typedef uint32_t bt_code_fn(struct cpu *c);
-#define BT_FLAGS_OUT 0x100u
+/* Host code for the start of a block (up to all of it, its branch
+ * included) runs on the guest's registers kept in host registers (guest
+ * register n in R8+n) with the guest's arithmetic flags as the host's
+ * EFLAGS.  It is entered through the shared entry (bt_emit_shared), called
+ * from C as bt_enter_fn with the emu's cpu and the block's `go` address;
+ * the emu counted that block.  At the block's end it goes straight on to
+ * the host code of the block the emu has linked as the successor (a
+ * chain), counting each block it enters against c->bt_left, the budget
+ * left (below 2^31), as the emu's GOTO_AT would.  It leaves through the
+ * shared exit, which stores the registers, EFLAGS in c->bt_hostflags, the
+ * block it left in c->bt_exit_block and returns a code: the index of the
+ * first instruction of that block not run (the emu runs it), plus the
+ * flags below.  It never faults and never writes guest code: at an access
+ * it cannot make (outside RAM, or to a page holding decoded code) it stops
+ * before that instruction. */
+typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
 #define BT_COUNT_MASK 0xffu
-/* The instruction at the count returned is the block's Jcc or JMP, and the
- * host code decided it: BT_TAKEN, or it falls through.  The caller jumps
+/* The instruction at the index is the block's Jcc, JMP or CALL, and the
+ * host code ran it: BT_TAKEN, or it falls through.  The caller goes on
  * (through the emu's successor slots of that insn). */
 #define BT_BRANCH 0x200u
 #define BT_TAKEN 0x400u
-/* The instruction at the count is the block's RET, and the host code ran
+/* The instruction at the index is the block's RET, and the host code ran
  * it: c->eip is where it goes (the caller looks the block up). */
 #define BT_INDIRECT 0x800u
+/* The budget had no room for the block: it was not entered nor counted
+ * (the emu stops there, with EIP at its start). */
+#define BT_BUDGET 0x1000u
+#define BT_LEFT_MAX (1u << 30)
 
-/* A block that jumps to itself loops in host code: on entry c->bt_rounds
- * says how many more rounds fit in the budget (the emu counted the first);
- * on return it holds how many of those were left unrun. */
+/* The tables host code reads, in one allocation at c->bt_tab (RBX in host
+ * code), per page of the 4 GiB space and the page one past it (where the
+ * last byte of an access at 0xFFFFFFFF + 3, not wrapped, lies):
+ *   BT_TAB_LOAD: 1 unless the page is wholly in RAM;
+ *   BT_TAB_STORE: 1 also where decoded code may live (a page the emu
+ *     marked in its codemap since the last flush: stores there are the
+ *     emu's, which drops that code);
+ *   BT_TAB_RET: the blocks RETs went to, by the low 16 bits of EIP (an
+ *     entry is used only while the block's EIP is the target). */
+#define BT_PAGES ((1u << 20) + 1)
+#define BT_TAB_LOAD 0u
+#define BT_TAB_STORE BT_PAGES
+#define BT_TAB_RET ((2u * BT_PAGES + 7u) & ~7u)
+#define BT_RET_SLOTS (1u << 16)
+#define BT_TAB_SIZE (BT_TAB_RET + BT_RET_SLOTS * sizeof(struct block *))
 
 /* What the translator made of a block. */
 struct bt_out {
     uint32_t ninsn;         /* instructions translated (0: none), the branch included */
-    bool needs_flags;       /* reads the guest's flags on entry */
-    bool loop;              /* loops on itself (c->bt_rounds) */
+    size_t go;              /* the entry from C, past the chain entry's budget check */
     size_t len;             /* bytes of host code in buf */
 };
+
+/* The entry and exit every block's code shares, at the buffer's start. */
+struct bt_shared {
+    size_t exit;            /* offset of the exit (the entry is at 0) */
+    size_t len;             /* 0: it did not fit */
+};
+
+void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s);
 
 /* What the host CPU does where the SDM leaves a flag undefined, probed
  * once (bt_probe_host): where it does what the emu does, the host code
@@ -57,9 +85,11 @@ struct bt_host {
 void bt_probe_host(struct bt_host *h);
 
 /* Translate the start of block b (flat guest: paging off, flat segments)
- * into buf (at most cap bytes).  Pure: it reads guest RAM and b, nothing
- * else. */
+ * into buf (at most cap bytes), for code that will run at `at` and leave
+ * through the shared exit at `exit`.  Pure: it reads guest RAM and b,
+ * nothing else. */
 void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
-                  uint8_t *buf, size_t cap, struct bt_out *out);
+                  uint8_t *buf, size_t cap, const uint8_t *at, const uint8_t *exit,
+                  struct bt_out *out);
 
 #endif

@@ -38,7 +38,7 @@
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
 
-#define EXITS_MAX (3 * BLOCK_MAX_INSNS)     /* a store has three checks */
+#define EXITS_MAX (2 * BLOCK_MAX_INSNS)     /* a store has two checks */
 
 struct emit {
     uint8_t *buf;
@@ -563,7 +563,6 @@ static void imul_flags(struct emit *e, unsigned r)
 struct exit_stub {
     size_t rel_at;          /* the failed check's jump */
     uint32_t index;         /* the instruction not run */
-    bool dirty;             /* the guest's flags are the host's */
 };
 
 /* Does instruction x check a memory access before it runs (a place the host
@@ -592,72 +591,180 @@ static bool fixed_flags_seen(const struct ginsn *g, uint32_t k, uint32_t n)
 }
 
 /* Leave for a stub unless the page of the 64-bit address in host register
- * src is 0 in the byte table at host register tab: rorx rcx, src, 12;
- * mov ecx, ecx (the page: the address is below 2^33); movzx ecx, byte
- * [tab + rcx]; jrcxz over; jmp stub.  None of these touches EFLAGS, which
- * may be the guest's. */
-static size_t page_check(struct emit *e, unsigned tab, unsigned src)
+ * src is 0 in table `which` (BT_TAB_LOAD, BT_TAB_STORE): rorx rcx, src,
+ * 12; mov ecx, ecx (the page: the address is below 2^33); movzx ecx, byte
+ * [rbx + rcx + which]; jrcxz over; jmp stub.  None of these touches
+ * EFLAGS, which are the guest's. */
+static size_t page_check(struct emit *e, uint32_t which, unsigned src)
 {
     b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0);   /* VEX: RORX r64, r/m64, imm8 */
     b1(e, modrm(3, HOST_RCX, src)); b1(e, 12);
     b1(e, 0x89); b1(e, 0xc9);                              /* mov ecx, ecx */
-    b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(0, HOST_RCX, 4));
-    b1(e, (uint8_t)(HOST_RCX << 3 | tab));                 /* movzx ecx, byte [tab + rcx] */
+    b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, 4));
+    b1(e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
+    b4(e, which);                                          /* movzx ecx, byte [rbx + rcx + which] */
     b1(e, 0xe3); b1(e, 5);                                 /* jrcxz +5 */
     return jump(e, -1);
 }
 
+static void imm64(struct emit *e, uint64_t v)
+{
+    b4(e, (uint32_t)v);
+    b4(e, (uint32_t)(v >> 32));
+}
+
+/* jmp rel32 to host address `to`, for code that will run at `at`. */
+static void jump_abs(struct emit *e, const uint8_t *at, const uint8_t *to)
+{
+    b1(e, 0xe9);
+    b4(e, (uint32_t)(to - (at + e->len + 4)));
+}
+
+/* A short jump (0xE3 JRCXZ, 0xEB JMP); returns where its rel8 goes. */
+static size_t short_jump(struct emit *e, uint8_t opcode)
+{
+    b1(e, opcode);
+    b1(e, 0);
+    return e->len - 1;
+}
+
+static void bind8(struct emit *e, size_t rel_at, size_t target)
+{
+    ptrdiff_t d = (ptrdiff_t)target - (ptrdiff_t)(rel_at + 1);
+    if (d < -128 || d > 127)
+        e->overflow = true;     /* cannot happen: the sequences are short */
+    else if (rel_at < e->len)
+        e->buf[rel_at] = (uint8_t)(int8_t)d;
+}
+
+/* Go on at the block the emu links from slot `link` when it starts at
+ * `target` and has host code (its chain entry counts it against RBP, the
+ * budget); else leave with `code` through the block's exit at `bexit`:
+ *
+ *     mov rax, link; mov rax, [rax]; mov rcx, rax; jrcxz miss
+ *     mov ecx, [rax + eip]; lea ecx, [rcx - target]; jrcxz hit
+ *     miss: mov edx, code; jmp bexit
+ *     hit: mov rcx, [rax + bt_chain]; jrcxz miss; jmp rcx
+ *
+ * Flags untouched; a block the emu dropped has eip BLOCK_DEAD, so this
+ * never enters it. */
+static void chain(struct emit *e, const struct block *b, struct block *const *link,
+                  uint32_t target, uint32_t code, size_t bexit)
+{
+    if (target == b->eip) {
+        /* A loop on the block itself: it is alive while its code runs (a
+         * store to its page leaves first), and the emu's lookup finds it:
+         * straight to its chain entry, at the start of its code. */
+        bind(e, jump(e, -1), 0);
+        return;
+    }
+    b1(e, 0x48); b1(e, 0xb8); imm64(e, (uint64_t)(uintptr_t)link);
+    b1(e, 0x48); b1(e, 0x8b); b1(e, 0x00);
+    b1(e, 0x48); b1(e, 0x89); b1(e, 0xc1);
+    size_t to_miss = short_jump(e, 0xe3);
+    b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
+    b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
+    size_t to_hit = short_jump(e, 0xe3);
+    size_t miss = e->len;
+    bind8(e, to_miss, miss);
+    b1(e, 0xba); b4(e, code);
+    bind(e, jump(e, -1), bexit);
+    bind8(e, to_hit, e->len);
+    b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX));
+    b4(e, (uint32_t)offsetof(struct block, bt_chain));
+    bind8(e, short_jump(e, 0xe3), miss);
+    b1(e, 0xff); b1(e, 0xe1);
+}
+
+/* After a RET's code, with its target in EAX (and in c->eip): go on at the
+ * block BT_TAB_RET holds for it when that block starts there and has host
+ * code; else leave with `code` (the caller looks the target up, and fills
+ * the slot).  Flags untouched:
+ *
+ *     movzx ecx, ax; mov rdx, [rbx + rcx*8 + RET]; mov rcx, rdx; jrcxz miss
+ *     mov ecx, [rdx + eip]; not eax; lea ecx, [rcx + rax + 1]; jrcxz hit
+ *     miss: mov edx, code; jmp bexit
+ *     hit: mov rcx, [rdx + bt_chain]; jrcxz miss; jmp rcx
+ */
+static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
+{
+    b1(e, 0x0f); b1(e, 0xb7); b1(e, modrm(3, HOST_RCX, HOST_RAX));
+    b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RDX, 4));
+    b1(e, (uint8_t)(3 << 6 | HOST_RCX << 3 | HOST_RBX)); b4(e, BT_TAB_RET);
+    b1(e, 0x48); b1(e, 0x89); b1(e, modrm(3, HOST_RDX, HOST_RCX));
+    size_t to_miss = short_jump(e, 0xe3);
+    b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX)); b4(e, (uint32_t)offsetof(struct block, eip));
+    b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                      /* not eax */
+    b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, 4)); b1(e, (uint8_t)(HOST_RAX << 3 | HOST_RCX)); b1(e, 1);
+    size_t to_hit = short_jump(e, 0xe3);
+    size_t miss = e->len;
+    bind8(e, to_miss, miss);
+    b1(e, 0xba); b4(e, code);
+    bind(e, jump(e, -1), bexit);
+    bind8(e, to_hit, e->len);
+    b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX));
+    b4(e, (uint32_t)offsetof(struct block, bt_chain));
+    bind8(e, short_jump(e, 0xe3), miss);
+    b1(e, 0xff); b1(e, 0xe1);
+}
+
+void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
+{
+    struct emit e = { buf, 0, cap, false };
+    memset(s, 0, sizeof(*s));
+    /* enter(c = RDI, go = RSI) */
+    b1(&e, 0x53); b1(&e, 0x55);                     /* push rbx; push rbp */
+    for (unsigned r = 12; r <= 15; r++) {
+        b1(&e, 0x41); b1(&e, (uint8_t)(0x50 | (r & 7)));    /* push r12 ... r15 */
+    }
+    b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xf0);       /* mov rax, rsi */
+    for (unsigned k = 0; k < 8; k++)
+        rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+    rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);
+    rdi_mem(&e, 0x8b, HOST_RBX, (uint32_t)offsetof(struct cpu, bt_tab), true);
+    rdi_mem(&e, 0x8b, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_left), true);
+    /* the guest's arithmetic flags (eager), IF and bit 1: push rcx; popfq */
+    rdi_mem(&e, 0x8b, HOST_RCX, (uint32_t)offsetof(struct cpu, eflags), false);
+    b1(&e, 0x81); b1(&e, modrm(3, 4, HOST_RCX)); b4(&e, ARITH_FLAGS);
+    b1(&e, 0x81); b1(&e, modrm(3, 1, HOST_RCX)); b4(&e, 0x202);
+    b1(&e, 0x51); b1(&e, 0x9d);
+    b1(&e, 0xff); b1(&e, 0xe0);                     /* jmp rax */
+    /* exit(code = EDX, block = RAX) */
+    s->exit = e.len;
+    b1(&e, 0x9c); b1(&e, 0x59);                     /* pushfq; pop rcx */
+    rdi_mem(&e, 0x89, HOST_RCX, (uint32_t)offsetof(struct cpu, bt_hostflags), false);
+    rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, bt_exit_block), true);
+    for (unsigned k = 0; k < 8; k++)
+        rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+    rdi_mem(&e, 0x89, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_left), true);
+    for (unsigned r = 15; r >= 12; r--) {
+        b1(&e, 0x41); b1(&e, (uint8_t)(0x58 | (r & 7)));    /* pop r15 ... r12 */
+    }
+    b1(&e, 0x5d); b1(&e, 0x5b);                     /* pop rbp; pop rbx */
+    b1(&e, 0x89); b1(&e, 0xd0);                     /* mov eax, edx */
+    b1(&e, 0xc3);
+    s->len = e.overflow ? 0 : e.len;
+}
+
 void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
-                  uint8_t *buf, size_t cap, struct bt_out *out)
+                  uint8_t *buf, size_t cap, const uint8_t *at, const uint8_t *exit,
+                  struct bt_out *out)
 {
     memset(out, 0, sizeof(*out));
-    if (!h->usable || !c->bt_badpage)
+    if (!h->usable || !c->bt_tab)
         return;
     struct ginsn g[BLOCK_MAX_INSNS];
     uint32_t n = 0;
-    bool defined = false, needs = false;
-    uint8_t used = 0;           /* guest registers the host code touches */
     for (; n < b->ninsn; n++) {
         const struct insn *i = &b->insns[n];
         if (!decode(c, i->eip, &g[n]) || i->eip + g[n].len != i->next)
             break;
-        if (g[n].keeps_cf && !defined)
-            needs = true;
-        if (g[n].sets_flags)
-            defined = true;
-        const struct ginsn *x = &g[n];
-        bool mem = false;
-        switch (x->kind) {
-        case K_ALU_RR: case K_IMUL_RI:
-            used |= (uint8_t)(1u << x->reg | 1u << x->rm);
-            break;
-        case K_ALU_AI:
-            used |= 1u << HV_EAX;
-            break;
-        case K_LEA: case K_LOAD: case K_STORE: case K_PUSH: case K_POP: case K_RMW:
-            if (!x->digit)
-                used |= (uint8_t)(1u << x->reg);
-            mem = true;
-            break;
-        case K_STORE_I: case K_RET:
-            mem = true;
-            break;
-        default:                /* K_ALU_RI, K_INCDEC, K_MOV_RI */
-            used |= (uint8_t)(1u << x->rm);
-            break;
-        }
-        if (mem) {
-            if (x->m.base >= 0)
-                used |= (uint8_t)(1u << x->m.base);
-            if (x->m.index >= 0)
-                used |= (uint8_t)(1u << x->m.index);
-        }
     }
     /* The block's own Jcc, JMP or CALL, right after them. */
     int branch = -2;            /* -2: none; -1: JMP or CALL; else the condition */
     uint32_t nemit = n;         /* instructions whose code the body holds */
+    const struct insn *j = &b->insns[n];
     if (n + 1 == b->ninsn) {
-        const struct insn *j = &b->insns[n];
         if (j->fn == op_jmp) {
             branch = -1;
         } else if (j->fn == op_call) {
@@ -668,62 +775,42 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                                    .imm = j->next, .immsize = 4, .size = 4,
                                    .m = { HV_ESP, -1, 0, (uint32_t)-4 },
                                    .rm = 8, .writes = 1u << HV_ESP };
-            used |= 1u << HV_ESP;
             nemit = n + 1;
         } else if (j->fn == op_jcc) {
             branch = j->op;
-            if (!defined)
-                needs = true;
         }
     }
     bool ret = n == b->ninsn && g[n - 1].kind == K_RET;    /* RET ends the block */
     if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
-    /* A block that jumps to itself loops in host code, as many rounds as
-     * the emu would chain it to itself (c->bt_rounds).  Its flags are then
-     * the guest's from the start (loaded), so that every exit, in any
-     * round, leaves them. */
-    bool self_loop = branch != -2 && nemit == n && b->insns[n].imm == b->eip;
-    if (self_loop)
-        needs = true;
 
     struct emit e = { buf, 0, cap, false };
     struct exit_stub stubs[EXITS_MAX];
     uint32_t nstubs = 0;
-    uint8_t writes = 0;
-    /* prologue: rbx, rbp and r12..r15 are callee-saved */
-    b1(&e, 0x53);                                   /* push rbx */
-    if (self_loop)
-        b1(&e, 0x55);                               /* push rbp */
-    for (unsigned r = 12; r <= 15; r++) {
-        if (used & (1u << (r - 8))) {
-            b1(&e, 0x41);
-            b1(&e, (uint8_t)(0x50 | (r & 7)));      /* push r12..r15 */
-        }
-    }
-    for (unsigned k = 0; k < 8; k++)                /* mov r8d+k, [rdi + r[k]] */
-        if (used & (1u << k))
-            rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k),
-                    false);
-    rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);  /* mov rsi, ram */
-    rdi_mem(&e, 0x8b, HOST_RBX, (uint32_t)offsetof(struct cpu, bt_badpage), true);
-    if (self_loop)
-        rdi_mem(&e, 0x8b, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_rounds), true);
-    bool dirty = false;
-    if (needs) {
-        /* mov eax, [rdi + eflags]; and eax, arith; or eax, 0x202; push rax; popfq */
-        rdi_mem(&e, 0x8b, HOST_RAX, (uint32_t)offsetof(struct cpu, eflags), false);
-        b1(&e, 0x25); b4(&e, ARITH_FLAGS);
-        b1(&e, 0x0d); b4(&e, 0x202);
-        b1(&e, 0x50);
-        b1(&e, 0x9d);
-        dirty = true;
-    }
-    size_t body = e.len;
+    /* chain entry: leave unless the budget (RBP) has room for the block:
+     * lea rcx, [rbp - ninsn]; rorx rcx, rcx, 32; mov ecx, ecx (0 unless
+     * negative: RBP < 2^31); jrcxz go; mov edx, BUDGET; mov rax, b; jmp exit */
+    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, HOST_RBP)); b4(&e, 0u - b->ninsn);
+    b1(&e, 0xc4); b1(&e, 0xe3); b1(&e, 0xfb); b1(&e, 0xf0); b1(&e, modrm(3, HOST_RCX, HOST_RCX));
+    b1(&e, 32);
+    b1(&e, 0x89); b1(&e, 0xc9);
+    size_t to_go = short_jump(&e, 0xe3);
+    b1(&e, 0xba); b4(&e, BT_BUDGET);
+    b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)b);
+    jump_abs(&e, at, exit);
+    bind8(&e, to_go, e.len);
+    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, 0u - b->ninsn);
+    out->go = e.len;            /* entered from the emu, which counted the block */
+    /* The block's exit, which stubs jump to with EDX set: mov rax, b; jmp exit.
+     * Ahead of the body, jumped over. */
+    size_t over = jump(&e, -1);
+    size_t bexit = e.len;
+    b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)b);
+    jump_abs(&e, at, exit);
+    bind(&e, over, e.len);
     for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
         bool seen = fixed_flags_seen(g, k, nemit);
-        writes |= x->writes;
         switch (x->kind) {
         case K_ALU_RR:
             b1(&e, 0x45);                           /* REX.R REX.B: r8..r15 */
@@ -788,19 +875,12 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 b1(&e, (uint8_t)(x->size - 1));                 /* lea rcx, [rdx + size-1] */
                 last = HOST_RCX;
             }
-            stubs[nstubs++] = (struct exit_stub){ page_check(&e, HOST_RBX, last), k, dirty };
-            if (store) {
-                /* Neither page the store touches may hold decoded code. */
-                rdi_mem(&e, 0x8b, HOST_RAX, (uint32_t)offsetof(struct cpu, codemap), true);
-                stubs[nstubs++] = (struct exit_stub){ page_check(&e, HOST_RAX, HOST_RDX), k,
-                                                      dirty };
-                if (x->size > 1) {
-                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
-                    b1(&e, (uint8_t)(x->size - 1));
-                    stubs[nstubs++] = (struct exit_stub){ page_check(&e, HOST_RAX, HOST_RCX),
-                                                          k, dirty };
-                }
-            }
+            /* A store: neither page it touches may hold decoded code
+             * either (the last byte's, then the first's). */
+            uint32_t which = store ? BT_TAB_STORE : BT_TAB_LOAD;
+            stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, last), k };
+            if (store && x->size > 1)
+                stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RDX), k };
             /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or imm) */
             if (!x->digit)
                 b1(&e, 0x44);                                   /* REX.R: r8..r15 */
@@ -840,77 +920,32 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             imul_flags(&e, x->reg);
         else if (seen && is_logic(x) && !h->logic_af_clear)
             logic_flags(&e);
-        if (x->sets_flags || x->keeps_cf)
-            dirty = true;
     }
-    /* Fell off the end: n instructions ran, and the branch is decided. */
-    size_t to_end, to_taken_end = 0;    /* rel32 positions; 0: no such jump */
-    bool end_dirty = dirty || branch >= 0;
-    if (branch >= 0 || self_loop) {
-        if (branch >= 0) {
-            size_t taken = jump(&e, branch);        /* j<cc> taken */
-            b1(&e, 0xba); b4(&e, n | BT_BRANCH);    /* mov edx, n | BRANCH */
-            to_end = jump(&e, -1);
-            bind(&e, taken, e.len);
-        } else {
-            to_end = 0;
-        }
-        if (self_loop) {
-            /* Round again while rounds are left: mov rcx, rbp; jrcxz out;
-             * lea rbp, [rbp - 1]; jmp body (no flag touched). */
-            b1(&e, 0x48); b1(&e, 0x89); b1(&e, modrm(3, HOST_RBP, HOST_RCX));
-            b1(&e, 0xe3); b1(&e, 9);
-            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RBP, HOST_RBP)); b1(&e, 0xff);
-            bind(&e, jump(&e, -1), body);
-        }
-        b1(&e, 0xba); b4(&e, n | BT_BRANCH | BT_TAKEN);
-        to_taken_end = jump(&e, -1);
-        if (!to_end)
-            to_end = to_taken_end;
+    /* Fell off the end: n instructions ran.  The block's branch goes on to
+     * the next block's host code where it can (chain), as the emu's
+     * GOTO_AT would go on to that block. */
+    if (branch >= 0) {
+        size_t taken = jump(&e, branch);            /* j<cc> taken */
+        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
+        bind(&e, taken, e.len);
+        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
+    } else if (branch == -1) {
+        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
+    } else if (ret) {
+        ret_chain(&e, (n - 1) | BT_BRANCH | BT_INDIRECT, bexit);
     } else {
-        b1(&e, 0xba);
-        b4(&e, ret ? (n - 1) | BT_BRANCH | BT_INDIRECT : branch == -1 ? n | BT_BRANCH | BT_TAKEN : n);
-        to_end = jump(&e, -1);
+        b1(&e, 0xba); b4(&e, n);
+        bind(&e, jump(&e, -1), bexit);
     }
     /* The exits of failed checks. */
     for (uint32_t s = 0; s < nstubs; s++) {
         bind(&e, stubs[s].rel_at, e.len);
         b1(&e, 0xba); b4(&e, stubs[s].index);       /* mov edx, index */
-        stubs[s].rel_at = jump(&e, -1);
+        bind(&e, jump(&e, -1), bexit);
     }
-    /* Two epilogues: with the flags (dirty) and without. */
-    size_t epi_dirty = e.len;
-    b1(&e, 0x9c);                                   /* pushfq */
-    b1(&e, 0x58);                                   /* pop rax */
-    rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, bt_hostflags), false);
-    b1(&e, 0x81); b1(&e, modrm(3, 1, HOST_RDX)); b4(&e, BT_FLAGS_OUT);   /* or edx, OUT */
-    size_t epi_clean = e.len;
-    for (unsigned k = 0; k < 8; k++)
-        if (writes & (1u << k))
-            rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
-    if (self_loop)
-        rdi_mem(&e, 0x89, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_rounds), true);
-    for (unsigned r = 15; r >= 12; r--) {
-        if (used & (1u << (r - 8))) {
-            b1(&e, 0x41);
-            b1(&e, (uint8_t)(0x58 | (r & 7)));      /* pop r15..r12 */
-        }
-    }
-    if (self_loop)
-        b1(&e, 0x5d);                               /* pop rbp */
-    b1(&e, 0x5b);                                   /* pop rbx */
-    b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HOST_RAX));   /* mov eax, edx */
-    b1(&e, 0xc3);                                   /* ret */
-    bind(&e, to_end, end_dirty ? epi_dirty : epi_clean);
-    if (to_taken_end && to_taken_end != to_end)
-        bind(&e, to_taken_end, epi_dirty);
-    for (uint32_t s = 0; s < nstubs; s++)
-        bind(&e, stubs[s].rel_at, stubs[s].dirty ? epi_dirty : epi_clean);
     if (e.overflow)
         return;
     out->ninsn = n + (branch != -2);
-    out->needs_flags = needs;
-    out->loop = self_loop;
     out->len = e.len;
 }
 

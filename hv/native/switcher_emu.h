@@ -111,9 +111,8 @@ struct block {
      * first), how often the block ran, and its host code (NULL: none). */
     emu_fn *bt_fn;
     uint32_t bt_heat;
-    bool bt_needs_flags;    /* the host code reads eager flags on entry */
-    bool bt_loop;           /* the host code loops on this block (c->bt_rounds) */
-    void *bt_code;
+    void *bt_code;          /* its entry from C (past the budget check) */
+    void *bt_chain;         /* its entry from other blocks' host code */
     struct insn insns[];
 };
 
@@ -286,9 +285,9 @@ struct cpu {
     void (*bt_decoded)(struct cpu *c, struct block *b);
     void (*bt_flushed)(struct cpu *c);
     uint32_t bt_hostflags;  /* EFLAGS as translated code left them */
-    uint64_t bt_rounds;     /* a looping block's host code: rounds it may still run */
-    const uint8_t *bt_badpage;  /* per page of the 4 GiB space (and one past): 1 unless
-                                 * wholly in RAM (switcher_bt_x86.c, memory checks) */
+    uint64_t bt_left;       /* instructions host code may still count (switcher_bt.h) */
+    struct block *bt_exit_block;    /* the block host code left from */
+    uint8_t *bt_tab;        /* the tables bt's host code reads (switcher_bt.h) */
 };
 
 /* ---- sizes ---- */

@@ -502,3 +502,96 @@ patch:
         assert ex.status is not None and ex.reason is None, ex.reason
     else:
         assert ex.status is None and ex.reason, ex.reason
+
+
+@needs_gcc
+@pytest.mark.parametrize("budget", [1000, 1001, 1003, 4096, 4099])
+def test_chained_calls_and_returns_stop_at_max_instructions(tmp_path, budget):
+    """Blocks chained in host code, RETs through the target table included,
+    count each block as the emu does: a budget that ends anywhere in a
+    recursion stops on the emu's instruction."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $400, %esi
+3:
+    movl $6, %eax
+    call sum
+    subl $1, %esi
+    jnz 3b
+    movl %eax, %ebx
+    jmp done
+sum:
+    testl %eax, %eax
+    jz 2f
+    pushl %eax
+    subl $1, %eax
+    call sum
+    popl %edx
+    addl %edx, %eax
+2:
+    ret
+done:
+""")
+    ex = differ(image, max_instructions=budget)
+    assert (ex.reason, ex.instructions) == ("timeout", budget)
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (21, None)
+
+
+@needs_gcc
+def test_read_modify_write_into_code_runs_the_new_instruction(tmp_path):
+    """An ADD to memory that rewrites an immediate of code the emu decoded
+    leaves host code for the emu, which drops that code: the next round
+    runs the new immediate."""
+    image = asm_guest(tmp_path, """
+    movl $4, %ecx
+    xorl %ebx, %ebx
+1:
+patch:
+    movl $1, %eax
+    addl %eax, %ebx
+    addl $2, patch + 1
+    subl $1, %ecx
+    jnz 1b
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (1 + 3 + 5 + 7, None)
+
+
+@needs_gcc
+def test_imul_flags_and_rmw_flags_as_the_emu_leaves_them(tmp_path):
+    """IMUL's undefined SF, ZF, PF, AF are the emu's (made from the product)
+    wherever host code exposes them: here PUSHF, the emu's, reads them."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $0x100, 0x80000
+    xorl %ebx, %ebx
+    movl $5, %ecx
+1:
+    movl %ecx, %eax
+    imull $0x1000000, %eax, %eax
+    imull %ecx, %eax
+    addl $0, %eax
+    imull %eax, %eax
+    subl $3, 0x80000
+    incl 0x80000
+    leal -1(%ecx), %edx
+    imull %ecx, %edx
+    pushfl
+    popl %edx
+    roll $5, %ebx
+    xorl %edx, %ebx
+    imull $0x10101, %ecx, %edx
+    pushfl
+    popl %edx
+    roll $5, %ebx
+    xorl %edx, %ebx
+    subl $1, %ecx
+    jnz 1b
+    movl %ebx, %eax
+    shrl $16, %eax
+    xorl %eax, %ebx
+    xorb %bh, %bl
+""")
+    ex = differ(image)
+    assert ex.reason is None and ex.status is not None

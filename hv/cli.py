@@ -322,7 +322,8 @@ def _parser() -> _Parser:
                      help="multiboot command line handed to the guest (default: empty)")
     run.add_argument("--switcher", default=None, metavar="NAME",
                      help="what runs the guest: emu (the interpreter) or bt (the binary "
-                     "translator, x86-64 hosts); default: $HV_SWITCHER, else emu")
+                     "translator, x86-64 hosts); default: $HV_SWITCHER, else bt on x86-64 "
+                     "hosts and emu elsewhere")
     run.add_argument("--serial", metavar="FILE",
                      help="what COM1 transmits goes to FILE instead of the console "
                      "(like QEMU's -serial file:FILE)")

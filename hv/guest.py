@@ -121,7 +121,8 @@ class Guest:
     cmdline: the multiboot command line (str or bytes, no NUL).
     switcher: what runs the guest; "emu" (the interpreter) is always there,
         "bt" (the binary translator) on x86-64 hosts (docs/switchers.md).
-        None: the HV_SWITCHER environment variable, else "emu".
+        None: the HV_SWITCHER environment variable, else "bt" on x86-64 hosts
+        and "emu" elsewhere.
     devices: the devices the guest reaches through NOTIFY, in index order
         (device 0 first): hv.Device instances, or any objects with a str `name`
         and a callable `handle(bus, request) -> int` (see docs/devices.md).
@@ -489,11 +490,13 @@ def switchers() -> tuple[str, ...]:
     return tuple(getattr(_native(), "SWITCHERS", ("emu",)))
 
 
-DEFAULT_SWITCHER = "emu"
+# bt on x86-64 hosts (the extension built there has it), the emu elsewhere.
+DEFAULT_SWITCHER = "bt" if os.uname().machine in ("x86_64", "amd64") else "emu"
 
 
 def default_switcher() -> str:
-    """The switcher a guest gets when none is named: $HV_SWITCHER, else "emu".
+    """The switcher a guest gets when none is named: $HV_SWITCHER, else
+    DEFAULT_SWITCHER ("bt" on x86-64 hosts, "emu" elsewhere).
 
     The name is not checked here (that needs the extension); Guest() checks
     it and names HV_SWITCHER in its error.

@@ -82,7 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="wall-clock limit for each guest test (ini: hv_timeout; default 60)")
     group.addoption("--hv-switcher", metavar="NAME", default=None,
                     help="switcher that runs the guests (ini: hv_switcher; default $HV_SWITCHER, "
-                    "else emu)")
+                    "else bt on x86-64 hosts and emu elsewhere)")
     group.addoption("--hv-memory", metavar="MIB", default=None,
                     help="guest RAM in MiB (ini: hv_memory; default 64)")
     group.addoption("--hv-cmdline", metavar="TEXT", default=None,
@@ -127,9 +127,10 @@ def _settings(config: pytest.Config) -> Settings:
         raise pytest.UsageError(f"--hv-memory must be between {guest.MEMORY_MIB_MIN} and "
                                 f"{guest.MEMORY_MIB_MAX} MiB, not {memory}")
     switcher = _setting(config, "hv_switcher")
-    # "emu" always exists; checking another name needs the extension, which
-    # a session without guests (or before the build) must not require.
-    if switcher != "emu":
+    # "emu" and the host's default always exist; checking another name needs
+    # the extension, which a session without guests (or before the build)
+    # must not require.
+    if switcher not in ("emu", guest.DEFAULT_SWITCHER):
         try:
             available = guest.switchers()
         except ImportError as exc:

@@ -76,8 +76,8 @@ def test_the_manifest_of_a_run(work: Path) -> None:
     assert (m["format"], m["version"], m["hv"]) == ("hv-manifest", 1, hv.__version__)
     assert m["image"] == {"path": str(work / "hello.elf"),
                           "sha256": sha256((work / "hello.elf").read_bytes())}
-    assert (m["memory_mib"], m["cmdline"], m["switcher"], m["clock"]) == (64, "a=1", "emu",
-                                                                           "virtual")
+    assert (m["memory_mib"], m["cmdline"], m["switcher"], m["clock"]) == (
+        64, "a=1", hv.guest.default_switcher(), "virtual")
     assert (m["modules"], m["devices"], m["qemu_exit"]) == ([], [], False)
     assert (m["timeout"], m["max_instructions"], m["serial"], m["debugcon"]) == (5.0, None,
                                                                                  None, None)

@@ -83,7 +83,7 @@ def test_restore_into_another_machine(hv, images):
     m = boot(hv, image)
     m.run(stop_at=want[-1] // 2)
     snap = m.snapshot()
-    fresh = hv.guest._native().Machine(m.memory_size)    # never booted
+    fresh = hv.guest._native().Machine(m.memory_size, m.switcher)    # never booted
     fresh.restore(snap)
     assert outcome(fresh.run(), fresh) == want
     del m                                   # the snapshot outlives its machine

@@ -191,17 +191,18 @@ def test_hv_switcher_picks_the_default(monkeypatch, elf):
     import hv
 
     image = elf.write(segments=[elf.segment(elf.IMAGE_BASE, elf.program(b"hi\n"))])
-    monkeypatch.setenv("HV_SWITCHER", "bt")
-    assert hv.Guest(image).switcher == "bt"
-    assert hv.Guest(image, switcher="emu").switcher == "emu"
+    monkeypatch.setenv("HV_SWITCHER", "emu")
+    assert hv.Guest(image).switcher == "emu"
+    assert hv.Guest(image, switcher="bt").switcher == "bt"
     ex = hv.run(image)
-    assert ex.manifest["switcher"] == "bt"
+    assert ex.manifest["switcher"] == "emu"
     monkeypatch.setenv("HV_SWITCHER", "warp")
     with pytest.raises(ValueError, match=r"^HV_SWITCHER: unknown switcher 'warp' "
                                          r"\(available: emu, bt\)"):
         hv.Guest(image)
     monkeypatch.delenv("HV_SWITCHER")
-    assert hv.Guest(image).switcher == "emu"
+    assert hv.Guest(image).switcher == "bt"     # the default on an x86-64 host
+    assert hv.guest.DEFAULT_SWITCHER == "bt"
 
 
 def test_cli_runs_under_bt(capfd, elf):

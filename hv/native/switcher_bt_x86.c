@@ -24,6 +24,7 @@
  * EAX..EDI; RAX, RCX, RDX scratch.  R12..R15 are callee-saved: pushed.
  */
 #include <cpuid.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -979,7 +980,7 @@ static uint64_t probe_shift(unsigned sub, unsigned count, uint32_t v, uint64_t f
     return f;
 }
 
-void bt_probe_host(struct bt_host *h)
+static void probe(struct bt_host *h)
 {
     static const uint32_t vals[] = { 0, 1, 2, 0x0f, 0x10, 0x7f, 0x80, 0xff, 0x1234, 0x8000,
                                      0xffff, 0x12345678, 0x7fffffff, 0x80000000,
@@ -1032,4 +1033,19 @@ void bt_probe_host(struct bt_host *h)
             }
         }
     }
+}
+
+static struct bt_host probed;
+static pthread_once_t probed_once = PTHREAD_ONCE_INIT;
+
+static void probe_once(void)
+{
+    probe(&probed);
+}
+
+/* The CPU does not change under a process: probed once (some 70 us). */
+void bt_probe_host(struct bt_host *h)
+{
+    pthread_once(&probed_once, probe_once);
+    *h = probed;
 }

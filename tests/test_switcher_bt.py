@@ -596,3 +596,95 @@ def test_imul_flags_and_rmw_flags_as_the_emu_leaves_them(tmp_path):
 """)
     ex = differ(image)
     assert ex.reason is None and ex.status is not None
+
+
+# PUSHF (the emu's) and ROL end bt's run; the JMP starts a block, so that
+# what follows is translated again.
+FLAGS_INTO_EBX = """
+    pushfl
+    popl %edx
+    roll $7, %ebx
+    xorl %edx, %ebx
+    jmp 8f
+8:
+"""
+
+
+@needs_gcc
+def test_more_translated_forms_give_the_emus_registers_and_flags(tmp_path):
+    """ADC/SBB of registers and memory, SETcc, CMOVcc, MOVSX, NOT, NEG,
+    TEST imm8, AL forms, PUSH imm, XCHG, CDQ, CWDE, MOV r8, imm8 and shifts
+    by CL (0, 1 and more, where SHL's OF differs on some CPUs) leave what
+    the emu leaves, flags included, in every round of a translated loop."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $0x7ffffff0, 0x80000
+    xorl %ebx, %ebx
+    movl $9, %esi
+1:
+    movl %esi, %eax
+    imull $0x1f3a7, %eax, %eax
+    movl %esi, %ecx
+    adcl %eax, %ecx
+    sbbl 0x80000, %ecx
+    adcl %ecx, 0x80000
+    adcb %cl, %al
+    sbbb $3, %al
+    adcl $0x11, %eax
+    setc %dl
+    setg 0x80004
+    cmpl $5, %esi
+    cmovl %ecx, %eax
+    cmovge 0x80000, %ecx
+    movsbl %al, %edi
+    movswl %cx, %ebp
+    movsbl 0x80004, %edx
+    notl %edi
+    negl %ebp
+    negb %cl
+    testb $0x81, %al
+    orb $0x10, %al
+    subb $7, %al
+    testb $1, %cl
+    pushl $0x12345
+    pushl $-3
+    popl %edx
+    addl %edx, %eax
+    popl %edx
+    xchgl %edx, %eax
+    xchgl 0x80000, %ecx
+    cdq
+    cwde
+    movb $0x9c, %cl
+    movl %esi, %ecx
+    andl $3, %ecx
+    shll %cl, %eax
+    shrl %cl, %edx
+    sarl %cl, %ebp
+    addl %eax, %ebx
+    addl %edx, %ebx
+    addl %ebp, %ebx
+    addl %edi, %ebx
+""" + FLAGS_INTO_EBX + """
+    movl %esi, %ecx
+    shll %cl, %eax
+""" + FLAGS_INTO_EBX + """
+    xorl %eax, %ebx
+    movl $0x80000000, %eax
+    orl %esi, %eax
+    movl $3, %ecx
+    shll %cl, %eax
+""" + FLAGS_INTO_EBX + """
+    movl $0x12345678, %eax
+    shll $3, %eax
+""" + FLAGS_INTO_EBX + """
+    xorl %eax, %ebx
+    subl $1, %esi
+    jnz 1b
+    movl %ebx, %eax
+    shrl $16, %eax
+    xorl %eax, %ebx
+    xorb %bh, %bl
+""")
+    ex = differ(image)
+    assert ex.reason is None and ex.status is not None

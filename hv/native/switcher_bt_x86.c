@@ -127,6 +127,8 @@ enum kind {
     K_IMUL_RI,      /* 69/6B with mod 3: reg = rm * imm */
     K_RMW,          /* op [m], reg or imm (ALU, INC, DEC): checked as a store */
     K_RET,          /* the block's RET: EIP from [esp] (the caller looks it up) */
+    K_CDQ,          /* 99 */
+    K_SHIFT_CL,     /* D3 /4 /5 /7 with mod 3: the count from guest ECX in CL */
 };
 
 struct gmem {
@@ -151,6 +153,8 @@ struct ginsn {
      * guest's flags unless something before it in the run set them all. */
     bool sets_flags, keeps_cf;
     bool imul;                  /* IMUL: SF, ZF, PF, AF made the emu's after it */
+    bool reads_flags;           /* SETcc, CMOVcc: any flag a fix-up corrects */
+    bool shift_cl;              /* a shift by CL: a count of 0 changes no flag */
     uint8_t writes;             /* guest registers written (bit n) */
 };
 
@@ -254,6 +258,7 @@ static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint
     bool to_reg = (op & 2) != 0;
     bool writes = base != 0x38 && base != 0x84 && base != 0x3a;
     g->sets_flags = base != 0x88 && base != 0x8a;
+    g->keeps_cf = base == 0x10 || base == 0x12 || base == 0x18 || base == 0x1a;  /* ADC, SBB */
     if (byte)
         g->size = 1;
     if (g->rm < 8) {
@@ -291,26 +296,49 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
     switch (op) {
     case 0x00: case 0x08: case 0x20: case 0x28: case 0x30: case 0x38: case 0x84: case 0x88:
     case 0x02: case 0x0a: case 0x22: case 0x2a: case 0x32: case 0x3a: case 0x8a:
+    case 0x10: case 0x12: case 0x18: case 0x1a: case 0x11: case 0x13: case 0x19: case 0x1b:
         return decode_rm_op(c, pc, g, op);
     case 0x0f: {                /* MOVZX r32, r/m8 and r/m16; IMUL r32, r/m32 */
         uint8_t op2;
-        if (!fetch(c, pc + 1, &op2) || (op2 != 0xb6 && op2 != 0xb7 && op2 != 0xaf))
+        if (!fetch(c, pc + 1, &op2))
+            return false;
+        bool cmov = (op2 & 0xf0) == 0x40, setcc = (op2 & 0xf0) == 0x90;
+        if (!cmov && !setcc && op2 != 0xb6 && op2 != 0xb7 && op2 != 0xbe && op2 != 0xbf &&
+            op2 != 0xaf)
             return false;
         g->opc2 = op2;
         g->len = 2;
         if (!decode_modrm(c, pc, g))
             return false;
+        if (cmov) {             /* CMOVcc r32, r/m32: the memory form always reads */
+            g->reads_flags = true;
+            g->writes = (uint8_t)(1u << g->reg);
+            g->kind = g->rm < 8 ? K_ALU_RR : K_LOAD;
+            return true;
+        }
+        if (setcc) {            /* SETcc r/m8 (ModRM.reg ignored) */
+            g->reads_flags = true;
+            g->size = 1;
+            if (g->rm < 8) {
+                g->kind = K_ALU_RR;
+                g->writes = (uint8_t)(1u << g->rm);
+                return LOW8(g->rm);
+            }
+            g->kind = K_STORE;
+            g->digit = true;
+            return true;
+        }
         if (op2 == 0xaf) {
             g->imul = g->sets_flags = true;
             g->writes = (uint8_t)(1u << g->reg);
             g->kind = g->rm < 8 ? K_ALU_RR : K_LOAD;
             return true;
         }
-        g->size = op2 == 0xb6 ? 1 : 2;
+        g->size = op2 == 0xb6 || op2 == 0xbe ? 1 : 2;     /* MOVZX, MOVSX */
         g->writes = (uint8_t)(1u << g->reg);
         if (g->rm < 8) {
             g->kind = K_ALU_RR;
-            return op2 == 0xb7 || LOW8(g->rm);
+            return g->size == 2 || LOW8(g->rm);
         }
         g->kind = K_LOAD;
         return true;
@@ -363,11 +391,24 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
     case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: case 0x39: case 0x85: case 0x89:
     case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b: case 0x8b:
         return decode_rm_op(c, pc, g, op);
+    case 0x04: case 0x0c: case 0x24: case 0x2c: case 0x34: case 0x3c: case 0xa8:
+    case 0x14: case 0x1c:       /* op al, imm8: as 80 /op (F6 /0) on r8b */
+        if (!imm(c, pc, g, true))
+            return false;
+        g->kind = K_ALU_AI;
+        g->size = 1;
+        g->sets_flags = true;
+        g->keeps_cf = op == 0x14 || op == 0x1c;
+        if (op != 0x3c && op != 0xa8)
+            g->writes = 1u << HV_EAX;
+        return true;
     case 0x05: case 0x0d: case 0x25: case 0x2d: case 0x35: case 0x3d: case 0xa9:
+    case 0x15: case 0x1d:
         if (!imm(c, pc, g, false))
             return false;
         g->kind = K_ALU_AI;
         g->sets_flags = true;
+        g->keeps_cf = op == 0x15 || op == 0x1d;
         if (op != 0x3d && op != 0xa9)
             g->writes = 1u << HV_EAX;
         return true;
@@ -414,13 +455,57 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->writes = (uint8_t)(1u << g->reg);
         g->kind = g->rm < 8 ? K_IMUL_RI : K_LOAD;
         return true;
-    case 0xf7:
-        if (!decode_modrm(c, pc, g) || g->rm == 8 || g->sub != 0)
+    case 0xf7: case 0xf6:       /* TEST r, imm; NOT r; NEG r (32 and 8 bits) */
+        if (!decode_modrm(c, pc, g) || g->rm == 8 || g->sub > 3 || g->sub == 1)
             return false;
-        if (!imm(c, pc, g, false))
+        if (op == 0xf6) {
+            if (!LOW8(g->rm))
+                return false;
+            g->size = 1;
+        }
+        if (g->sub == 0 && !imm(c, pc, g, op == 0xf6))
             return false;
         g->kind = K_ALU_RI;
-        g->sets_flags = true;
+        g->sets_flags = g->sub != 2;                /* NOT sets none */
+        if (g->sub != 0)
+            g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    case 0x68: case 0x6a:       /* PUSH imm32, imm8: a store at ESP - 4, then ESP -= 4 */
+        if (!imm(c, pc, g, op == 0x6a))
+            return false;
+        g->kind = K_PUSH_I;
+        g->opcode = 0xc7;
+        g->digit = true;
+        g->immsize = 4;
+        g->m = (struct gmem){ HV_ESP, -1, 0, (uint32_t)-4 };
+        g->rm = 8;
+        g->writes = 1u << HV_ESP;
+        return true;
+    case 0x87:                  /* XCHG r/m32, r32 (memory: read-modify-write) */
+        if (!decode_modrm(c, pc, g))
+            return false;
+        g->writes = (uint8_t)(1u << g->reg | (g->rm < 8 ? 1u << g->rm : 0));
+        g->kind = g->rm < 8 ? K_ALU_RR : K_RMW;
+        return true;
+    case 0x99:                  /* CDQ: mov eax, r8d; cdq; mov r10d, edx */
+        g->kind = K_CDQ;
+        g->writes = 1u << HV_EDX;
+        return true;
+    case 0x98:                  /* CWDE: movsx r8d, r8w */
+        g->kind = K_ALU_RR;
+        g->opcode = 0x0f;
+        g->opc2 = 0xbf;
+        g->reg = g->rm = HV_EAX;
+        g->writes = 1u << HV_EAX;
+        return true;
+    case 0xd3:                  /* SHL, SHR, SAR of a register by CL */
+        if (!decode_modrm(c, pc, g) || g->rm == 8)
+            return false;
+        if (g->sub != 4 && g->sub != 5 && g->sub != 7)
+            return false;
+        g->kind = K_SHIFT_CL;
+        g->shift_cl = true;
+        g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0xc7:
         if (!decode_modrm(c, pc, g) || g->sub != 0)
@@ -464,6 +549,23 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->writes = (uint8_t)(1u << HV_ESP | (push ? 0 : 1u << g->reg));
         return true;
     }
+    if (op >= 0x91 && op <= 0x97) {     /* XCHG EAX, r32: as 87 with mod 3 */
+        g->kind = K_ALU_RR;
+        g->opcode = 0x87;
+        g->reg = HV_EAX;
+        g->rm = op & 7;
+        g->writes = (uint8_t)(1u << HV_EAX | 1u << g->rm);
+        return true;
+    }
+    if (op >= 0xb0 && op <= 0xb3) {     /* MOV AL ... BL, imm8 */
+        if (!imm(c, pc, g, true))
+            return false;
+        g->kind = K_MOV_RI;
+        g->size = 1;
+        g->rm = op & 7;
+        g->writes = (uint8_t)(1u << g->rm);
+        return true;
+    }
     if (op >= 0xb8 && op <= 0xbf) {
         if (!imm(c, pc, g, false))
             return false;
@@ -483,12 +585,12 @@ static bool is_logic(const struct ginsn *x)
     switch (x->opcode) {
     case 0x09: case 0x21: case 0x31: case 0x85: case 0x0b: case 0x23: case 0x33:
     case 0x08: case 0x20: case 0x30: case 0x84: case 0x0a: case 0x22: case 0x32:
-    case 0x0d: case 0x25: case 0x35: case 0xa9:
+    case 0x0d: case 0x25: case 0x35: case 0xa9: case 0x0c: case 0x24: case 0x34: case 0xa8:
         return true;
     case 0x80: case 0x81: case 0x83:
         return x->sub == 1 || x->sub == 4 || x->sub == 6;
-    case 0xf7:
-        return x->kind == K_ALU_RI;     /* TEST r32, imm32 */
+    case 0xf7: case 0xf6:
+        return x->kind == K_ALU_RI && x->sub == 0;     /* TEST r, imm */
     default:
         return false;
     }
@@ -583,7 +685,7 @@ static bool checks(const struct ginsn *x)
 static bool fixed_flags_seen(const struct ginsn *g, uint32_t k, uint32_t n)
 {
     for (uint32_t j = k + 1; j < n; j++) {
-        if (checks(&g[j]))
+        if (checks(&g[j]) || g[j].reads_flags)
             return true;
         if (g[j].sets_flags || g[j].keeps_cf)
             return false;
@@ -761,6 +863,15 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
         if (!decode(c, i->eip, &g[n]) || i->eip + g[n].len != i->next)
             break;
     }
+    /* A shift by CL whose AF and OF this CPU leaves other than the emu, and
+     * that something could see, ends the run: its fix-up would depend on
+     * the count. */
+    for (uint32_t k = 0; k < n; k++) {
+        if (g[k].shift_cl && !h->shift_as_emu[g[k].sub] && fixed_flags_seen(g, k, n)) {
+            n = k;
+            break;
+        }
+    }
     /* The block's own Jcc, JMP or CALL, right after them. */
     int branch = -2;            /* -2: none; -1: JMP or CALL; else the condition */
     uint32_t nemit = n;         /* instructions whose code the body holds */
@@ -844,12 +955,17 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 shift_flags(&e, x->sub, x->rm, false);
             break;
         }
-        case K_ALU_AI:                              /* as 81 /op (F7 /0) on r8d */
+        case K_ALU_AI: {            /* as 81 /op (F7 /0) on r8d, 80 /op (F6 /0) on r8b */
+            bool test = x->opcode == 0xa9 || x->opcode == 0xa8;
             b1(&e, 0x41);
-            b1(&e, x->opcode == 0xa9 ? 0xf7 : 0x81);
-            b1(&e, modrm(3, x->opcode == 0xa9 ? 0 : (unsigned)(x->opcode >> 3), 0));
-            b4(&e, x->imm);
+            b1(&e, x->size == 1 ? (test ? 0xf6 : 0x80) : (test ? 0xf7 : 0x81));
+            b1(&e, modrm(3, test ? 0 : (unsigned)(x->opcode >> 3), 0));
+            if (x->size == 1)
+                b1(&e, (uint8_t)x->imm);
+            else
+                b4(&e, x->imm);
             break;
+        }
         case K_INCDEC:
             b1(&e, 0x41);
             b1(&e, 0xff);
@@ -857,8 +973,22 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             break;
         case K_MOV_RI:
             b1(&e, 0x41);
-            b1(&e, (uint8_t)(0xb8 | x->rm));
-            b4(&e, x->imm);
+            if (x->size == 1) {
+                b1(&e, (uint8_t)(0xb0 | x->rm));
+                b1(&e, (uint8_t)x->imm);
+            } else {
+                b1(&e, (uint8_t)(0xb8 | x->rm));
+                b4(&e, x->imm);
+            }
+            break;
+        case K_CDQ:                 /* mov eax, r8d; cdq; mov r10d, edx */
+            b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
+            b1(&e, 0x99);
+            b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HV_EDX));
+            break;
+        case K_SHIFT_CL:            /* mov ecx, r9d; shl/shr/sar r, cl */
+            b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_ECX, HOST_RCX));
+            b1(&e, 0x41); b1(&e, 0xd3); b1(&e, modrm(3, x->sub, x->rm));
             break;
         case K_LEA:
             lea32(&e, GUEST_HOST(x->reg), &x->m);

@@ -688,3 +688,106 @@ def test_more_translated_forms_give_the_emus_registers_and_flags(tmp_path):
 """)
     ex = differ(image)
     assert ex.reason is None and ex.status is not None
+
+
+@needs_gcc
+def test_16_bit_operands_give_the_emus_registers_and_flags(tmp_path):
+    """With an operand-size prefix: loads, stores (immediate too), ALU ops
+    with registers, memory and immediates (16 and 8 bits), INC, DEC, NOT,
+    NEG, MOV r16, imm16 keep the upper halves and leave the emu's flags."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $0x1234fff0, 0x80000
+    xorl %ebx, %ebx
+    movl $7, %esi
+1:
+    movl $0xabcd8000, %eax
+    movl %esi, %ecx
+    imull $0x3333, %ecx, %ecx
+    addw %cx, %ax
+    movw 0x80000, %dx
+    subw %dx, %ax
+    adcw 0x80002, %cx
+    xorw $0x5a5a, %ax
+    cmpw $0x7fff, %cx
+    movw %ax, 0x80004
+    movw $0xfffe, 0x80006
+    addw $1, 0x80006
+    incw %dx
+    decw 0x80000
+    andw $-16, %cx
+    notw %dx
+    negw %cx
+    movw $0x8001, %di
+    testw $0x8000, %di
+    addl %eax, %ebx
+    addl %ecx, %ebx
+    addl %edx, %ebx
+    addl %edi, %ebx
+    addl 0x80004, %ebx
+""" + FLAGS_INTO_EBX + """
+    subl $1, %esi
+    jnz 1b
+    movl %ebx, %eax
+    shrl $16, %eax
+    xorl %eax, %ebx
+    xorb %bh, %bl
+""")
+    ex = differ(image)
+    assert ex.reason is None and ex.status is not None
+
+
+@needs_gcc
+@pytest.mark.parametrize("budget", [None, 700, 701, 1000])
+def test_indirect_calls_and_jumps_through_registers_and_memory(tmp_path, budget):
+    """CALL and JMP through a register or memory (a function pointer, a
+    jump table) go on at the target's host code as RET does, and count as
+    the emu's; a table entry outside RAM kills the guest as under the emu."""
+    image = asm_guest(tmp_path, """
+    movl $0x90000, %esp
+    movl $f1, 0x80000
+    movl $f2, 0x80004
+    movl $t0, 0x80010
+    movl $t1, 0x80014
+    movl $t2, 0x80018
+    xorl %ebx, %ebx
+    movl $60, %esi
+1:
+    movl %esi, %eax
+    andl $1, %eax
+    call *0x80000(,%eax,4)
+    movl $f1, %edx
+    call *%edx
+    movl %esi, %eax
+    xorl %edx, %edx
+    movl $3, %ecx
+    divl %ecx
+    jmp *0x80010(,%edx,4)
+t0:
+    addl $3, %ebx
+    jmp 2f
+t1:
+    movl $t2, %ecx
+    jmp *%ecx
+t2:
+    addl $5, %ebx
+2:
+    subl $1, %esi
+    jnz 1b
+    movl $0x7fffff00, 0x80004
+    movl $1, %eax
+    call *0x80000(,%eax,4)
+    jmp done
+f1:
+    addl $1, %ebx
+    ret
+f2:
+    addl $2, %ebx
+    ret
+done:
+""")
+    ex = differ(image, max_instructions=budget)
+    if budget:
+        assert (ex.reason, ex.instructions) == ("timeout", budget)
+    else:
+        assert ex.status is None and ex.reason, (ex.status, ex.reason)

@@ -30,6 +30,8 @@
 
 #include "switcher_bt.h"
 
+#ifdef HV_HAVE_BT               /* x86-64 hosts: the host code and the probe are theirs */
+
 #define HOST_RAX 0
 #define HOST_RCX 1
 #define HOST_RDX 2
@@ -39,7 +41,7 @@
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
 
-#define EXITS_MAX (2 * BLOCK_MAX_INSNS)     /* a store has two checks */
+#define EXITS_MAX (2 * BLOCK_MAX_INSNS + 2)     /* a store has two checks, an indirect CALL three */
 
 struct emit {
     uint8_t *buf;
@@ -128,6 +130,8 @@ enum kind {
     K_RMW,          /* op [m], reg or imm (ALU, INC, DEC): checked as a store */
     K_RET,          /* the block's RET: EIP from [esp] (the caller looks it up) */
     K_CDQ,          /* 99 */
+    K_JMPI,         /* the block's FF /2 or /4: EIP from a register or memory (and a
+                     * CALL's push of imm, the return address) */
     K_SHIFT_CL,     /* D3 /4 /5 /7 with mod 3: the count from guest ECX in CL */
 };
 
@@ -154,6 +158,7 @@ struct ginsn {
     bool sets_flags, keeps_cf;
     bool imul;                  /* IMUL: SF, ZF, PF, AF made the emu's after it */
     bool reads_flags;           /* SETcc, CMOVcc: any flag a fix-up corrects */
+    bool o16;                   /* 66: 16-bit operands (copied with the prefix) */
     bool shift_cl;              /* a shift by CL: a count of 0 changes no flag */
     uint8_t writes;             /* guest registers written (bit n) */
 };
@@ -234,6 +239,15 @@ static bool imm(const struct cpu *c, uint32_t pc, struct ginsn *g, bool byte)
         g->len++;
         return true;
     }
+    if (g->o16) {               /* an operand-size prefix: imm16 */
+        uint8_t lo, hi;
+        if (!fetch(c, pc + g->len, &lo) || !fetch(c, pc + g->len + 1, &hi))
+            return false;
+        g->imm = (uint32_t)lo | (uint32_t)hi << 8;
+        g->immsize = 2;
+        g->len += 2;
+        return true;
+    }
     if (!fetch32(c, pc + g->len, &g->imm))
         return false;
     g->immsize = 4;
@@ -283,10 +297,48 @@ static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint
     return true;
 }
 
+static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g);
+
+/* With an operand-size prefix, the forms whose 16-bit meaning is the 32-bit
+ * one on 16 bits (the host copy keeps the prefix): the ModRM ALU, TEST and
+ * MOV forms, ALU and MOV with an immediate, INC, DEC, NOT, NEG. */
+static bool o16_ok(const struct ginsn *g)
+{
+    switch (g->opcode) {
+    case 0x01: case 0x03: case 0x09: case 0x0b: case 0x11: case 0x13: case 0x19: case 0x1b:
+    case 0x21: case 0x23: case 0x29: case 0x2b: case 0x31: case 0x33: case 0x39: case 0x3b:
+    case 0x85: case 0x89: case 0x8b: case 0x81: case 0x83: case 0xc7: case 0xf7:
+    case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d:
+    case 0xa9:
+        return true;
+    case 0xff:
+        return g->kind == K_RMW;
+    default:
+        return (g->opcode >= 0x40 && g->opcode <= 0x4f) ||
+               (g->opcode >= 0xb8 && g->opcode <= 0xbf);
+    }
+}
+
 /* Is the instruction at pc in the subset?  Fills g. */
 static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
 {
     memset(g, 0, sizeof(*g));
+    uint8_t op;
+    if (!fetch(c, pc, &op))
+        return false;
+    if (op != 0x66)
+        return decode_op(c, pc, g);
+    g->o16 = true;
+    if (!decode_op(c, pc + 1, g) || !o16_ok(g))
+        return false;
+    g->len++;
+    if (g->size == 4)
+        g->size = 2;
+    return true;
+}
+
+static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
+{
     uint8_t op;
     if (!fetch(c, pc, &op))
         return false;
@@ -427,8 +479,18 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (g->sub != 7)
             g->writes = (uint8_t)(1u << g->rm);
         return true;
-    case 0xff:                  /* INC, DEC [m] (the register forms are 40 ... 4F) */
-        if (!decode_modrm(c, pc, g) || g->rm != 8 || g->sub > 1)
+    case 0xff:                  /* INC, DEC [m] (the register forms are 40 ... 4F);
+                                 * CALL, JMP r/m32 (indirect: the caller looks the target up) */
+        if (!decode_modrm(c, pc, g))
+            return false;
+        if (g->sub == 2 || g->sub == 4) {
+            g->kind = K_JMPI;
+            g->digit = true;
+            if (g->sub == 2)
+                g->writes = 1u << HV_ESP;
+            return true;
+        }
+        if (g->rm != 8 || g->sub > 1)
             return false;
         g->kind = K_RMW;
         g->digit = true;
@@ -547,6 +609,21 @@ static bool decode(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->m = (struct gmem){ HV_ESP, -1, 0, push ? (uint32_t)-4 : 0 };
         g->rm = 8;
         g->writes = (uint8_t)(1u << HV_ESP | (push ? 0 : 1u << g->reg));
+        return true;
+    }
+    if (op >= 0xa0 && op <= 0xa3) {     /* MOV AL/EAX, moffs and back: as 8A/8B/88/89 */
+        if (!fetch32(c, pc + 1, &g->m.disp))
+            return false;
+        g->len = 5;
+        g->m.base = g->m.index = -1;
+        g->rm = 8;
+        g->reg = HV_EAX;
+        g->opcode = (uint8_t)(op == 0xa0 ? 0x8a : op == 0xa1 ? 0x8b : op == 0xa2 ? 0x88 : 0x89);
+        if (op == 0xa0 || op == 0xa2)
+            g->size = 1;
+        g->kind = op <= 0xa1 ? K_LOAD : K_STORE;
+        if (op <= 0xa1)
+            g->writes = 1u << HV_EAX;
         return true;
     }
     if (op >= 0x91 && op <= 0x97) {     /* XCHG EAX, r32: as 87 with mod 3 */
@@ -674,7 +751,7 @@ static bool checks(const struct ginsn *x)
 {
     return x->kind == K_LOAD || x->kind == K_STORE || x->kind == K_STORE_I ||
            x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I ||
-           x->kind == K_RMW || x->kind == K_RET;
+           x->kind == K_RMW || x->kind == K_RET || (x->kind == K_JMPI && (x->rm == 8 || x->sub == 2));
 }
 
 /* After instruction k, can anything see the flags a fix-up would correct
@@ -708,6 +785,13 @@ static size_t page_check(struct emit *e, uint32_t which, unsigned src)
     b4(e, which);                                          /* movzx ecx, byte [rbx + rcx + which] */
     b1(e, 0xe3); b1(e, 5);                                 /* jrcxz +5 */
     return jump(e, -1);
+}
+
+/* The immediate of x as the guest's encoding has it: 0, 1, 2 or 4 bytes. */
+static void imm_out(struct emit *e, const struct ginsn *x)
+{
+    for (unsigned k = 0; k < x->immsize; k++)
+        b1(e, (uint8_t)(x->imm >> (8 * k)));
 }
 
 static void imm64(struct emit *e, uint64_t v)
@@ -892,7 +976,10 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             branch = j->op;
         }
     }
-    bool ret = n == b->ninsn && g[n - 1].kind == K_RET;    /* RET ends the block */
+    /* A RET, or an indirect CALL or JMP, ends the block: EIP comes from it. */
+    bool ret = n == b->ninsn && (g[n - 1].kind == K_RET || g[n - 1].kind == K_JMPI);
+    if (ret && g[n - 1].kind == K_JMPI)
+        g[n - 1].imm = b->insns[n - 1].next;    /* a CALL's return address */
     if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
 
@@ -923,6 +1010,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
         bool seen = fixed_flags_seen(g, k, nemit);
+        if (x->o16 && !checks(x))
+            b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
         switch (x->kind) {
         case K_ALU_RR:
             b1(&e, 0x45);                           /* REX.R REX.B: r8..r15 */
@@ -947,10 +1036,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             b1(&e, 0x41);
             b1(&e, x->opcode);
             b1(&e, modrm(3, x->sub, x->rm));
-            if (x->immsize == 1)
-                b1(&e, (uint8_t)x->imm);
-            else if (x->immsize == 4)
-                b4(&e, x->imm);
+            imm_out(&e, x);
             if (fix)
                 shift_flags(&e, x->sub, x->rm, false);
             break;
@@ -960,10 +1046,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             b1(&e, 0x41);
             b1(&e, x->size == 1 ? (test ? 0xf6 : 0x80) : (test ? 0xf7 : 0x81));
             b1(&e, modrm(3, test ? 0 : (unsigned)(x->opcode >> 3), 0));
-            if (x->size == 1)
-                b1(&e, (uint8_t)x->imm);
-            else
-                b4(&e, x->imm);
+            imm_out(&e, x);
             break;
         }
         case K_INCDEC:
@@ -978,7 +1061,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 b1(&e, (uint8_t)x->imm);
             } else {
                 b1(&e, (uint8_t)(0xb8 | x->rm));
-                b4(&e, x->imm);
+                imm_out(&e, x);
             }
             break;
         case K_CDQ:                 /* mov eax, r8d; cdq; mov r10d, edx */
@@ -993,6 +1076,34 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
         case K_LEA:
             lea32(&e, GUEST_HOST(x->reg), &x->m);
             break;
+        case K_JMPI: {
+            /* eax = the target (from a register, or a checked load); a CALL
+             * then checks and makes its push; then mov [rdi + eip], eax.
+             * Nothing the guest sees changes before the last check. */
+            if (x->rm < 8) {
+                b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, x->rm, HOST_RAX));   /* mov eax, r */
+            } else {
+                lea32(&e, HOST_RDX, &x->m);
+                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
+                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_LOAD, HOST_RCX), k };
+                b1(&e, 0x8b); b1(&e, modrm(0, HOST_RAX, 4));
+                b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));                   /* mov eax, [m] */
+            }
+            if (x->sub == 2) {
+                static const struct gmem below_esp = { HV_ESP, -1, 0, (uint32_t)-4 };
+                lea32(&e, HOST_RDX, &below_esp);
+                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
+                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_STORE, HOST_RCX), k };
+                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_STORE, HOST_RDX), k };
+                b1(&e, 0xc7); b1(&e, modrm(0, 0, 4));
+                b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI)); b4(&e, x->imm);   /* mov [m], next */
+                b1(&e, 0x45); b1(&e, 0x8d);                                     /* lea r12d, [r12 - 4] */
+                b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                b1(&e, 0x24); b1(&e, 0xfc);
+            }
+            rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, eip), false);
+            break;
+        }
         case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
         case K_RMW: case K_RET: {
             bool store = x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
@@ -1013,6 +1124,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             if (store && x->size > 1)
                 stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RDX), k };
             /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or imm) */
+            if (x->o16)
+                b1(&e, 0x66);
             if (!x->digit)
                 b1(&e, 0x44);                                   /* REX.R: r8..r15 */
             if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
@@ -1023,10 +1136,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 b1(&e, x->opc2);
             b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
             b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
-            if (x->immsize == 1)
-                b1(&e, (uint8_t)x->imm);
-            else if (x->immsize == 4)
-                b4(&e, x->imm);
+            imm_out(&e, x);
             if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
                 /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
                 b1(&e, 0x45); b1(&e, 0x8d);
@@ -1142,6 +1252,9 @@ static void probe(struct bt_host *h)
                 x = vals[i];
                 PROBE("andb %b3, %b0", x, y, fin, f);
                 h->logic_af_clear &= !(f & 0x10);
+                x = vals[i];
+                PROBE("xorw %w3, %w0", x, y, fin, f);
+                h->logic_af_clear &= !(f & 0x10);
             }
         }
         for (unsigned sub = 4; sub <= 7; sub++) {
@@ -1179,3 +1292,5 @@ void bt_probe_host(struct bt_host *h)
     pthread_once(&probed_once, probe_once);
     *h = probed;
 }
+
+#endif

@@ -613,9 +613,10 @@ FLAGS_INTO_EBX = """
 @needs_gcc
 def test_more_translated_forms_give_the_emus_registers_and_flags(tmp_path):
     """ADC/SBB of registers and memory, SETcc, CMOVcc, MOVSX, NOT, NEG,
-    TEST imm8, AL forms, PUSH imm, XCHG, CDQ, CWDE, MOV r8, imm8 and shifts
-    by CL (0, 1 and more, where SHL's OF differs on some CPUs) leave what
-    the emu leaves, flags included, in every round of a translated loop."""
+    TEST imm8, AL forms, PUSH imm, XCHG, CDQ, CWDE, MOV r8, imm8, shifts
+    by CL (0, 1 and more, where SHL's OF differs on some CPUs) and rotates
+    (whose OF for counts over 1 may differ) leave what the emu leaves, flags
+    included, in every round of a translated loop."""
     image = asm_guest(tmp_path, """
     movl $0x90000, %esp
     movl $0x7ffffff0, 0x80000
@@ -677,6 +678,13 @@ def test_more_translated_forms_give_the_emus_registers_and_flags(tmp_path):
 """ + FLAGS_INTO_EBX + """
     movl $0x12345678, %eax
     shll $3, %eax
+""" + FLAGS_INTO_EBX + """
+    movl $0x12345678, %eax
+    roll $3, %eax
+""" + FLAGS_INTO_EBX + """
+    rorl $7, %eax
+    adcl $0, %ebx
+    rorl $1, %eax
 """ + FLAGS_INTO_EBX + """
     xorl %eax, %ebx
     subl $1, %esi

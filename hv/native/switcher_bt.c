@@ -278,12 +278,13 @@ static void bt_destroy(void *sw)
     if (t->stats)
         fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu runs of host code, "
                 "%llu instructions in them, %llu in all; host: logic ops %s AF, "
-                "AF and OF as the emu's after SHL %s, SHR %s, SAR %s\n",
+                "AF and OF as the emu's after SHL %s, SHR %s, SAR %s, ROL %s, ROR %s\n",
                 (unsigned long long)t->translated, (unsigned long long)t->refused,
                 (unsigned long long)t->entries, (unsigned long long)t->native,
                 (unsigned long long)EMU_OPS.instructions(t->emu),
                 t->host.logic_af_clear ? "clear" : "keep", t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",
-                t->host.shift_as_emu[7] ? "yes" : "no");
+                t->host.shift_as_emu[7] ? "yes" : "no", t->host.shift_as_emu[0] ? "yes" : "no",
+                t->host.shift_as_emu[1] ? "yes" : "no");
     EMU_OPS.destroy(t->emu);
     free(t->tab);
     if (t->code)

@@ -78,8 +78,8 @@ void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s);
 struct bt_host {
     bool usable;            /* LAHF/SAHF in 64-bit mode and BMI2 (RORX): else no host code */
     bool logic_af_clear;    /* AND, OR, XOR, TEST clear AF, as the emu does */
-    bool shift_as_emu[8];   /* by /digit (4 SHL, 5 SHR, 7 SAR) by 1..31: AF and OF
-                             * as the emu's */
+    bool shift_as_emu[8];   /* by /digit (0 ROL, 1 ROR, 4 SHL, 5 SHR, 7 SAR) by
+                             * 1..31: AF and OF as the emu's */
 };
 
 void bt_probe_host(struct bt_host *h);

@@ -160,6 +160,7 @@ struct ginsn {
     bool reads_flags;           /* SETcc, CMOVcc: any flag a fix-up corrects */
     bool o16;                   /* 66: 16-bit operands (copied with the prefix) */
     bool shift_cl;              /* a shift by CL: a count of 0 changes no flag */
+    bool rotate;                /* ROL, ROR by a constant: CF and OF only */
     uint8_t writes;             /* guest registers written (bit n) */
 };
 
@@ -395,17 +396,21 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->kind = K_LOAD;
         return true;
     }
-    case 0xc1: case 0xd1:       /* SHL, SHR, SAR of a register by a constant */
+    case 0xc1: case 0xd1:       /* ROL, ROR, SHL, SHR, SAR of a register by a constant */
         if (!decode_modrm(c, pc, g) || g->rm == 8)
             return false;
-        if (g->sub != 4 && g->sub != 5 && g->sub != 7)
+        if (g->sub != 0 && g->sub != 1 && g->sub != 4 && g->sub != 5 && g->sub != 7)
             return false;
         if (op == 0xc1) {
             if (!imm(c, pc, g, true) || (g->imm & 31) == 0)
                 return false;   /* a count of 0 changes no flag: leave it to the emu */
         }
         g->kind = K_ALU_RI;
-        g->sets_flags = true;   /* AF and OF made the emu's afterwards (shift_flags) */
+        /* A shift writes all six (AF and OF made the emu's afterwards,
+         * shift_flags); a rotate only CF and OF, which must be the emu's
+         * already (the run stops before one that is not, and is seen). */
+        g->rotate = g->sub < 2;
+        g->sets_flags = !g->rotate;
         g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0x80:                  /* op r/m8, imm8 */
@@ -951,7 +956,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
      * that something could see, ends the run: its fix-up would depend on
      * the count. */
     for (uint32_t k = 0; k < n; k++) {
-        if (g[k].shift_cl && !h->shift_as_emu[g[k].sub] && fixed_flags_seen(g, k, n)) {
+        if ((g[k].shift_cl || g[k].rotate) && !h->shift_as_emu[g[k].sub] &&
+            fixed_flags_seen(g, k, n)) {
             n = k;
             break;
         }
@@ -1030,7 +1036,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 b4(&e, x->imm);
             break;
         case K_ALU_RI: {
-            bool fix = (x->opcode == 0xc1 || x->opcode == 0xd1) && !h->shift_as_emu[x->sub] && seen;
+            bool fix = (x->opcode == 0xc1 || x->opcode == 0xd1) && !x->rotate &&
+                       !h->shift_as_emu[x->sub] && seen;
             if (fix)
                 shift_flags(&e, x->sub, x->rm, true);
             b1(&e, 0x41);
@@ -1206,7 +1213,9 @@ static uint64_t probe_shift(unsigned sub, unsigned count, uint32_t v, uint64_t f
     uint32_t y = 0;
     (void)y;
 #define SH(n) case n: \
-        if (sub == 4) PROBE("shll $" #n ", %k0", v, y, fin, f); \
+        if (sub == 0) PROBE("roll $" #n ", %k0", v, y, fin, f); \
+        else if (sub == 1) PROBE("rorl $" #n ", %k0", v, y, fin, f); \
+        else if (sub == 4) PROBE("shll $" #n ", %k0", v, y, fin, f); \
         else if (sub == 5) PROBE("shrl $" #n ", %k0", v, y, fin, f); \
         else PROBE("sarl $" #n ", %k0", v, y, fin, f); \
         break;
@@ -1232,6 +1241,7 @@ static void probe(struct bt_host *h)
     h->usable = lahf && bmi2;
     h->logic_af_clear = true;
     memset(h->shift_as_emu, 0, sizeof(h->shift_as_emu));
+    h->shift_as_emu[0] = h->shift_as_emu[1] = true;
     h->shift_as_emu[4] = h->shift_as_emu[5] = h->shift_as_emu[7] = true;
     for (size_t i = 0; i < nv; i++) {
         for (size_t j = 0; j < nv; j++) {
@@ -1257,13 +1267,20 @@ static void probe(struct bt_host *h)
                 h->logic_af_clear &= !(f & 0x10);
             }
         }
-        for (unsigned sub = 4; sub <= 7; sub++) {
-            if (sub == 6)
+        for (unsigned sub = 0; sub <= 7; sub++) {
+            if (sub == 2 || sub == 3 || sub == 6)
                 continue;
             for (unsigned n = 1; n < 32; n++) {
                 for (uint64_t fin = 0x202; fin <= 0xad7; fin += 0x8d5) {
                     uint32_t v = vals[i];
                     uint64_t f = probe_shift(sub, n, v, fin);
+                    if (sub < 2) {      /* the emu's: ROL OF = MSB ^ CF (bit 0), ROR MSB ^ bit 30 */
+                        uint32_t r = sub == 0 ? v << n | v >> (32 - n) : v >> n | v << (32 - n);
+                        bool of = sub == 0 ? ((r >> 31) ^ r) & 1 : ((r >> 31) ^ (r >> 30)) & 1;
+                        if (!!(f & 0x800) != of || (f & 0x10) != (fin & 0x10))
+                            h->shift_as_emu[sub] = false;
+                        continue;
+                    }
                     /* the emu's: AF 0; OF = SHL: MSB(result) ^ CF, SHR:
                      * MSB(operand), SAR: 0 */
                     uint32_t r = sub == 4 ? v << n : sub == 5 ? v >> n

@@ -382,7 +382,9 @@ class Generator:
         for k in range(0, SCRATCH, 4):
             (word,) = struct.unpack_from("<I", scratch, k)
             self.lines.append(f"  movl ${word:#x}, scratch+{k}")
-        self.lines.append(f"  pushl ${flags | 2:#x}\n  popfl")
+        # The JMP starts a block: bt (docs/switchers.md) translates the run
+        # from there (the register loads, then the case) up to PUSHF.
+        self.lines.append(f"  pushl ${flags | 2:#x}\n  popfl\n  jmp 9f\n9:")
         for name, v in regs.items():
             self.lines.append(f"  movl ${v:#x}, %{name}")
         self.lines.append(f"  {asm}")

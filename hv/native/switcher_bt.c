@@ -12,17 +12,19 @@
  * Translation (on unless HV_BT_TRANSLATE=0) is tiered: a block the emu
  * decoded and cached first runs bt's counting handler; after BT_HOT runs
  * the instructions at its start that the translator knows become host code
- * (switcher_bt_x86.c) and the block's first handler becomes bt's entry,
- * which runs the host code, then either jumps as the block's Jcc or JMP
- * would (the host code decided it) or goes on with the emu's handlers from
- * the first instruction not translated.  The emu counted the whole block
- * when it entered it (it enters a block only when the whole block fits in
- * the budget), and host code that loops on its own block counts each
- * round the same way, so the count stays exact; a block the emu drops
- * (self-modifying code, a flush) takes its host code with it, since the
- * entry handler lives in the block.  The code buffer is never writable and
- * executable at once: it is made writable for a copy and executable again
- * (W^X).  What is translated: docs/switchers.md, "Status".
+ * (switcher_bt_x86.c) and the block's first handler becomes bt's entry.
+ * That enters the host code, which runs on from block to block while they
+ * have host code and the budget allows, and on leaving, goes on as the
+ * emu's handlers would: with the first instruction of the block it left
+ * that did not run, or the successor of its branch.  The emu counted the
+ * first block when it entered it (it enters a block only when the whole
+ * block fits in the budget), and host code counts every block it enters
+ * by the same rule, so the count stays exact; a block the emu drops
+ * (self-modifying code, a flush) is never entered again, since its entry
+ * handler lives in the block and chains check its EIP.  The code buffer is
+ * never writable and executable at once: it is made writable for a copy
+ * and executable again (W^X).  What is translated: docs/switchers.md,
+ * "Status".
  *
  * A snapshot of a bt machine is the emu's state; it is tagged with the
  * switcher that took it (host_snapshot.c), so it goes back into a bt machine.

@@ -2,26 +2,27 @@
  * switcher_bt_x86.c: bt's translator, 32-bit x86 guest code to x86-64 host
  * code (Intel SDM vol. 2 for both ends).
  *
- * The subset (32-bit operands, no prefixes): ADD OR AND SUB XOR CMP TEST
- * register/register, register/immediate and register/memory, MOV
- * register/register, register/immediate, load, store and store-immediate,
- * INC and DEC of a register, LEA, PUSH and POP of a register; and, when
- * everything before it is in the subset, the Jcc, JMP or CALL that ends the block (the host code decides it
- * and the caller jumps through the emu's successor slots).  Each is copied with its operands
- * renamed: guest register n lives in host register r8+n for the whole
- * translated run, so the host CPU computes the very EFLAGS the guest CPU
- * would.  Anything else ends the run; the emu goes on from there.
+ * A block's longest run of instructions in the subset (docs/switchers.md,
+ * "Status"), from its start, is copied with its operands renamed: guest
+ * register n lives in host register r8+n, so the host CPU computes the
+ * very EFLAGS the guest CPU would, and they stay the guest's from one
+ * instruction and one block to the next.  Where the SDM leaves a flag
+ * undefined and this CPU (probed once, bt_probe_host) does otherwise than
+ * the emu, a fix-up follows, unless nothing could see that flag.  If the
+ * run reaches the block's end, its Jcc, JMP, CALL, RET or indirect CALL or
+ * JMP goes on to the next block's host code (chain, ret_chain); anything
+ * else leaves, through the shared exit, for the emu.
  *
- * A memory operand's effective address is computed with a 32-bit LEA (so it
- * wraps at 4 GiB as the guest's does) into ECX, checked against the RAM
- * size and, for a store, against the emu's map of pages holding decoded
- * code; if a check fails the run stops before that instruction and the emu
- * makes the access (and the fault, or the code invalidation).  The checks'
- * CMPs would clobber the guest's flags: where the flags are the guest's,
- * they are kept in AX around them (LAHF, SETO; ADD AL, 0x7F, SAHF).
+ * A memory operand's effective address is a 32-bit LEA into EDX (it wraps
+ * at 4 GiB as the guest's does); a check that leaves EFLAGS alone (RORX,
+ * a byte of a page table, JRCXZ: page_check) sends an access outside RAM,
+ * or a store to a page holding decoded code, to the emu, which makes it
+ * (the fault, or the code's invalidation).  The budget left is in RBP, and
+ * a block entered from another counts itself against it first.
  *
- * Host register use: RDI = the emu's struct cpu; RSI = guest RAM; R8..R15 =
- * EAX..EDI; RAX, RCX, RDX scratch.  R12..R15 are callee-saved: pushed.
+ * Host register use: RDI = the emu's struct cpu; RSI = guest RAM; RBX =
+ * the tables (c->bt_tab); RBP = the budget left; R8..R15 = EAX..EDI; RAX,
+ * RCX, RDX scratch.  The shared entry saves RBX, RBP, R12..R15.
  */
 #include <cpuid.h>
 #include <pthread.h>

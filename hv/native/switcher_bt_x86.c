@@ -1247,25 +1247,20 @@ static void probe(struct bt_host *h)
     for (size_t i = 0; i < nv; i++) {
         for (size_t j = 0; j < nv; j++) {
             for (uint64_t fin = 0x202; fin <= 0xad7; fin += 0x8d5) {   /* arith flags 0, 1 */
-                uint64_t f;
-                uint32_t x = vals[i], y = vals[j];
-                PROBE("andl %3, %k0", x, y, fin, f);
-                h->logic_af_clear &= !(f & 0x10);
-                x = vals[i];
-                PROBE("orl %3, %k0", x, y, fin, f);
-                h->logic_af_clear &= !(f & 0x10);
-                x = vals[i];
-                PROBE("xorl %3, %k0", x, y, fin, f);
-                h->logic_af_clear &= !(f & 0x10);
-                x = vals[i];
-                PROBE("testl %3, %k0", x, y, fin, f);
-                h->logic_af_clear &= !(f & 0x10);
-                x = vals[i];
-                PROBE("andb %b3, %b0", x, y, fin, f);
-                h->logic_af_clear &= !(f & 0x10);
-                x = vals[i];
-                PROBE("xorw %w3, %w0", x, y, fin, f);
-                h->logic_af_clear &= !(f & 0x10);
+                uint32_t y = vals[j];
+#define LOGIC(insn) do {                                                    \
+        uint32_t x = vals[i];                                               \
+        uint64_t f;                                                         \
+        PROBE(insn, x, y, fin, f);                                          \
+        h->logic_af_clear &= !(f & 0x10);                                   \
+    } while (0)
+                LOGIC("andl %3, %k0");
+                LOGIC("orl %3, %k0");
+                LOGIC("xorl %3, %k0");
+                LOGIC("testl %3, %k0");
+                LOGIC("andb %b3, %b0");
+                LOGIC("xorw %w3, %w0");
+#undef LOGIC
             }
         }
         for (unsigned sub = 0; sub <= 7; sub++) {

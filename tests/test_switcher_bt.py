@@ -614,8 +614,9 @@ FLAGS_INTO_EBX = """
 def test_more_translated_forms_give_the_emus_registers_and_flags(tmp_path):
     """ADC/SBB of registers and memory, SETcc, CMOVcc, MOVSX, NOT, NEG,
     TEST imm8, AL forms, PUSH imm, XCHG, CDQ, CWDE, MOV r8, imm8, shifts
-    by CL (0, 1 and more, where SHL's OF differs on some CPUs) and rotates
-    (whose OF for counts over 1 may differ) leave what the emu leaves, flags
+    by CL (0, 1 and more, where SHL's OF differs on some CPUs), rotates
+    (whose OF for counts over 1 may differ) and one-operand MUL and IMUL
+    (SF, ZF, PF, AF undefined) leave what the emu leaves, flags
     included, in every round of a translated loop."""
     image = asm_guest(tmp_path, """
     movl $0x90000, %esp
@@ -679,6 +680,24 @@ def test_more_translated_forms_give_the_emus_registers_and_flags(tmp_path):
     movl $0x12345678, %eax
     shll $3, %eax
 """ + FLAGS_INTO_EBX + """
+    movl %esi, %eax
+    imull $0x9e3779b9, %eax, %eax
+    mull %esi
+    movl %edx, %edi
+""" + FLAGS_INTO_EBX + """
+    addl %edi, %ebx
+    movl $0x80000000, %eax
+    movl %esi, 0x80008
+    imull 0x80008
+    movl %edx, %edi
+""" + FLAGS_INTO_EBX + """
+    subl %edi, %ebx
+    movl %esi, %eax
+    subl $5, %eax
+    mull 0x80008
+    movl %eax, %edi
+""" + FLAGS_INTO_EBX + """
+    addl %edi, %ebx
     movl $0x12345678, %eax
     roll $3, %eax
 """ + FLAGS_INTO_EBX + """

@@ -131,6 +131,7 @@ enum kind {
     K_RMW,          /* op [m], reg or imm (ALU, INC, DEC): checked as a store */
     K_RET,          /* the block's RET: EIP from [esp] (the caller looks it up) */
     K_CDQ,          /* 99 */
+    K_MUL,          /* F7 /4, /5: through host EAX and EDX */
     K_JMPI,         /* the block's FF /2 or /4: EIP from a register or memory (and a
                      * CALL's push of imm, the return address) */
     K_SHIFT_CL,     /* D3 /4 /5 /7 with mod 3: the count from guest ECX in CL */
@@ -309,7 +310,9 @@ static bool o16_ok(const struct ginsn *g)
     switch (g->opcode) {
     case 0x01: case 0x03: case 0x09: case 0x0b: case 0x11: case 0x13: case 0x19: case 0x1b:
     case 0x21: case 0x23: case 0x29: case 0x2b: case 0x31: case 0x33: case 0x39: case 0x3b:
-    case 0x85: case 0x89: case 0x8b: case 0x81: case 0x83: case 0xc7: case 0xf7:
+    case 0xf7:
+        return g->kind != K_MUL;
+    case 0x85: case 0x89: case 0x8b: case 0x81: case 0x83: case 0xc7:
     case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d:
     case 0xa9:
         return true;
@@ -523,8 +526,18 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->writes = (uint8_t)(1u << g->reg);
         g->kind = g->rm < 8 ? K_IMUL_RI : K_LOAD;
         return true;
-    case 0xf7: case 0xf6:       /* TEST r, imm; NOT r; NEG r (32 and 8 bits) */
-        if (!decode_modrm(c, pc, g) || g->rm == 8 || g->sub > 3 || g->sub == 1)
+    case 0xf7: case 0xf6:       /* TEST r, imm; NOT r; NEG r (32 and 8 bits); MUL, IMUL r/m32 */
+        if (!decode_modrm(c, pc, g))
+            return false;
+        if (op == 0xf7 && (g->sub == 4 || g->sub == 5)) {
+            g->kind = K_MUL;        /* EDX:EAX = EAX * r/m32; flags as IMUL's */
+            g->imul = g->sets_flags = true;
+            g->reg = HV_EAX;        /* the register the flag fix-up tests */
+            g->digit = true;
+            g->writes = 1u << HV_EAX | 1u << HV_EDX;
+            return true;
+        }
+        if (g->rm == 8 || g->sub > 3 || g->sub == 1)
             return false;
         if (op == 0xf6) {
             if (!LOW8(g->rm))
@@ -757,7 +770,8 @@ static bool checks(const struct ginsn *x)
 {
     return x->kind == K_LOAD || x->kind == K_STORE || x->kind == K_STORE_I ||
            x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I ||
-           x->kind == K_RMW || x->kind == K_RET || (x->kind == K_JMPI && (x->rm == 8 || x->sub == 2));
+           x->kind == K_RMW || x->kind == K_RET || (x->kind == K_JMPI && (x->rm == 8 || x->sub == 2)) ||
+           (x->kind == K_MUL && x->rm == 8);
 }
 
 /* After instruction k, can anything see the flags a fix-up would correct
@@ -1083,6 +1097,23 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             break;
         case K_LEA:
             lea32(&e, GUEST_HOST(x->reg), &x->m);
+            break;
+        case K_MUL:
+            /* mov eax, r8d; mul/imul r or [rsi + rdx] (checked: the address
+             * is read before EDX is written); mov r8d, eax; mov r10d, edx */
+            if (x->rm == 8) {
+                lea32(&e, HOST_RDX, &x->m);
+                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
+                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_LOAD, HOST_RCX), k };
+            }
+            b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
+            if (x->rm == 8) {
+                b1(&e, 0xf7); b1(&e, modrm(0, x->sub, 4)); b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
+            } else {
+                b1(&e, 0x41); b1(&e, 0xf7); b1(&e, modrm(3, x->sub, x->rm));
+            }
+            b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RAX, HV_EAX));
+            b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HV_EDX));
             break;
         case K_JMPI: {
             /* eax = the target (from a register, or a checked load); a CALL

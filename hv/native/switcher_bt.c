@@ -284,7 +284,8 @@ static void bt_destroy(void *sw)
                 (unsigned long long)t->translated, (unsigned long long)t->refused,
                 (unsigned long long)t->entries, (unsigned long long)t->native,
                 (unsigned long long)EMU_OPS.instructions(t->emu),
-                t->host.logic_af_clear ? "clear" : "keep", t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",
+                t->host.logic_af_clear ? "clear" : "keep",
+                t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",
                 t->host.shift_as_emu[7] ? "yes" : "no", t->host.shift_as_emu[0] ? "yes" : "no",
                 t->host.shift_as_emu[1] ? "yes" : "no");
     EMU_OPS.destroy(t->emu);

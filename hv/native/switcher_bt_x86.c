@@ -149,7 +149,6 @@ struct ginsn {
     unsigned reg, rm, sub;  /* ModRM fields (sub: the /digit) */
     uint32_t imm;
     unsigned immsize;       /* bytes of immediate copied: 0, 1 or 4 */
-    bool imm8;              /* the immediate was a byte (sign-extended in imm) */
     bool digit;             /* memory form whose ModRM.reg is a /digit */
     unsigned size;          /* bytes of a memory access */
     struct gmem m;
@@ -163,7 +162,6 @@ struct ginsn {
     bool o16;                   /* 66: 16-bit operands (copied with the prefix) */
     bool shift_cl;              /* a shift by CL: a count of 0 changes no flag */
     bool rotate;                /* ROL, ROR by a constant: CF and OF only */
-    uint8_t writes;             /* guest registers written (bit n) */
 };
 
 static bool fetch(const struct cpu *c, uint32_t a, uint8_t *v)
@@ -237,7 +235,6 @@ static bool imm(const struct cpu *c, uint32_t pc, struct ginsn *g, bool byte)
         if (!fetch(c, pc + g->len, &v))
             return false;
         g->imm = (uint32_t)(int32_t)(int8_t)v;
-        g->imm8 = true;
         g->immsize = 1;
         g->len++;
         return true;
@@ -273,7 +270,6 @@ static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint
     if (!decode_modrm(c, pc, g) || (byte && !LOW8(g->reg)))
         return false;
     bool to_reg = (op & 2) != 0;
-    bool writes = base != 0x38 && base != 0x84 && base != 0x3a;
     g->sets_flags = base != 0x88 && base != 0x8a;
     g->keeps_cf = base == 0x10 || base == 0x12 || base == 0x18 || base == 0x1a;  /* ADC, SBB */
     if (byte)
@@ -282,8 +278,6 @@ static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint
         if (byte && !LOW8(g->rm))
             return false;
         g->kind = K_ALU_RR;
-        if (writes)
-            g->writes = (uint8_t)(1u << (to_reg ? g->reg : g->rm));
         return true;
     }
     if (base == 0x88) {
@@ -292,8 +286,6 @@ static bool decode_rm_op(const struct cpu *c, uint32_t pc, struct ginsn *g, uint
     }
     if (to_reg || base == 0x38 || base == 0x84) {   /* memory only read */
         g->kind = K_LOAD;
-        if (writes)
-            g->writes = (uint8_t)(1u << g->reg);
         return true;
     }
     g->kind = K_RMW;                    /* op [m], reg */
@@ -369,7 +361,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return false;
         if (cmov) {             /* CMOVcc r32, r/m32: the memory form always reads */
             g->reads_flags = true;
-            g->writes = (uint8_t)(1u << g->reg);
             g->kind = g->rm < 8 ? K_ALU_RR : K_LOAD;
             return true;
         }
@@ -378,7 +369,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             g->size = 1;
             if (g->rm < 8) {
                 g->kind = K_ALU_RR;
-                g->writes = (uint8_t)(1u << g->rm);
                 return LOW8(g->rm);
             }
             g->kind = K_STORE;
@@ -387,12 +377,10 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         }
         if (op2 == 0xaf) {
             g->imul = g->sets_flags = true;
-            g->writes = (uint8_t)(1u << g->reg);
             g->kind = g->rm < 8 ? K_ALU_RR : K_LOAD;
             return true;
         }
         g->size = op2 == 0xb6 || op2 == 0xbe ? 1 : 2;     /* MOVZX, MOVSX */
-        g->writes = (uint8_t)(1u << g->reg);
         if (g->rm < 8) {
             g->kind = K_ALU_RR;
             return g->size == 2 || LOW8(g->rm);
@@ -415,7 +403,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
          * already (the run stops before one that is not, and is seen). */
         g->rotate = g->sub < 2;
         g->sets_flags = !g->rotate;
-        g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0x80:                  /* op r/m8, imm8 */
         if (!decode_modrm(c, pc, g) || !imm(c, pc, g, true))
@@ -432,8 +419,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (!LOW8(g->rm))
             return false;
         g->kind = K_ALU_RI;
-        if (g->sub != 7)
-            g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0xc6:                  /* MOV r/m8, imm8 */
         if (!decode_modrm(c, pc, g) || g->sub != 0 || !imm(c, pc, g, true))
@@ -447,7 +432,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (!LOW8(g->rm))
             return false;
         g->kind = K_ALU_RI;
-        g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0x01: case 0x09: case 0x21: case 0x29: case 0x31: case 0x39: case 0x85: case 0x89:
     case 0x03: case 0x0b: case 0x23: case 0x2b: case 0x33: case 0x3b: case 0x8b:
@@ -460,8 +444,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->size = 1;
         g->sets_flags = true;
         g->keeps_cf = op == 0x14 || op == 0x1c;
-        if (op != 0x3c && op != 0xa8)
-            g->writes = 1u << HV_EAX;
         return true;
     case 0x05: case 0x0d: case 0x25: case 0x2d: case 0x35: case 0x3d: case 0xa9:
     case 0x15: case 0x1d:
@@ -470,8 +452,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->kind = K_ALU_AI;
         g->sets_flags = true;
         g->keeps_cf = op == 0x15 || op == 0x1d;
-        if (op != 0x3d && op != 0xa9)
-            g->writes = 1u << HV_EAX;
         return true;
     case 0x81: case 0x83:
         if (!decode_modrm(c, pc, g) || !imm(c, pc, g, op == 0x83))
@@ -485,8 +465,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return true;
         }
         g->kind = K_ALU_RI;
-        if (g->sub != 7)
-            g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0xff:                  /* INC, DEC [m] (the register forms are 40 ... 4F);
                                  * CALL, JMP r/m32 (indirect: the caller looks the target up) */
@@ -495,8 +473,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (g->sub == 2 || g->sub == 4) {
             g->kind = K_JMPI;
             g->digit = true;
-            if (g->sub == 2)
-                g->writes = 1u << HV_ESP;
             return true;
         }
         if (g->rm != 8 || g->sub > 1)
@@ -517,13 +493,11 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->m = (struct gmem){ HV_ESP, -1, 0, 0 };
         g->rm = 8;
         g->digit = true;            /* the load goes to EAX (sub 0), not a guest register */
-        g->writes = 1u << HV_ESP;
         return true;
     case 0x69: case 0x6b:       /* IMUL r32, r/m32, imm32 or imm8 */
         if (!decode_modrm(c, pc, g) || !imm(c, pc, g, op == 0x6b))
             return false;
         g->imul = g->sets_flags = true;
-        g->writes = (uint8_t)(1u << g->reg);
         g->kind = g->rm < 8 ? K_IMUL_RI : K_LOAD;
         return true;
     case 0xf7: case 0xf6:       /* TEST r, imm; NOT r; NEG r (32 and 8 bits); MUL, IMUL r/m32 */
@@ -534,7 +508,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             g->imul = g->sets_flags = true;
             g->reg = HV_EAX;        /* the register the flag fix-up tests */
             g->digit = true;
-            g->writes = 1u << HV_EAX | 1u << HV_EDX;
             return true;
         }
         if (g->rm == 8 || g->sub > 3 || g->sub == 1)
@@ -548,8 +521,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return false;
         g->kind = K_ALU_RI;
         g->sets_flags = g->sub != 2;                /* NOT sets none */
-        if (g->sub != 0)
-            g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0x68: case 0x6a:       /* PUSH imm32, imm8: a store at ESP - 4, then ESP -= 4 */
         if (!imm(c, pc, g, op == 0x6a))
@@ -560,24 +531,20 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->immsize = 4;
         g->m = (struct gmem){ HV_ESP, -1, 0, (uint32_t)-4 };
         g->rm = 8;
-        g->writes = 1u << HV_ESP;
         return true;
     case 0x87:                  /* XCHG r/m32, r32 (memory: read-modify-write) */
         if (!decode_modrm(c, pc, g))
             return false;
-        g->writes = (uint8_t)(1u << g->reg | (g->rm < 8 ? 1u << g->rm : 0));
         g->kind = g->rm < 8 ? K_ALU_RR : K_RMW;
         return true;
     case 0x99:                  /* CDQ: mov eax, r8d; cdq; mov r10d, edx */
         g->kind = K_CDQ;
-        g->writes = 1u << HV_EDX;
         return true;
     case 0x98:                  /* CWDE: movsx r8d, r8w */
         g->kind = K_ALU_RR;
         g->opcode = 0x0f;
         g->opc2 = 0xbf;
         g->reg = g->rm = HV_EAX;
-        g->writes = 1u << HV_EAX;
         return true;
     case 0xd3:                  /* SHL, SHR, SAR of a register by CL */
         if (!decode_modrm(c, pc, g) || g->rm == 8)
@@ -586,7 +553,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return false;
         g->kind = K_SHIFT_CL;
         g->shift_cl = true;
-        g->writes = (uint8_t)(1u << g->rm);
         return true;
     case 0xc7:
         if (!decode_modrm(c, pc, g) || g->sub != 0)
@@ -598,14 +564,12 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             g->digit = true;
         } else {
             g->kind = K_ALU_RI;
-            g->writes = (uint8_t)(1u << g->rm);
         }
         return true;
     case 0x8d:
         if (!decode_modrm(c, pc, g) || g->rm != 8)
             return false;
         g->kind = K_LEA;
-        g->writes = (uint8_t)(1u << g->reg);
         return true;
     default:
         break;
@@ -615,7 +579,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->rm = op & 7;
         g->sub = (op >> 3) & 1;     /* FF /0 INC, FF /1 DEC */
         g->keeps_cf = true;
-        g->writes = (uint8_t)(1u << g->rm);
         return true;
     }
     if (op >= 0x50 && op <= 0x5f && op != 0x5c) {
@@ -627,7 +590,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->reg = op & 7;
         g->m = (struct gmem){ HV_ESP, -1, 0, push ? (uint32_t)-4 : 0 };
         g->rm = 8;
-        g->writes = (uint8_t)(1u << HV_ESP | (push ? 0 : 1u << g->reg));
         return true;
     }
     if (op >= 0xa0 && op <= 0xa3) {     /* MOV AL/EAX, moffs and back: as 8A/8B/88/89 */
@@ -641,8 +603,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         if (op == 0xa0 || op == 0xa2)
             g->size = 1;
         g->kind = op <= 0xa1 ? K_LOAD : K_STORE;
-        if (op <= 0xa1)
-            g->writes = 1u << HV_EAX;
         return true;
     }
     if (op >= 0x91 && op <= 0x97) {     /* XCHG EAX, r32: as 87 with mod 3 */
@@ -650,7 +610,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->opcode = 0x87;
         g->reg = HV_EAX;
         g->rm = op & 7;
-        g->writes = (uint8_t)(1u << HV_EAX | 1u << g->rm);
         return true;
     }
     if (op >= 0xb0 && op <= 0xb3) {     /* MOV AL ... BL, imm8 */
@@ -659,7 +618,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
         g->kind = K_MOV_RI;
         g->size = 1;
         g->rm = op & 7;
-        g->writes = (uint8_t)(1u << g->rm);
         return true;
     }
     if (op >= 0xb8 && op <= 0xbf) {
@@ -667,7 +625,6 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return false;
         g->kind = K_MOV_RI;
         g->rm = op & 7;
-        g->writes = (uint8_t)(1u << g->rm);
         return true;
     }
     return false;
@@ -844,6 +801,25 @@ static void bind8(struct emit *e, size_t rel_at, size_t target)
         e->buf[rel_at] = (uint8_t)(int8_t)d;
 }
 
+/* The end of chain and ret_chain, with the JRCXZs to `miss` (no block)
+ * and `hit` (the block in host register blk starts at the target) just
+ * emitted: miss: mov edx, code; jmp bexit; hit: mov rcx, [blk + bt_chain];
+ * jrcxz miss; jmp rcx. */
+static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code,
+                     size_t bexit)
+{
+    size_t to_hit = short_jump(e, 0xe3);
+    size_t miss = e->len;
+    bind8(e, to_miss, miss);
+    b1(e, 0xba); b4(e, code);
+    bind(e, jump(e, -1), bexit);
+    bind8(e, to_hit, e->len);
+    b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, blk));
+    b4(e, (uint32_t)offsetof(struct block, bt_chain));
+    bind8(e, short_jump(e, 0xe3), miss);
+    b1(e, 0xff); b1(e, 0xe1);
+}
+
 /* Go on at the block the emu links from slot `link` when it starts at
  * `target` and has host code (its chain entry counts it against RBP, the
  * budget); else leave with `code` through the block's exit at `bexit`:
@@ -871,16 +847,7 @@ static void chain(struct emit *e, const struct block *b, struct block *const *li
     size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
-    size_t to_hit = short_jump(e, 0xe3);
-    size_t miss = e->len;
-    bind8(e, to_miss, miss);
-    b1(e, 0xba); b4(e, code);
-    bind(e, jump(e, -1), bexit);
-    bind8(e, to_hit, e->len);
-    b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX));
-    b4(e, (uint32_t)offsetof(struct block, bt_chain));
-    bind8(e, short_jump(e, 0xe3), miss);
-    b1(e, 0xff); b1(e, 0xe1);
+    chain_to(e, HOST_RAX, to_miss, code, bexit);
 }
 
 /* After a RET's code, with its target in EAX (and in c->eip): go on at the
@@ -903,16 +870,7 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                      /* not eax */
     b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, 4)); b1(e, (uint8_t)(HOST_RAX << 3 | HOST_RCX)); b1(e, 1);
-    size_t to_hit = short_jump(e, 0xe3);
-    size_t miss = e->len;
-    bind8(e, to_miss, miss);
-    b1(e, 0xba); b4(e, code);
-    bind(e, jump(e, -1), bexit);
-    bind8(e, to_hit, e->len);
-    b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX));
-    b4(e, (uint32_t)offsetof(struct block, bt_chain));
-    bind8(e, short_jump(e, 0xe3), miss);
-    b1(e, 0xff); b1(e, 0xe1);
+    chain_to(e, HOST_RDX, to_miss, code, bexit);
 }
 
 void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
@@ -991,7 +949,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             g[n] = (struct ginsn){ .kind = K_PUSH_I, .opcode = 0xc7, .digit = true,
                                    .imm = j->next, .immsize = 4, .size = 4,
                                    .m = { HV_ESP, -1, 0, (uint32_t)-4 },
-                                   .rm = 8, .writes = 1u << HV_ESP };
+                                   .rm = 8 };
             nemit = n + 1;
         } else if (j->fn == op_jcc) {
             branch = j->op;

@@ -256,6 +256,38 @@ patch:
 
 
 @needs_gcc
+def test_a_store_from_a_code_pages_last_bytes_into_the_next_page(tmp_path):
+    """bt checks a store by the page of its last byte.  Here a dword store
+    starts in the last 3 bytes of a page, which end a block (f's immediate
+    and RET), and ends in the next page, which holds no code: it must still
+    leave for the emu, which drops f, and later calls run the new immediate."""
+    image = asm_guest(tmp_path, """
+    movl $100, %ecx
+    xorl %ebx, %ebx
+1:
+    call f
+    addl %eax, %ebx
+    movl $0x00c30700, %edx          # f's immediate's top bytes 0, 7; its RET; data
+    movl %edx, f_end - 3
+    subl $1, %ecx
+    jnz 1b
+    shrl $24, %ebx
+    jmp 9f
+    .balign 4096
+    .skip 4096 - 6
+f:
+    movl $0x01000000, %eax
+    ret
+f_end:
+    .long 0
+    .balign 4096
+9:
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == ((1 + 7 * 99) & 0xFF, None)
+
+
+@needs_gcc
 def test_inc_keeps_the_carry_of_the_block_before(tmp_path):
     """INC first in a translated block: CF comes from before the block."""
     image = asm_guest(tmp_path, """

@@ -149,6 +149,20 @@ static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
     return t->code + at;
 }
 
+/* Stores go to the emu on the pages of b's code (the emu's codemap marks
+ * them too).  Host code checks a store by the page of its last byte only
+ * (switcher_bt_x86.c), so a store that starts in the last 3 bytes of a page
+ * and ends in the next must find that next page marked when those bytes
+ * hold code of b. */
+static void mark_code(struct bt *t, const struct block *b)
+{
+    for (uint32_t k = 0; k < b->npages; k++)
+        t->tab[BT_TAB_STORE + b->ppage[k]] = 1;
+    if (b->npages && b->ninsn &&
+        ((b->insns[b->ninsn].eip - 1) & (HV_PAGE_SIZE - 1)) >= HV_PAGE_SIZE - 3)
+        t->tab[BT_TAB_STORE + b->ppage[b->npages - 1] + 1] = 1;
+}
+
 /* The tables of switcher_bt.h, made when the first block gets hot: a
  * machine that translates nothing never pays for their 2.5 MiB. */
 static bool bt_make_tables(struct bt *t, struct cpu *c)
@@ -159,9 +173,12 @@ static bool bt_make_tables(struct bt *t, struct cpu *c)
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
     memset(tab + BT_TAB_LOAD + ram_pages, 1, BT_PAGES - ram_pages);
     memset(tab + BT_TAB_STORE + ram_pages, 1, BT_PAGES - ram_pages);
-    for (uint32_t p = 0; p < ram_pages; p++)
-        tab[BT_TAB_STORE + p] = c->codemap[p] != 0;
     t->tab = c->bt_tab = tab;
+    for (uint32_t p = 0; p < ram_pages; p++) {
+        tab[BT_TAB_STORE + p] |= c->codemap[p] != 0;
+        for (struct block *b = c->page_blocks[p]; b; b = b->page_next[p == b->ppage[0] ? 0 : 1])
+            mark_code(t, b);
+    }
     return true;
 }
 
@@ -197,7 +214,7 @@ static OP(op_bt_count)
     }
     t->translated++;
     b->bt_code = (uint8_t *)code + out.go;
-    b->bt_chain = code;
+    b->bt_chain = (uint8_t *)code + out.chain;
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
 }
@@ -205,9 +222,8 @@ static OP(op_bt_count)
 static void bt_decoded(struct cpu *c, struct block *b)
 {
     struct bt *t = c->bt;
-    if (t->tab)                 /* its pages: the emu's codemap marked them */
-        for (uint32_t k = 0; k < b->npages; k++)
-            t->tab[BT_TAB_STORE + b->ppage[k]] = 1;
+    if (t->tab)
+        mark_code(t, b);
     b->bt_fn = b->insns[0].fn;
     b->bt_heat = 0;
     b->bt_code = NULL;

@@ -47,7 +47,8 @@ typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
  *   BT_TAB_LOAD: 1 unless the page is wholly in RAM;
  *   BT_TAB_STORE: 1 also where decoded code may live (a page the emu
  *     marked in its codemap since the last flush: stores there are the
- *     emu's, which drops that code);
+ *     emu's, which drops that code), and on the page after one whose last
+ *     3 bytes hold code (a store is checked by its last byte's page);
  *   BT_TAB_RET: the blocks RETs went to, by the low 16 bits of EIP (an
  *     entry is used only while the block's EIP is the target). */
 #define BT_PAGES ((1u << 20) + 1)
@@ -60,6 +61,7 @@ typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
 /* What the translator made of a block. */
 struct bt_out {
     uint32_t ninsn;         /* instructions translated (0: none), the branch included */
+    size_t chain;           /* the entry from other blocks' host code */
     size_t go;              /* the entry from C, past the chain entry's budget check */
     size_t len;             /* bytes of host code in buf */
 };

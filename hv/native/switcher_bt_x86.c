@@ -42,12 +42,13 @@
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
 
-#define EXITS_MAX (2 * BLOCK_MAX_INSNS + 2)     /* a store has two checks, an indirect CALL three */
+#define EXITS_MAX (BLOCK_MAX_INSNS + 2)     /* a check an instruction, an indirect CALL two */
 
 struct emit {
     uint8_t *buf;
     size_t len, cap;
     bool overflow;
+    size_t entry;           /* the block's chain entry */
 };
 
 static void b1(struct emit *e, uint8_t v)
@@ -838,7 +839,7 @@ static void chain(struct emit *e, const struct block *b, struct block *const *li
         /* A loop on the block itself: it is alive while its code runs (a
          * store to its page leaves first), and the emu's lookup finds it:
          * straight to its chain entry, at the start of its code. */
-        bind(e, jump(e, -1), 0);
+        bind(e, jump(e, -1), e->entry);
         return;
     }
     b1(e, 0x48); b1(e, 0xb8); imm64(e, (uint64_t)(uintptr_t)link);
@@ -875,7 +876,7 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
 
 void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
 {
-    struct emit e = { buf, 0, cap, false };
+    struct emit e = { buf, 0, cap, false, 0 };
     memset(s, 0, sizeof(*s));
     /* enter(c = RDI, go = RSI) */
     b1(&e, 0x53); b1(&e, 0x55);                     /* push rbx; push rbp */
@@ -888,6 +889,7 @@ void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
     rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);
     rdi_mem(&e, 0x8b, HOST_RBX, (uint32_t)offsetof(struct cpu, bt_tab), true);
     rdi_mem(&e, 0x8b, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_left), true);
+    b1(&e, 0x48); b1(&e, 0xf7); b1(&e, modrm(3, 2, HOST_RBP));     /* not rbp */
     /* the guest's arithmetic flags (eager), IF and bit 1: push rcx; popfq */
     rdi_mem(&e, 0x8b, HOST_RCX, (uint32_t)offsetof(struct cpu, eflags), false);
     b1(&e, 0x81); b1(&e, modrm(3, 4, HOST_RCX)); b4(&e, ARITH_FLAGS);
@@ -901,6 +903,7 @@ void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
     rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, bt_exit_block), true);
     for (unsigned k = 0; k < 8; k++)
         rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+    b1(&e, 0x48); b1(&e, 0xf7); b1(&e, modrm(3, 2, HOST_RBP));     /* not rbp */
     rdi_mem(&e, 0x89, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_left), true);
     for (unsigned r = 15; r >= 12; r--) {
         b1(&e, 0x41); b1(&e, (uint8_t)(0x58 | (r & 7)));    /* pop r15 ... r12 */
@@ -962,30 +965,31 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
 
-    struct emit e = { buf, 0, cap, false };
+    struct emit e = { buf, 0, cap, false, 0 };
     struct exit_stub stubs[EXITS_MAX];
     uint32_t nstubs = 0;
-    /* chain entry: leave unless the budget (RBP) has room for the block:
-     * lea rcx, [rbp - ninsn]; rorx rcx, rcx, 32; mov ecx, ecx (0 unless
-     * negative: RBP < 2^31); jrcxz go; mov edx, BUDGET; mov rax, b; jmp exit */
-    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, HOST_RBP)); b4(&e, 0u - b->ninsn);
-    b1(&e, 0xc4); b1(&e, 0xe3); b1(&e, 0xfb); b1(&e, 0xf0); b1(&e, modrm(3, HOST_RCX, HOST_RCX));
-    b1(&e, 32);
-    b1(&e, 0x89); b1(&e, 0xc9);
-    size_t to_go = short_jump(&e, 0xe3);
-    b1(&e, 0xba); b4(&e, BT_BUDGET);
-    b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)b);
-    jump_abs(&e, at, exit);
-    bind8(&e, to_go, e.len);
-    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, 0u - b->ninsn);
-    out->go = e.len;            /* entered from the emu, which counted the block */
-    /* The block's exit, which stubs jump to with EDX set: mov rax, b; jmp exit.
-     * Ahead of the body, jumped over. */
-    size_t over = jump(&e, -1);
+    /* Ahead of the chain entry, reached by backward jumps: the block's
+     * exit, which stubs jump to with EDX set (mov rax, b; jmp exit), and the
+     * budget's stub (lea rbp, [rbp - ninsn]; mov edx, BUDGET; jmp bexit). */
     size_t bexit = e.len;
     b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)b);
     jump_abs(&e, at, exit);
-    bind(&e, over, e.len);
+    size_t budget = e.len;
+    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, 0u - b->ninsn);
+    b1(&e, 0xba); b4(&e, BT_BUDGET);
+    bind8(&e, short_jump(&e, 0xeb), bexit);
+    /* The chain entry counts the block: RBP is the NOT of the budget left,
+     * negative while there is some, so lea rbp, [rbp + ninsn] leaves it
+     * negative iff the block fits (its high half all ones): rorx rcx, rbp,
+     * 32; jecxz budget.  Nothing there touches EFLAGS or jumps when it fits. */
+    e.entry = e.len;
+    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, b->ninsn);
+    b1(&e, 0xc4); b1(&e, 0xe3); b1(&e, 0xfb); b1(&e, 0xf0); b1(&e, modrm(3, HOST_RCX, HOST_RBP));
+    b1(&e, 32);
+    b1(&e, 0x67);                                   /* jecxz: ECX, the high half */
+    bind8(&e, short_jump(&e, 0xe3), budget);
+    out->chain = e.entry;
+    out->go = e.len;            /* entered from the emu, which counted the block */
     for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
         bool seen = fixed_flags_seen(g, k, nemit);
@@ -1091,7 +1095,6 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 lea32(&e, HOST_RDX, &below_esp);
                 b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
                 stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_STORE, HOST_RCX), k };
-                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_STORE, HOST_RDX), k };
                 b1(&e, 0xc7); b1(&e, modrm(0, 0, 4));
                 b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI)); b4(&e, x->imm);   /* mov [m], next */
                 b1(&e, 0x45); b1(&e, 0x8d);                                     /* lea r12d, [r12 - 4] */
@@ -1114,12 +1117,11 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 b1(&e, (uint8_t)(x->size - 1));                 /* lea rcx, [rdx + size-1] */
                 last = HOST_RCX;
             }
-            /* A store: neither page it touches may hold decoded code
-             * either (the last byte's, then the first's). */
+            /* A store: nor may it touch decoded code, which BT_TAB_STORE
+             * marks on the last byte's page too when a store from the page
+             * before could reach it (switcher_bt.c, mark_code). */
             uint32_t which = store ? BT_TAB_STORE : BT_TAB_LOAD;
             stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, last), k };
-            if (store && x->size > 1)
-                stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RDX), k };
             /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or imm) */
             if (x->o16)
                 b1(&e, 0x66);

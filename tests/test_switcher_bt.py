@@ -288,6 +288,38 @@ f_end:
 
 
 @needs_gcc
+def test_a_direct_jump_to_a_dropped_block_is_undone(tmp_path):
+    """A's JMP to B becomes a direct jump to B's host code once both are
+    translated.  A store from another page rewrites B's immediate: the emu
+    drops B alone, and A's jump must no longer reach B's old code."""
+    image = asm_guest(tmp_path, """
+    movl $100, %ecx
+    xorl %ebx, %ebx
+1:
+    addl $0, %edx
+    jmp b_blk
+back:
+    cmpl $50, %ecx
+    jne 3f
+    movl $7, patch + 1
+3:
+    subl $1, %ecx
+    jnz 1b
+    jmp 9f
+    .balign 4096
+b_blk:
+patch:
+    movl $1, %eax
+    addl %eax, %ebx
+    jmp back
+    .balign 4096
+9:
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == ((51 + 7 * 49) & 0xFF, None)
+
+
+@needs_gcc
 def test_inc_keeps_the_carry_of_the_block_before(tmp_path):
     """INC first in a translated block: CF comes from before the block."""
     image = asm_guest(tmp_path, """
@@ -330,8 +362,9 @@ def test_memory_outside_ram_and_wrapping_addresses(tmp_path):
 
 @needs_gcc
 def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
-    """With the default threshold, fib's hot blocks are translated and most
-    of its instructions run as host code."""
+    """With the default threshold, fib's hot blocks are translated, their
+    branches become direct jumps, and most of its instructions run as host
+    code."""
     if os.environ.get("HV_BT_TRANSLATE") == "0":
         pytest.skip("translation is off (HV_BT_TRANSLATE=0)")
     monkeypatch.delenv("HV_BT_HOT", raising=False)
@@ -339,8 +372,8 @@ def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
     differ(sample_images / "bench_fib.elf")
     line = capfd.readouterr().err.strip().splitlines()[-1]
     numbers = [int(w) for w in line.replace(",", " ").split() if w.isdigit()]
-    translated, _, runs, native, total = numbers
-    assert translated > 0 and runs > 0
+    translated, _, direct, runs, native, total = numbers
+    assert translated > 0 and runs > 0 and direct > 0
     assert native > total // 2, line
 
 
@@ -438,6 +471,75 @@ def test_push_and_pop_at_the_edge_of_ram(tmp_path, esp):
 """)
     ex = differ(image)
     assert ex.status is None and ex.reason, ex.reason
+
+
+@needs_gcc
+@pytest.mark.parametrize("esp", ["0x8000", "0", "4", "8", "0xc", "0xfffffffc", "0xfffff800",
+                                 "0x3fffff0", "0x3fffff8", "0x4000000", "0x4000010",
+                                 "code + 16", "code + 0x1000"])
+def test_a_run_of_stack_accesses_checked_once(tmp_path, esp):
+    """bt checks a block's accesses by [ESP + disp] once, by the range they
+    and ESP cover (stack_run): near 0 (wrapping), near 4 GiB, at the end of
+    RAM and on code, the run goes to the emu as a whole, which faults or
+    drops code exactly where it always does."""
+    image = asm_guest(tmp_path, f"""
+    movl ${esp}, %esp
+    movl $3, %ecx
+    xorl %ebx, %ebx
+code:
+1:
+    movl %ecx, 8(%esp)
+    pushl %ecx
+    movl 12(%esp), %eax
+    addl $8, %esp
+    movl -8(%esp), %edx
+    subl $8, %esp
+    popl %edi
+    addl %eax, %ebx
+    addl %edx, %ebx
+    addl %edi, %ebx
+    subl $1, %ecx
+    jnz 1b
+""")
+    ex = differ(image)
+    if esp == "0x8000":
+        assert (ex.status, ex.reason) == (3 * (3 + 2 + 1), None)
+    else:
+        assert ex.reason or ex.status is not None
+
+
+@needs_gcc
+def test_a_run_of_stack_accesses_ending_in_code_leaves(tmp_path):
+    """A run of stack accesses whose lowest bytes are f's immediate, near
+    the end of a page, and whose highest are in the next page (no code
+    there): the run's check of its low end sends it to the emu, which
+    drops f."""
+    image = asm_guest(tmp_path, """
+    movl $3, %ecx
+    xorl %ebx, %ebx
+1:
+    call f
+    addl %eax, %ebx
+    movl %esp, %ebp
+    movl $f + 5, %esp
+    movl %ecx, 8(%esp)
+    pushl %ecx
+    popl %edi
+    movl %ebp, %esp
+    subl $1, %ecx
+    jnz 1b
+    jmp 9f
+    .balign 4096
+    .skip 4096 - 10
+f:
+    movl $1, %eax
+    ret
+    .skip 64
+    .balign 4096
+9:
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (1 + 3 + 2, None)
 
 
 @needs_gcc

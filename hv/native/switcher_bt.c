@@ -55,6 +55,7 @@ struct bt {
     bool stats;                     /* HV_BT_STATS=1: the figures below on stderr at the end */
     uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
     uint64_t entries, native;       /* runs of host code; instructions it ran */
+    uint64_t patched;               /* branch sites made direct jumps */
     bool broken;                    /* mprotect failed: host code is never entered again */
     struct bt_host host;            /* what the host CPU does (bt_probe_host) */
     struct bt_shared shared;        /* the entry and exit at the buffer's start */
@@ -76,6 +77,78 @@ static struct block *block_of(const struct insn *i)
 #else
 #define RUN_FN(fn, ins) do { (fn)(c, (ins)); return; } while (0)
 #endif
+
+/* Where the next block's host code goes. */
+static size_t bt_next_at(const struct bt *t)
+{
+    return (t->code_used + 15) & ~(size_t)15;
+}
+
+/* Write len bytes of host code at `to`, in the buffer (W^X: its pages are
+ * writable only meanwhile).  False, and bt broken, if they stay writable
+ * or unwritten. */
+static bool bt_write(struct bt *t, uint8_t *to, const void *src, size_t len)
+{
+    size_t at = (size_t)(to - t->code);
+    size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
+    size_t hi = (at + len + HV_PAGE_SIZE - 1) & ~(size_t)(HV_PAGE_SIZE - 1);
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE)) {
+        t->broken = true;
+        return false;
+    }
+    memcpy(to, src, len);
+    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_EXEC)) {
+        t->broken = true;       /* these pages hold other blocks' code: never enter any */
+        return false;
+    }
+    return true;
+}
+
+/* Copy len bytes of host code into the buffer at bt_next_at. */
+static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
+{
+    size_t at = bt_next_at(t);
+    if (at + len > BT_CODE_SIZE || !bt_write(t, t->code + at, src, len))
+        return NULL;
+    t->code_used = at + len;
+    return t->code + at;
+}
+
+/* Block x's branch went to the block in its successor slot k, which has
+ * host code (BT_PATCH): x's site k becomes jmp <its chain entry>, and is
+ * listed in that block's bt_in to be undone when the emu drops it. */
+static void bt_link(struct bt *t, struct block *x, uint32_t n, unsigned k)
+{
+    const struct insn *j = &x->insns[n];
+    struct block *nb = j->link[k];
+    uint8_t *site = x->bt_site[k];
+    uint32_t target = k ? j->next : j->imm;
+    if (!site || !nb || nb->eip != target || !nb->bt_chain || x->eip == BLOCK_DEAD)
+        return;
+    uint8_t jmp[BT_SITE_LEN] = { 0xe9 };
+    int32_t rel = (int32_t)((uint8_t *)nb->bt_chain - (site + BT_SITE_LEN));
+    memcpy(jmp + 1, &rel, 4);
+    if (!bt_write(t, site, jmp, sizeof(jmp)))
+        return;
+    x->bt_in_next[k] = nb->bt_in;
+    nb->bt_in = (uintptr_t)x | k;
+    t->patched++;
+}
+
+/* The emu drops b: the sites that jump to its host code go back to NOPs
+ * (their slot checks then see that b is gone). */
+static void bt_killed(struct cpu *c, struct block *b)
+{
+    struct bt *t = c->bt;
+    for (uintptr_t in = b->bt_in; in; ) {
+        struct block *x = (struct block *)(in & ~(uintptr_t)1);
+        unsigned k = (unsigned)(in & 1);
+        bt_write(t, x->bt_site[k], bt_site_nop, BT_SITE_LEN);
+        in = x->bt_in_next[k];
+        x->bt_in_next[k] = 0;
+    }
+    b->bt_in = 0;
+}
 
 /* The first handler of a translated block. */
 static OP(op_bt_enter)
@@ -112,6 +185,8 @@ static OP(op_bt_enter)
             GOTO_INDIRECT(c->eip);
         }
         const struct insn *j = &x->insns[n];
+        if (r & BT_PATCH)
+            bt_link(t, x, n, r & BT_TAKEN ? 0 : 1);
         if (r & BT_TAKEN)
             GOTO_AT(j, j->imm, 0);
         GOTO_AT(j, j->next, 1);
@@ -119,34 +194,6 @@ static OP(op_bt_enter)
     if (n == 0)                 /* stopped before the first: the emu's own handler */
         RUN_FN(x->bt_fn, &x->insns[0]);
     RUN_AT(&x->insns[n]);
-}
-
-/* Where the next block's host code goes. */
-static size_t bt_next_at(const struct bt *t)
-{
-    return (t->code_used + 15) & ~(size_t)15;
-}
-
-/* Copy len bytes of host code into the buffer at bt_next_at (W^X: writable
- * only meanwhile). */
-static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
-{
-    size_t at = bt_next_at(t);
-    if (at + len > BT_CODE_SIZE)
-        return NULL;
-    size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
-    size_t hi = (at + len + HV_PAGE_SIZE - 1) & ~(size_t)(HV_PAGE_SIZE - 1);
-    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE)) {
-        t->broken = true;
-        return NULL;
-    }
-    memcpy(t->code + at, src, len);
-    if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_EXEC)) {
-        t->broken = true;       /* these pages hold other blocks' code: never enter any */
-        return NULL;
-    }
-    t->code_used = at + len;
-    return t->code + at;
 }
 
 /* Stores go to the emu on the pages of b's code (the emu's codemap marks
@@ -215,6 +262,8 @@ static OP(op_bt_count)
     t->translated++;
     b->bt_code = (uint8_t *)code + out.go;
     b->bt_chain = (uint8_t *)code + out.chain;
+    for (unsigned k = 0; k < 2; k++)
+        b->bt_site[k] = out.site[k] ? (uint8_t *)code + out.site[k] : NULL;
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
 }
@@ -228,6 +277,8 @@ static void bt_decoded(struct cpu *c, struct block *b)
     b->bt_heat = 0;
     b->bt_code = NULL;
     b->bt_chain = NULL;
+    b->bt_site[0] = b->bt_site[1] = NULL;
+    b->bt_in = b->bt_in_next[0] = b->bt_in_next[1] = 0;
     if (b->ninsn >= 2 && !c->paged && !c->segmented)
         b->insns[0].fn = op_bt_count;
 }
@@ -266,7 +317,7 @@ static void *bt_create(struct hv_guest *g)
     }
     bt_probe_host(&t->host);
     if (translation_wanted(&t->host)) {
-        void *code = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
+        void *code = mmap(getenv("HV_HINT") ? (void *)strtoull(getenv("HV_HINT"), NULL, 0) : NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (code != MAP_FAILED) {       /* without it bt only interprets */
             t->code = code;
@@ -285,6 +336,7 @@ static void *bt_create(struct hv_guest *g)
             c->bt = t;
             c->bt_decoded = bt_decoded;
             c->bt_flushed = bt_flushed;
+            c->bt_killed = bt_killed;
         }
     }
     return t;
@@ -294,11 +346,12 @@ static void bt_destroy(void *sw)
 {
     struct bt *t = sw;
     if (t->stats)
-        fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu runs of host code, "
+        fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu branches made direct, "
+                "%llu runs of host code, "
                 "%llu instructions in them, %llu in all; host: logic ops %s AF, "
                 "AF and OF as the emu's after SHL %s, SHR %s, SAR %s, ROL %s, ROR %s\n",
                 (unsigned long long)t->translated, (unsigned long long)t->refused,
-                (unsigned long long)t->entries, (unsigned long long)t->native,
+                (unsigned long long)t->patched, (unsigned long long)t->entries, (unsigned long long)t->native,
                 (unsigned long long)EMU_OPS.instructions(t->emu),
                 t->host.logic_af_clear ? "clear" : "keep",
                 t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",

@@ -39,6 +39,13 @@ typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
 /* The budget had no room for the block: it was not entered nor counted
  * (the emu stops there, with EIP at its start). */
 #define BT_BUDGET 0x1000u
+/* With BT_BRANCH: the successor has host code, and the branch's site (a
+ * NOP of BT_SITE_LEN bytes ahead of the successor slot's check, in
+ * bt_out.site) may become a jump straight to its chain entry; the caller
+ * makes it one (the jump is undone when that block is dropped) and goes on. */
+#define BT_PATCH 0x2000u
+#define BT_SITE_LEN 5
+extern const uint8_t bt_site_nop[BT_SITE_LEN];
 #define BT_LEFT_MAX (1u << 30)
 
 /* The tables host code reads, in one allocation at c->bt_tab (RBX in host
@@ -62,6 +69,7 @@ typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
 struct bt_out {
     uint32_t ninsn;         /* instructions translated (0: none), the branch included */
     size_t chain;           /* the entry from other blocks' host code */
+    size_t site[2];         /* the branch's sites for link[0], link[1] (0: none) */
     size_t go;              /* the entry from C, past the chain entry's budget check */
     size_t len;             /* bytes of host code in buf */
 };

@@ -42,7 +42,8 @@
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
 
-#define EXITS_MAX (BLOCK_MAX_INSNS + 2)     /* a check an instruction, an indirect CALL two */
+#define EXITS_MAX (BLOCK_MAX_INSNS + 4)     /* a check an instruction, two more for a stack run
+                                            * (stack_run), an indirect CALL two */
 
 struct emit {
     uint8_t *buf;
@@ -805,9 +806,10 @@ static void bind8(struct emit *e, size_t rel_at, size_t target)
 /* The end of chain and ret_chain, with the JRCXZs to `miss` (no block)
  * and `hit` (the block in host register blk starts at the target) just
  * emitted: miss: mov edx, code; jmp bexit; hit: mov rcx, [blk + bt_chain];
- * jrcxz miss; jmp rcx. */
+ * jrcxz miss; then jmp rcx, or (a site that could be patched) leave with
+ * code | BT_PATCH: mov edx, code | PATCH; jmp bexit. */
 static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code,
-                     size_t bexit)
+                     size_t bexit, bool patch)
 {
     size_t to_hit = short_jump(e, 0xe3);
     size_t miss = e->len;
@@ -818,37 +820,50 @@ static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code
     b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, blk));
     b4(e, (uint32_t)offsetof(struct block, bt_chain));
     bind8(e, short_jump(e, 0xe3), miss);
-    b1(e, 0xff); b1(e, 0xe1);
+    if (patch) {
+        b1(e, 0xba); b4(e, code | BT_PATCH);
+        bind(e, jump(e, -1), bexit);
+    } else {
+        b1(e, 0xff); b1(e, 0xe1);
+    }
 }
+
+const uint8_t bt_site_nop[BT_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };     /* nopl 0(rax,rax) */
 
 /* Go on at the block the emu links from slot `link` when it starts at
  * `target` and has host code (its chain entry counts it against RBP, the
  * budget); else leave with `code` through the block's exit at `bexit`:
  *
+ *     site: nop (5 bytes: the caller may make it jmp <that block's chain entry>)
  *     mov rax, link; mov rax, [rax]; mov rcx, rax; jrcxz miss
  *     mov ecx, [rax + eip]; lea ecx, [rcx - target]; jrcxz hit
  *     miss: mov edx, code; jmp bexit
- *     hit: mov rcx, [rax + bt_chain]; jrcxz miss; jmp rcx
+ *     hit: mov rcx, [rax + bt_chain]; jrcxz miss; mov edx, code | PATCH; jmp bexit
  *
  * Flags untouched; a block the emu dropped has eip BLOCK_DEAD, so this
- * never enters it. */
-static void chain(struct emit *e, const struct block *b, struct block *const *link,
-                  uint32_t target, uint32_t code, size_t bexit)
+ * never enters it, and the caller undoes the jumps to a block it drops.
+ * Returns the site (0: none). */
+static size_t chain(struct emit *e, const struct block *b, struct block *const *link,
+                    uint32_t target, uint32_t code, size_t bexit)
 {
     if (target == b->eip) {
         /* A loop on the block itself: it is alive while its code runs (a
          * store to its page leaves first), and the emu's lookup finds it:
-         * straight to its chain entry, at the start of its code. */
+         * straight to its chain entry. */
         bind(e, jump(e, -1), e->entry);
-        return;
+        return 0;
     }
+    size_t site = e->len;
+    for (unsigned k = 0; k < BT_SITE_LEN; k++)
+        b1(e, bt_site_nop[k]);
     b1(e, 0x48); b1(e, 0xb8); imm64(e, (uint64_t)(uintptr_t)link);
     b1(e, 0x48); b1(e, 0x8b); b1(e, 0x00);
     b1(e, 0x48); b1(e, 0x89); b1(e, 0xc1);
     size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
-    chain_to(e, HOST_RAX, to_miss, code, bexit);
+    chain_to(e, HOST_RAX, to_miss, code, bexit, true);
+    return site;
 }
 
 /* After a RET's code, with its target in EAX (and in c->eip): go on at the
@@ -871,7 +886,125 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                      /* not eax */
     b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, 4)); b1(e, (uint8_t)(HOST_RAX << 3 | HOST_RCX)); b1(e, 1);
-    chain_to(e, HOST_RDX, to_miss, code, bexit);
+    chain_to(e, HOST_RDX, to_miss, code, bexit, false);
+}
+
+/* ---- stack accesses, checked once for a run of them ---- */
+
+static bool stack_access(const struct ginsn *x)
+{
+    switch (x->kind) {
+    case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
+    case K_RMW: case K_RET:
+        return x->m.base == HV_ESP && x->m.index < 0;
+    default:
+        return false;
+    }
+}
+
+/* What x does to ESP after its access: 0 nothing, 1 adds *delta, -1 anything
+ * else (or may: then no later access is known from ESP before x). */
+static int esp_effect(const struct ginsn *x, int32_t *delta)
+{
+    switch (x->kind) {
+    case K_PUSH: case K_PUSH_I:
+        *delta = -4;
+        return 1;
+    case K_POP:                 /* not POP ESP (decode) */
+        *delta = 4;
+        return 1;
+    case K_STORE: case K_STORE_I: case K_CDQ: case K_MUL: case K_ALU_AI:
+        return 0;
+    case K_ALU_RI:
+        if (x->rm != HV_ESP)
+            return 0;
+        if ((x->opcode == 0x81 || x->opcode == 0x83) && !x->o16 && (x->sub == 0 || x->sub == 5)) {
+            *delta = x->sub == 0 ? (int32_t)x->imm : -(int32_t)x->imm;
+            return 1;
+        }
+        return -1;
+    case K_LEA:
+        if (x->reg != HV_ESP)
+            return 0;
+        if (x->m.base == HV_ESP && x->m.index < 0 && !x->o16) {
+            *delta = (int32_t)x->m.disp;
+            return 1;
+        }
+        return -1;
+    case K_INCDEC: case K_MOV_RI: case K_SHIFT_CL:
+        return x->rm == HV_ESP ? -1 : 0;
+    case K_LOAD: case K_IMUL_RI:
+        return x->reg == HV_ESP ? -1 : 0;
+    case K_RMW:
+        return x->opcode == 0x87 && x->reg == HV_ESP ? -1 : 0;
+    case K_ALU_RR: {
+        if (x->reg != HV_ESP && x->rm != HV_ESP)
+            return 0;
+        uint8_t base = x->opcode & 0xfe;
+        if (x->opcode == 0x0f || x->opcode == 0x87)
+            return -1;
+        if (base == 0x38 || base == 0x3a || base == 0x84)      /* CMP, TEST */
+            return 0;
+        bool to_reg = (x->opcode & 2) != 0;
+        return (to_reg ? x->reg : x->rm) == HV_ESP ? -1 : 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* The accesses by [ESP + disp] of g[0 .. n) from the first one on, while
+ * ESP moves only by known amounts (PUSH, POP, ADD/SUB/LEA of ESP): their
+ * bytes, and ESP at each, lie within [ESP + lo, ESP + hi] for ESP as it is
+ * before g[first] (lo <= 0 <= hi), a span under a page.  The pages of both
+ * ends checked there stand for all of theirs: that range is then in RAM,
+ * which is one range from 0, and does not wrap (below 0, ESP + lo is near
+ * 4 GiB, not RAM), so each access is [rsi + r12 + disp], ESP being the
+ * 32-bit value in r12 with nothing above.  Marks them in covered. */
+struct stack_run {
+    uint32_t first;         /* n: none */
+    int32_t lo, hi;
+    bool store;
+};
+
+#define STACK_SPAN_MAX 2048
+
+static void stack_run(const struct ginsn *g, uint32_t n, bool *covered, struct stack_run *r)
+{
+    *r = (struct stack_run){ n, 0, 0, false };
+    memset(covered, 0, n * sizeof(*covered));
+    int64_t delta = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        const struct ginsn *x = &g[k];
+        if (stack_access(x)) {
+            /* The bytes it touches, and ESP itself as it is then. */
+            int64_t lo = delta + (int32_t)x->m.disp, hi = lo + x->size - 1;
+            if (delta < lo)
+                lo = delta;
+            if (delta > hi)
+                hi = delta;
+            if (r->first == n) {
+                r->first = k;
+                r->lo = r->hi = 0;
+            }
+            int64_t nlo = lo < r->lo ? lo : r->lo, nhi = hi > r->hi ? hi : r->hi;
+            if (nhi - nlo >= STACK_SPAN_MAX)
+                break;
+            r->lo = (int32_t)nlo;
+            r->hi = (int32_t)nhi;
+            covered[k] = true;
+            r->store |= x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
+        }
+        if (r->first == n)
+            continue;           /* ESP before the first access is the run's base */
+        int32_t d = 0;
+        int effect = esp_effect(x, &d);
+        if (effect < 0)
+            break;
+        delta += d;
+        if (delta < -STACK_SPAN_MAX || delta > STACK_SPAN_MAX)
+            break;
+    }
 }
 
 void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
@@ -990,9 +1123,23 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     bind8(&e, short_jump(&e, 0xe3), budget);
     out->chain = e.entry;
     out->go = e.len;            /* entered from the emu, which counted the block */
+    bool covered[BLOCK_MAX_INSNS + 1];
+    struct stack_run srun;
+    stack_run(g, nemit, covered, &srun);
     for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
         bool seen = fixed_flags_seen(g, k, nemit);
+        if (k == srun.first) {
+            /* edx = ESP + lo (wrapping), rcx = edx + hi - lo (not): both
+             * ends' pages checked. */
+            const struct gmem low = { HV_ESP, -1, 0, (uint32_t)srun.lo };
+            lea32(&e, HOST_RDX, &low);
+            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, HOST_RDX));
+            b4(&e, (uint32_t)(srun.hi - srun.lo));
+            uint32_t which = srun.store ? BT_TAB_STORE : BT_TAB_LOAD;
+            stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RCX), k };
+            stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RDX), k };
+        }
         if (x->o16 && !checks(x))
             b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
         switch (x->kind) {
@@ -1110,6 +1257,23 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             /* edx = the guest address (a 32-bit LEA: it wraps at 4 GiB);
              * rcx = its last byte's, not wrapped: the access is in RAM iff
              * that byte's page is (RAM starts at 0). */
+            if (covered[k]) {
+                /* Checked with its run (stack_run): op reg, [rsi + r12 + disp] */
+                if (x->o16)
+                    b1(&e, 0x66);
+                b1(&e, x->digit ? 0x42 : 0x46);                 /* REX.X: r12; REX.R */
+                if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
+                    b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);
+                else
+                    b1(&e, x->opcode);
+                if (x->opcode == 0x0f)
+                    b1(&e, x->opc2);
+                b1(&e, modrm(2, x->digit ? x->sub : x->reg, 4));
+                b1(&e, (uint8_t)((GUEST_HOST(HV_ESP) & 7) << 3 | HOST_RSI));
+                b4(&e, x->m.disp);
+                imm_out(&e, x);
+                goto moved;
+            }
             lea32(&e, HOST_RDX, &x->m);
             unsigned last = HOST_RDX;
             if (x->size > 1) {
@@ -1136,6 +1300,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
             b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
             imm_out(&e, x);
+        moved:
             if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
                 /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
                 b1(&e, 0x45); b1(&e, 0x8d);
@@ -1166,11 +1331,11 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
      * GOTO_AT would go on to that block. */
     if (branch >= 0) {
         size_t taken = jump(&e, branch);            /* j<cc> taken */
-        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
+        out->site[1] = chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
         bind(&e, taken, e.len);
-        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
+        out->site[0] = chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
     } else if (branch == -1) {
-        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
+        out->site[0] = chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
     } else if (ret) {
         ret_chain(&e, (n - 1) | BT_BRANCH | BT_INDIRECT, bexit);
     } else {

@@ -334,6 +334,8 @@ static void kill_block(struct cpu *c, struct block *b)
     if (c->jcache[jhash(eip)] == b)
         c->jcache[jhash(eip)] = NULL;
     b->eip = BLOCK_DEAD;
+    if (c->bt_killed)
+        c->bt_killed(c, b);
     /* Anything still running or chained into it stops before the old code. */
     for (uint32_t k = 0; k <= b->ninsn; k++)
         b->insns[k].fn = op_stale;

@@ -113,6 +113,9 @@ struct block {
     uint32_t bt_heat;
     void *bt_code;          /* its entry from C (past the budget check) */
     void *bt_chain;         /* its entry from other blocks' host code */
+    uint8_t *bt_site[2];    /* its branch's jumps to the blocks of link[0], link[1] */
+    uintptr_t bt_in;        /* the sites jumping to it: block | k, then ... */
+    uintptr_t bt_in_next[2];    /* ... the next after site k of this block */
     struct insn insns[];
 };
 
@@ -284,6 +287,7 @@ struct cpu {
     void *bt;
     void (*bt_decoded)(struct cpu *c, struct block *b);
     void (*bt_flushed)(struct cpu *c);
+    void (*bt_killed)(struct cpu *c, struct block *b);
     uint32_t bt_hostflags;  /* EFLAGS as translated code left them */
     uint64_t bt_left;       /* instructions host code may still count (switcher_bt.h) */
     struct block *bt_exit_block;    /* the block host code left from */

@@ -270,4 +270,9 @@ def test_geomeans_by_group() -> None:
     assert means["geomean_hv_vs_unicorn_float"] == pytest.approx(0.5)
     assert means["geomean_hv_vs_qemu"] == pytest.approx(2 ** 0.25)
     assert means["geomean_hv_slowdown_vs_native"] == pytest.approx(10.0)
+    assert means["geomean_hv_bt_slowdown_vs_native"] is None     # no bt figures
     assert run.summary_geomeans(results[2:])["geomean_hv_vs_unicorn"] is None
+    for r, bt in zip(results, (0.2, 0.05, 1.0, 1.0), strict=True):
+        r.hv_bt = run.Samples([bt])
+    # over fib and crc32 (integer): native 0.1 each, bt 0.2 and 0.05
+    assert run.summary_geomeans(results)["geomean_hv_bt_slowdown_vs_native"] == pytest.approx(1.0)

@@ -21,7 +21,8 @@
  * block fits in the budget), and host code counts every block it enters
  * by the same rule, so the count stays exact; a block the emu drops
  * (self-modifying code, a flush) is never entered again, since its entry
- * handler lives in the block and chains check its EIP.  The code buffer is
+ * handler lives in the block, chains check its EIP, and the direct jumps
+ * a chain became (bt_link) are undone when it goes (bt_killed).  The code buffer is
  * never writable and executable at once: it is made writable for a copy
  * and executable again (W^X).  What is translated: docs/switchers.md,
  * "Status".

@@ -17,11 +17,14 @@
  * at 4 GiB as the guest's does); a check that leaves EFLAGS alone (RORX,
  * a byte of a page table, JRCXZ: page_check) sends an access outside RAM,
  * or a store to a page holding decoded code, to the emu, which makes it
- * (the fault, or the code's invalidation).  The budget left is in RBP, and
- * a block entered from another counts itself against it first.
+ * (the fault, or the code's invalidation); a block's run of stack
+ * accesses is checked once (stack_run).  The budget left is in RBP (its
+ * NOT), and a block entered from another counts itself against it first.
+ * A branch to a block with host code becomes a direct jump once (its site,
+ * patched by switcher_bt.c).
  *
  * Host register use: RDI = the emu's struct cpu; RSI = guest RAM; RBX =
- * the tables (c->bt_tab); RBP = the budget left; R8..R15 = EAX..EDI; RAX,
+ * the tables (c->bt_tab); RBP = NOT the budget left; R8..R15 = EAX..EDI; RAX,
  * RCX, RDX scratch.  The shared entry saves RBX, RBP, R12..R15.
  */
 #include <cpuid.h>

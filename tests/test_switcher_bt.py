@@ -543,6 +543,32 @@ f:
 
 
 @needs_gcc
+@pytest.mark.parametrize("bad", ["0x7ffffff0", "code"])
+def test_a_failed_check_far_from_its_exit(tmp_path, bad):
+    """A long block whose first access fails its check on the last round
+    (outside RAM, or a store into code): the check's exit is too far for a
+    short jump, and its long form must still leave before that access."""
+    body = "\n".join(f"    movl {4 * k}(%edx), %eax\n    addl %eax, %ebx" for k in range(24))
+    image = asm_guest(tmp_path, f"""
+    movl $3, %ecx
+    xorl %ebx, %ebx
+    movl $0x9000, %edx
+code:
+1:
+    cmpl $1, %ecx
+    jne 2f
+    movl ${bad}, %edx
+2:
+    movl %ecx, 0(%edx)
+{body}
+    subl $1, %ecx
+    jnz 1b
+""")
+    ex = differ(image)
+    assert ex.reason or ex.status is not None
+
+
+@needs_gcc
 def test_push_into_code_runs_the_new_instruction(tmp_path):
     """A PUSH that writes the immediate of an instruction of the loop leaves
     for the emu, which drops the block: the next round runs the new one."""

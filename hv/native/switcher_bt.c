@@ -205,10 +205,10 @@ static OP(op_bt_enter)
 static void mark_code(struct bt *t, const struct block *b)
 {
     for (uint32_t k = 0; k < b->npages; k++)
-        t->tab[BT_TAB_STORE + b->ppage[k]] = 1;
+        t->tab[BT_TAB_STORE + b->ppage[k]] = 0;
     if (b->npages && b->ninsn &&
         ((b->insns[b->ninsn].eip - 1) & (HV_PAGE_SIZE - 1)) >= HV_PAGE_SIZE - 3)
-        t->tab[BT_TAB_STORE + b->ppage[b->npages - 1] + 1] = 1;
+        t->tab[BT_TAB_STORE + b->ppage[b->npages - 1] + 1] = 0;
 }
 
 /* The tables of switcher_bt.h, made when the first block gets hot: a
@@ -219,11 +219,11 @@ static bool bt_make_tables(struct bt *t, struct cpu *c)
     if (!tab)
         return false;
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
-    memset(tab + BT_TAB_LOAD + ram_pages, 1, BT_PAGES - ram_pages);
-    memset(tab + BT_TAB_STORE + ram_pages, 1, BT_PAGES - ram_pages);
+    memset(tab + BT_TAB_LOAD, 1, ram_pages);        /* the rest 0: not RAM */
+    memset(tab + BT_TAB_STORE, 1, ram_pages);
     t->tab = c->bt_tab = tab;
     for (uint32_t p = 0; p < ram_pages; p++) {
-        tab[BT_TAB_STORE + p] |= c->codemap[p] != 0;
+        tab[BT_TAB_STORE + p] &= c->codemap[p] == 0;
         for (struct block *b = c->page_blocks[p]; b; b = b->page_next[p == b->ppage[0] ? 0 : 1])
             mark_code(t, b);
     }
@@ -290,7 +290,7 @@ static void bt_flushed(struct cpu *c)
     struct bt *t = c->bt;
     t->code_used = t->shared.len;   /* the shared entry and exit stay */
     if (t->tab) {               /* no page holds decoded code now; no RET target is known */
-        memset(t->tab + BT_TAB_STORE, 0, c->ram_size / HV_PAGE_SIZE);
+        memset(t->tab + BT_TAB_STORE, 1, c->ram_size / HV_PAGE_SIZE);
         memset(t->tab + BT_TAB_RET, 0, BT_RET_SLOTS * sizeof(struct block *));
     }
 }

@@ -51,8 +51,8 @@ extern const uint8_t bt_site_nop[BT_SITE_LEN];
 /* The tables host code reads, in one allocation at c->bt_tab (RBX in host
  * code), per page of the 4 GiB space and the page one past it (where the
  * last byte of an access at 0xFFFFFFFF + 3, not wrapped, lies):
- *   BT_TAB_LOAD: 1 unless the page is wholly in RAM;
- *   BT_TAB_STORE: 1 also where decoded code may live (a page the emu
+ *   BT_TAB_LOAD: 1 where the page is wholly in RAM, else 0;
+ *   BT_TAB_STORE: 0 also where decoded code may live (a page the emu
  *     marked in its codemap since the last flush: stores there are the
  *     emu's, which drops that code), and on the page after one whose last
  *     3 bytes hold code (a store is checked by its last byte's page);

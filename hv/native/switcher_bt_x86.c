@@ -721,9 +721,20 @@ static void imul_flags(struct emit *e, unsigned r)
     b1(e, 0x9e);                                    /* sahf */
 }
 
-struct exit_stub {
-    size_t rel_at;          /* the failed check's jump */
-    uint32_t index;         /* the instruction not run */
+/* The checks of a block and the exits they leave by.  A block is emitted
+ * twice: first with every check's long form, which reaches its stub
+ * anywhere; then with the short form (no jump taken when the check
+ * passes) for each check whose stub was close enough the first time
+ * (the second emission is no longer anywhere, so it stays in reach). */
+struct checks {
+    uint32_t n;
+    struct {
+        size_t rel_at;      /* the failed check's jump */
+        uint32_t index;     /* the instruction not run */
+        size_t at;          /* where the check's JRCXZ was */
+        size_t stub;        /* where its stub was */
+        bool near;          /* JRCXZ reaches the stub */
+    } c[EXITS_MAX];
 };
 
 /* Does instruction x check a memory access before it runs (a place the host
@@ -752,12 +763,14 @@ static bool fixed_flags_seen(const struct ginsn *g, uint32_t k, uint32_t n)
     return true;
 }
 
-/* Leave for a stub unless the page of the 64-bit address in host register
- * src is 0 in table `which` (BT_TAB_LOAD, BT_TAB_STORE): rorx rcx, src,
- * 12; mov ecx, ecx (the page: the address is below 2^33); movzx ecx, byte
- * [rbx + rcx + which]; jrcxz over; jmp stub.  None of these touches
- * EFLAGS, which are the guest's. */
-static size_t page_check(struct emit *e, uint32_t which, unsigned src)
+/* Leave for a stub before instruction k unless the page of the 64-bit
+ * address in host register src is 1 in table `which` (BT_TAB_LOAD,
+ * BT_TAB_STORE): rorx rcx, src, 12; mov ecx, ecx (the page: the address is
+ * below 2^33); movzx ecx, byte [rbx + rcx + which]; then jrcxz stub (near)
+ * or jrcxz +2; jmp +5; jmp stub.  None of these touches EFLAGS, which are
+ * the guest's. */
+static void page_check(struct emit *e, struct checks *cs, uint32_t which, unsigned src,
+                       uint32_t k)
 {
     b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0);   /* VEX: RORX r64, r/m64, imm8 */
     b1(e, modrm(3, HOST_RCX, src)); b1(e, 12);
@@ -765,8 +778,21 @@ static size_t page_check(struct emit *e, uint32_t which, unsigned src)
     b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, 4));
     b1(e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
     b4(e, which);                                          /* movzx ecx, byte [rbx + rcx + which] */
-    b1(e, 0xe3); b1(e, 5);                                 /* jrcxz +5 */
-    return jump(e, -1);
+    if (cs->n >= EXITS_MAX) {
+        e->overflow = true;     /* cannot happen: EXITS_MAX bounds them */
+        return;
+    }
+    cs->c[cs->n].at = e->len;
+    cs->c[cs->n].index = k;
+    if (cs->c[cs->n].near) {
+        b1(e, 0xe3); b1(e, 0);
+        cs->c[cs->n].rel_at = e->len - 1;
+    } else {
+        b1(e, 0xe3); b1(e, 2);                             /* jrcxz +2 */
+        b1(e, 0xeb); b1(e, 5);                             /* jmp +5 */
+        cs->c[cs->n].rel_at = jump(e, -1);
+    }
+    cs->n++;
 }
 
 /* The immediate of x as the guest's encoding has it: 0, 1, 2 or 4 bytes. */
@@ -1101,9 +1127,12 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     if (n + (branch != -2) < 2)
         return;                 /* not worth the entry and exit */
 
+    struct checks cs;
+    memset(&cs, 0, sizeof(cs));
+    bool again = false;
+emit:;                          /* the second time: with the near checks */
     struct emit e = { buf, 0, cap, false, 0 };
-    struct exit_stub stubs[EXITS_MAX];
-    uint32_t nstubs = 0;
+    cs.n = 0;
     /* Ahead of the chain entry, reached by backward jumps: the block's
      * exit, which stubs jump to with EDX set (mov rax, b; jmp exit), and the
      * budget's stub (lea rbp, [rbp - ninsn]; mov edx, BUDGET; jmp bexit). */
@@ -1140,8 +1169,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, HOST_RDX));
             b4(&e, (uint32_t)(srun.hi - srun.lo));
             uint32_t which = srun.store ? BT_TAB_STORE : BT_TAB_LOAD;
-            stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RCX), k };
-            stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, HOST_RDX), k };
+            page_check(&e, &cs, which, HOST_RCX, k);
+            page_check(&e, &cs, which, HOST_RDX, k);
         }
         if (x->o16 && !checks(x))
             b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
@@ -1216,7 +1245,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             if (x->rm == 8) {
                 lea32(&e, HOST_RDX, &x->m);
                 b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
-                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_LOAD, HOST_RCX), k };
+                page_check(&e, &cs, BT_TAB_LOAD, HOST_RCX, k);
             }
             b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
             if (x->rm == 8) {
@@ -1236,7 +1265,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             } else {
                 lea32(&e, HOST_RDX, &x->m);
                 b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
-                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_LOAD, HOST_RCX), k };
+                page_check(&e, &cs, BT_TAB_LOAD, HOST_RCX, k);
                 b1(&e, 0x8b); b1(&e, modrm(0, HOST_RAX, 4));
                 b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));                   /* mov eax, [m] */
             }
@@ -1244,7 +1273,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
                 static const struct gmem below_esp = { HV_ESP, -1, 0, (uint32_t)-4 };
                 lea32(&e, HOST_RDX, &below_esp);
                 b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
-                stubs[nstubs++] = (struct exit_stub){ page_check(&e, BT_TAB_STORE, HOST_RCX), k };
+                page_check(&e, &cs, BT_TAB_STORE, HOST_RCX, k);
                 b1(&e, 0xc7); b1(&e, modrm(0, 0, 4));
                 b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI)); b4(&e, x->imm);   /* mov [m], next */
                 b1(&e, 0x45); b1(&e, 0x8d);                                     /* lea r12d, [r12 - 4] */
@@ -1288,7 +1317,7 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
              * marks on the last byte's page too when a store from the page
              * before could reach it (switcher_bt.c, mark_code). */
             uint32_t which = store ? BT_TAB_STORE : BT_TAB_LOAD;
-            stubs[nstubs++] = (struct exit_stub){ page_check(&e, which, last), k };
+            page_check(&e, &cs, which, last, k);
             /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or imm) */
             if (x->o16)
                 b1(&e, 0x66);
@@ -1332,7 +1361,10 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     /* Fell off the end: n instructions ran.  The block's branch goes on to
      * the next block's host code where it can (chain), as the emu's
      * GOTO_AT would go on to that block. */
-    if (branch >= 0) {
+    if (branch >= 0 && j->imm == b->eip) {
+        bind(&e, jump(&e, branch), e.entry);        /* a loop: j<cc> to its own start */
+        out->site[1] = chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
+    } else if (branch >= 0) {
         size_t taken = jump(&e, branch);            /* j<cc> taken */
         out->site[1] = chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
         bind(&e, taken, e.len);
@@ -1346,13 +1378,25 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
         bind(&e, jump(&e, -1), bexit);
     }
     /* The exits of failed checks. */
-    for (uint32_t s = 0; s < nstubs; s++) {
-        bind(&e, stubs[s].rel_at, e.len);
-        b1(&e, 0xba); b4(&e, stubs[s].index);       /* mov edx, index */
+    for (uint32_t s = 0; s < cs.n; s++) {
+        cs.c[s].stub = e.len;
+        if (cs.c[s].near)
+            bind8(&e, cs.c[s].rel_at, e.len);
+        else
+            bind(&e, cs.c[s].rel_at, e.len);
+        b1(&e, 0xba); b4(&e, cs.c[s].index);        /* mov edx, index */
         bind(&e, jump(&e, -1), bexit);
     }
     if (e.overflow)
         return;
+    if (!again) {
+        for (uint32_t s = 0; s < cs.n; s++) {
+            cs.c[s].near = cs.c[s].stub - (cs.c[s].at + 2) <= 127;
+            again |= cs.c[s].near;
+        }
+        if (again)
+            goto emit;
+    }
     out->ninsn = n + (branch != -2);
     out->len = e.len;
 }

@@ -197,6 +197,18 @@ static OP(op_bt_enter)
     RUN_AT(&x->insns[n]);
 }
 
+/* What an empty BT_TAB_RET slot holds: a block no target matches (a RET
+ * to BLOCK_DEAD finds it, without host code), so host code need not test
+ * for none. */
+static struct block bt_no_block = { .eip = BLOCK_DEAD };
+
+static void bt_no_ret_targets(uint8_t *tab)
+{
+    struct block **slot = (struct block **)(tab + BT_TAB_RET);
+    for (uint32_t k = 0; k < BT_RET_SLOTS; k++)
+        slot[k] = &bt_no_block;
+}
+
 /* Stores go to the emu on the pages of b's code (the emu's codemap marks
  * them too).  Host code checks a store by the page of its last byte only
  * (switcher_bt_x86.c), so a store that starts in the last 3 bytes of a page
@@ -221,6 +233,7 @@ static bool bt_make_tables(struct bt *t, struct cpu *c)
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
     memset(tab + BT_TAB_LOAD, 1, ram_pages);        /* the rest 0: not RAM */
     memset(tab + BT_TAB_STORE, 1, ram_pages);
+    bt_no_ret_targets(tab);
     t->tab = c->bt_tab = tab;
     for (uint32_t p = 0; p < ram_pages; p++) {
         tab[BT_TAB_STORE + p] &= c->codemap[p] == 0;
@@ -291,7 +304,7 @@ static void bt_flushed(struct cpu *c)
     t->code_used = t->shared.len;   /* the shared entry and exit stay */
     if (t->tab) {               /* no page holds decoded code now; no RET target is known */
         memset(t->tab + BT_TAB_STORE, 1, c->ram_size / HV_PAGE_SIZE);
-        memset(t->tab + BT_TAB_RET, 0, BT_RET_SLOTS * sizeof(struct block *));
+        bt_no_ret_targets(t->tab);
     }
 }
 

@@ -57,7 +57,8 @@ extern const uint8_t bt_site_nop[BT_SITE_LEN];
  *     emu's, which drops that code), and on the page after one whose last
  *     3 bytes hold code (a store is checked by its last byte's page);
  *   BT_TAB_RET: the blocks RETs went to, by the low 16 bits of EIP (an
- *     entry is used only while the block's EIP is the target). */
+ *     entry is used only while the block's EIP is the target; an empty one
+ *     holds a block whose EIP is BLOCK_DEAD). */
 #define BT_PAGES ((1u << 20) + 1)
 #define BT_TAB_LOAD 0u
 #define BT_TAB_STORE BT_PAGES

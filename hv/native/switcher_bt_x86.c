@@ -832,17 +832,23 @@ static void bind8(struct emit *e, size_t rel_at, size_t target)
         e->buf[rel_at] = (uint8_t)(int8_t)d;
 }
 
-/* The end of chain and ret_chain, with the JRCXZs to `miss` (no block)
- * and `hit` (the block in host register blk starts at the target) just
- * emitted: miss: mov edx, code; jmp bexit; hit: mov rcx, [blk + bt_chain];
- * jrcxz miss; then jmp rcx, or (a site that could be patched) leave with
- * code | BT_PATCH: mov edx, code | PATCH; jmp bexit. */
+/* The end of chain and ret_chain, with the JRCXZ to `miss` (no block;
+ * SIZE_MAX: none) and the compare for `hit` (the block in host register
+ * blk starts at the target) just emitted: miss: [not eax; mov [rdi + eip],
+ * eax: a RET's target, for the caller]; mov edx, code; jmp bexit; hit: mov
+ * rcx, [blk + bt_chain]; jrcxz miss; then jmp rcx, or (a site that could be
+ * patched) leave with code | BT_PATCH: mov edx, code | PATCH; jmp bexit. */
 static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code,
-                     size_t bexit, bool patch)
+                     size_t bexit, bool patch, bool ret)
 {
     size_t to_hit = short_jump(e, 0xe3);
     size_t miss = e->len;
-    bind8(e, to_miss, miss);
+    if (to_miss != SIZE_MAX)
+        bind8(e, to_miss, miss);
+    if (ret) {
+        b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                  /* not eax */
+        rdi_mem(e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, eip), false);
+    }
     b1(e, 0xba); b4(e, code);
     bind(e, jump(e, -1), bexit);
     bind8(e, to_hit, e->len);
@@ -891,18 +897,18 @@ static size_t chain(struct emit *e, const struct block *b, struct block *const *
     size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
-    chain_to(e, HOST_RAX, to_miss, code, bexit, true);
+    chain_to(e, HOST_RAX, to_miss, code, bexit, true, false);
     return site;
 }
 
-/* After a RET's code, with its target in EAX (and in c->eip): go on at the
- * block BT_TAB_RET holds for it when that block starts there and has host
- * code; else leave with `code` (the caller looks the target up, and fills
- * the slot).  Flags untouched:
+/* After a RET's code, with its target in EAX: go on at the block
+ * BT_TAB_RET holds for it (bt_no_block where it holds none) when that block
+ * starts there and has host code; else leave with `code`, the target in
+ * c->eip (the caller looks it up, and fills the slot).  Flags untouched:
  *
- *     movzx ecx, ax; mov rdx, [rbx + rcx*8 + RET]; mov rcx, rdx; jrcxz miss
+ *     movzx ecx, ax; mov rdx, [rbx + rcx*8 + RET]
  *     mov ecx, [rdx + eip]; not eax; lea ecx, [rcx + rax + 1]; jrcxz hit
- *     miss: mov edx, code; jmp bexit
+ *     miss: not eax; mov [rdi + eip], eax; mov edx, code; jmp bexit
  *     hit: mov rcx, [rdx + bt_chain]; jrcxz miss; jmp rcx
  */
 static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
@@ -910,12 +916,10 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
     b1(e, 0x0f); b1(e, 0xb7); b1(e, modrm(3, HOST_RCX, HOST_RAX));
     b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RDX, 4));
     b1(e, (uint8_t)(3 << 6 | HOST_RCX << 3 | HOST_RBX)); b4(e, BT_TAB_RET);
-    b1(e, 0x48); b1(e, 0x89); b1(e, modrm(3, HOST_RDX, HOST_RCX));
-    size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                      /* not eax */
     b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, 4)); b1(e, (uint8_t)(HOST_RAX << 3 | HOST_RCX)); b1(e, 1);
-    chain_to(e, HOST_RDX, to_miss, code, bexit, false);
+    chain_to(e, HOST_RDX, SIZE_MAX, code, bexit, false, true);
 }
 
 /* ---- stack accesses, checked once for a run of them ---- */
@@ -1280,8 +1284,7 @@ emit:;                          /* the second time: with the near checks */
                 b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
                 b1(&e, 0x24); b1(&e, 0xfc);
             }
-            rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, eip), false);
-            break;
+            break;          /* EAX: the target, for ret_chain */
         }
         case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
         case K_RMW: case K_RET: {
@@ -1341,12 +1344,11 @@ emit:;                          /* the second time: with the near checks */
                 b1(&e, x->kind == K_POP ? 0x04 : 0xfc);
             }
             if (x->kind == K_RET) {
-                /* lea r12d, [r12 + 4 + imm16]; mov [rdi + eip], eax */
+                /* lea r12d, [r12 + 4 + imm16] (EAX: the target, for ret_chain) */
                 b1(&e, 0x45); b1(&e, 0x8d);
                 b1(&e, modrm(2, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
                 b1(&e, 0x24);
                 b4(&e, 4 + x->imm);
-                rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, eip), false);
             }
             break;
         }

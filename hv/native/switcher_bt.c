@@ -331,7 +331,7 @@ static void *bt_create(struct hv_guest *g)
     }
     bt_probe_host(&t->host);
     if (translation_wanted(&t->host)) {
-        void *code = mmap(getenv("HV_HINT") ? (void *)strtoull(getenv("HV_HINT"), NULL, 0) : NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
+        void *code = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (code != MAP_FAILED) {       /* without it bt only interprets */
             t->code = code;

@@ -235,11 +235,9 @@ static bool bt_make_tables(struct bt *t, struct cpu *c)
     memset(tab + BT_TAB_STORE, 1, ram_pages);
     bt_no_ret_targets(tab);
     t->tab = c->bt_tab = tab;
-    for (uint32_t p = 0; p < ram_pages; p++) {
-        tab[BT_TAB_STORE + p] &= c->codemap[p] == 0;
+    for (uint32_t p = 0; p < ram_pages; p++)       /* the blocks of each page in codemap */
         for (struct block *b = c->page_blocks[p]; b; b = b->page_next[p == b->ppage[0] ? 0 : 1])
             mark_code(t, b);
-    }
     return true;
 }
 

@@ -725,7 +725,7 @@ static void imul_flags(struct emit *e, unsigned r)
  * twice: first with every check's long form, which reaches its stub
  * anywhere; then with the short form (no jump taken when the check
  * passes) for each check whose stub was close enough the first time
- * (the second emission is no longer anywhere, so it stays in reach). */
+ * (nothing in the second emission is longer, so it stays in reach). */
 struct checks {
     uint32_t n;
     struct {
@@ -836,10 +836,11 @@ static void bind8(struct emit *e, size_t rel_at, size_t target)
  * SIZE_MAX: none) and the compare for `hit` (the block in host register
  * blk starts at the target) just emitted: miss: [not eax; mov [rdi + eip],
  * eax: a RET's target, for the caller]; mov edx, code; jmp bexit; hit: mov
- * rcx, [blk + bt_chain]; jrcxz miss; then jmp rcx, or (a site that could be
- * patched) leave with code | BT_PATCH: mov edx, code | PATCH; jmp bexit. */
+ * rcx, [blk + bt_chain]; jrcxz miss; then a RET's jmp rcx, or a direct
+ * branch leaves with code | BT_PATCH for its site to be patched: mov edx,
+ * code | PATCH; jmp bexit. */
 static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code,
-                     size_t bexit, bool patch, bool ret)
+                     size_t bexit, bool ret)
 {
     size_t to_hit = short_jump(e, 0xe3);
     size_t miss = e->len;
@@ -855,11 +856,11 @@ static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code
     b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, blk));
     b4(e, (uint32_t)offsetof(struct block, bt_chain));
     bind8(e, short_jump(e, 0xe3), miss);
-    if (patch) {
+    if (ret) {
+        b1(e, 0xff); b1(e, 0xe1);
+    } else {
         b1(e, 0xba); b4(e, code | BT_PATCH);
         bind(e, jump(e, -1), bexit);
-    } else {
-        b1(e, 0xff); b1(e, 0xe1);
     }
 }
 
@@ -897,7 +898,7 @@ static size_t chain(struct emit *e, const struct block *b, struct block *const *
     size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
-    chain_to(e, HOST_RAX, to_miss, code, bexit, true, false);
+    chain_to(e, HOST_RAX, to_miss, code, bexit, false);
     return site;
 }
 
@@ -919,7 +920,7 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                      /* not eax */
     b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, 4)); b1(e, (uint8_t)(HOST_RAX << 3 | HOST_RCX)); b1(e, 1);
-    chain_to(e, HOST_RDX, SIZE_MAX, code, bexit, false, true);
+    chain_to(e, HOST_RDX, SIZE_MAX, code, bexit, true);
 }
 
 /* ---- stack accesses, checked once for a run of them ---- */
@@ -1289,53 +1290,40 @@ emit:;                          /* the second time: with the near checks */
         case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
         case K_RMW: case K_RET: {
             bool store = x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
-            /* edx = the guest address (a 32-bit LEA: it wraps at 4 GiB);
-             * rcx = its last byte's, not wrapped: the access is in RAM iff
-             * that byte's page is (RAM starts at 0). */
-            if (covered[k]) {
-                /* Checked with its run (stack_run): op reg, [rsi + r12 + disp] */
-                if (x->o16)
-                    b1(&e, 0x66);
-                b1(&e, x->digit ? 0x42 : 0x46);                 /* REX.X: r12; REX.R */
-                if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
-                    b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);
-                else
-                    b1(&e, x->opcode);
-                if (x->opcode == 0x0f)
-                    b1(&e, x->opc2);
-                b1(&e, modrm(2, x->digit ? x->sub : x->reg, 4));
-                b1(&e, (uint8_t)((GUEST_HOST(HV_ESP) & 7) << 3 | HOST_RSI));
-                b4(&e, x->m.disp);
-                imm_out(&e, x);
-                goto moved;
+            if (!covered[k]) {
+                /* edx = the guest address (a 32-bit LEA: it wraps at 4 GiB);
+                 * rcx = its last byte's, not wrapped: the access is in RAM iff
+                 * that byte's page is (RAM starts at 0). */
+                lea32(&e, HOST_RDX, &x->m);
+                unsigned last = HOST_RDX;
+                if (x->size > 1) {
+                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
+                    b1(&e, (uint8_t)(x->size - 1));             /* lea rcx, [rdx + size-1] */
+                    last = HOST_RCX;
+                }
+                /* A store: nor may it touch decoded code, which BT_TAB_STORE
+                 * marks on the last byte's page too when a store from the page
+                 * before could reach it (switcher_bt.c, mark_code). */
+                page_check(&e, &cs, store ? BT_TAB_STORE : BT_TAB_LOAD, last, k);
             }
-            lea32(&e, HOST_RDX, &x->m);
-            unsigned last = HOST_RDX;
-            if (x->size > 1) {
-                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
-                b1(&e, (uint8_t)(x->size - 1));                 /* lea rcx, [rdx + size-1] */
-                last = HOST_RCX;
-            }
-            /* A store: nor may it touch decoded code, which BT_TAB_STORE
-             * marks on the last byte's page too when a store from the page
-             * before could reach it (switcher_bt.c, mark_code). */
-            uint32_t which = store ? BT_TAB_STORE : BT_TAB_LOAD;
-            page_check(&e, &cs, which, last, k);
-            /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or imm) */
+            /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or
+             * imm), or, checked with its run (stack_run), [rsi + r12 + disp] */
             if (x->o16)
                 b1(&e, 0x66);
-            if (!x->digit)
-                b1(&e, 0x44);                                   /* REX.R: r8..r15 */
+            uint8_t p = (uint8_t)(0x40 | (x->digit ? 0 : 4) | (covered[k] ? 2 : 0));
+            if (p != 0x40)
+                b1(&e, p);                                      /* REX.R: r8..r15; REX.X: r12 */
             if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
                 b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);        /* mov [m], reg / reg, [m] */
             else
                 b1(&e, x->opcode);
             if (x->opcode == 0x0f)
                 b1(&e, x->opc2);
-            b1(&e, modrm(0, x->digit ? x->sub : x->reg, 4));
-            b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
+            b1(&e, modrm(covered[k] ? 2 : 0, x->digit ? x->sub : x->reg, 4));
+            b1(&e, (uint8_t)((covered[k] ? GUEST_HOST(HV_ESP) & 7 : HOST_RDX) << 3 | HOST_RSI));
+            if (covered[k])
+                b4(&e, x->m.disp);
             imm_out(&e, x);
-        moved:
             if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
                 /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
                 b1(&e, 0x45); b1(&e, 0x8d);

@@ -209,6 +209,14 @@ static void bt_no_ret_targets(uint8_t *tab)
         slot[k] = &bt_no_block;
 }
 
+/* No store from host code reaches the page (its pairs included). */
+static void no_stores(uint8_t *tab, uint32_t page)
+{
+    tab[BT_TAB_STORE + page] = 0;
+    tab[BT_TAB_STORE2 + page] = 0;
+    tab[BT_TAB_STORE2 + page + 1] = 0;
+}
+
 /* Stores go to the emu on the pages of b's code (the emu's codemap marks
  * them too).  Host code checks a store by the page of its last byte only
  * (switcher_bt_x86.c), so a store that starts in the last 3 bytes of a page
@@ -217,22 +225,31 @@ static void bt_no_ret_targets(uint8_t *tab)
 static void mark_code(struct bt *t, const struct block *b)
 {
     for (uint32_t k = 0; k < b->npages; k++)
-        t->tab[BT_TAB_STORE + b->ppage[k]] = 0;
+        no_stores(t->tab, b->ppage[k]);
     if (b->npages && b->ninsn &&
         ((b->insns[b->ninsn].eip - 1) & (HV_PAGE_SIZE - 1)) >= HV_PAGE_SIZE - 3)
-        t->tab[BT_TAB_STORE + b->ppage[b->npages - 1] + 1] = 0;
+        no_stores(t->tab, b->ppage[b->npages - 1] + 1);
+}
+
+/* Table `one` (BT_TAB_LOAD, BT_TAB_STORE) and its pairs' table `two`: 1 on
+ * RAM's pages, nothing else known. */
+static void ram_pages_ok(uint8_t *tab, uint32_t one, uint32_t two, uint32_t ram_pages)
+{
+    memset(tab + one, 1, ram_pages);
+    if (ram_pages)
+        memset(tab + two + 1, 1, ram_pages - 1);
 }
 
 /* The tables of switcher_bt.h, made when the first block gets hot: a
- * machine that translates nothing never pays for their 2.5 MiB. */
+ * machine that translates nothing never pays for their 4.5 MiB. */
 static bool bt_make_tables(struct bt *t, struct cpu *c)
 {
     uint8_t *tab = calloc(1, BT_TAB_SIZE);
     if (!tab)
         return false;
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
-    memset(tab + BT_TAB_LOAD, 1, ram_pages);        /* the rest 0: not RAM */
-    memset(tab + BT_TAB_STORE, 1, ram_pages);
+    ram_pages_ok(tab, BT_TAB_LOAD, BT_TAB_LOAD2, ram_pages);     /* the rest 0: not RAM */
+    ram_pages_ok(tab, BT_TAB_STORE, BT_TAB_STORE2, ram_pages);
     bt_no_ret_targets(tab);
     t->tab = c->bt_tab = tab;
     for (uint32_t p = 0; p < ram_pages; p++)       /* the blocks of each page in codemap */
@@ -301,7 +318,7 @@ static void bt_flushed(struct cpu *c)
     struct bt *t = c->bt;
     t->code_used = t->shared.len;   /* the shared entry and exit stay */
     if (t->tab) {               /* no page holds decoded code now; no RET target is known */
-        memset(t->tab + BT_TAB_STORE, 1, c->ram_size / HV_PAGE_SIZE);
+        ram_pages_ok(t->tab, BT_TAB_STORE, BT_TAB_STORE2, (uint32_t)(c->ram_size / HV_PAGE_SIZE));
         bt_no_ret_targets(t->tab);
     }
 }

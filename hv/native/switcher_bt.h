@@ -56,13 +56,18 @@ extern const uint8_t bt_site_nop[BT_SITE_LEN];
  *     marked in its codemap since the last flush: stores there are the
  *     emu's, which drops that code), and on the page after one whose last
  *     3 bytes hold code (a store is checked by its last byte's page);
+ *   BT_TAB_LOAD2, BT_TAB_STORE2: 1 where BT_TAB_LOAD (BT_TAB_STORE) is 1
+ *     for the page and the one before (a run of stack accesses under a
+ *     page long is checked by the page of its highest byte);
  *   BT_TAB_RET: the blocks RETs went to, by the low 16 bits of EIP (an
  *     entry is used only while the block's EIP is the target; an empty one
  *     holds a block whose EIP is BLOCK_DEAD). */
 #define BT_PAGES ((1u << 20) + 1)
 #define BT_TAB_LOAD 0u
 #define BT_TAB_STORE BT_PAGES
-#define BT_TAB_RET ((2u * BT_PAGES + 7u) & ~7u)
+#define BT_TAB_LOAD2 (2u * BT_PAGES)
+#define BT_TAB_STORE2 (3u * BT_PAGES)
+#define BT_TAB_RET ((4u * BT_PAGES + 7u) & ~7u)
 #define BT_RET_SLOTS (1u << 16)
 #define BT_TAB_SIZE (BT_TAB_RET + BT_RET_SLOTS * sizeof(struct block *))
 

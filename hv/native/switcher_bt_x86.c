@@ -722,18 +722,17 @@ static void imul_flags(struct emit *e, unsigned r)
 }
 
 /* The checks of a block and the exits they leave by.  A block is emitted
- * twice: first with every check's long form, which reaches its stub
- * anywhere; then with the short form (no jump taken when the check
- * passes) for each check whose stub was close enough the first time
- * (nothing in the second emission is longer, so it stays in reach). */
+ * twice: first to learn its checks, then with their stubs (mov edx, the
+ * instruction not run; jmp bexit) ahead of the chain entry, in the order
+ * of the checks, so that the last check's is nearest: a check that
+ * reaches its stub jumps there with JRCXZ (none taken when it passes),
+ * others by JRCXZ +2; JMP +5; JMP stub. */
 struct checks {
     uint32_t n;
+    bool placed;            /* the second emission: the stubs are in place */
     struct {
-        size_t rel_at;      /* the failed check's jump */
         uint32_t index;     /* the instruction not run */
-        size_t at;          /* where the check's JRCXZ was */
-        size_t stub;        /* where its stub was */
-        bool near;          /* JRCXZ reaches the stub */
+        size_t stub;        /* where its stub is */
     } c[EXITS_MAX];
 };
 
@@ -772,25 +771,25 @@ static bool fixed_flags_seen(const struct ginsn *g, uint32_t k, uint32_t n)
 static void page_check(struct emit *e, struct checks *cs, uint32_t which, unsigned src,
                        uint32_t k)
 {
-    b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0);   /* VEX: RORX r64, r/m64, imm8 */
+    b1(e, 0xc4); b1(e, src < 8 ? 0xe3 : 0xc3);             /* VEX (its B: r8..r15) */
+    b1(e, 0xfb); b1(e, 0xf0);                              /* RORX r64, r/m64, imm8 */
     b1(e, modrm(3, HOST_RCX, src)); b1(e, 12);
     b1(e, 0x89); b1(e, 0xc9);                              /* mov ecx, ecx */
     b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, 4));
     b1(e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
     b4(e, which);                                          /* movzx ecx, byte [rbx + rcx + which] */
-    if (cs->n >= EXITS_MAX) {
-        e->overflow = true;     /* cannot happen: EXITS_MAX bounds them */
+    if (cs->n >= EXITS_MAX || (cs->placed && cs->c[cs->n].index != k)) {
+        e->overflow = true;     /* cannot happen: EXITS_MAX bounds them; emissions agree */
         return;
     }
-    cs->c[cs->n].at = e->len;
     cs->c[cs->n].index = k;
-    if (cs->c[cs->n].near) {
-        b1(e, 0xe3); b1(e, 0);
-        cs->c[cs->n].rel_at = e->len - 1;
+    size_t stub = cs->c[cs->n].stub;
+    if (cs->placed && e->len + 2 - stub <= 128) {
+        b1(e, 0xe3); b1(e, (uint8_t)(int8_t)-(ptrdiff_t)(e->len + 1 - stub));
     } else {
         b1(e, 0xe3); b1(e, 2);                             /* jrcxz +2 */
         b1(e, 0xeb); b1(e, 5);                             /* jmp +5 */
-        cs->c[cs->n].rel_at = jump(e, -1);
+        bind(e, jump(e, -1), stub);                        /* (the first time: anywhere) */
     }
     cs->n++;
 }
@@ -813,6 +812,16 @@ static void jump_abs(struct emit *e, const uint8_t *at, const uint8_t *to)
 {
     b1(e, 0xe9);
     b4(e, (uint32_t)(to - (at + e->len + 4)));
+}
+
+/* jmp to `to`, at or before here: short if it reaches. */
+static void jump_back(struct emit *e, size_t to)
+{
+    if (e->len + 2 - to <= 128) {
+        b1(e, 0xeb); b1(e, (uint8_t)(int8_t)-(ptrdiff_t)(e->len + 1 - to));
+    } else {
+        b1(e, 0xe9); b4(e, (uint32_t)(to - (e->len + 4)));
+    }
 }
 
 /* A short jump (0xE3 JRCXZ, 0xEB JMP); returns where its rel8 goes. */
@@ -990,11 +999,13 @@ static int esp_effect(const struct ginsn *x, int32_t *delta)
 /* The accesses by [ESP + disp] of g[0 .. n) from the first one on, while
  * ESP moves only by known amounts (PUSH, POP, ADD/SUB/LEA of ESP): their
  * bytes, and ESP at each, lie within [ESP + lo, ESP + hi] for ESP as it is
- * before g[first] (lo <= 0 <= hi), a span under a page.  The pages of both
- * ends checked there stand for all of theirs: that range is then in RAM,
- * which is one range from 0, and does not wrap (below 0, ESP + lo is near
- * 4 GiB, not RAM), so each access is [rsi + r12 + disp], ESP being the
- * 32-bit value in r12 with nothing above.  Marks them in covered. */
+ * before g[first] (lo <= 0 <= hi), a span under a page.  One check there,
+ * of the page of ESP + hi (not wrapped) and the page before it (a pair in
+ * BT_TAB_LOAD2 or BT_TAB_STORE2), stands for all of theirs: that range is
+ * then in RAM, which is one range from 0, and does not wrap (ESP + lo
+ * below 0 puts ESP + hi in page 0, whose pair is never OK), so each access
+ * is [rsi + r12 + disp], ESP being the 32-bit value in r12 with nothing
+ * above.  Marks them in covered. */
 struct stack_run {
     uint32_t first;         /* n: none */
     int32_t lo, hi;
@@ -1134,24 +1145,31 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
 
     struct checks cs;
     memset(&cs, 0, sizeof(cs));
-    bool again = false;
-emit:;                          /* the second time: with the near checks */
+emit:;                          /* the second time: with the checks' stubs placed */
     struct emit e = { buf, 0, cap, false, 0 };
-    cs.n = 0;
     /* Ahead of the chain entry, reached by backward jumps: the block's
-     * exit, which stubs jump to with EDX set (mov rax, b; jmp exit), and the
-     * budget's stub (lea rbp, [rbp - ninsn]; mov edx, BUDGET; jmp bexit). */
+     * exit, which stubs jump to with EDX set (mov rax, b; jmp exit), the
+     * checks' stubs, and the budget's (lea rbp, [rbp - ninsn]; mov edx,
+     * BUDGET; jmp bexit). */
     size_t bexit = e.len;
     b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)b);
     jump_abs(&e, at, exit);
+    for (uint32_t s = 0; cs.placed && s < cs.n; s++) {
+        cs.c[s].stub = e.len;
+        b1(&e, 0xba); b4(&e, cs.c[s].index);
+        jump_back(&e, bexit);
+    }
+    cs.n = 0;
     size_t budget = e.len;
     b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, 0u - b->ninsn);
     b1(&e, 0xba); b4(&e, BT_BUDGET);
-    bind8(&e, short_jump(&e, 0xeb), bexit);
+    jump_back(&e, bexit);
     /* The chain entry counts the block: RBP is the NOT of the budget left,
      * negative while there is some, so lea rbp, [rbp + ninsn] leaves it
      * negative iff the block fits (its high half all ones): rorx rcx, rbp,
      * 32; jecxz budget.  Nothing there touches EFLAGS or jumps when it fits. */
+    while (e.len % 16)
+        b1(&e, 0xcc);           /* (never run) the entry 16-byte aligned, as the buffer places blocks */
     e.entry = e.len;
     b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, b->ninsn);
     b1(&e, 0xc4); b1(&e, 0xe3); b1(&e, 0xfb); b1(&e, 0xf0); b1(&e, modrm(3, HOST_RCX, HOST_RBP));
@@ -1167,15 +1185,16 @@ emit:;                          /* the second time: with the near checks */
         const struct ginsn *x = &g[k];
         bool seen = fixed_flags_seen(g, k, nemit);
         if (k == srun.first) {
-            /* edx = ESP + lo (wrapping), rcx = edx + hi - lo (not): both
-             * ends' pages checked. */
-            const struct gmem low = { HV_ESP, -1, 0, (uint32_t)srun.lo };
-            lea32(&e, HOST_RDX, &low);
-            b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, HOST_RDX));
-            b4(&e, (uint32_t)(srun.hi - srun.lo));
-            uint32_t which = srun.store ? BT_TAB_STORE : BT_TAB_LOAD;
-            page_check(&e, &cs, which, HOST_RCX, k);
-            page_check(&e, &cs, which, HOST_RDX, k);
+            /* rcx = ESP + hi (not wrapped; ESP itself when hi is 0): its
+             * page and the one before hold the run's bytes, checked at once
+             * (from page 0, ESP + lo would wrap: never OK). */
+            unsigned high = GUEST_HOST(HV_ESP);
+            if (srun.hi) {
+                b1(&e, 0x49); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, 4));
+                b1(&e, 0x24); b4(&e, (uint32_t)srun.hi);     /* lea rcx, [r12 + hi] */
+                high = HOST_RCX;
+            }
+            page_check(&e, &cs, srun.store ? BT_TAB_STORE2 : BT_TAB_LOAD2, high, k);
         }
         if (x->o16 && !checks(x))
             b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
@@ -1367,25 +1386,11 @@ emit:;                          /* the second time: with the near checks */
         b1(&e, 0xba); b4(&e, n);
         bind(&e, jump(&e, -1), bexit);
     }
-    /* The exits of failed checks. */
-    for (uint32_t s = 0; s < cs.n; s++) {
-        cs.c[s].stub = e.len;
-        if (cs.c[s].near)
-            bind8(&e, cs.c[s].rel_at, e.len);
-        else
-            bind(&e, cs.c[s].rel_at, e.len);
-        b1(&e, 0xba); b4(&e, cs.c[s].index);        /* mov edx, index */
-        bind(&e, jump(&e, -1), bexit);
-    }
     if (e.overflow)
         return;
-    if (!again) {
-        for (uint32_t s = 0; s < cs.n; s++) {
-            cs.c[s].near = cs.c[s].stub - (cs.c[s].at + 2) <= 127;
-            again |= cs.c[s].near;
-        }
-        if (again)
-            goto emit;
+    if (!cs.placed && cs.n) {
+        cs.placed = true;
+        goto emit;
     }
     out->ninsn = n + (branch != -2);
     out->len = e.len;

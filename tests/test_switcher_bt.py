@@ -29,6 +29,7 @@ from test_conformance_paged import paged_images  # noqa: F401 (fixture)
 from test_emu_fuzz import build as build_fuzz
 from test_kernels import CFLAGS as KERNEL_CFLAGS
 from test_kernels import KERNELS, kernel_names
+from test_numeric import numeric_images, numeric_stems  # noqa: F401 (fixture)
 
 TIMEOUT = 120               # wall-clock seconds: only a hung switcher meets it
 
@@ -85,6 +86,14 @@ def differ(image, *, max_instructions: int | None = None, **kwargs):
 @pytest.mark.parametrize("stem", conformance_stems())
 def test_conformance_guest(conformance_images, stem):  # noqa: F811
     ex = differ(conformance_images / f"conf_{stem}.elf")
+    assert (ex.status, ex.reason) == (0, None)
+
+
+@needs_gcc
+@pytest.mark.parametrize("stem", numeric_stems())
+def test_numeric_guest(numeric_images, stem):  # noqa: F811
+    """x87 and SSE2 programs: SSE runs in host code, x87 in the emu."""
+    ex = differ(numeric_images / f"num_{stem}.elf")
     assert (ex.status, ex.reason) == (0, None)
 
 
@@ -978,3 +987,125 @@ done:
         assert (ex.reason, ex.instructions) == ("timeout", budget)
     else:
         assert ex.status is None and ex.reason, (ex.status, ex.reason)
+
+
+# ---- SSE in host code ----
+
+SSE_ON = """
+    movl %cr4, %eax
+    orl $0x600, %eax
+    movl %eax, %cr4
+    movl %cr0, %eax
+    andl $0xfffffff3, %eax
+    orl $0x22, %eax
+    movl %eax, %cr0
+    movl $0x90000, %esp
+    movl $0x3ff80000, 0x70004
+    movl $0, 0x70000
+    movl $0x3fb99999, 0x7000c
+    movl $0x9999999a, 0x70008
+"""
+
+SSE_ROUND = """
+    cvtsi2sd %esi, %xmm0
+    movsd 0x70000, %xmm1
+    mulsd %xmm0, %xmm1
+    addsd 0x70008, %xmm1
+    sqrtsd %xmm1, %xmm2
+    divsd %xmm0, %xmm2
+    cvttsd2si %xmm2, %edx
+    cvtsd2si %xmm1, %ecx
+    movd %xmm2, %ebp
+    ucomisd %xmm0, %xmm2
+    setb %al
+    movzbl %al, %eax
+    comisd 0x70000, %xmm1
+    adcl %edx, %eax
+    movsd %xmm2, (%edi)
+    movups %xmm1, 8(%edi)
+    movl %eax, 24(%edi)
+    movl %ecx, 28(%edi)
+    movl %ebp, 32(%edi)
+    pushl %esi
+    pushl %edx
+    movsd (%esp), %xmm3
+    cvtsd2ss %xmm3, %xmm4
+    movss %xmm4, 4(%esp)
+    popl %edx
+    popl %eax
+    movl %eax, 36(%edi)
+    unpcklpd %xmm0, %xmm1
+    shufpd $1, %xmm1, %xmm1
+    maxsd %xmm0, %xmm1
+    movd %esi, %xmm5
+    pxor %xmm5, %xmm1
+    movq %xmm1, 40(%edi)
+"""
+
+
+@needs_gcc
+def test_sse_in_translated_blocks_gives_the_emus_results(tmp_path):
+    """Scalar and packed SSE2 in host code: memory operands (a stack run's
+    among them), general-register operands both ways, COMISD's flags read
+    by SETcc and ADC, and MXCSR's sticky flags afterwards (STMXCSR, in the
+    emu), written out on the console round by round."""
+    image = asm_guest(tmp_path, SSE_ON + """
+    movl $0x80000, %edi
+    movl $12, %esi
+1:
+""" + SSE_ROUND + """
+    stmxcsr 48(%edi)
+    addl $52, %edi
+    jmp 2f
+2:
+    decl %esi
+    jnz 1b
+    movl $0x80000, %esi
+    movl %edi, %ecx
+    subl %esi, %ecx
+3:
+    movb (%esi), %al
+    outb %al, $0xe9
+    incl %esi
+    decl %ecx
+    jnz 3b
+    xorl %ebx, %ebx
+""")
+    ex = differ(image)
+    assert (ex.status, ex.reason) == (0, None)
+    assert len(ex.console) == 12 * 52
+    assert ex.console[48:52] != b"\0\0\0\0"     # MXCSR: its mask bits at least
+
+
+@needs_gcc
+@pytest.mark.parametrize("fault", ["cr0.ts", "unmasked", "outside-ram", "into-code"])
+def test_sse_in_translated_blocks_faults_as_the_emu(tmp_path, fault):
+    """After rounds of host code: CR0.TS set (#NM), a division by zero
+    unmasked in MXCSR (#XM), a memory operand past RAM, a store into the
+    code (which then runs what the store wrote there): each is the emu's,
+    at the same instruction."""
+    change = {
+        "cr0.ts": "movl %cr0, %eax\n    orl $8, %eax\n    movl %eax, %cr0",
+        "unmasked": "subl $4, %esp\n    stmxcsr (%esp)\n    andl $0xfffffdff, (%esp)\n"
+                    "    ldmxcsr (%esp)\n    addl $4, %esp\n    movl $0, 0x70004",
+        "outside-ram": "movl $0x7fffff00, %edi",
+        "into-code": "movl $patch, %edi",
+    }[fault]
+    image = asm_guest(tmp_path, SSE_ON + """
+    movl $0x80000, %edi
+    movl $40, %esi
+    xorl %ebx, %ebx
+1:
+    cmpl $30, %esi
+    jne 2f
+    """ + change + """
+2:
+    incl %ebx
+patch:
+""" + SSE_ROUND.replace("divsd %xmm0, %xmm2", "divsd 0x70000, %xmm2") + """
+    decl %esi
+    jnz 1b
+""")
+    ex = differ(image)
+    expected = {"cr0.ts": "#NM", "unmasked": "#XM", "outside-ram": "#PF", "into-code": "#UD"}
+    assert expected[fault] in ex.reason and ex.instructions > 10 * 38, ex

@@ -57,6 +57,7 @@ struct bt {
     uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
     uint64_t entries, native;       /* runs of host code; instructions it ran */
     uint64_t patched;               /* branch sites made direct jumps */
+    bool simd;                      /* some host code runs SSE instructions */
     bool broken;                    /* mprotect failed: host code is never entered again */
     struct bt_host host;            /* what the host CPU does (bt_probe_host) */
     struct bt_shared shared;        /* the entry and exit at the buffer's start */
@@ -160,6 +161,13 @@ static OP(op_bt_enter)
         RUN_FN(b->bt_fn, i);
     if (c->cc_op != CC_EAGER)   /* host code keeps them in EFLAGS */
         emu_set_flags(c, emu_flags(c));
+    /* SSE in host code as the emu's op_simd runs it: with the guest's MXCSR
+     * in the host's, where no instruction can fault (#UD, #NM) or trap (#XM,
+     * every exception masked), and nothing changes that in host code. */
+    c->bt_simd = t->simd && !(c->cr0 & (HV_CR0_EM | HV_CR0_TS)) && (c->cr4 & HV_CR4_OSFXSR) &&
+                 (c->simd.mxcsr & MXCSR_MASKS) == MXCSR_MASKS;
+    if (c->bt_simd && !c->simd.live)
+        emu_simd_load(c);
     uint64_t left = c->stop_at - c->icount;     /* the emu counted b: it fit */
     if (left > BT_LEFT_MAX)
         left = BT_LEFT_MAX;
@@ -289,6 +297,7 @@ static OP(op_bt_count)
         RUN_FN(b->bt_fn, i);
     }
     t->translated++;
+    t->simd |= out.simd;
     b->bt_code = (uint8_t *)code + out.go;
     b->bt_chain = (uint8_t *)code + out.chain;
     for (unsigned k = 0; k < 2; k++)

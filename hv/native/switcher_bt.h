@@ -27,6 +27,12 @@
  * it cannot make (outside RAM, or to a page holding decoded code) it stops
  * before that instruction. */
 typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
+/* SSE instructions in host code run on the host's XMM0..7, which hold the
+ * guest's from the shared entry to the exit while c->bt_simd is 1 (set by
+ * the caller before it enters: some block has SSE, the guest's MXCSR is
+ * the host's and masks every exception, CR0.EM and TS are clear, CR4.OSFXSR
+ * is set); a block's first SSE instruction leaves for the emu while it is
+ * 0.  Nothing in host code changes those conditions. */
 #define BT_COUNT_MASK 0xffu
 /* The instruction at the index is the block's Jcc, JMP or CALL, and the
  * host code ran it: BT_TAKEN, or it falls through.  The caller goes on
@@ -78,6 +84,7 @@ struct bt_out {
     size_t site[2];         /* the branch's sites for link[0], link[1] (0: none) */
     size_t go;              /* the entry from C, past the chain entry's budget check */
     size_t len;             /* bytes of host code in buf */
+    bool simd;              /* it runs SSE instructions (c->bt_simd guards them) */
 };
 
 /* The entry and exit every block's code shares, at the buffer's start. */

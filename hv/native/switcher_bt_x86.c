@@ -45,8 +45,9 @@
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
 
-#define EXITS_MAX (BLOCK_MAX_INSNS + 4)     /* a check an instruction, two more for a stack run
-                                            * (stack_run), an indirect CALL two */
+#define EXITS_MAX (BLOCK_MAX_INSNS + 4)     /* a check an instruction (a CALL's push one), one
+                                            * more for a stack run (stack_run), for SSE, for an
+                                            * indirect CALL */
 
 struct emit {
     uint8_t *buf;
@@ -140,6 +141,7 @@ enum kind {
     K_JMPI,         /* the block's FF /2 or /4: EIP from a register or memory (and a
                      * CALL's push of imm, the return address) */
     K_SHIFT_CL,     /* D3 /4 /5 /7 with mod 3: the count from guest ECX in CL */
+    K_SIMD,         /* an SSE instruction on XMM registers (the emu's op_simd): copied */
 };
 
 struct gmem {
@@ -167,6 +169,12 @@ struct ginsn {
     bool o16;                   /* 66: 16-bit operands (copied with the prefix) */
     bool shift_cl;              /* a shift by CL: a count of 0 changes no flag */
     bool rotate;                /* ROL, ROR by a constant: CF and OF only */
+    /* K_SIMD: its mandatory prefix (0: none), 0F map (0, 0x38 or 0x3A) and
+     * opcode, the emu's decoding of it (insn.imm2: SI_...), and which
+     * ModRM field names a general register (guest register n: host r8+n). */
+    uint8_t spfx, smap, sop;
+    uint32_t sinfo;
+    bool greg, grm;
 };
 
 static bool fetch(const struct cpu *c, uint32_t a, uint8_t *v)
@@ -319,6 +327,59 @@ static bool o16_ok(const struct ginsn *g)
         return (g->opcode >= 0x40 && g->opcode <= 0x4f) ||
                (g->opcode >= 0xb8 && g->opcode <= 0xbf);
     }
+}
+
+/* An SSE instruction the emu decoded (op_simd) that host code can run as it
+ * is, on the guest's XMM registers held in the host's (the shared entry and
+ * exit move them, switcher_bt.h): one optional 66, F2 or F3, 0F [38 | 3A]
+ * op, ModRM, an imm8; not MMX, not MASKMOVDQU; with memory, not a form
+ * that needs it aligned (its #GP is the emu's).  Every result and MXCSR
+ * flag is the CPU's, as the emu's stubs are. */
+static bool decode_simd(const struct cpu *c, const struct insn *i, struct ginsn *g)
+{
+    memset(g, 0, sizeof(*g));
+    uint32_t info = i->imm2, pc = i->eip;
+    if (!(info & SI_XMM) || (info & (SI_MMX | SI_MASKMOV | SI_NOMODRM)))
+        return false;
+    uint8_t b;
+    if (!fetch(c, pc, &b))
+        return false;
+    if (b == 0x66 || b == 0xf2 || b == 0xf3) {
+        g->spfx = b;
+        g->len = 1;
+        if (!fetch(c, pc + 1, &b))
+            return false;
+    }
+    if (b != 0x0f || !fetch(c, pc + g->len + 1, &g->sop))
+        return false;
+    g->len += 2;
+    if (g->sop == 0x38 || g->sop == 0x3a) {
+        g->smap = g->sop;
+        if (!fetch(c, pc + g->len, &g->sop))
+            return false;
+        g->len++;
+    }
+    if (!decode_modrm(c, pc, g))
+        return false;
+    if (info & SI_IMM) {
+        uint8_t v;
+        if (!fetch(c, pc + g->len, &v))
+            return false;
+        g->imm = v;
+        g->immsize = 1;
+        g->len++;
+    }
+    if (g->rm == 8) {
+        g->size = info & SI_SIZE;
+        if ((info & SI_ALIGN) || !g->size)
+            return false;
+    }
+    g->kind = K_SIMD;
+    g->sinfo = info;
+    g->sets_flags = (info & SI_FLAGS) != 0;     /* COMISS and the like: all six */
+    g->greg = !(info & SI_GROUP) && SI_REGK(info) == SIMD_K_G;
+    g->grm = g->rm < 8 && SI_RMK(info) == SIMD_K_G;
+    return true;
 }
 
 /* Is the instruction at pc in the subset?  Fills g. */
@@ -743,7 +804,15 @@ static bool checks(const struct ginsn *x)
     return x->kind == K_LOAD || x->kind == K_STORE || x->kind == K_STORE_I ||
            x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I ||
            x->kind == K_RMW || x->kind == K_RET || (x->kind == K_JMPI && (x->rm == 8 || x->sub == 2)) ||
-           (x->kind == K_MUL && x->rm == 8);
+           (x->kind == K_MUL && x->rm == 8) || (x->kind == K_SIMD && x->rm == 8);
+}
+
+/* Does x write memory (and not only read it)? */
+static bool stores(const struct ginsn *x)
+{
+    if (x->kind == K_SIMD)
+        return (x->sinfo & SI_STORE) != 0;
+    return x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
 }
 
 /* After instruction k, can anything see the flags a fix-up would correct
@@ -768,6 +837,8 @@ static bool fixed_flags_seen(const struct ginsn *g, uint32_t k, uint32_t n)
  * below 2^33); movzx ecx, byte [rbx + rcx + which]; then jrcxz stub (near)
  * or jrcxz +2; jmp +5; jmp stub.  None of these touches EFLAGS, which are
  * the guest's. */
+static void check_jump(struct emit *e, struct checks *cs, uint32_t k);
+
 static void page_check(struct emit *e, struct checks *cs, uint32_t which, unsigned src,
                        uint32_t k)
 {
@@ -778,6 +849,13 @@ static void page_check(struct emit *e, struct checks *cs, uint32_t which, unsign
     b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, 4));
     b1(e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
     b4(e, which);                                          /* movzx ecx, byte [rbx + rcx + which] */
+    check_jump(e, cs, k);
+}
+
+/* Leave for a stub before instruction k unless ECX is not 0 (the end of a
+ * check). */
+static void check_jump(struct emit *e, struct checks *cs, uint32_t k)
+{
     if (cs->n >= EXITS_MAX || (cs->placed && cs->c[cs->n].index != k)) {
         e->overflow = true;     /* cannot happen: EXITS_MAX bounds them; emissions agree */
         return;
@@ -940,6 +1018,8 @@ static bool stack_access(const struct ginsn *x)
     case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
     case K_RMW: case K_RET:
         return x->m.base == HV_ESP && x->m.index < 0;
+    case K_SIMD:
+        return x->rm == 8 && x->m.base == HV_ESP && x->m.index < 0;
     default:
         return false;
     }
@@ -976,6 +1056,8 @@ static int esp_effect(const struct ginsn *x, int32_t *delta)
         return -1;
     case K_INCDEC: case K_MOV_RI: case K_SHIFT_CL:
         return x->rm == HV_ESP ? -1 : 0;
+    case K_SIMD:                /* a general register written: ESP? */
+        return (x->sinfo & SI_GOUT) && (x->greg ? x->reg : x->rm) == HV_ESP ? -1 : 0;
     case K_LOAD: case K_IMUL_RI:
         return x->reg == HV_ESP ? -1 : 0;
     case K_RMW:
@@ -1038,7 +1120,7 @@ static void stack_run(const struct ginsn *g, uint32_t n, bool *covered, struct s
             r->lo = (int32_t)nlo;
             r->hi = (int32_t)nhi;
             covered[k] = true;
-            r->store |= x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
+            r->store |= stores(x);
         }
         if (r->first == n)
             continue;           /* ESP before the first access is the run's base */
@@ -1050,6 +1132,21 @@ static void stack_run(const struct ginsn *g, uint32_t n, bool *covered, struct s
         if (delta < -STACK_SPAN_MAX || delta > STACK_SPAN_MAX)
             break;
     }
+}
+
+/* With c->bt_simd 1, the guest's XMM0..7 into the host's (opcode 0x6F) or
+ * back (0x7F): movzx ecx, byte [rdi + bt_simd]; jrcxz over; then movdqu
+ * each.  RAX, RDX and EFLAGS are kept. */
+static void simd_regs(struct emit *e, uint8_t opcode)
+{
+    b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, HOST_RDI));
+    b4(e, (uint32_t)offsetof(struct cpu, bt_simd));
+    size_t over = short_jump(e, 0xe3);
+    for (unsigned r = 0; r < 8; r++) {
+        b1(e, 0xf3); b1(e, 0x0f); b1(e, opcode); b1(e, modrm(2, r, HOST_RDI));
+        b4(e, (uint32_t)(offsetof(struct cpu, simd) + offsetof(struct emu_simd, xmm) + 16 * r));
+    }
+    bind8(e, over, e->len);
 }
 
 void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
@@ -1064,6 +1161,7 @@ void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
     b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xf0);       /* mov rax, rsi */
     for (unsigned k = 0; k < 8; k++)
         rdi_mem(&e, 0x8b, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
+    simd_regs(&e, 0x6f);
     rdi_mem(&e, 0x8b, HOST_RSI, (uint32_t)offsetof(struct cpu, ram), true);
     rdi_mem(&e, 0x8b, HOST_RBX, (uint32_t)offsetof(struct cpu, bt_tab), true);
     rdi_mem(&e, 0x8b, HOST_RBP, (uint32_t)offsetof(struct cpu, bt_left), true);
@@ -1079,6 +1177,7 @@ void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
     b1(&e, 0x9c); b1(&e, 0x59);                     /* pushfq; pop rcx */
     rdi_mem(&e, 0x89, HOST_RCX, (uint32_t)offsetof(struct cpu, bt_hostflags), false);
     rdi_mem(&e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, bt_exit_block), true);
+    simd_regs(&e, 0x7f);
     for (unsigned k = 0; k < 8; k++)
         rdi_mem(&e, 0x89, GUEST_HOST(k), (uint32_t)(offsetof(struct cpu, r) + 4 * k), false);
     b1(&e, 0x48); b1(&e, 0xf7); b1(&e, modrm(3, 2, HOST_RBP));     /* not rbp */
@@ -1103,7 +1202,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     uint32_t n = 0;
     for (; n < b->ninsn; n++) {
         const struct insn *i = &b->insns[n];
-        if (!decode(c, i->eip, &g[n]) || i->eip + g[n].len != i->next)
+        bool known = i->fn == op_simd ? decode_simd(c, i, &g[n]) : decode(c, i->eip, &g[n]);
+        if (!known || i->eip + g[n].len != i->next)
             break;
     }
     /* A shift by CL whose AF and OF this CPU leaves other than the emu, and
@@ -1181,6 +1281,7 @@ emit:;                          /* the second time: with the checks' stubs place
     bool covered[BLOCK_MAX_INSNS + 1];
     struct stack_run srun;
     stack_run(g, nemit, covered, &srun);
+    bool simd = false;
     for (uint32_t k = 0; k < nemit; k++) {
         const struct ginsn *x = &g[k];
         bool seen = fixed_flags_seen(g, k, nemit);
@@ -1195,6 +1296,15 @@ emit:;                          /* the second time: with the checks' stubs place
                 high = HOST_RCX;
             }
             page_check(&e, &cs, srun.store ? BT_TAB_STORE2 : BT_TAB_LOAD2, high, k);
+        }
+        if (x->kind == K_SIMD && !simd) {
+            /* The block's first SSE instruction: the vector unit may be
+             * the guest's (c->bt_simd, switcher_bt.h): movzx ecx, byte
+             * [rdi + bt_simd], then leave unless it is 1. */
+            simd = true;
+            b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(2, HOST_RCX, HOST_RDI));
+            b4(&e, (uint32_t)offsetof(struct cpu, bt_simd));
+            check_jump(&e, &cs, k);
         }
         if (x->o16 && !checks(x))
             b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
@@ -1308,7 +1418,7 @@ emit:;                          /* the second time: with the checks' stubs place
         }
         case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
         case K_RMW: case K_RET: {
-            bool store = x->kind != K_LOAD && x->kind != K_POP && x->kind != K_RET;
+            bool store = stores(x);
             if (!covered[k]) {
                 /* edx = the guest address (a 32-bit LEA: it wraps at 4 GiB);
                  * rcx = its last byte's, not wrapped: the access is in RAM iff
@@ -1359,6 +1469,44 @@ emit:;                          /* the second time: with the checks' stubs place
             }
             break;
         }
+        case K_SIMD: {
+            /* [the check]; [66 | F2 | F3] [REX] 0F [38 | 3A] op ModRM [imm8]:
+             * XMM registers as they are, a general one as r8+n, memory as
+             * [rsi + rdx] or, in a stack run, [rsi + r12 + disp]. */
+            bool mem = x->rm == 8;
+            if (mem && !covered[k]) {
+                lea32(&e, HOST_RDX, &x->m);
+                unsigned last = HOST_RDX;
+                if (x->size > 1) {
+                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
+                    b1(&e, (uint8_t)(x->size - 1));
+                    last = HOST_RCX;
+                }
+                page_check(&e, &cs, stores(x) ? BT_TAB_STORE : BT_TAB_LOAD, last, k);
+            }
+            if (x->spfx)
+                b1(&e, x->spfx);
+            uint8_t p = (uint8_t)(0x40 | (x->greg ? 4 : 0) | (mem && covered[k] ? 2 : 0) |
+                                  (!mem && x->grm ? 1 : 0));
+            if (p != 0x40)
+                b1(&e, p);
+            b1(&e, 0x0f);
+            if (x->smap)
+                b1(&e, x->smap);
+            b1(&e, x->sop);
+            if (!mem) {
+                b1(&e, modrm(3, x->reg, x->rm));
+            } else if (covered[k]) {
+                b1(&e, modrm(2, x->reg, 4));
+                b1(&e, (uint8_t)((GUEST_HOST(HV_ESP) & 7) << 3 | HOST_RSI));
+                b4(&e, x->m.disp);
+            } else {
+                b1(&e, modrm(0, x->reg, 4));
+                b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
+            }
+            imm_out(&e, x);
+            break;
+        }
         default:
             return;
         }
@@ -1394,6 +1542,7 @@ emit:;                          /* the second time: with the checks' stubs place
     }
     out->ninsn = n + (branch != -2);
     out->len = e.len;
+    out->simd = simd;
 }
 
 /* ---- probing the host CPU ---- */

@@ -292,6 +292,7 @@ struct cpu {
     uint64_t bt_left;       /* instructions host code may still count (switcher_bt.h) */
     struct block *bt_exit_block;    /* the block host code left from */
     uint8_t *bt_tab;        /* the tables bt's host code reads (switcher_bt.h) */
+    uint8_t bt_simd;        /* 1: host code may run SSE, on the guest's XMM (switcher_bt.h) */
 };
 
 /* ---- sizes ---- */
@@ -949,6 +950,7 @@ emu_simd_stub *emu_simd_stub_for(const struct emu_simd_enc *e);
 bool emu_simd_run_trapping(struct cpu *c, emu_simd_stub *stub, void *mem);
 uint32_t emu_mxcsr_mask(void);
 void emu_simd_init(struct cpu *c);
+#define MXCSR_MASKS 0x1f80u     /* every SIMD exception masked */
 /* Make the guest's MXCSR the host's for the rest of the run, and back. */
 void emu_simd_load(struct cpu *c);
 void emu_simd_save(struct cpu *c);

@@ -15,8 +15,6 @@
  */
 #include "switcher_emu.h"
 
-#define MXCSR_MASKS 0x1f80u
-
 /* #UD and #NM before anything is read; false once i has faulted. */
 static __attribute__((noinline)) bool simd_unusable(struct cpu *c, const struct insn *i, bool xmm)
 {

@@ -1004,6 +1004,8 @@ SSE_ON = """
     movl $0, 0x70000
     movl $0x3fb99999, 0x7000c
     movl $0x9999999a, 0x70008
+    movl $0x80000000, 0x7001c
+    movl $0x55555555, 0x70018
 """
 
 SSE_ROUND = """
@@ -1040,13 +1042,17 @@ SSE_ROUND = """
     movd %esi, %xmm5
     pxor %xmm5, %xmm1
     movq %xmm1, 40(%edi)
+    xorpd 0x70010, %xmm1
+    movapd %xmm1, 64(%edi)
+    addpd 64(%edi), %xmm1
 """
 
 
 @needs_gcc
 def test_sse_in_translated_blocks_gives_the_emus_results(tmp_path):
     """Scalar and packed SSE2 in host code: memory operands (a stack run's
-    among them), general-register operands both ways, COMISD's flags read
+    among them, and 16-byte ones that must be aligned), general-register
+    operands both ways, COMISD's flags read
     by SETcc and ADC, and MXCSR's sticky flags afterwards (STMXCSR, in the
     emu), written out on the console round by round."""
     image = asm_guest(tmp_path, SSE_ON + """
@@ -1055,7 +1061,7 @@ def test_sse_in_translated_blocks_gives_the_emus_results(tmp_path):
 1:
 """ + SSE_ROUND + """
     stmxcsr 48(%edi)
-    addl $52, %edi
+    addl $80, %edi
     jmp 2f
 2:
     decl %esi
@@ -1073,15 +1079,16 @@ def test_sse_in_translated_blocks_gives_the_emus_results(tmp_path):
 """)
     ex = differ(image)
     assert (ex.status, ex.reason) == (0, None)
-    assert len(ex.console) == 12 * 52
+    assert len(ex.console) == 12 * 80
     assert ex.console[48:52] != b"\0\0\0\0"     # MXCSR: its mask bits at least
 
 
 @needs_gcc
-@pytest.mark.parametrize("fault", ["cr0.ts", "unmasked", "outside-ram", "into-code"])
+@pytest.mark.parametrize("fault", ["cr0.ts", "unmasked", "outside-ram", "into-code", "misaligned"])
 def test_sse_in_translated_blocks_faults_as_the_emu(tmp_path, fault):
     """After rounds of host code: CR0.TS set (#NM), a division by zero
-    unmasked in MXCSR (#XM), a memory operand past RAM, a store into the
+    unmasked in MXCSR (#XM), a memory operand past RAM, a 16-byte one that
+    must be aligned and is not (#GP), a store into the
     code (which then runs what the store wrote there): each is the emu's,
     at the same instruction."""
     change = {
@@ -1090,6 +1097,7 @@ def test_sse_in_translated_blocks_faults_as_the_emu(tmp_path, fault):
                     "    ldmxcsr (%esp)\n    addl $4, %esp\n    movl $0, 0x70004",
         "outside-ram": "movl $0x7fffff00, %edi",
         "into-code": "movl $patch, %edi",
+        "misaligned": "movl $0x80008, %edi",
     }[fault]
     image = asm_guest(tmp_path, SSE_ON + """
     movl $0x80000, %edi
@@ -1101,11 +1109,13 @@ def test_sse_in_translated_blocks_faults_as_the_emu(tmp_path, fault):
     """ + change + """
 2:
     incl %ebx
+    .p2align 4
 patch:
 """ + SSE_ROUND.replace("divsd %xmm0, %xmm2", "divsd 0x70000, %xmm2") + """
     decl %esi
     jnz 1b
 """)
     ex = differ(image)
-    expected = {"cr0.ts": "#NM", "unmasked": "#XM", "outside-ram": "#PF", "into-code": "#UD"}
+    expected = {"cr0.ts": "#NM", "unmasked": "#XM", "outside-ram": "#PF", "into-code": "#UD",
+                "misaligned": "#GP"}
     assert expected[fault] in ex.reason and ex.instructions > 10 * 38, ex

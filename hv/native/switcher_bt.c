@@ -259,6 +259,8 @@ static bool bt_make_tables(struct bt *t, struct cpu *c)
     ram_pages_ok(tab, BT_TAB_LOAD, BT_TAB_LOAD2, ram_pages);     /* the rest 0: not RAM */
     ram_pages_ok(tab, BT_TAB_STORE, BT_TAB_STORE2, ram_pages);
     bt_no_ret_targets(tab);
+    for (unsigned v = 0; v < 256; v += 16)
+        tab[BT_TAB_ALIGN16 + v] = 1;
     t->tab = c->bt_tab = tab;
     for (uint32_t p = 0; p < ram_pages; p++)       /* the blocks of each page in codemap */
         for (struct block *b = c->page_blocks[p]; b; b = b->page_next[p == b->ppage[0] ? 0 : 1])

@@ -67,7 +67,9 @@ extern const uint8_t bt_site_nop[BT_SITE_LEN];
  *     page long is checked by the page of its highest byte);
  *   BT_TAB_RET: the blocks RETs went to, by the low 16 bits of EIP (an
  *     entry is used only while the block's EIP is the target; an empty one
- *     holds a block whose EIP is BLOCK_DEAD). */
+ *     holds a block whose EIP is BLOCK_DEAD);
+ *   BT_TAB_ALIGN16: by an address's low byte, 1 where it is a multiple of
+ *     16 (an SSE operand that must be aligned). */
 #define BT_PAGES ((1u << 20) + 1)
 #define BT_TAB_LOAD 0u
 #define BT_TAB_STORE BT_PAGES
@@ -75,7 +77,8 @@ extern const uint8_t bt_site_nop[BT_SITE_LEN];
 #define BT_TAB_STORE2 (3u * BT_PAGES)
 #define BT_TAB_RET ((4u * BT_PAGES + 7u) & ~7u)
 #define BT_RET_SLOTS (1u << 16)
-#define BT_TAB_SIZE (BT_TAB_RET + BT_RET_SLOTS * sizeof(struct block *))
+#define BT_TAB_ALIGN16 (BT_TAB_RET + BT_RET_SLOTS * (uint32_t)sizeof(struct block *))
+#define BT_TAB_SIZE (BT_TAB_ALIGN16 + 256u)
 
 /* What the translator made of a block. */
 struct bt_out {

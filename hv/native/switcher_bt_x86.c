@@ -45,9 +45,9 @@
 #define HOST_RDI 7
 #define GUEST_HOST(n) (8 + (n))     /* guest register n's host register */
 
-#define EXITS_MAX (BLOCK_MAX_INSNS + 4)     /* a check an instruction (a CALL's push one), one
-                                            * more for a stack run (stack_run), for SSE, for an
-                                            * indirect CALL */
+#define EXITS_MAX (2 * BLOCK_MAX_INSNS + 4) /* a check an instruction (a CALL's push one, an
+                                            * aligned SSE operand two), one more for a stack
+                                            * run (stack_run), for SSE, for an indirect CALL */
 
 struct emit {
     uint8_t *buf;
@@ -142,6 +142,7 @@ enum kind {
                      * CALL's push of imm, the return address) */
     K_SHIFT_CL,     /* D3 /4 /5 /7 with mod 3: the count from guest ECX in CL */
     K_SIMD,         /* an SSE instruction on XMM registers (the emu's op_simd): copied */
+    K_NOP,          /* 90, 66 90, 0F 1F /0 (whose memory operand is not accessed): nothing */
 };
 
 struct gmem {
@@ -323,6 +324,10 @@ static bool o16_ok(const struct ginsn *g)
         return true;
     case 0xff:
         return g->kind == K_RMW;
+    case 0x90:
+        return true;
+    case 0x0f:
+        return g->kind == K_NOP;
     default:
         return (g->opcode >= 0x40 && g->opcode <= 0x4f) ||
                (g->opcode >= 0xb8 && g->opcode <= 0xbf);
@@ -332,9 +337,9 @@ static bool o16_ok(const struct ginsn *g)
 /* An SSE instruction the emu decoded (op_simd) that host code can run as it
  * is, on the guest's XMM registers held in the host's (the shared entry and
  * exit move them, switcher_bt.h): one optional 66, F2 or F3, 0F [38 | 3A]
- * op, ModRM, an imm8; not MMX, not MASKMOVDQU; with memory, not a form
- * that needs it aligned (its #GP is the emu's).  Every result and MXCSR
- * flag is the CPU's, as the emu's stubs are. */
+ * op, ModRM, an imm8; not MMX, not MASKMOVDQU.  A memory operand that must
+ * be 16-byte aligned is checked for it too (a misaligned one is the emu's
+ * #GP).  Every result and MXCSR flag is the CPU's, as the emu's stubs are. */
 static bool decode_simd(const struct cpu *c, const struct insn *i, struct ginsn *g)
 {
     memset(g, 0, sizeof(*g));
@@ -371,7 +376,7 @@ static bool decode_simd(const struct cpu *c, const struct insn *i, struct ginsn 
     }
     if (g->rm == 8) {
         g->size = info & SI_SIZE;
-        if ((info & SI_ALIGN) || !g->size)
+        if (!g->size)
             return false;
     }
     g->kind = K_SIMD;
@@ -409,6 +414,9 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
     g->len = 1;
     g->size = 4;
     switch (op) {
+    case 0x90:                  /* NOP (and, after 66, XCHG AX, AX: padding too) */
+        g->kind = K_NOP;
+        return true;
     case 0x00: case 0x08: case 0x20: case 0x28: case 0x30: case 0x38: case 0x84: case 0x88:
     case 0x02: case 0x0a: case 0x22: case 0x2a: case 0x32: case 0x3a: case 0x8a:
     case 0x10: case 0x12: case 0x18: case 0x1a: case 0x11: case 0x13: case 0x19: case 0x1b:
@@ -419,12 +427,16 @@ static bool decode_op(const struct cpu *c, uint32_t pc, struct ginsn *g)
             return false;
         bool cmov = (op2 & 0xf0) == 0x40, setcc = (op2 & 0xf0) == 0x90;
         if (!cmov && !setcc && op2 != 0xb6 && op2 != 0xb7 && op2 != 0xbe && op2 != 0xbf &&
-            op2 != 0xaf)
+            op2 != 0xaf && op2 != 0x1f)
             return false;
         g->opc2 = op2;
         g->len = 2;
         if (!decode_modrm(c, pc, g))
             return false;
+        if (op2 == 0x1f) {      /* NOP r/m (multi-byte padding) */
+            g->kind = K_NOP;
+            return g->sub == 0;
+        }
         if (cmov) {             /* CMOVcc r32, r/m32: the memory form always reads */
             g->reads_flags = true;
             g->kind = g->rm < 8 ? K_ALU_RR : K_LOAD;
@@ -1018,8 +1030,8 @@ static bool stack_access(const struct ginsn *x)
     case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
     case K_RMW: case K_RET:
         return x->m.base == HV_ESP && x->m.index < 0;
-    case K_SIMD:
-        return x->rm == 8 && x->m.base == HV_ESP && x->m.index < 0;
+    case K_SIMD:                /* (an aligned operand's check needs its address) */
+        return x->rm == 8 && !(x->sinfo & SI_ALIGN) && x->m.base == HV_ESP && x->m.index < 0;
     default:
         return false;
     }
@@ -1056,6 +1068,8 @@ static int esp_effect(const struct ginsn *x, int32_t *delta)
         return -1;
     case K_INCDEC: case K_MOV_RI: case K_SHIFT_CL:
         return x->rm == HV_ESP ? -1 : 0;
+    case K_NOP:
+        return 0;
     case K_SIMD:                /* a general register written: ESP? */
         return (x->sinfo & SI_GOUT) && (x->greg ? x->reg : x->rm) == HV_ESP ? -1 : 0;
     case K_LOAD: case K_IMUL_RI:
@@ -1306,7 +1320,7 @@ emit:;                          /* the second time: with the checks' stubs place
             b4(&e, (uint32_t)offsetof(struct cpu, bt_simd));
             check_jump(&e, &cs, k);
         }
-        if (x->o16 && !checks(x))
+        if (x->o16 && !checks(x) && x->kind != K_NOP)
             b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
         switch (x->kind) {
         case K_ALU_RR:
@@ -1469,6 +1483,8 @@ emit:;                          /* the second time: with the checks' stubs place
             }
             break;
         }
+        case K_NOP:
+            break;
         case K_SIMD: {
             /* [the check]; [66 | F2 | F3] [REX] 0F [38 | 3A] op ModRM [imm8]:
              * XMM registers as they are, a general one as r8+n, memory as
@@ -1483,6 +1499,14 @@ emit:;                          /* the second time: with the checks' stubs place
                     last = HOST_RCX;
                 }
                 page_check(&e, &cs, stores(x) ? BT_TAB_STORE : BT_TAB_LOAD, last, k);
+                if (x->sinfo & SI_ALIGN) {
+                    /* movzx ecx, dl; movzx ecx, byte [rbx + rcx + ALIGN16] */
+                    b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(3, HOST_RCX, HOST_RDX));
+                    b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(2, HOST_RCX, 4));
+                    b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
+                    b4(&e, BT_TAB_ALIGN16);
+                    check_jump(&e, &cs, k);
+                }
             }
             if (x->spfx)
                 b1(&e, x->spfx);

@@ -1022,6 +1022,43 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
     chain_to(e, HOST_RDX, SIZE_MAX, code, bexit, true);
 }
 
+/* Check x's memory access unless its stack run did: edx = the guest
+ * address (a 32-bit LEA: it wraps at 4 GiB); rcx = its last byte's, not
+ * wrapped: the access is in RAM iff that byte's page is (RAM starts at 0).
+ * A store: nor may it touch decoded code, which BT_TAB_STORE marks on the
+ * last byte's page too when a store from the page before could reach it
+ * (switcher_bt.c, mark_code). */
+static void access_check(struct emit *e, struct checks *cs, const struct ginsn *x, bool store,
+                         uint32_t k)
+{
+    lea32(e, HOST_RDX, &x->m);
+    unsigned last = HOST_RDX;
+    if (x->size > 1) {
+        b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, HOST_RDX));
+        b1(e, (uint8_t)(x->size - 1));                  /* lea rcx, [rdx + size-1] */
+        last = HOST_RCX;
+    }
+    page_check(e, cs, store ? BT_TAB_STORE : BT_TAB_LOAD, last, k);
+}
+
+/* The ModRM, SIB and displacement of x's memory operand as host code has it,
+ * with `reg` in ModRM.reg: [rsi + rdx], or, checked with its stack run,
+ * [rsi + r12 + disp] (REX.X, which the caller sets). */
+static void mem_operand(struct emit *e, const struct ginsn *x, unsigned reg, bool covered)
+{
+    b1(e, modrm(covered ? 2 : 0, reg, 4));
+    b1(e, (uint8_t)((covered ? GUEST_HOST(HV_ESP) & 7 : HOST_RDX) << 3 | HOST_RSI));
+    if (covered)
+        b4(e, x->m.disp);
+}
+
+/* movzx ecx, byte [rdi + bt_simd]: 1 while host code may run SSE. */
+static void simd_flag(struct emit *e)
+{
+    b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, HOST_RDI));
+    b4(e, (uint32_t)offsetof(struct cpu, bt_simd));
+}
+
 /* ---- stack accesses, checked once for a run of them ---- */
 
 static bool stack_access(const struct ginsn *x)
@@ -1153,8 +1190,7 @@ static void stack_run(const struct ginsn *g, uint32_t n, bool *covered, struct s
  * each.  RAX, RDX and EFLAGS are kept. */
 static void simd_regs(struct emit *e, uint8_t opcode)
 {
-    b1(e, 0x0f); b1(e, 0xb6); b1(e, modrm(2, HOST_RCX, HOST_RDI));
-    b4(e, (uint32_t)offsetof(struct cpu, bt_simd));
+    simd_flag(e);
     size_t over = short_jump(e, 0xe3);
     for (unsigned r = 0; r < 8; r++) {
         b1(e, 0xf3); b1(e, 0x0f); b1(e, opcode); b1(e, modrm(2, r, HOST_RDI));
@@ -1316,8 +1352,7 @@ emit:;                          /* the second time: with the checks' stubs place
              * the guest's (c->bt_simd, switcher_bt.h): movzx ecx, byte
              * [rdi + bt_simd], then leave unless it is 1. */
             simd = true;
-            b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(2, HOST_RCX, HOST_RDI));
-            b4(&e, (uint32_t)offsetof(struct cpu, bt_simd));
+            simd_flag(&e);
             check_jump(&e, &cs, k);
         }
         if (x->o16 && !checks(x) && x->kind != K_NOP)
@@ -1391,9 +1426,7 @@ emit:;                          /* the second time: with the checks' stubs place
             /* mov eax, r8d; mul/imul r or [rsi + rdx] (checked: the address
              * is read before EDX is written); mov r8d, eax; mov r10d, edx */
             if (x->rm == 8) {
-                lea32(&e, HOST_RDX, &x->m);
-                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
-                page_check(&e, &cs, BT_TAB_LOAD, HOST_RCX, k);
+                access_check(&e, &cs, x, false, k);     /* (4 bytes) */
             }
             b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
             if (x->rm == 8) {
@@ -1411,9 +1444,7 @@ emit:;                          /* the second time: with the checks' stubs place
             if (x->rm < 8) {
                 b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, x->rm, HOST_RAX));   /* mov eax, r */
             } else {
-                lea32(&e, HOST_RDX, &x->m);
-                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
-                page_check(&e, &cs, BT_TAB_LOAD, HOST_RCX, k);
+                access_check(&e, &cs, x, false, k);     /* (4 bytes) */
                 b1(&e, 0x8b); b1(&e, modrm(0, HOST_RAX, 4));
                 b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));                   /* mov eax, [m] */
             }
@@ -1432,23 +1463,8 @@ emit:;                          /* the second time: with the checks' stubs place
         }
         case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
         case K_RMW: case K_RET: {
-            bool store = stores(x);
-            if (!covered[k]) {
-                /* edx = the guest address (a 32-bit LEA: it wraps at 4 GiB);
-                 * rcx = its last byte's, not wrapped: the access is in RAM iff
-                 * that byte's page is (RAM starts at 0). */
-                lea32(&e, HOST_RDX, &x->m);
-                unsigned last = HOST_RDX;
-                if (x->size > 1) {
-                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
-                    b1(&e, (uint8_t)(x->size - 1));             /* lea rcx, [rdx + size-1] */
-                    last = HOST_RCX;
-                }
-                /* A store: nor may it touch decoded code, which BT_TAB_STORE
-                 * marks on the last byte's page too when a store from the page
-                 * before could reach it (switcher_bt.c, mark_code). */
-                page_check(&e, &cs, store ? BT_TAB_STORE : BT_TAB_LOAD, last, k);
-            }
+            if (!covered[k])
+                access_check(&e, &cs, x, stores(x), k);
             /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or
              * imm), or, checked with its run (stack_run), [rsi + r12 + disp] */
             if (x->o16)
@@ -1462,10 +1478,7 @@ emit:;                          /* the second time: with the checks' stubs place
                 b1(&e, x->opcode);
             if (x->opcode == 0x0f)
                 b1(&e, x->opc2);
-            b1(&e, modrm(covered[k] ? 2 : 0, x->digit ? x->sub : x->reg, 4));
-            b1(&e, (uint8_t)((covered[k] ? GUEST_HOST(HV_ESP) & 7 : HOST_RDX) << 3 | HOST_RSI));
-            if (covered[k])
-                b4(&e, x->m.disp);
+            mem_operand(&e, x, x->digit ? x->sub : x->reg, covered[k]);
             imm_out(&e, x);
             if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
                 /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
@@ -1491,14 +1504,7 @@ emit:;                          /* the second time: with the checks' stubs place
              * [rsi + rdx] or, in a stack run, [rsi + r12 + disp]. */
             bool mem = x->rm == 8;
             if (mem && !covered[k]) {
-                lea32(&e, HOST_RDX, &x->m);
-                unsigned last = HOST_RDX;
-                if (x->size > 1) {
-                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX));
-                    b1(&e, (uint8_t)(x->size - 1));
-                    last = HOST_RCX;
-                }
-                page_check(&e, &cs, stores(x) ? BT_TAB_STORE : BT_TAB_LOAD, last, k);
+                access_check(&e, &cs, x, stores(x), k);
                 if (x->sinfo & SI_ALIGN) {
                     /* movzx ecx, dl; movzx ecx, byte [rbx + rcx + ALIGN16] */
                     b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(3, HOST_RCX, HOST_RDX));
@@ -1518,16 +1524,10 @@ emit:;                          /* the second time: with the checks' stubs place
             if (x->smap)
                 b1(&e, x->smap);
             b1(&e, x->sop);
-            if (!mem) {
+            if (mem)
+                mem_operand(&e, x, x->reg, covered[k]);
+            else
                 b1(&e, modrm(3, x->reg, x->rm));
-            } else if (covered[k]) {
-                b1(&e, modrm(2, x->reg, 4));
-                b1(&e, (uint8_t)((GUEST_HOST(HV_ESP) & 7) << 3 | HOST_RSI));
-                b4(&e, x->m.disp);
-            } else {
-                b1(&e, modrm(0, x->reg, 4));
-                b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
-            }
             imm_out(&e, x);
             break;
         }

@@ -9,8 +9,10 @@ guests and the bare-metal kernels of tests/kernels/, and compares.
 
 bt runs with translation on (its default) and every block hot at its first
 run (HV_BT_HOT=1), so that everything the translator accepts is run
-translated, unless the environment sets HV_BT_TRANSLATE (=0: the fallback
-alone; =1: the default threshold).
+translated, and again hot at its second (HV_BT_HOT=2), so that host code
+also holds the blocks a block went on to the first time (parts), unless
+the environment sets HV_BT_TRANSLATE (=0: the fallback alone; =1: the
+default threshold).
 
     pytest tests/test_switcher_bt.py
 """
@@ -43,11 +45,14 @@ def bt_available(native):
                     "bt needs an x86-64 host")
 
 
-@pytest.fixture(autouse=True)
-def translate_everything(monkeypatch):
-    """bt reads these when a machine is created (docs/switchers.md)."""
+@pytest.fixture(autouse=True, params=["1", "2"], ids=["hot1", "hot2"])
+def translate_everything(request, monkeypatch):
+    """bt reads these when a machine is created (docs/switchers.md).  Hot at
+    the first run, a block is translated before the emu has linked the
+    blocks it goes on to; at the second, those it went on to the first time
+    are linked, and its host code holds theirs too where it may (parts)."""
     if "HV_BT_TRANSLATE" not in os.environ:
-        monkeypatch.setenv("HV_BT_HOT", "1")
+        monkeypatch.setenv("HV_BT_HOT", request.param)
 
 
 def outcome(ex) -> tuple:
@@ -380,10 +385,102 @@ def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
     monkeypatch.setenv("HV_BT_STATS", "1")
     differ(sample_images / "bench_fib.elf")
     line = capfd.readouterr().err.strip().splitlines()[-1]
-    numbers = [int(w) for w in line.replace(",", " ").split() if w.isdigit()]
-    translated, _, direct, runs, native, total = numbers
-    assert translated > 0 and runs > 0 and direct > 0
+    numbers = [int(w) for w in line.replace(",", " ").replace("(", " ").split() if w.isdigit()]
+    translated, inlined, _, direct, runs, native, total = numbers
+    assert translated > 0 and inlined > 0 and runs > 0 and direct > 0, line
     assert native > total // 2, line
+
+
+PARTS_GUEST = """
+    movl $0x90000, %esp
+    movl $data, %edi
+    movl $data, %esi
+    movl $data + 12, %ebp
+    movl $300, %ecx
+    xorl %ebx, %ebx
+1:
+    movl (%edi), %eax               # the first part: a Jcc forward, rarely taken
+    addl %eax, %ebx
+    cmpl $SIDE, %ecx
+    je 5f
+    pushl %ecx                      # the second: its fall-through, to a CALL
+    movl 4(%esi), %edx
+patch:
+    addl $1, %edx
+    addl %edx, %ebx
+    movb %dl, (%ebp)
+    popl %ecx
+    call f
+    cmpl $STORE, %ecx
+    je 6f
+    cmpl $FAULT, %ecx
+    je 7f
+4:
+    subl $1, %ecx
+    jnz 1b
+    jmp done
+5:
+    addl $3, %ebx
+    jmp 4b
+6:
+    movl $patch + 2, %ebp           # the second part stores into its own code
+    jmp 4b
+7:
+    movl $0x7ffffff0, %esi          # the second part's load leaves RAM
+    jmp 4b
+f:
+    movl 8(%edi), %eax              # the third: the called block
+    xorl %eax, %ebx
+    ret
+    .balign 4096                    # (data on a page of its own)
+data:
+    .long 5, 9, 0x1234, 0
+    .balign 4096
+done:
+"""
+
+
+@needs_gcc
+@pytest.mark.parametrize("what", ["plain", "side-exit", "store-into-part", "fault-in-part"])
+@pytest.mark.parametrize("budget", [None, 27, 31, 37, 2006, 2007, 2009, 2011, 2014, 2016, 2018,
+                                    2020])
+def test_blocks_run_in_a_row_in_one_host_code(tmp_path, what, budget):
+    """A block's host code holds the blocks it goes on to (a Jcc's
+    fall-through, a JMP's or CALL's target, on its pages): they are counted
+    at its entry, and it may leave from any of them, by a Jcc taken early,
+    a store into their code, a load outside RAM or a budget that ends
+    inside them, and give back the count of those not reached."""
+    values = {"SIDE": 250 if what == "side-exit" else -1,
+              "STORE": 200 if what == "store-into-part" else -1,
+              "FAULT": 100 if what == "fault-in-part" else -1}
+    body = PARTS_GUEST
+    for name, value in values.items():
+        body = body.replace(f"${name},", f"${value},")
+    image = asm_guest(tmp_path, body)
+    ex = differ(image, max_instructions=budget)
+    if budget is not None:
+        assert (ex.reason, ex.instructions) == ("timeout", budget)
+    elif what == "fault-in-part":
+        assert ex.status is None and "0x7ffffff4" in ex.reason, ex.reason
+    else:
+        assert ex.reason is None and ex.status is not None
+
+
+@needs_gcc
+def test_blocks_run_in_a_row_are_in_the_statistics(tmp_path, capfd, monkeypatch):
+    """The guest above does make host code with parts (else its test would
+    prove nothing about them)."""
+    if os.environ.get("HV_BT_TRANSLATE") == "0":
+        pytest.skip("translation is off (HV_BT_TRANSLATE=0)")
+    monkeypatch.setenv("HV_BT_HOT", "2")
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    body = PARTS_GUEST
+    for name in ("SIDE", "STORE", "FAULT"):
+        body = body.replace(f"${name},", "$-1,")
+    differ(asm_guest(tmp_path, body))
+    line = capfd.readouterr().err.strip().splitlines()[-1]
+    inlined = int(line.split("(")[1].split()[0])
+    assert inlined >= 2, line
 
 
 @needs_gcc

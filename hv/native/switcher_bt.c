@@ -43,7 +43,7 @@
 #include "switcher_bt.h"
 
 #define BT_HOT 32                       /* runs of a block before it is translated
-                                         * (HV_BT_HOT=N changes it; tests use 1) */
+                                         * (HV_BT_HOT=N changes it; tests use 1, 2) */
 #define BT_CODE_SIZE (16u << 20)        /* host code buffer (reserved, filled lazily) */
 #define BT_CODE_MAX 16384               /* host code of one block, at most */
 
@@ -55,6 +55,7 @@ struct bt {
     uint32_t hot;                   /* BT_HOT, or HV_BT_HOT */
     bool stats;                     /* HV_BT_STATS=1: the figures below on stderr at the end */
     uint64_t translated, refused;   /* blocks: translated, or found untranslatable */
+    uint64_t inlined;               /* blocks whose code is also in another's (parts) */
     uint64_t entries, native;       /* runs of host code; instructions it ran */
     uint64_t patched;               /* branch sites made direct jumps */
     bool simd;                      /* some host code runs SSE instructions */
@@ -116,24 +117,27 @@ static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
     return t->code + at;
 }
 
-/* Block x's branch went to the block in its successor slot k, which has
- * host code (BT_PATCH): x's site k becomes jmp <its chain entry>, and is
- * listed in that block's bt_in to be undone when the emu drops it. */
-static void bt_link(struct bt *t, struct block *x, uint32_t n, unsigned k)
+/* Part x's branch (its instruction n) went to the block in its successor
+ * slot k, which has host code (BT_PATCH): site s of the host code of
+ * `owner` (x's, or that of a block whose code holds x's) becomes jmp <that
+ * block's chain entry>, and is listed in that block's bt_in to be undone
+ * when the emu drops it. */
+static void bt_link(struct bt *t, struct block *owner, unsigned s, struct block *x, uint32_t n,
+                    unsigned k)
 {
     const struct insn *j = &x->insns[n];
     struct block *nb = j->link[k];
-    uint8_t *site = x->bt_site[k];
+    uint8_t *site = s < BT_SITES ? owner->bt_site[s] : NULL;
     uint32_t target = k ? j->next : j->imm;
-    if (!site || !nb || nb->eip != target || !nb->bt_chain || x->eip == BLOCK_DEAD)
+    if (!site || !nb || nb->eip != target || !nb->bt_chain || owner->eip == BLOCK_DEAD)
         return;
     uint8_t jmp[BT_SITE_LEN] = { 0xe9 };
     int32_t rel = (int32_t)((uint8_t *)nb->bt_chain - (site + BT_SITE_LEN));
     memcpy(jmp + 1, &rel, 4);
     if (!bt_write(t, site, jmp, sizeof(jmp)))
         return;
-    x->bt_in_next[k] = nb->bt_in;
-    nb->bt_in = (uintptr_t)x | k;
+    owner->bt_in_next[s] = nb->bt_in;
+    nb->bt_in = (uintptr_t)owner | s;   /* (blocks are 16-byte aligned) */
     t->patched++;
 }
 
@@ -143,11 +147,11 @@ static void bt_killed(struct cpu *c, struct block *b)
 {
     struct bt *t = c->bt;
     for (uintptr_t in = b->bt_in; in; ) {
-        struct block *x = (struct block *)(in & ~(uintptr_t)1);
-        unsigned k = (unsigned)(in & 1);
-        bt_write(t, x->bt_site[k], bt_site_nop, BT_SITE_LEN);
-        in = x->bt_in_next[k];
-        x->bt_in_next[k] = 0;
+        struct block *x = (struct block *)(in & ~(uintptr_t)15);
+        unsigned s = (unsigned)(in & 15);
+        bt_write(t, x->bt_site[s], bt_site_nop, BT_SITE_LEN);
+        in = x->bt_in_next[s];
+        x->bt_in_next[s] = 0;
     }
     b->bt_in = 0;
 }
@@ -195,7 +199,7 @@ static OP(op_bt_enter)
         }
         const struct insn *j = &x->insns[n];
         if (r & BT_PATCH)
-            bt_link(t, x, n, r & BT_TAKEN ? 0 : 1);
+            bt_link(t, c->bt_exit_owner, r >> BT_SITE_SHIFT, x, n, r & BT_TAKEN ? 0 : 1);
         if (r & BT_TAKEN)
             GOTO_AT(j, j->imm, 0);
         GOTO_AT(j, j->next, 1);
@@ -299,10 +303,11 @@ static OP(op_bt_count)
         RUN_FN(b->bt_fn, i);
     }
     t->translated++;
+    t->inlined += out.parts - 1;
     t->simd |= out.simd;
     b->bt_code = (uint8_t *)code + out.go;
     b->bt_chain = (uint8_t *)code + out.chain;
-    for (unsigned k = 0; k < 2; k++)
+    for (unsigned k = 0; k < BT_SITES; k++)
         b->bt_site[k] = out.site[k] ? (uint8_t *)code + out.site[k] : NULL;
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
@@ -317,8 +322,9 @@ static void bt_decoded(struct cpu *c, struct block *b)
     b->bt_heat = 0;
     b->bt_code = NULL;
     b->bt_chain = NULL;
-    b->bt_site[0] = b->bt_site[1] = NULL;
-    b->bt_in = b->bt_in_next[0] = b->bt_in_next[1] = 0;
+    memset(b->bt_site, 0, sizeof(b->bt_site));
+    memset(b->bt_in_next, 0, sizeof(b->bt_in_next));
+    b->bt_in = 0;
     if (b->ninsn >= 2 && !c->paged && !c->segmented)
         b->insns[0].fn = op_bt_count;
 }
@@ -386,11 +392,12 @@ static void bt_destroy(void *sw)
 {
     struct bt *t = sw;
     if (t->stats)
-        fprintf(stderr, "hv bt: %llu blocks translated, %llu refused, %llu branches made direct, "
-                "%llu runs of host code, "
+        fprintf(stderr, "hv bt: %llu blocks translated (%llu more inlined in them), %llu refused, "
+                "%llu branches made direct, %llu runs of host code, "
                 "%llu instructions in them, %llu in all; host: logic ops %s AF, "
                 "AF and OF as the emu's after SHL %s, SHR %s, SAR %s, ROL %s, ROR %s\n",
-                (unsigned long long)t->translated, (unsigned long long)t->refused,
+                (unsigned long long)t->translated, (unsigned long long)t->inlined,
+                (unsigned long long)t->refused,
                 (unsigned long long)t->patched, (unsigned long long)t->entries, (unsigned long long)t->native,
                 (unsigned long long)EMU_OPS.instructions(t->emu),
                 t->host.logic_af_clear ? "clear" : "keep",

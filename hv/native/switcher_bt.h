@@ -16,16 +16,22 @@
  * register n in R8+n) with the guest's arithmetic flags as the host's
  * EFLAGS.  It is entered through the shared entry (bt_emit_shared), called
  * from C as bt_enter_fn with the emu's cpu and the block's `go` address;
- * the emu counted that block.  At the block's end it goes straight on to
- * the host code of the block the emu has linked as the successor (a
- * chain), counting each block it enters against c->bt_left, the budget
- * left (below 2^31), as the emu's GOTO_AT would.  It leaves through the
- * shared exit, which stores the registers, EFLAGS in c->bt_hostflags, the
- * block it left in c->bt_exit_block and returns a code: the index of the
- * first instruction of that block not run (the emu runs it), plus the
- * flags below.  It never faults and never writes guest code: at an access
- * it cannot make (outside RAM, or to a page holding decoded code) it stops
- * before that instruction. */
+ * the emu counted that block.  Where the block ends in a Jcc, JMP or CALL
+ * and the emu has linked the block it goes on to (the Jcc's fall-through),
+ * on the same pages, the host code holds that block's too, and so on: up to
+ * BT_PARTS blocks (parts), counted together at the entry, each part's
+ * count given back where the host code leaves before it.  At its end it
+ * goes straight on to the host code of the block the emu has linked as the
+ * successor (a chain), counting each block it enters against c->bt_left,
+ * the budget left (below 2^31), as the emu's GOTO_AT would.  It leaves
+ * through the shared exit, which stores the registers, EFLAGS in
+ * c->bt_hostflags, the block (part) it left in c->bt_exit_block and returns
+ * a code: the index of the first instruction of that block not run (the
+ * emu runs it), plus the flags below.  It never faults and never writes
+ * guest code: at an access it cannot make (outside RAM, or to a page
+ * holding decoded code) it stops before that instruction.  A store to a
+ * page of the parts drops them all (the emu drops a page's blocks), so the
+ * first part's code never outlives another's. */
 typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
 /* SSE instructions in host code run on the host's XMM0..7, which hold the
  * guest's from the shared entry to the exit while c->bt_simd is 1 (set by
@@ -48,8 +54,11 @@ typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
 /* With BT_BRANCH: the successor has host code, and the branch's site (a
  * NOP of BT_SITE_LEN bytes ahead of the successor slot's check, in
  * bt_out.site) may become a jump straight to its chain entry; the caller
- * makes it one (the jump is undone when that block is dropped) and goes on. */
+ * makes it one (the jump is undone when that block is dropped) and goes on.
+ * The site is number code >> BT_SITE_SHIFT of c->bt_exit_owner, the first
+ * part of the host code. */
 #define BT_PATCH 0x2000u
+#define BT_SITE_SHIFT 16
 #define BT_SITE_LEN 5
 extern const uint8_t bt_site_nop[BT_SITE_LEN];
 #define BT_LEFT_MAX (1u << 30)
@@ -83,8 +92,9 @@ extern const uint8_t bt_site_nop[BT_SITE_LEN];
 /* What the translator made of a block. */
 struct bt_out {
     uint32_t ninsn;         /* instructions translated (0: none), the branch included */
+    uint32_t parts;         /* blocks whose code it holds (the first one's included) */
     size_t chain;           /* the entry from other blocks' host code */
-    size_t site[2];         /* the branch's sites for link[0], link[1] (0: none) */
+    size_t site[BT_SITES];  /* the branches' sites (0: none) */
     size_t go;              /* the entry from C, past the chain entry's budget check */
     size_t len;             /* bytes of host code in buf */
     bool simd;              /* it runs SSE instructions (c->bt_simd guards them) */
@@ -111,9 +121,9 @@ struct bt_host {
 void bt_probe_host(struct bt_host *h);
 
 /* Translate the start of block b (flat guest: paging off, flat segments)
- * into buf (at most cap bytes), for code that will run at `at` and leave
- * through the shared exit at `exit`.  Pure: it reads guest RAM and b,
- * nothing else. */
+ * and the parts after it into buf (at most cap bytes), for code that will
+ * run at `at` and leave through the shared exit at `exit`.  Pure: it reads
+ * guest RAM, b and the blocks the emu linked after it, nothing else. */
 void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
                   uint8_t *buf, size_t cap, const uint8_t *at, const uint8_t *exit,
                   struct bt_out *out);

@@ -936,16 +936,17 @@ static void bind8(struct emit *e, size_t rel_at, size_t target)
  * blk starts at the target) just emitted: miss: [not eax; mov [rdi + eip],
  * eax: a RET's target, for the caller]; mov edx, code; jmp bexit; hit: mov
  * rcx, [blk + bt_chain]; jrcxz miss; then a RET's jmp rcx, or a direct
- * branch leaves with code | BT_PATCH for its site to be patched: mov edx,
- * code | PATCH; jmp bexit. */
+ * branch leaves for its site (number `site` of owner's host code) to be
+ * patched: mov rcx, owner; mov [rdi + bt_exit_owner], rcx; mov edx, code |
+ * PATCH | site << SHIFT; jmp bexit. */
 static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code,
-                     size_t bexit, bool ret)
+                     size_t bexit, const struct block *owner, unsigned site)
 {
     size_t to_hit = short_jump(e, 0xe3);
     size_t miss = e->len;
     if (to_miss != SIZE_MAX)
         bind8(e, to_miss, miss);
-    if (ret) {
+    if (!owner) {
         b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                  /* not eax */
         rdi_mem(e, 0x89, HOST_RAX, (uint32_t)offsetof(struct cpu, eip), false);
     }
@@ -955,10 +956,12 @@ static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code
     b1(e, 0x48); b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, blk));
     b4(e, (uint32_t)offsetof(struct block, bt_chain));
     bind8(e, short_jump(e, 0xe3), miss);
-    if (ret) {
+    if (!owner) {
         b1(e, 0xff); b1(e, 0xe1);
     } else {
-        b1(e, 0xba); b4(e, code | BT_PATCH);
+        b1(e, 0x48); b1(e, 0xb9); imm64(e, (uint64_t)(uintptr_t)owner);
+        rdi_mem(e, 0x89, HOST_RCX, (uint32_t)offsetof(struct cpu, bt_exit_owner), true);
+        b1(e, 0xba); b4(e, code | BT_PATCH | site << BT_SITE_SHIFT);
         bind(e, jump(e, -1), bexit);
     }
 }
@@ -967,28 +970,32 @@ const uint8_t bt_site_nop[BT_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };     /
 
 /* Go on at the block the emu links from slot `link` when it starts at
  * `target` and has host code (its chain entry counts it against RBP, the
- * budget); else leave with `code` through the block's exit at `bexit`:
+ * budget); else leave with `code` through the part's exit at `bexit`:
  *
  *     site: nop (5 bytes: the caller may make it jmp <that block's chain entry>)
  *     mov rax, link; mov rax, [rax]; mov rcx, rax; jrcxz miss
  *     mov ecx, [rax + eip]; lea ecx, [rcx - target]; jrcxz hit
  *     miss: mov edx, code; jmp bexit
- *     hit: mov rcx, [rax + bt_chain]; jrcxz miss; mov edx, code | PATCH; jmp bexit
+ *     hit: mov rcx, [rax + bt_chain]; jrcxz miss; (owner, site); mov edx, code | PATCH; jmp bexit
  *
  * Flags untouched; a block the emu dropped has eip BLOCK_DEAD, so this
  * never enters it, and the caller undoes the jumps to a block it drops.
- * Returns the site (0: none). */
-static size_t chain(struct emit *e, const struct block *b, struct block *const *link,
-                    uint32_t target, uint32_t code, size_t bexit)
+ * The site is the next of owner's (*nsite), which it counts. */
+static void chain(struct emit *e, const struct block *owner, struct block *const *link,
+                  uint32_t target, uint32_t code, size_t bexit, size_t *sites, unsigned *nsite)
 {
-    if (target == b->eip) {
-        /* A loop on the block itself: it is alive while its code runs (a
+    if (target == owner->eip) {
+        /* A loop to the first part: it is alive while its code runs (a
          * store to its page leaves first), and the emu's lookup finds it:
          * straight to its chain entry. */
         bind(e, jump(e, -1), e->entry);
-        return 0;
+        return;
     }
-    size_t site = e->len;
+    if (*nsite >= BT_SITES) {
+        e->overflow = true;     /* cannot happen: BT_SITES bounds them */
+        return;
+    }
+    sites[*nsite] = e->len;
     for (unsigned k = 0; k < BT_SITE_LEN; k++)
         b1(e, bt_site_nop[k]);
     b1(e, 0x48); b1(e, 0xb8); imm64(e, (uint64_t)(uintptr_t)link);
@@ -997,8 +1004,7 @@ static size_t chain(struct emit *e, const struct block *b, struct block *const *
     size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
-    chain_to(e, HOST_RAX, to_miss, code, bexit, false);
-    return site;
+    chain_to(e, HOST_RAX, to_miss, code, bexit, owner, (*nsite)++);
 }
 
 /* After a RET's code, with its target in EAX: go on at the block
@@ -1019,7 +1025,7 @@ static void ret_chain(struct emit *e, uint32_t code, size_t bexit)
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RDX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0xf7); b1(e, modrm(3, 2, HOST_RAX));                      /* not eax */
     b1(e, 0x8d); b1(e, modrm(1, HOST_RCX, 4)); b1(e, (uint8_t)(HOST_RAX << 3 | HOST_RCX)); b1(e, 1);
-    chain_to(e, HOST_RDX, SIZE_MAX, code, bexit, true);
+    chain_to(e, HOST_RDX, SIZE_MAX, code, bexit, NULL, 0);
 }
 
 /* Check x's memory access unless its stack run did: edx = the guest
@@ -1241,14 +1247,26 @@ void bt_emit_shared(uint8_t *buf, size_t cap, struct bt_shared *s)
     s->len = e.overflow ? 0 : e.len;
 }
 
-void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
-                  uint8_t *buf, size_t cap, const uint8_t *at, const uint8_t *exit,
-                  struct bt_out *out)
+/* One block's instructions in host code (a part): what the translator
+ * knows of them, from the start. */
+struct part {
+    const struct block *b;
+    uint32_t first;         /* its instructions are g[first .. first + nemit) */
+    uint32_t n;             /* of b's, before the first not translated (or its branch) */
+    uint32_t nemit;         /* n, and a CALL's push */
+    int branch;             /* its Jcc's condition; -1: JMP or CALL; -2: none */
+    bool ret;               /* it ends in a RET or an indirect CALL or JMP */
+    bool island;            /* its checks' stubs sit ahead of its code */
+    uint32_t later;         /* instructions of the parts after it (counted at the entry) */
+    size_t refund, bexit;   /* its exits: lea rbp, [rbp - later]; then mov rax, b; jmp exit */
+    size_t taken;           /* its Jcc's rel32, to the taken path after the last part */
+};
+
+/* Decode the start of b into g: the longest run the translator knows, and
+ * the branch after it. */
+static void decode_part(const struct cpu *c, const struct block *b, const struct bt_host *h,
+                        struct ginsn *g, struct part *p)
 {
-    memset(out, 0, sizeof(*out));
-    if (!h->usable || !c->bt_tab)
-        return;
-    struct ginsn g[BLOCK_MAX_INSNS];
     uint32_t n = 0;
     for (; n < b->ninsn; n++) {
         const struct insn *i = &b->insns[n];
@@ -1267,304 +1285,468 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
         }
     }
     /* The block's own Jcc, JMP or CALL, right after them. */
-    int branch = -2;            /* -2: none; -1: JMP or CALL; else the condition */
-    uint32_t nemit = n;         /* instructions whose code the body holds */
+    p->branch = -2;
+    p->nemit = n;
     const struct insn *j = &b->insns[n];
     if (n + 1 == b->ninsn) {
         if (j->fn == op_jmp) {
-            branch = -1;
+            p->branch = -1;
         } else if (j->fn == op_call) {
             /* As op_call: push the return address (a store of an immediate
              * at ESP - 4, checked as any), then go on as JMP does. */
-            branch = -1;
+            p->branch = -1;
             g[n] = (struct ginsn){ .kind = K_PUSH_I, .opcode = 0xc7, .digit = true,
                                    .imm = j->next, .immsize = 4, .size = 4,
                                    .m = { HV_ESP, -1, 0, (uint32_t)-4 },
                                    .rm = 8 };
-            nemit = n + 1;
+            p->nemit = n + 1;
         } else if (j->fn == op_jcc) {
-            branch = j->op;
+            p->branch = j->op;
         }
     }
     /* A RET, or an indirect CALL or JMP, ends the block: EIP comes from it. */
-    bool ret = n == b->ninsn && (g[n - 1].kind == K_RET || g[n - 1].kind == K_JMPI);
-    if (ret && g[n - 1].kind == K_JMPI)
+    p->ret = n && n == b->ninsn && (g[n - 1].kind == K_RET || g[n - 1].kind == K_JMPI);
+    if (p->ret && g[n - 1].kind == K_JMPI)
         g[n - 1].imm = b->insns[n - 1].next;    /* a CALL's return address */
-    if (n + (branch != -2) < 2)
-        return;                 /* not worth the entry and exit */
+    p->n = n;
+}
+
+/* May nb's code go on in the host code of the parts so far (nb is where
+ * the last one's branch goes)?  Only from the pages of the first: a store
+ * to any page of nb's then drops the first part too. */
+static bool part_ok(const struct part *parts, unsigned np, uint32_t used, const struct block *nb,
+                    uint32_t target)
+{
+    const struct block *b = parts[0].b;
+    if (!nb || nb->eip != target || target == b->eip || !nb->npages || !nb->ninsn ||
+        used + nb->ninsn > BLOCK_MAX_INSNS)
+        return false;
+    for (unsigned q = 1; q < np; q++)
+        if (parts[q].b == nb)
+            return false;
+    for (uint32_t k = 0; k < nb->npages; k++) {
+        bool mine = false;
+        for (uint32_t m = 0; m < b->npages; m++)
+            mine |= nb->ppage[k] == b->ppage[m];
+        if (!mine)
+            return false;
+    }
+    return true;
+}
+
+/* Which part instruction k of g is in. */
+static unsigned part_of(const struct part *parts, unsigned np, uint32_t k)
+{
+    unsigned q = 0;
+    while (q + 1 < np && parts[q + 1].first <= k)
+        q++;
+    return q;
+}
+
+/* A check's stub: mov edx, <the instruction not run, in its part>; jmp to
+ * the part's exit (giving back the later parts' count). */
+static void check_stub(struct emit *e, struct checks *cs, uint32_t s, const struct part *parts,
+                       unsigned np)
+{
+    const struct part *p = &parts[part_of(parts, np, cs->c[s].index)];
+    cs->c[s].stub = e->len;
+    b1(e, 0xba); b4(e, cs->c[s].index - p->first);
+    jump_back(e, p->refund);
+}
+
+/* lea rbp, [rbp + v]: count v instructions (or give them back, negative),
+ * flags kept. */
+static void count(struct emit *e, uint32_t v)
+{
+    b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(2, HOST_RBP, HOST_RBP)); b4(e, v);
+}
+
+/* rorx rcx, rbp, 32; jecxz <returned rel8>: leave unless the budget had
+ * room (RBP negative: its high half all ones). */
+static size_t budget_check(struct emit *e)
+{
+    b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0); b1(e, modrm(3, HOST_RCX, HOST_RBP));
+    b1(e, 32);
+    b1(e, 0x67);                                    /* jecxz: ECX, the high half */
+    return short_jump(e, 0xe3);
+}
+
+void bt_translate(const struct cpu *c, const struct block *b, const struct bt_host *h,
+                  uint8_t *buf, size_t cap, const uint8_t *at, const uint8_t *exit,
+                  struct bt_out *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!h->usable || !c->bt_tab)
+        return;
+    struct ginsn g[BLOCK_MAX_INSNS];
+    struct part parts[BT_PARTS];
+    unsigned np = 0;
+    uint32_t used = 0;          /* of g */
+    for (const struct block *pb = b;;) {
+        struct part *p = &parts[np];
+        memset(p, 0, sizeof(*p));
+        p->b = pb;
+        p->first = used;
+        decode_part(c, pb, h, g + used, p);
+        if (np == 0 && p->n + (p->branch != -2) < 2)
+            return;             /* not worth the entry and exit */
+        if (np && !p->nemit && p->branch == -2)
+            break;              /* nothing of it in host code */
+        np++;
+        used += p->nemit;
+        if (p->branch == -2 || np == BT_PARTS)
+            break;
+        /* Its JMP's or CALL's target, or its Jcc's fall-through, may be the
+         * next part: not where the Jcc loops to the first part, which the
+         * last part's Jcc does straight (leaving from a part before the last
+         * costs a jump and a count). */
+        const struct insn *j = &pb->insns[p->n];
+        if (p->branch >= 0 && j->imm == b->eip)
+            break;
+        uint32_t target = p->branch >= 0 ? j->next : j->imm;
+        const struct block *nb = j->link[p->branch >= 0 ? 1 : 0];
+        if (!part_ok(parts, np, used, nb, target))
+            break;
+        pb = nb;
+    }
+    uint32_t total = 0;
+    for (unsigned q = np; q-- > 0; ) {
+        parts[q].later = total;
+        total += parts[q].b->ninsn;
+    }
+    const struct part *last = &parts[np - 1];
 
     struct checks cs;
     memset(&cs, 0, sizeof(cs));
 emit:;                          /* the second time: with the checks' stubs placed */
     struct emit e = { buf, 0, cap, false, 0 };
-    /* Ahead of the chain entry, reached by backward jumps: the block's
-     * exit, which stubs jump to with EDX set (mov rax, b; jmp exit), the
-     * checks' stubs, and the budget's (lea rbp, [rbp - ninsn]; mov edx,
-     * BUDGET; jmp bexit). */
-    size_t bexit = e.len;
-    b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)b);
-    jump_abs(&e, at, exit);
-    for (uint32_t s = 0; cs.placed && s < cs.n; s++) {
-        cs.c[s].stub = e.len;
-        b1(&e, 0xba); b4(&e, cs.c[s].index);
-        jump_back(&e, bexit);
+    unsigned nsite = 0;
+    /* Ahead of the chain entry, reached by backward jumps: each part's exit,
+     * which stubs jump to with EDX set (lea rbp, [rbp - later]; mov rax,
+     * part; jmp exit), the first part's checks' stubs, and the budget's
+     * (lea rbp, [rbp - total]; mov edx, BUDGET; jmp bexit). */
+    for (unsigned q = 0; q < np; q++) {
+        parts[q].refund = e.len;
+        if (parts[q].later)
+            count(&e, 0u - parts[q].later);
+        parts[q].bexit = e.len;
+        b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)parts[q].b);
+        jump_abs(&e, at, exit);
     }
+    uint32_t nchecks = cs.placed ? cs.n : 0;   /* as the first emission counted them */
+    for (uint32_t s = 0; s < nchecks; s++)
+        if (!parts[part_of(parts, np, cs.c[s].index)].island)
+            check_stub(&e, &cs, s, parts, np);
     cs.n = 0;
     size_t budget = e.len;
-    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, 0u - b->ninsn);
+    count(&e, 0u - total);
     b1(&e, 0xba); b4(&e, BT_BUDGET);
-    jump_back(&e, bexit);
-    /* The chain entry counts the block: RBP is the NOT of the budget left,
-     * negative while there is some, so lea rbp, [rbp + ninsn] leaves it
-     * negative iff the block fits (its high half all ones): rorx rcx, rbp,
-     * 32; jecxz budget.  Nothing there touches EFLAGS or jumps when it fits. */
+    jump_back(&e, parts[0].bexit);
+    /* Entered from the emu, which counted the first part: count the later
+     * ones (or, without room for them, leave for the emu to run the first). */
+    size_t go_body = SIZE_MAX;
+    if (parts[0].later) {
+        size_t no_room = e.len;
+        b1(&e, 0xba); b4(&e, 0);
+        jump_back(&e, parts[0].refund);
+        out->go = e.len;
+        count(&e, parts[0].later);
+        bind8(&e, budget_check(&e), no_room);
+        go_body = jump(&e, -1);
+    }
+    /* The chain entry counts the parts: RBP is the NOT of the budget left,
+     * negative while there is some, so lea rbp, [rbp + total] leaves it
+     * negative iff they fit.  Nothing there touches EFLAGS or jumps when
+     * they fit. */
     while (e.len % 16)
         b1(&e, 0xcc);           /* (never run) the entry 16-byte aligned, as the buffer places blocks */
     e.entry = e.len;
-    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RBP, HOST_RBP)); b4(&e, b->ninsn);
-    b1(&e, 0xc4); b1(&e, 0xe3); b1(&e, 0xfb); b1(&e, 0xf0); b1(&e, modrm(3, HOST_RCX, HOST_RBP));
-    b1(&e, 32);
-    b1(&e, 0x67);                                   /* jecxz: ECX, the high half */
-    bind8(&e, short_jump(&e, 0xe3), budget);
+    count(&e, total);
+    bind8(&e, budget_check(&e), budget);
     out->chain = e.entry;
-    out->go = e.len;            /* entered from the emu, which counted the block */
+    if (go_body != SIZE_MAX)
+        bind(&e, go_body, e.len);
+    else
+        out->go = e.len;        /* entered from the emu, which counted the block */
     bool covered[BLOCK_MAX_INSNS + 1];
     struct stack_run srun;
-    stack_run(g, nemit, covered, &srun);
+    stack_run(g, used, covered, &srun);
     bool simd = false;
-    for (uint32_t k = 0; k < nemit; k++) {
-        const struct ginsn *x = &g[k];
-        bool seen = fixed_flags_seen(g, k, nemit);
-        if (k == srun.first) {
-            /* rcx = ESP + hi (not wrapped; ESP itself when hi is 0): its
-             * page and the one before hold the run's bytes, checked at once
-             * (from page 0, ESP + lo would wrap: never OK). */
-            unsigned high = GUEST_HOST(HV_ESP);
-            if (srun.hi) {
-                b1(&e, 0x49); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, 4));
-                b1(&e, 0x24); b4(&e, (uint32_t)srun.hi);     /* lea rcx, [r12 + hi] */
-                high = HOST_RCX;
-            }
-            page_check(&e, &cs, srun.store ? BT_TAB_STORE2 : BT_TAB_LOAD2, high, k);
-        }
-        if (x->kind == K_SIMD && !simd) {
-            /* The block's first SSE instruction: the vector unit may be
-             * the guest's (c->bt_simd, switcher_bt.h): movzx ecx, byte
-             * [rdi + bt_simd], then leave unless it is 1. */
-            simd = true;
-            simd_flag(&e);
-            check_jump(&e, &cs, k);
-        }
-        if (x->o16 && !checks(x) && x->kind != K_NOP)
-            b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
-        switch (x->kind) {
-        case K_ALU_RR:
-            b1(&e, 0x45);                           /* REX.R REX.B: r8..r15 */
-            b1(&e, x->opcode);
-            if (x->opcode == 0x0f)
-                b1(&e, x->opc2);
-            b1(&e, modrm(3, x->reg, x->rm));
-            break;
-        case K_IMUL_RI:
-            b1(&e, 0x45);
-            b1(&e, x->opcode);
-            b1(&e, modrm(3, x->reg, x->rm));
-            if (x->immsize == 1)
-                b1(&e, (uint8_t)x->imm);
+    for (unsigned q = 0; q < np; q++) {
+        struct part *p = &parts[q];
+        uint32_t end = p->first + p->nemit;
+        if (p->island && cs.placed) {
+            /* Its checks' stubs, near them: jmp over; the stubs; over: */
+            uint32_t m = 0;
+            for (uint32_t s = 0; s < nchecks; s++)
+                m += part_of(parts, np, cs.c[s].index) == q;
+            bool near = m * 10 < 120;
+            size_t over = near ? short_jump(&e, 0xeb) : jump(&e, -1);
+            for (uint32_t s = 0; s < nchecks; s++)
+                if (part_of(parts, np, cs.c[s].index) == q)
+                    check_stub(&e, &cs, s, parts, np);
+            if (near)
+                bind8(&e, over, e.len);
             else
-                b4(&e, x->imm);
-            break;
-        case K_ALU_RI: {
-            bool fix = (x->opcode == 0xc1 || x->opcode == 0xd1) && !x->rotate &&
-                       !h->shift_as_emu[x->sub] && seen;
-            if (fix)
-                shift_flags(&e, x->sub, x->rm, true);
-            b1(&e, 0x41);
-            b1(&e, x->opcode);
-            b1(&e, modrm(3, x->sub, x->rm));
-            imm_out(&e, x);
-            if (fix)
-                shift_flags(&e, x->sub, x->rm, false);
-            break;
+                bind(&e, over, e.len);
         }
-        case K_ALU_AI: {            /* as 81 /op (F7 /0) on r8d, 80 /op (F6 /0) on r8b */
-            bool test = x->opcode == 0xa9 || x->opcode == 0xa8;
-            b1(&e, 0x41);
-            b1(&e, x->size == 1 ? (test ? 0xf6 : 0x80) : (test ? 0xf7 : 0x81));
-            b1(&e, modrm(3, test ? 0 : (unsigned)(x->opcode >> 3), 0));
-            imm_out(&e, x);
-            break;
-        }
-        case K_INCDEC:
-            b1(&e, 0x41);
-            b1(&e, 0xff);
-            b1(&e, modrm(3, x->sub, x->rm));
-            break;
-        case K_MOV_RI:
-            b1(&e, 0x41);
-            if (x->size == 1) {
-                b1(&e, (uint8_t)(0xb0 | x->rm));
-                b1(&e, (uint8_t)x->imm);
-            } else {
-                b1(&e, (uint8_t)(0xb8 | x->rm));
-                imm_out(&e, x);
-            }
-            break;
-        case K_CDQ:                 /* mov eax, r8d; cdq; mov r10d, edx */
-            b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
-            b1(&e, 0x99);
-            b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HV_EDX));
-            break;
-        case K_SHIFT_CL:            /* mov ecx, r9d; shl/shr/sar r, cl */
-            b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_ECX, HOST_RCX));
-            b1(&e, 0x41); b1(&e, 0xd3); b1(&e, modrm(3, x->sub, x->rm));
-            break;
-        case K_LEA:
-            lea32(&e, GUEST_HOST(x->reg), &x->m);
-            break;
-        case K_MUL:
-            /* mov eax, r8d; mul/imul r or [rsi + rdx] (checked: the address
-             * is read before EDX is written); mov r8d, eax; mov r10d, edx */
-            if (x->rm == 8) {
-                access_check(&e, &cs, x, false, k);     /* (4 bytes) */
-            }
-            b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
-            if (x->rm == 8) {
-                b1(&e, 0xf7); b1(&e, modrm(0, x->sub, 4)); b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
-            } else {
-                b1(&e, 0x41); b1(&e, 0xf7); b1(&e, modrm(3, x->sub, x->rm));
-            }
-            b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RAX, HV_EAX));
-            b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HV_EDX));
-            break;
-        case K_JMPI: {
-            /* eax = the target (from a register, or a checked load); a CALL
-             * then checks and makes its push; then mov [rdi + eip], eax.
-             * Nothing the guest sees changes before the last check. */
-            if (x->rm < 8) {
-                b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, x->rm, HOST_RAX));   /* mov eax, r */
-            } else {
-                access_check(&e, &cs, x, false, k);     /* (4 bytes) */
-                b1(&e, 0x8b); b1(&e, modrm(0, HOST_RAX, 4));
-                b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));                   /* mov eax, [m] */
-            }
-            if (x->sub == 2) {
-                static const struct gmem below_esp = { HV_ESP, -1, 0, (uint32_t)-4 };
-                lea32(&e, HOST_RDX, &below_esp);
-                b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
-                page_check(&e, &cs, BT_TAB_STORE, HOST_RCX, k);
-                b1(&e, 0xc7); b1(&e, modrm(0, 0, 4));
-                b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI)); b4(&e, x->imm);   /* mov [m], next */
-                b1(&e, 0x45); b1(&e, 0x8d);                                     /* lea r12d, [r12 - 4] */
-                b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
-                b1(&e, 0x24); b1(&e, 0xfc);
-            }
-            break;          /* EAX: the target, for ret_chain */
-        }
-        case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
-        case K_RMW: case K_RET: {
-            if (!covered[k])
-                access_check(&e, &cs, x, stores(x), k);
-            /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or
-             * imm), or, checked with its run (stack_run), [rsi + r12 + disp] */
-            if (x->o16)
-                b1(&e, 0x66);
-            uint8_t p = (uint8_t)(0x40 | (x->digit ? 0 : 4) | (covered[k] ? 2 : 0));
-            if (p != 0x40)
-                b1(&e, p);                                      /* REX.R: r8..r15; REX.X: r12 */
-            if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
-                b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);        /* mov [m], reg / reg, [m] */
-            else
-                b1(&e, x->opcode);
-            if (x->opcode == 0x0f)
-                b1(&e, x->opc2);
-            mem_operand(&e, x, x->digit ? x->sub : x->reg, covered[k]);
-            imm_out(&e, x);
-            if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
-                /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
-                b1(&e, 0x45); b1(&e, 0x8d);
-                b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
-                b1(&e, 0x24);                                   /* SIB: base r12, no index */
-                b1(&e, x->kind == K_POP ? 0x04 : 0xfc);
-            }
-            if (x->kind == K_RET) {
-                /* lea r12d, [r12 + 4 + imm16] (EAX: the target, for ret_chain) */
-                b1(&e, 0x45); b1(&e, 0x8d);
-                b1(&e, modrm(2, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
-                b1(&e, 0x24);
-                b4(&e, 4 + x->imm);
-            }
-            break;
-        }
-        case K_NOP:
-            break;
-        case K_SIMD: {
-            /* [the check]; [66 | F2 | F3] [REX] 0F [38 | 3A] op ModRM [imm8]:
-             * XMM registers as they are, a general one as r8+n, memory as
-             * [rsi + rdx] or, in a stack run, [rsi + r12 + disp]. */
-            bool mem = x->rm == 8;
-            if (mem && !covered[k]) {
-                access_check(&e, &cs, x, stores(x), k);
-                if (x->sinfo & SI_ALIGN) {
-                    /* movzx ecx, dl; movzx ecx, byte [rbx + rcx + ALIGN16] */
-                    b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(3, HOST_RCX, HOST_RDX));
-                    b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(2, HOST_RCX, 4));
-                    b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
-                    b4(&e, BT_TAB_ALIGN16);
-                    check_jump(&e, &cs, k);
+        for (uint32_t k = p->first; k < end; k++) {
+            const struct ginsn *x = &g[k];
+            bool seen = fixed_flags_seen(g, k, end);
+            if (k == srun.first) {
+                /* rcx = ESP + hi (not wrapped; ESP itself when hi is 0): its
+                 * page and the one before hold the run's bytes, checked at once
+                 * (from page 0, ESP + lo would wrap: never OK). */
+                unsigned high = GUEST_HOST(HV_ESP);
+                if (srun.hi) {
+                    b1(&e, 0x49); b1(&e, 0x8d); b1(&e, modrm(2, HOST_RCX, 4));
+                    b1(&e, 0x24); b4(&e, (uint32_t)srun.hi);     /* lea rcx, [r12 + hi] */
+                    high = HOST_RCX;
                 }
+                page_check(&e, &cs, srun.store ? BT_TAB_STORE2 : BT_TAB_LOAD2, high, k);
             }
-            if (x->spfx)
-                b1(&e, x->spfx);
-            uint8_t p = (uint8_t)(0x40 | (x->greg ? 4 : 0) | (mem && covered[k] ? 2 : 0) |
-                                  (!mem && x->grm ? 1 : 0));
-            if (p != 0x40)
-                b1(&e, p);
-            b1(&e, 0x0f);
-            if (x->smap)
-                b1(&e, x->smap);
-            b1(&e, x->sop);
-            if (mem)
-                mem_operand(&e, x, x->reg, covered[k]);
-            else
+            if (x->kind == K_SIMD && !simd) {
+                /* The block's first SSE instruction: the vector unit may be
+                 * the guest's (c->bt_simd, switcher_bt.h): movzx ecx, byte
+                 * [rdi + bt_simd], then leave unless it is 1. */
+                simd = true;
+                simd_flag(&e);
+                check_jump(&e, &cs, k);
+            }
+            if (x->o16 && !checks(x) && x->kind != K_NOP)
+                b1(&e, 0x66);           /* ahead of REX (a memory access: ahead of its opcode) */
+            switch (x->kind) {
+            case K_ALU_RR:
+                b1(&e, 0x45);                           /* REX.R REX.B: r8..r15 */
+                b1(&e, x->opcode);
+                if (x->opcode == 0x0f)
+                    b1(&e, x->opc2);
                 b1(&e, modrm(3, x->reg, x->rm));
-            imm_out(&e, x);
-            break;
+                break;
+            case K_IMUL_RI:
+                b1(&e, 0x45);
+                b1(&e, x->opcode);
+                b1(&e, modrm(3, x->reg, x->rm));
+                if (x->immsize == 1)
+                    b1(&e, (uint8_t)x->imm);
+                else
+                    b4(&e, x->imm);
+                break;
+            case K_ALU_RI: {
+                bool fix = (x->opcode == 0xc1 || x->opcode == 0xd1) && !x->rotate &&
+                           !h->shift_as_emu[x->sub] && seen;
+                if (fix)
+                    shift_flags(&e, x->sub, x->rm, true);
+                b1(&e, 0x41);
+                b1(&e, x->opcode);
+                b1(&e, modrm(3, x->sub, x->rm));
+                imm_out(&e, x);
+                if (fix)
+                    shift_flags(&e, x->sub, x->rm, false);
+                break;
+            }
+            case K_ALU_AI: {            /* as 81 /op (F7 /0) on r8d, 80 /op (F6 /0) on r8b */
+                bool test = x->opcode == 0xa9 || x->opcode == 0xa8;
+                b1(&e, 0x41);
+                b1(&e, x->size == 1 ? (test ? 0xf6 : 0x80) : (test ? 0xf7 : 0x81));
+                b1(&e, modrm(3, test ? 0 : (unsigned)(x->opcode >> 3), 0));
+                imm_out(&e, x);
+                break;
+            }
+            case K_INCDEC:
+                b1(&e, 0x41);
+                b1(&e, 0xff);
+                b1(&e, modrm(3, x->sub, x->rm));
+                break;
+            case K_MOV_RI:
+                b1(&e, 0x41);
+                if (x->size == 1) {
+                    b1(&e, (uint8_t)(0xb0 | x->rm));
+                    b1(&e, (uint8_t)x->imm);
+                } else {
+                    b1(&e, (uint8_t)(0xb8 | x->rm));
+                    imm_out(&e, x);
+                }
+                break;
+            case K_CDQ:                 /* mov eax, r8d; cdq; mov r10d, edx */
+                b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
+                b1(&e, 0x99);
+                b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HV_EDX));
+                break;
+            case K_SHIFT_CL:            /* mov ecx, r9d; shl/shr/sar r, cl */
+                b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_ECX, HOST_RCX));
+                b1(&e, 0x41); b1(&e, 0xd3); b1(&e, modrm(3, x->sub, x->rm));
+                break;
+            case K_LEA:
+                lea32(&e, GUEST_HOST(x->reg), &x->m);
+                break;
+            case K_MUL:
+                /* mov eax, r8d; mul/imul r or [rsi + rdx] (checked: the address
+                 * is read before EDX is written); mov r8d, eax; mov r10d, edx */
+                if (x->rm == 8) {
+                    access_check(&e, &cs, x, false, k);     /* (4 bytes) */
+                }
+                b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, HV_EAX, HOST_RAX));
+                if (x->rm == 8) {
+                    b1(&e, 0xf7); b1(&e, modrm(0, x->sub, 4)); b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));
+                } else {
+                    b1(&e, 0x41); b1(&e, 0xf7); b1(&e, modrm(3, x->sub, x->rm));
+                }
+                b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RAX, HV_EAX));
+                b1(&e, 0x41); b1(&e, 0x89); b1(&e, modrm(3, HOST_RDX, HV_EDX));
+                break;
+            case K_JMPI: {
+                /* eax = the target (from a register, or a checked load); a CALL
+                 * then checks and makes its push; then mov [rdi + eip], eax.
+                 * Nothing the guest sees changes before the last check. */
+                if (x->rm < 8) {
+                    b1(&e, 0x44); b1(&e, 0x89); b1(&e, modrm(3, x->rm, HOST_RAX));   /* mov eax, r */
+                } else {
+                    access_check(&e, &cs, x, false, k);     /* (4 bytes) */
+                    b1(&e, 0x8b); b1(&e, modrm(0, HOST_RAX, 4));
+                    b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI));                   /* mov eax, [m] */
+                }
+                if (x->sub == 2) {
+                    static const struct gmem below_esp = { HV_ESP, -1, 0, (uint32_t)-4 };
+                    lea32(&e, HOST_RDX, &below_esp);
+                    b1(&e, 0x48); b1(&e, 0x8d); b1(&e, modrm(1, HOST_RCX, HOST_RDX)); b1(&e, 3);
+                    page_check(&e, &cs, BT_TAB_STORE, HOST_RCX, k);
+                    b1(&e, 0xc7); b1(&e, modrm(0, 0, 4));
+                    b1(&e, (uint8_t)(HOST_RDX << 3 | HOST_RSI)); b4(&e, x->imm);   /* mov [m], next */
+                    b1(&e, 0x45); b1(&e, 0x8d);                                     /* lea r12d, [r12 - 4] */
+                    b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                    b1(&e, 0x24); b1(&e, 0xfc);
+                }
+                break;          /* EAX: the target, for ret_chain */
+            }
+            case K_LOAD: case K_STORE: case K_STORE_I: case K_PUSH: case K_POP: case K_PUSH_I:
+            case K_RMW: case K_RET: {
+                if (!covered[k])
+                    access_check(&e, &cs, x, stores(x), k);
+                /* the access: op reg, [rsi + rdx] (or op [rsi + rdx], reg or
+                 * imm), or, checked with its run (stack_run), [rsi + r12 + disp] */
+                if (x->o16)
+                    b1(&e, 0x66);
+                uint8_t p = (uint8_t)(0x40 | (x->digit ? 0 : 4) | (covered[k] ? 2 : 0));
+                if (p != 0x40)
+                    b1(&e, p);                                      /* REX.R: r8..r15; REX.X: r12 */
+                if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_RET)
+                    b1(&e, x->kind == K_PUSH ? 0x89 : 0x8b);        /* mov [m], reg / reg, [m] */
+                else
+                    b1(&e, x->opcode);
+                if (x->opcode == 0x0f)
+                    b1(&e, x->opc2);
+                mem_operand(&e, x, x->digit ? x->sub : x->reg, covered[k]);
+                imm_out(&e, x);
+                if (x->kind == K_PUSH || x->kind == K_POP || x->kind == K_PUSH_I) {
+                    /* lea r12d, [r12 -+ 4]: ESP moves after the access (LEA: flags kept) */
+                    b1(&e, 0x45); b1(&e, 0x8d);
+                    b1(&e, modrm(1, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                    b1(&e, 0x24);                                   /* SIB: base r12, no index */
+                    b1(&e, x->kind == K_POP ? 0x04 : 0xfc);
+                }
+                if (x->kind == K_RET) {
+                    /* lea r12d, [r12 + 4 + imm16] (EAX: the target, for ret_chain) */
+                    b1(&e, 0x45); b1(&e, 0x8d);
+                    b1(&e, modrm(2, GUEST_HOST(HV_ESP), GUEST_HOST(HV_ESP)));
+                    b1(&e, 0x24);
+                    b4(&e, 4 + x->imm);
+                }
+                break;
+            }
+            case K_NOP:
+                break;
+            case K_SIMD: {
+                /* [the check]; [66 | F2 | F3] [REX] 0F [38 | 3A] op ModRM [imm8]:
+                 * XMM registers as they are, a general one as r8+n, memory as
+                 * [rsi + rdx] or, in a stack run, [rsi + r12 + disp]. */
+                bool mem = x->rm == 8;
+                if (mem && !covered[k]) {
+                    access_check(&e, &cs, x, stores(x), k);
+                    if (x->sinfo & SI_ALIGN) {
+                        /* movzx ecx, dl; movzx ecx, byte [rbx + rcx + ALIGN16] */
+                        b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(3, HOST_RCX, HOST_RDX));
+                        b1(&e, 0x0f); b1(&e, 0xb6); b1(&e, modrm(2, HOST_RCX, 4));
+                        b1(&e, (uint8_t)(HOST_RCX << 3 | HOST_RBX));
+                        b4(&e, BT_TAB_ALIGN16);
+                        check_jump(&e, &cs, k);
+                    }
+                }
+                if (x->spfx)
+                    b1(&e, x->spfx);
+                uint8_t p = (uint8_t)(0x40 | (x->greg ? 4 : 0) | (mem && covered[k] ? 2 : 0) |
+                                      (!mem && x->grm ? 1 : 0));
+                if (p != 0x40)
+                    b1(&e, p);
+                b1(&e, 0x0f);
+                if (x->smap)
+                    b1(&e, x->smap);
+                b1(&e, x->sop);
+                if (mem)
+                    mem_operand(&e, x, x->reg, covered[k]);
+                else
+                    b1(&e, modrm(3, x->reg, x->rm));
+                imm_out(&e, x);
+                break;
+            }
+            default:
+                return;
+            }
+            if (seen && x->imul)
+                imul_flags(&e, x->reg);
+            else if (seen && is_logic(x) && !h->logic_af_clear)
+                logic_flags(&e);
         }
-        default:
-            return;
-        }
-        if (seen && x->imul)
-            imul_flags(&e, x->reg);
-        else if (seen && is_logic(x) && !h->logic_af_clear)
-            logic_flags(&e);
+        if (q + 1 < np && p->branch >= 0)
+            p->taken = jump(&e, p->branch);         /* j<cc> taken: after the last part */
     }
-    /* Fell off the end: n instructions ran.  The block's branch goes on to
-     * the next block's host code where it can (chain), as the emu's
-     * GOTO_AT would go on to that block. */
-    if (branch >= 0 && j->imm == b->eip) {
-        bind(&e, jump(&e, branch), e.entry);        /* a loop: j<cc> to its own start */
-        out->site[1] = chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
-    } else if (branch >= 0) {
-        size_t taken = jump(&e, branch);            /* j<cc> taken */
-        out->site[1] = chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, bexit);
+    /* Fell off the end of the last part: its n instructions ran.  Its
+     * branch goes on to the next block's host code where it can (chain),
+     * as the emu's GOTO_AT would go on to that block. */
+    const struct insn *j = &last->b->insns[last->n];
+    uint32_t n = last->n;
+    if (last->branch >= 0 && j->imm == b->eip) {
+        bind(&e, jump(&e, last->branch), e.entry);  /* a loop: j<cc> to the first part */
+        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, last->bexit, out->site, &nsite);
+    } else if (last->branch >= 0) {
+        size_t taken = jump(&e, last->branch);      /* j<cc> taken */
+        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, last->bexit, out->site, &nsite);
         bind(&e, taken, e.len);
-        out->site[0] = chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
-    } else if (branch == -1) {
-        out->site[0] = chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, bexit);
-    } else if (ret) {
-        ret_chain(&e, (n - 1) | BT_BRANCH | BT_INDIRECT, bexit);
+        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, last->bexit, out->site,
+              &nsite);
+    } else if (last->branch == -1) {
+        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, last->bexit, out->site,
+              &nsite);
+    } else if (last->ret) {
+        ret_chain(&e, (n - 1) | BT_BRANCH | BT_INDIRECT, last->bexit);
     } else {
         b1(&e, 0xba); b4(&e, n);
-        bind(&e, jump(&e, -1), bexit);
+        bind(&e, jump(&e, -1), last->bexit);
+    }
+    /* The other parts' Jcc taken: give back the count of the parts after
+     * it, then go on as the last part's branch does. */
+    for (unsigned q = 0; q + 1 < np; q++) {
+        const struct part *p = &parts[q];
+        if (p->branch < 0)
+            continue;
+        const struct insn *pj = &p->b->insns[p->n];
+        bind(&e, p->taken, e.len);
+        count(&e, 0u - p->later);
+        chain(&e, b, &pj->link[0], pj->imm, p->n | BT_BRANCH | BT_TAKEN, p->bexit, out->site,
+              &nsite);
     }
     if (e.overflow)
         return;
     if (!cs.placed && cs.n) {
         cs.placed = true;
+        for (uint32_t s = 0; s < cs.n; s++) {
+            unsigned q = part_of(parts, np, cs.c[s].index);
+            parts[q].island |= q > 0;
+        }
         goto emit;
     }
-    out->ninsn = n + (branch != -2);
+    out->ninsn = parts[0].n + (parts[0].branch != -2);
+    out->parts = np;
     out->len = e.len;
     out->simd = simd;
 }

@@ -95,6 +95,11 @@ struct insn {
     uint8_t seg;            /* the memory operand's segment register (HV_DS ...) */
 };
 
+/* Host code of bt (switcher_bt.h) for a block runs up to BT_PARTS blocks in
+ * a row, and may jump straight to other blocks' from BT_SITES places. */
+#define BT_PARTS 3
+#define BT_SITES (BT_PARTS + 1)
+
 struct block {
     uint32_t eip;           /* 0xffffffff once invalidated */
     uint32_t ninsn;
@@ -113,9 +118,9 @@ struct block {
     uint32_t bt_heat;
     void *bt_code;          /* its entry from C (past the budget check) */
     void *bt_chain;         /* its entry from other blocks' host code */
-    uint8_t *bt_site[2];    /* its branch's jumps to the blocks of link[0], link[1] */
+    uint8_t *bt_site[BT_SITES];     /* its host code's jumps to other blocks' (BT_PATCH) */
     uintptr_t bt_in;        /* the sites jumping to it: block | k, then ... */
-    uintptr_t bt_in_next[2];    /* ... the next after site k of this block */
+    uintptr_t bt_in_next[BT_SITES]; /* ... the next after site k of this block */
     struct insn insns[];
 };
 
@@ -291,6 +296,7 @@ struct cpu {
     uint32_t bt_hostflags;  /* EFLAGS as translated code left them */
     uint64_t bt_left;       /* instructions host code may still count (switcher_bt.h) */
     struct block *bt_exit_block;    /* the block host code left from */
+    struct block *bt_exit_owner;    /* with BT_PATCH: the block whose host code it was */
     uint8_t *bt_tab;        /* the tables bt's host code reads (switcher_bt.h) */
     uint8_t bt_simd;        /* 1: host code may run SSE, on the guest's XMM (switcher_bt.h) */
 };

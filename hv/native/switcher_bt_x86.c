@@ -1270,7 +1270,9 @@ static void decode_part(const struct cpu *c, const struct block *b, const struct
     uint32_t n = 0;
     for (; n < b->ninsn; n++) {
         const struct insn *i = &b->insns[n];
-        bool known = i->fn == op_simd ? decode_simd(c, i, &g[n]) : decode(c, i->eip, &g[n]);
+        /* (a part's first handler may be bt's: the decoder's is bt_fn) */
+        emu_fn *fn = n == 0 && b->bt_fn ? b->bt_fn : i->fn;
+        bool known = fn == op_simd ? decode_simd(c, i, &g[n]) : decode(c, i->eip, &g[n]);
         if (!known || i->eip + g[n].len != i->next)
             break;
     }

@@ -302,16 +302,17 @@ f_end:
 
 
 @needs_gcc
-def test_a_direct_jump_to_a_dropped_block_is_undone(tmp_path):
-    """A's JMP to B becomes a direct jump to B's host code once both are
-    translated.  A store from another page rewrites B's immediate: the emu
-    drops B alone, and A's jump must no longer reach B's old code."""
+@pytest.mark.parametrize("branch", ["jmp b_blk", "cmpl $0, %ecx; jne b_blk; jmp 9f"])
+def test_a_direct_jump_to_a_dropped_block_is_undone(tmp_path, branch):
+    """A's JMP (or Jcc taken) to B becomes a direct jump to B's host code once
+    both are translated.  A store from another page rewrites B's immediate:
+    the emu drops B alone, and A's jump must no longer reach B's old code."""
     image = asm_guest(tmp_path, """
     movl $100, %ecx
     xorl %ebx, %ebx
 1:
     addl $0, %edx
-    jmp b_blk
+    BRANCH
 back:
     cmpl $50, %ecx
     jne 3f
@@ -328,7 +329,7 @@ patch:
     jmp back
     .balign 4096
 9:
-""")
+""".replace("BRANCH", branch))
     ex = differ(image)
     assert (ex.status, ex.reason) == ((51 + 7 * 49) & 0xFF, None)
 

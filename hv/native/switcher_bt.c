@@ -117,6 +117,20 @@ static void *bt_install(struct bt *t, const uint8_t *src, size_t len)
     return t->code + at;
 }
 
+/* Make a site go to `to`: a NOP site (back NULL) jmp <to>, a Jcc's rel32
+ * (at site, going to back) one to `to`. */
+static bool bt_jump(struct bt *t, uint8_t *site, const uint8_t *back, const uint8_t *to)
+{
+    uint8_t jmp[BT_SITE_LEN] = { 0xe9 };
+    if (back) {
+        int32_t rel = (int32_t)(to - (site + 4));
+        return bt_write(t, site, &rel, 4);
+    }
+    int32_t rel = (int32_t)(to - (site + BT_SITE_LEN));
+    memcpy(jmp + 1, &rel, 4);
+    return bt_write(t, site, jmp, sizeof(jmp));
+}
+
 /* Part x's branch (its instruction n) went to the block in its successor
  * slot k, which has host code (BT_PATCH): site s of the host code of
  * `owner` (x's, or that of a block whose code holds x's) becomes jmp <that
@@ -131,10 +145,7 @@ static void bt_link(struct bt *t, struct block *owner, unsigned s, struct block 
     uint32_t target = k ? j->next : j->imm;
     if (!site || !nb || nb->eip != target || !nb->bt_chain || owner->eip == BLOCK_DEAD)
         return;
-    uint8_t jmp[BT_SITE_LEN] = { 0xe9 };
-    int32_t rel = (int32_t)((uint8_t *)nb->bt_chain - (site + BT_SITE_LEN));
-    memcpy(jmp + 1, &rel, 4);
-    if (!bt_write(t, site, jmp, sizeof(jmp)))
+    if (!bt_jump(t, site, owner->bt_site_back[s], nb->bt_chain))
         return;
     owner->bt_in_next[s] = nb->bt_in;
     nb->bt_in = (uintptr_t)owner | s;   /* (blocks are 16-byte aligned) */
@@ -149,7 +160,10 @@ static void bt_killed(struct cpu *c, struct block *b)
     for (uintptr_t in = b->bt_in; in; ) {
         struct block *x = (struct block *)(in & ~(uintptr_t)15);
         unsigned s = (unsigned)(in & 15);
-        bt_write(t, x->bt_site[s], bt_site_nop, BT_SITE_LEN);
+        if (x->bt_site_back[s])
+            bt_jump(t, x->bt_site[s], x->bt_site_back[s], x->bt_site_back[s]);
+        else
+            bt_write(t, x->bt_site[s], bt_site_nop, BT_SITE_LEN);
         in = x->bt_in_next[s];
         x->bt_in_next[s] = 0;
     }
@@ -307,8 +321,10 @@ static OP(op_bt_count)
     t->simd |= out.simd;
     b->bt_code = (uint8_t *)code + out.go;
     b->bt_chain = (uint8_t *)code + out.chain;
-    for (unsigned k = 0; k < BT_SITES; k++)
+    for (unsigned k = 0; k < BT_SITES; k++) {
         b->bt_site[k] = out.site[k] ? (uint8_t *)code + out.site[k] : NULL;
+        b->bt_site_back[k] = out.site_back[k] ? (uint8_t *)code + out.site_back[k] : NULL;
+    }
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
 }
@@ -323,6 +339,7 @@ static void bt_decoded(struct cpu *c, struct block *b)
     b->bt_code = NULL;
     b->bt_chain = NULL;
     memset(b->bt_site, 0, sizeof(b->bt_site));
+    memset(b->bt_site_back, 0, sizeof(b->bt_site_back));
     memset(b->bt_in_next, 0, sizeof(b->bt_in_next));
     b->bt_in = 0;
     if (b->ninsn >= 2 && !c->paged && !c->segmented)

@@ -19,8 +19,8 @@
  * the emu counted that block.  Where the block ends in a Jcc, JMP or CALL
  * and the emu has linked the block it goes on to (the Jcc's fall-through),
  * on the same pages, the host code holds that block's too, and so on: up to
- * BT_PARTS blocks (parts), counted together at the entry, each part's
- * count given back where the host code leaves before it.  At its end it
+ * BT_PARTS blocks (parts): the entry checks that the budget has room for
+ * them all, and each part counts itself as it starts.  At its end it
  * goes straight on to the host code of the block the emu has linked as the
  * successor (a chain), counting each block it enters against c->bt_left,
  * the budget left (below 2^31), as the emu's GOTO_AT would.  It leaves
@@ -52,11 +52,11 @@ typedef uint32_t bt_enter_fn(struct cpu *c, const void *go);
  * (the emu stops there, with EIP at its start). */
 #define BT_BUDGET 0x1000u
 /* With BT_BRANCH: the successor has host code, and the branch's site (a
- * NOP of BT_SITE_LEN bytes ahead of the successor slot's check, in
- * bt_out.site) may become a jump straight to its chain entry; the caller
- * makes it one (the jump is undone when that block is dropped) and goes on.
- * The site is number code >> BT_SITE_SHIFT of c->bt_exit_owner, the first
- * part of the host code. */
+ * NOP of BT_SITE_LEN bytes ahead of the successor slot's check, or the
+ * rel32 of the Jcc that goes to that check, in bt_out.site) may jump
+ * straight to its chain entry; the caller makes it (the jump is undone when
+ * that block is dropped) and goes on.  The site is number code >>
+ * BT_SITE_SHIFT of c->bt_exit_owner, the first part of the host code. */
 #define BT_PATCH 0x2000u
 #define BT_SITE_SHIFT 16
 #define BT_SITE_LEN 5
@@ -94,7 +94,8 @@ struct bt_out {
     uint32_t ninsn;         /* instructions translated (0: none), the branch included */
     uint32_t parts;         /* blocks whose code it holds (the first one's included) */
     size_t chain;           /* the entry from other blocks' host code */
-    size_t site[BT_SITES];  /* the branches' sites (0: none) */
+    size_t site[BT_SITES];  /* the branches' sites (0: none): a NOP, or a Jcc's rel32 ... */
+    size_t site_back[BT_SITES];     /* ... which goes here until it is patched (0: a NOP) */
     size_t go;              /* the entry from C, past the chain entry's budget check */
     size_t len;             /* bytes of host code in buf */
     bool simd;              /* it runs SSE instructions (c->bt_simd guards them) */

@@ -968,43 +968,59 @@ static void chain_to(struct emit *e, unsigned blk, size_t to_miss, uint32_t code
 
 const uint8_t bt_site_nop[BT_SITE_LEN] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };     /* nopl 0(rax,rax) */
 
+/* The sites of one host code (bt_out.site, site_back) as they are made. */
+struct sites {
+    size_t *at, *back;
+    unsigned n;
+};
+
 /* Go on at the block the emu links from slot `link` when it starts at
  * `target` and has host code (its chain entry counts it against RBP, the
  * budget); else leave with `code` through the part's exit at `bexit`:
  *
  *     site: nop (5 bytes: the caller may make it jmp <that block's chain entry>)
- *     mov rax, link; mov rax, [rax]; mov rcx, rax; jrcxz miss
+ *     slow: mov rax, link; mov rax, [rax]; mov rcx, rax; jrcxz miss
  *     mov ecx, [rax + eip]; lea ecx, [rcx - target]; jrcxz hit
  *     miss: mov edx, code; jmp bexit
  *     hit: mov rcx, [rax + bt_chain]; jrcxz miss; (owner, site); mov edx, code | PATCH; jmp bexit
  *
+ * or, after a Jcc whose rel32 is at `jcc` (else SIZE_MAX), that rel32 is
+ * the site: it goes to slow, and the caller may make it go to that block's
+ * chain entry instead (site_back: where it went).  A loop to the first part
+ * (owner) goes straight to its chain entry: it is alive while its code
+ * runs (a store to its page leaves first), and the emu's lookup finds it.
  * Flags untouched; a block the emu dropped has eip BLOCK_DEAD, so this
- * never enters it, and the caller undoes the jumps to a block it drops.
- * The site is the next of owner's (*nsite), which it counts. */
+ * never enters it, and the caller undoes the jumps to a block it drops. */
 static void chain(struct emit *e, const struct block *owner, struct block *const *link,
-                  uint32_t target, uint32_t code, size_t bexit, size_t *sites, unsigned *nsite)
+                  uint32_t target, uint32_t code, size_t bexit, struct sites *st, size_t jcc)
 {
     if (target == owner->eip) {
-        /* A loop to the first part: it is alive while its code runs (a
-         * store to its page leaves first), and the emu's lookup finds it:
-         * straight to its chain entry. */
-        bind(e, jump(e, -1), e->entry);
+        if (jcc != SIZE_MAX)
+            bind(e, jcc, e->entry);
+        else
+            bind(e, jump(e, -1), e->entry);
         return;
     }
-    if (*nsite >= BT_SITES) {
+    if (st->n >= BT_SITES) {
         e->overflow = true;     /* cannot happen: BT_SITES bounds them */
         return;
     }
-    sites[*nsite] = e->len;
-    for (unsigned k = 0; k < BT_SITE_LEN; k++)
-        b1(e, bt_site_nop[k]);
+    if (jcc != SIZE_MAX) {
+        st->at[st->n] = jcc;
+        st->back[st->n] = e->len;
+        bind(e, jcc, e->len);
+    } else {
+        st->at[st->n] = e->len;
+        for (unsigned k = 0; k < BT_SITE_LEN; k++)
+            b1(e, bt_site_nop[k]);
+    }
     b1(e, 0x48); b1(e, 0xb8); imm64(e, (uint64_t)(uintptr_t)link);
     b1(e, 0x48); b1(e, 0x8b); b1(e, 0x00);
     b1(e, 0x48); b1(e, 0x89); b1(e, 0xc1);
     size_t to_miss = short_jump(e, 0xe3);
     b1(e, 0x8b); b1(e, modrm(2, HOST_RCX, HOST_RAX)); b4(e, (uint32_t)offsetof(struct block, eip));
     b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RCX)); b4(e, 0u - target);
-    chain_to(e, HOST_RAX, to_miss, code, bexit, owner, (*nsite)++);
+    chain_to(e, HOST_RAX, to_miss, code, bexit, owner, st->n++);
 }
 
 /* After a RET's code, with its target in EAX: go on at the block
@@ -1257,8 +1273,8 @@ struct part {
     int branch;             /* its Jcc's condition; -1: JMP or CALL; -2: none */
     bool ret;               /* it ends in a RET or an indirect CALL or JMP */
     bool island;            /* its checks' stubs sit ahead of its code */
-    uint32_t later;         /* instructions of the parts after it (counted at the entry) */
-    size_t refund, bexit;   /* its exits: lea rbp, [rbp - later]; then mov rax, b; jmp exit */
+    uint32_t later;         /* instructions of the parts after it */
+    size_t bexit;           /* its exit: mov rax, b; jmp exit */
     size_t taken;           /* its Jcc's rel32, to the taken path after the last part */
 };
 
@@ -1346,14 +1362,14 @@ static unsigned part_of(const struct part *parts, unsigned np, uint32_t k)
 }
 
 /* A check's stub: mov edx, <the instruction not run, in its part>; jmp to
- * the part's exit (giving back the later parts' count). */
+ * the part's exit. */
 static void check_stub(struct emit *e, struct checks *cs, uint32_t s, const struct part *parts,
                        unsigned np)
 {
     const struct part *p = &parts[part_of(parts, np, cs->c[s].index)];
     cs->c[s].stub = e->len;
     b1(e, 0xba); b4(e, cs->c[s].index - p->first);
-    jump_back(e, p->refund);
+    jump_back(e, p->bexit);
 }
 
 /* lea rbp, [rbp + v]: count v instructions (or give them back, negative),
@@ -1363,11 +1379,18 @@ static void count(struct emit *e, uint32_t v)
     b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(2, HOST_RBP, HOST_RBP)); b4(e, v);
 }
 
-/* rorx rcx, rbp, 32; jecxz <returned rel8>: leave unless the budget had
- * room (RBP negative: its high half all ones). */
-static size_t budget_check(struct emit *e)
+/* lea rcx, [rbp + v]: the budget as it would be after v more. */
+static void lea_budget(struct emit *e, uint32_t v)
 {
-    b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0); b1(e, modrm(3, HOST_RCX, HOST_RBP));
+    b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RBP)); b4(e, v);
+}
+
+/* rorx rcx, src, 32; jecxz <returned rel8>: leave unless the budget had
+ * room (src, RBP or RBP plus what is to be counted, negative: its high half
+ * all ones). */
+static size_t budget_check(struct emit *e, unsigned src)
+{
+    b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0); b1(e, modrm(3, HOST_RCX, src));
     b1(e, 32);
     b1(e, 0x67);                                    /* jecxz: ECX, the high half */
     return short_jump(e, 0xe3);
@@ -1422,15 +1445,11 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
     memset(&cs, 0, sizeof(cs));
 emit:;                          /* the second time: with the checks' stubs placed */
     struct emit e = { buf, 0, cap, false, 0 };
-    unsigned nsite = 0;
     /* Ahead of the chain entry, reached by backward jumps: each part's exit,
-     * which stubs jump to with EDX set (lea rbp, [rbp - later]; mov rax,
-     * part; jmp exit), the first part's checks' stubs, and the budget's
-     * (lea rbp, [rbp - total]; mov edx, BUDGET; jmp bexit). */
+     * which stubs jump to with EDX set (mov rax, part; jmp exit), the first
+     * part's checks' stubs, and the budget's ([lea rbp, [rbp - total]]; mov
+     * edx, BUDGET; jmp bexit). */
     for (unsigned q = 0; q < np; q++) {
-        parts[q].refund = e.len;
-        if (parts[q].later)
-            count(&e, 0u - parts[q].later);
         parts[q].bexit = e.len;
         b1(&e, 0x48); b1(&e, 0xb8); imm64(&e, (uint64_t)(uintptr_t)parts[q].b);
         jump_abs(&e, at, exit);
@@ -1441,35 +1460,43 @@ emit:;                          /* the second time: with the checks' stubs place
             check_stub(&e, &cs, s, parts, np);
     cs.n = 0;
     size_t budget = e.len;
-    count(&e, 0u - total);
+    if (np == 1)
+        count(&e, 0u - total);
     b1(&e, 0xba); b4(&e, BT_BUDGET);
     jump_back(&e, parts[0].bexit);
-    /* Entered from the emu, which counted the first part: count the later
-     * ones (or, without room for them, leave for the emu to run the first). */
+    /* Entered from the emu, which counted the first part: leave for the emu
+     * to run it unless the budget has room for the later ones. */
     size_t go_body = SIZE_MAX;
-    if (parts[0].later) {
+    if (np > 1) {
         size_t no_room = e.len;
         b1(&e, 0xba); b4(&e, 0);
-        jump_back(&e, parts[0].refund);
+        jump_back(&e, parts[0].bexit);
         out->go = e.len;
-        count(&e, parts[0].later);
-        bind8(&e, budget_check(&e), no_room);
+        lea_budget(&e, parts[0].later);
+        bind8(&e, budget_check(&e, HOST_RCX), no_room);
         go_body = jump(&e, -1);
     }
-    /* The chain entry counts the parts: RBP is the NOT of the budget left,
-     * negative while there is some, so lea rbp, [rbp + total] leaves it
-     * negative iff they fit.  Nothing there touches EFLAGS or jumps when
-     * they fit. */
+    /* The chain entry checks that the parts fit: RBP is the NOT of the
+     * budget left, negative while there is some, so RBP + total is negative
+     * iff they fit.  One part: lea rbp, [rbp + total], then the check; more:
+     * lea rcx, [rbp + total], the check, and each part counts itself as it
+     * starts (lea rbp, [rbp + ninsn]), so that leaving from one counts the
+     * parts entered, as the emu would have.  Nothing there touches EFLAGS or
+     * jumps when they fit. */
     while (e.len % 16)
         b1(&e, 0xcc);           /* (never run) the entry 16-byte aligned, as the buffer places blocks */
     e.entry = e.len;
-    count(&e, total);
-    bind8(&e, budget_check(&e), budget);
-    out->chain = e.entry;
-    if (go_body != SIZE_MAX)
-        bind(&e, go_body, e.len);
-    else
+    if (np == 1) {
+        count(&e, total);
+        bind8(&e, budget_check(&e, HOST_RBP), budget);
         out->go = e.len;        /* entered from the emu, which counted the block */
+    } else {
+        lea_budget(&e, total);
+        bind8(&e, budget_check(&e, HOST_RCX), budget);
+        count(&e, parts[0].b->ninsn);
+        bind(&e, go_body, e.len);
+    }
+    out->chain = e.entry;
     bool covered[BLOCK_MAX_INSNS + 1];
     struct stack_run srun;
     stack_run(g, used, covered, &srun);
@@ -1492,6 +1519,8 @@ emit:;                          /* the second time: with the checks' stubs place
             else
                 bind(&e, over, e.len);
         }
+        if (q)
+            count(&e, p->b->ninsn);
         for (uint32_t k = p->first; k < end; k++) {
             const struct ginsn *x = &g[k];
             bool seen = fixed_flags_seen(g, k, end);
@@ -1707,35 +1736,27 @@ emit:;                          /* the second time: with the checks' stubs place
      * as the emu's GOTO_AT would go on to that block. */
     const struct insn *j = &last->b->insns[last->n];
     uint32_t n = last->n;
-    if (last->branch >= 0 && j->imm == b->eip) {
-        bind(&e, jump(&e, last->branch), e.entry);  /* a loop: j<cc> to the first part */
-        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, last->bexit, out->site, &nsite);
-    } else if (last->branch >= 0) {
+    struct sites st = { out->site, out->site_back, 0 };
+    if (last->branch >= 0) {
         size_t taken = jump(&e, last->branch);      /* j<cc> taken */
-        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, last->bexit, out->site, &nsite);
-        bind(&e, taken, e.len);
-        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, last->bexit, out->site,
-              &nsite);
+        chain(&e, b, &j->link[1], j->next, n | BT_BRANCH, last->bexit, &st, SIZE_MAX);
+        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, last->bexit, &st, taken);
     } else if (last->branch == -1) {
-        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, last->bexit, out->site,
-              &nsite);
+        chain(&e, b, &j->link[0], j->imm, n | BT_BRANCH | BT_TAKEN, last->bexit, &st, SIZE_MAX);
     } else if (last->ret) {
         ret_chain(&e, (n - 1) | BT_BRANCH | BT_INDIRECT, last->bexit);
     } else {
         b1(&e, 0xba); b4(&e, n);
         bind(&e, jump(&e, -1), last->bexit);
     }
-    /* The other parts' Jcc taken: give back the count of the parts after
-     * it, then go on as the last part's branch does. */
+    /* The other parts' Jcc taken: as the last part's. */
     for (unsigned q = 0; q + 1 < np; q++) {
         const struct part *p = &parts[q];
         if (p->branch < 0)
             continue;
         const struct insn *pj = &p->b->insns[p->n];
-        bind(&e, p->taken, e.len);
-        count(&e, 0u - p->later);
-        chain(&e, b, &pj->link[0], pj->imm, p->n | BT_BRANCH | BT_TAKEN, p->bexit, out->site,
-              &nsite);
+        chain(&e, b, &pj->link[0], pj->imm, p->n | BT_BRANCH | BT_TAKEN, p->bexit, &st,
+              p->taken);
     }
     if (e.overflow)
         return;

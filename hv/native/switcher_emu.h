@@ -119,6 +119,7 @@ struct block {
     void *bt_code;          /* its entry from C (past the budget check) */
     void *bt_chain;         /* its entry from other blocks' host code */
     uint8_t *bt_site[BT_SITES];     /* its host code's jumps to other blocks' (BT_PATCH) */
+    uint8_t *bt_site_back[BT_SITES];    /* a Jcc site's first target (NULL: a NOP site) */
     uintptr_t bt_in;        /* the sites jumping to it: block | k, then ... */
     uintptr_t bt_in_next[BT_SITES]; /* ... the next after site k of this block */
     struct insn insns[];

@@ -1273,7 +1273,6 @@ struct part {
     int branch;             /* its Jcc's condition; -1: JMP or CALL; -2: none */
     bool ret;               /* it ends in a RET or an indirect CALL or JMP */
     bool island;            /* its checks' stubs sit ahead of its code */
-    uint32_t later;         /* instructions of the parts after it */
     size_t bexit;           /* its exit: mov rax, b; jmp exit */
     size_t taken;           /* its Jcc's rel32, to the taken path after the last part */
 };
@@ -1434,11 +1433,9 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
             break;
         pb = nb;
     }
-    uint32_t total = 0;
-    for (unsigned q = np; q-- > 0; ) {
-        parts[q].later = total;
+    uint32_t total = 0;         /* the instructions of the parts */
+    for (unsigned q = 0; q < np; q++)
         total += parts[q].b->ninsn;
-    }
     const struct part *last = &parts[np - 1];
 
     struct checks cs;
@@ -1472,7 +1469,7 @@ emit:;                          /* the second time: with the checks' stubs place
         b1(&e, 0xba); b4(&e, 0);
         jump_back(&e, parts[0].bexit);
         out->go = e.len;
-        lea_budget(&e, parts[0].later);
+        lea_budget(&e, total - parts[0].b->ninsn);
         bind8(&e, budget_check(&e, HOST_RCX), no_room);
         go_body = jump(&e, -1);
     }

@@ -1421,12 +1421,8 @@ void bt_translate(const struct cpu *c, const struct block *b, const struct bt_ho
         if (p->branch == -2 || np == BT_PARTS)
             break;
         /* Its JMP's or CALL's target, or its Jcc's fall-through, may be the
-         * next part: not where the Jcc loops to the first part, which the
-         * last part's Jcc does straight (leaving from a part before the last
-         * costs a jump and a count). */
+         * next part. */
         const struct insn *j = &pb->insns[p->n];
-        if (p->branch >= 0 && j->imm == b->eip)
-            break;
         uint32_t target = p->branch >= 0 ? j->next : j->imm;
         const struct block *nb = j->link[p->branch >= 0 ? 1 : 0];
         if (!part_ok(parts, np, used, nb, target))

@@ -133,9 +133,9 @@ static bool bt_jump(struct bt *t, uint8_t *site, const uint8_t *back, const uint
 
 /* Part x's branch (its instruction n) went to the block in its successor
  * slot k, which has host code (BT_PATCH): site s of the host code of
- * `owner` (x's, or that of a block whose code holds x's) becomes jmp <that
- * block's chain entry>, and is listed in that block's bt_in to be undone
- * when the emu drops it. */
+ * `owner` (x's, or that of a block whose code holds x's) goes straight to
+ * that block's chain entry from now on, and is listed in that block's bt_in
+ * to be undone when the emu drops it. */
 static void bt_link(struct bt *t, struct block *owner, unsigned s, struct block *x, uint32_t n,
                     unsigned k)
 {

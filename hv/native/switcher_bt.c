@@ -46,6 +46,15 @@
                                          * (HV_BT_HOT=N changes it; tests use 1, 2) */
 #define BT_CODE_SIZE (16u << 20)        /* host code buffer (reserved, filled lazily) */
 #define BT_CODE_MAX 16384               /* host code of one block, at most */
+#define BT_SITES_MAX (BT_CODE_SIZE / 64)  /* blocks with host code, at most */
+
+/* A translated block's sites (outside struct block, which the emu keeps
+ * small: its size costs the emu's own runs). */
+struct bt_sites {
+    uint8_t *at[BT_SITES];      /* its host code's jumps to other blocks' (BT_PATCH) */
+    uint8_t *back[BT_SITES];    /* a Jcc site's first target (NULL: a NOP site) */
+    uintptr_t in_next[BT_SITES];    /* the next in the bt_in list after site k */
+};
 
 struct bt {
     struct hv_guest *g;
@@ -64,6 +73,8 @@ struct bt {
     struct bt_shared shared;        /* the entry and exit at the buffer's start */
     bt_enter_fn *enter;
     uint8_t *tab;                   /* c->bt_tab, made at the first translation */
+    struct bt_sites *sites;         /* BT_SITES_MAX of them, made with tab ... */
+    size_t sites_used;              /* ... and taken in turn until a flush */
     uint8_t buf[BT_CODE_MAX];       /* one block's host code, before it is installed */
 };
 
@@ -141,13 +152,14 @@ static void bt_link(struct bt *t, struct block *owner, unsigned s, struct block 
 {
     const struct insn *j = &x->insns[n];
     struct block *nb = j->link[k];
-    uint8_t *site = s < BT_SITES ? owner->bt_site[s] : NULL;
+    struct bt_sites *os = owner->bt_sites;
+    uint8_t *site = s < BT_SITES ? os->at[s] : NULL;
     uint32_t target = k ? j->next : j->imm;
     if (!site || !nb || nb->eip != target || !nb->bt_chain || owner->eip == BLOCK_DEAD)
         return;
-    if (!bt_jump(t, site, owner->bt_site_back[s], nb->bt_chain))
+    if (!bt_jump(t, site, os->back[s], nb->bt_chain))
         return;
-    owner->bt_in_next[s] = nb->bt_in;
+    os->in_next[s] = nb->bt_in;
     nb->bt_in = (uintptr_t)owner | s;   /* (blocks are 16-byte aligned) */
     t->patched++;
 }
@@ -160,12 +172,13 @@ static void bt_killed(struct cpu *c, struct block *b)
     for (uintptr_t in = b->bt_in; in; ) {
         struct block *x = (struct block *)(in & ~(uintptr_t)15);
         unsigned s = (unsigned)(in & 15);
-        if (x->bt_site_back[s])
-            bt_jump(t, x->bt_site[s], x->bt_site_back[s], x->bt_site_back[s]);
+        struct bt_sites *xs = x->bt_sites;
+        if (xs->back[s])
+            bt_jump(t, xs->at[s], xs->back[s], xs->back[s]);
         else
-            bt_write(t, x->bt_site[s], bt_site_nop, BT_SITE_LEN);
-        in = x->bt_in_next[s];
-        x->bt_in_next[s] = 0;
+            bt_write(t, xs->at[s], bt_site_nop, BT_SITE_LEN);
+        in = xs->in_next[s];
+        xs->in_next[s] = 0;
     }
     b->bt_in = 0;
 }
@@ -271,8 +284,13 @@ static void ram_pages_ok(uint8_t *tab, uint32_t one, uint32_t two, uint32_t ram_
 static bool bt_make_tables(struct bt *t, struct cpu *c)
 {
     uint8_t *tab = calloc(1, BT_TAB_SIZE);
-    if (!tab)
+    struct bt_sites *sites = calloc(BT_SITES_MAX, sizeof(*sites));
+    if (!tab || !sites) {
+        free(tab);
+        free(sites);
         return false;
+    }
+    t->sites = sites;
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
     ram_pages_ok(tab, BT_TAB_LOAD, BT_TAB_LOAD2, ram_pages);     /* the rest 0: not RAM */
     ram_pages_ok(tab, BT_TAB_STORE, BT_TAB_STORE2, ram_pages);
@@ -309,7 +327,7 @@ static OP(op_bt_count)
             c->pending |= PENDING_CODE;
         RUN_FN(b->bt_fn, i);
     }
-    void *code = bt_install(t, t->buf, out.len);
+    void *code = t->sites_used < BT_SITES_MAX ? bt_install(t, t->buf, out.len) : NULL;
     if (!code) {
         if (t->broken)          /* from now on bt only interprets */
             c->bt_decoded = NULL;
@@ -321,9 +339,11 @@ static OP(op_bt_count)
     t->simd |= out.simd;
     b->bt_code = (uint8_t *)code + out.go;
     b->bt_chain = (uint8_t *)code + out.chain;
+    struct bt_sites *bs = b->bt_sites = &t->sites[t->sites_used++];
     for (unsigned k = 0; k < BT_SITES; k++) {
-        b->bt_site[k] = out.site[k] ? (uint8_t *)code + out.site[k] : NULL;
-        b->bt_site_back[k] = out.site_back[k] ? (uint8_t *)code + out.site_back[k] : NULL;
+        bs->at[k] = out.site[k] ? (uint8_t *)code + out.site[k] : NULL;
+        bs->back[k] = out.site_back[k] ? (uint8_t *)code + out.site_back[k] : NULL;
+        bs->in_next[k] = 0;
     }
     b->insns[0].fn = op_bt_enter;
     RUN_FN(op_bt_enter, i);
@@ -338,9 +358,7 @@ static void bt_decoded(struct cpu *c, struct block *b)
     b->bt_heat = 0;
     b->bt_code = NULL;
     b->bt_chain = NULL;
-    memset(b->bt_site, 0, sizeof(b->bt_site));
-    memset(b->bt_site_back, 0, sizeof(b->bt_site_back));
-    memset(b->bt_in_next, 0, sizeof(b->bt_in_next));
+    b->bt_sites = NULL;
     b->bt_in = 0;
     if (b->ninsn >= 2 && !c->paged && !c->segmented)
         b->insns[0].fn = op_bt_count;
@@ -351,6 +369,7 @@ static void bt_flushed(struct cpu *c)
 {
     struct bt *t = c->bt;
     t->code_used = t->shared.len;   /* the shared entry and exit stay */
+    t->sites_used = 0;
     if (t->tab) {               /* no page holds decoded code now; no RET target is known */
         ram_pages_ok(t->tab, BT_TAB_STORE, BT_TAB_STORE2, (uint32_t)(c->ram_size / HV_PAGE_SIZE));
         bt_no_ret_targets(t->tab);
@@ -423,6 +442,7 @@ static void bt_destroy(void *sw)
                 t->host.shift_as_emu[1] ? "yes" : "no");
     EMU_OPS.destroy(t->emu);
     free(t->tab);
+    free(t->sites);
     if (t->code)
         munmap(t->code, BT_CODE_SIZE);
     free(t);

@@ -11,6 +11,11 @@
 
 #include "switcher_emu.h"
 
+/* Host code for a block runs up to BT_PARTS blocks in a row, and may jump
+ * straight to other blocks' from BT_SITES places. */
+#define BT_PARTS 3
+#define BT_SITES (BT_PARTS + 1)
+
 /* Host code for the start of a block (up to all of it, its branch
  * included) runs on the guest's registers kept in host registers (guest
  * register n in R8+n) with the guest's arithmetic flags as the host's

@@ -1371,17 +1371,11 @@ static void check_stub(struct emit *e, struct checks *cs, uint32_t s, const stru
     jump_back(e, p->bexit);
 }
 
-/* lea rbp, [rbp + v]: count v instructions (or give them back, negative),
- * flags kept. */
-static void count(struct emit *e, uint32_t v)
+/* lea dst, [rbp + v], flags kept: into RBP, count v instructions (or give
+ * them back, negative); into RCX, the budget as it would be after v more. */
+static void lea_rbp(struct emit *e, unsigned dst, uint32_t v)
 {
-    b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(2, HOST_RBP, HOST_RBP)); b4(e, v);
-}
-
-/* lea rcx, [rbp + v]: the budget as it would be after v more. */
-static void lea_budget(struct emit *e, uint32_t v)
-{
-    b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(2, HOST_RCX, HOST_RBP)); b4(e, v);
+    b1(e, 0x48); b1(e, 0x8d); b1(e, modrm(2, dst, HOST_RBP)); b4(e, v);
 }
 
 /* rorx rcx, src, 32; jecxz <returned rel8>: leave unless the budget had
@@ -1454,7 +1448,7 @@ emit:;                          /* the second time: with the checks' stubs place
     cs.n = 0;
     size_t budget = e.len;
     if (np == 1)
-        count(&e, 0u - total);
+        lea_rbp(&e, HOST_RBP, 0u - total);
     b1(&e, 0xba); b4(&e, BT_BUDGET);
     jump_back(&e, parts[0].bexit);
     /* Entered from the emu, which counted the first part: leave for the emu
@@ -1465,7 +1459,7 @@ emit:;                          /* the second time: with the checks' stubs place
         b1(&e, 0xba); b4(&e, 0);
         jump_back(&e, parts[0].bexit);
         out->go = e.len;
-        lea_budget(&e, total - parts[0].b->ninsn);
+        lea_rbp(&e, HOST_RCX, total - parts[0].b->ninsn);
         bind8(&e, budget_check(&e, HOST_RCX), no_room);
         go_body = jump(&e, -1);
     }
@@ -1480,13 +1474,13 @@ emit:;                          /* the second time: with the checks' stubs place
         b1(&e, 0xcc);           /* (never run) the entry 16-byte aligned, as the buffer places blocks */
     e.entry = e.len;
     if (np == 1) {
-        count(&e, total);
+        lea_rbp(&e, HOST_RBP, total);
         bind8(&e, budget_check(&e, HOST_RBP), budget);
         out->go = e.len;        /* entered from the emu, which counted the block */
     } else {
-        lea_budget(&e, total);
+        lea_rbp(&e, HOST_RCX, total);
         bind8(&e, budget_check(&e, HOST_RCX), budget);
-        count(&e, parts[0].b->ninsn);
+        lea_rbp(&e, HOST_RBP, parts[0].b->ninsn);
         bind(&e, go_body, e.len);
     }
     out->chain = e.entry;
@@ -1513,7 +1507,7 @@ emit:;                          /* the second time: with the checks' stubs place
                 bind(&e, over, e.len);
         }
         if (q)
-            count(&e, p->b->ninsn);
+            lea_rbp(&e, HOST_RBP, p->b->ninsn);
         for (uint32_t k = p->first; k < end; k++) {
             const struct ginsn *x = &g[k];
             bool seen = fixed_flags_seen(g, k, end);

@@ -95,10 +95,7 @@ struct insn {
     uint8_t seg;            /* the memory operand's segment register (HV_DS ...) */
 };
 
-/* Host code of bt (switcher_bt.h) for a block runs up to BT_PARTS blocks in
- * a row, and may jump straight to other blocks' from BT_SITES places. */
-#define BT_PARTS 3
-#define BT_SITES (BT_PARTS + 1)
+struct bt_sites;
 
 struct block {
     uint32_t eip;           /* 0xffffffff once invalidated */
@@ -118,10 +115,9 @@ struct block {
     uint32_t bt_heat;
     void *bt_code;          /* its entry from C (past the budget check) */
     void *bt_chain;         /* its entry from other blocks' host code */
-    uint8_t *bt_site[BT_SITES];     /* its host code's jumps to other blocks' (BT_PATCH) */
-    uint8_t *bt_site_back[BT_SITES];    /* a Jcc site's first target (NULL: a NOP site) */
-    uintptr_t bt_in;        /* the sites jumping to it: block | k, then ... */
-    uintptr_t bt_in_next[BT_SITES]; /* ... the next after site k of this block */
+    struct bt_sites *bt_sites;  /* its host code's jumps to other blocks' (switcher_bt.c) */
+    uintptr_t bt_in;        /* the sites jumping to its host code: block | k, then
+                             * the next in that block's bt_sites */
     struct insn insns[];
 };
 

@@ -10,7 +10,8 @@ guests and the bare-metal kernels of tests/kernels/, and compares.
 bt runs with translation on (its default) and every block hot at its first
 run (HV_BT_HOT=1), so that everything the translator accepts is run
 translated, and again hot at its second (HV_BT_HOT=2), so that host code
-also holds the blocks a block went on to the first time (parts), unless
+also holds the blocks a block went on to the first time (parts), and that
+again with the code buffer's fallback mapping (HV_BT_WX=mprotect), unless
 the environment sets HV_BT_TRANSLATE (=0: the fallback alone; =1: the
 default threshold).
 
@@ -45,14 +46,20 @@ def bt_available(native):
                     "bt needs an x86-64 host")
 
 
-@pytest.fixture(autouse=True, params=["1", "2"], ids=["hot1", "hot2"])
+@pytest.fixture(autouse=True, params=[("1", None), ("2", None), ("2", "mprotect")],
+                ids=["hot1", "hot2", "hot2-mprotect"])
 def translate_everything(request, monkeypatch):
     """bt reads these when a machine is created (docs/switchers.md).  Hot at
     the first run, a block is translated before the emu has linked the
     blocks it goes on to; at the second, those it went on to the first time
-    are linked, and its host code holds theirs too where it may (parts)."""
+    are linked, and its host code holds theirs too where it may (parts).
+    HV_BT_WX=mprotect: host code is written with mprotect flips, not through
+    a second view of the code buffer."""
     if "HV_BT_TRANSLATE" not in os.environ:
-        monkeypatch.setenv("HV_BT_HOT", request.param)
+        hot, wx = request.param
+        monkeypatch.setenv("HV_BT_HOT", hot)
+        if wx:
+            monkeypatch.setenv("HV_BT_WX", wx)
 
 
 def outcome(ex) -> tuple:
@@ -390,6 +397,88 @@ def test_translation_covers_hot_loops(sample_images, capfd, monkeypatch):
     translated, inlined, _, direct, runs, native, total = numbers
     assert translated > 0 and inlined > 0 and runs > 0 and direct > 0, line
     assert native > total // 2, line
+
+
+def exec_memfd_ok() -> bool:
+    """May this host map a memory file executable (bt's code buffer, two views)?"""
+    import mmap
+    try:
+        fd = os.memfd_create("hv-test")
+    except OSError:
+        return False
+    try:
+        os.ftruncate(fd, mmap.PAGESIZE)
+        mmap.mmap(fd, mmap.PAGESIZE, flags=mmap.MAP_SHARED,
+                  prot=mmap.PROT_READ | mmap.PROT_EXEC).close()
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+@needs_gcc
+@pytest.mark.parametrize("wx", [None, "mprotect"])
+def test_host_code_is_written_through_a_second_mapping(sample_images, capfd, monkeypatch, wx):
+    """The code buffer is two views of one memory file, read+execute and
+    read+write, so that writing host code costs no system call; HV_BT_WX=
+    mprotect asks for the one mapping made writable for each write."""
+    if os.environ.get("HV_BT_TRANSLATE") == "0":
+        pytest.skip("translation is off (HV_BT_TRANSLATE=0)")
+    if wx is None and not exec_memfd_ok():
+        pytest.skip("this host refuses to map a memory file executable: bt uses mprotect flips")
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    if wx:
+        monkeypatch.setenv("HV_BT_WX", wx)
+    else:
+        monkeypatch.delenv("HV_BT_WX", raising=False)
+    differ(sample_images / "bench_fib.elf")
+    line = capfd.readouterr().err.strip().splitlines()[-1]
+    assert line.endswith("through a second mapping" if wx is None else "with mprotect flips"), line
+
+
+@needs_gcc
+def test_a_forked_child_maps_its_own_code_buffer(sample_images, capfd, monkeypatch):
+    """A fork's child does not inherit the code buffer (shared memory: host
+    code it wrote would change what its parent runs).  Running a machine its
+    parent made, it maps its own and translates again; parent and child both
+    go on giving the same run.  (A machine's HV_BT_STATS line counts all its
+    runs: both machines' second runs translate again what the first did.)"""
+    if os.environ.get("HV_BT_TRANSLATE") == "0":
+        pytest.skip("translation is off (HV_BT_TRANSLATE=0)")
+    import hv
+    from hv import guest
+
+    monkeypatch.setenv("HV_BT_STATS", "1")
+    image = str(sample_images / "bench_fib.elf")
+    guest._MACHINES.clear()
+    capfd.readouterr()
+    first = outcome(hv.run(image, switcher="bt", timeout=TIMEOUT))     # the machine is kept
+    assert len(guest._MACHINES._idle) == 1
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:        # the child: its run must reuse the machine, or this tests nothing
+        code = 1
+        try:
+            os.close(r)
+            reused = len(guest._MACHINES._idle) == 1
+            ex = hv.run(image, switcher="bt", timeout=TIMEOUT)
+            guest._MACHINES.clear()             # its statistics line
+            os.write(w, repr((reused, outcome(ex))).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        said = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"the child died: status {status:#x}"
+    assert said == repr((True, first))
+    assert outcome(hv.run(image, switcher="bt", timeout=TIMEOUT)) == first
+    guest._MACHINES.clear()
+    lines = [x for x in capfd.readouterr().err.splitlines() if x.startswith("hv bt:")]
+    translated = [int(x.split()[2]) for x in lines]
+    assert len(translated) == 2 and translated[0] == translated[1] > 0, lines
 
 
 PARTS_GUEST = """

@@ -22,10 +22,9 @@
  * by the same rule, so the count stays exact; a block the emu drops
  * (self-modifying code, a flush) is never entered again, since its entry
  * handler lives in the block, chains check its EIP, and the direct jumps
- * a chain became (bt_link) are undone when it goes (bt_killed).  The code buffer is
- * never writable and executable at once: it is made writable for a copy
- * and executable again (W^X).  What is translated: docs/switchers.md,
- * "Status".
+ * a chain became (bt_link) are undone when it goes (bt_killed).  No
+ * mapping of the code buffer is writable and executable at once (W^X,
+ * bt_map).  What is translated: docs/switchers.md, "Status".
  *
  * A snapshot of a bt machine is the emu's state; it is tagged with the
  * switcher that took it (host_snapshot.c), so it goes back into a bt machine.
@@ -33,8 +32,10 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "hv.h"
 
@@ -59,7 +60,9 @@ struct bt_sites {
 struct bt {
     struct hv_guest *g;
     void *emu;                  /* the reference engine: every block starts there */
-    uint8_t *code;              /* BT_CODE_SIZE bytes, read+execute */
+    uint8_t *code;              /* BT_CODE_SIZE bytes, read+execute (bt_map) ... */
+    uint8_t *wcode;             /* ... and their read+write view (NULL: flips) */
+    unsigned forks;             /* bt_forks when the views were made */
     size_t code_used;
     uint32_t hot;                   /* BT_HOT, or HV_BT_HOT */
     bool stats;                     /* HV_BT_STATS=1: the figures below on stderr at the end */
@@ -68,7 +71,7 @@ struct bt {
     uint64_t entries, native;       /* runs of host code; instructions it ran */
     uint64_t patched;               /* branch sites made direct jumps */
     bool simd;                      /* some host code runs SSE instructions */
-    bool broken;                    /* mprotect failed: host code is never entered again */
+    bool broken;                    /* a flip failed: host code is never entered again */
     struct bt_host host;            /* what the host CPU does (bt_probe_host) */
     struct bt_shared shared;        /* the entry and exit at the buffer's start */
     bt_enter_fn *enter;
@@ -98,12 +101,22 @@ static size_t bt_next_at(const struct bt *t)
     return (t->code_used + 15) & ~(size_t)15;
 }
 
-/* Write len bytes of host code at `to`, in the buffer (W^X: its pages are
- * writable only meanwhile).  False, and bt broken, if they stay writable
- * or unwritten. */
+static unsigned bt_forks;
+
+/* Write len bytes of host code at `to`, in the buffer: through the
+ * writable view, or (flips) with its pages writable only meanwhile.  False,
+ * and bt broken, if they stay writable or unwritten; false in a fork's
+ * child before it has views of its own (bt_run: it drops all host code
+ * before it runs any, so an undone jump, bt_killed, need not be written). */
 static bool bt_write(struct bt *t, uint8_t *to, const void *src, size_t len)
 {
     size_t at = (size_t)(to - t->code);
+    if (HV_UNLIKELY(t->forks != bt_forks))
+        return false;
+    if (t->wcode) {
+        memcpy(t->wcode + at, src, len);
+        return true;
+    }
     size_t lo = at & ~(size_t)(HV_PAGE_SIZE - 1);
     size_t hi = (at + len + HV_PAGE_SIZE - 1) & ~(size_t)(HV_PAGE_SIZE - 1);
     if (mprotect(t->code + lo, hi - lo, PROT_READ | PROT_WRITE)) {
@@ -386,6 +399,87 @@ static bool translation_wanted(const struct bt_host *h)
     return h->usable;
 }
 
+/* bt_forks: forks of this process seen by this process (the child's
+ * handler counts them): views made before a fork are not the child's
+ * (bt_map). */
+static pthread_once_t bt_fork_once = PTHREAD_ONCE_INIT;
+
+static void bt_forked(void)
+{
+    bt_forks++;
+}
+
+static void bt_fork_watch(void)
+{
+    pthread_atfork(NULL, NULL, bt_forked);
+}
+
+/* The code buffer's views go (not a child's inherited ones: it has none,
+ * and something else may be mapped there now). */
+static void bt_unmap(struct bt *t)
+{
+    if (t->forks == bt_forks) {
+        if (t->code)
+            munmap(t->code, BT_CODE_SIZE);
+        if (t->wcode)
+            munmap(t->wcode, BT_CODE_SIZE);
+    }
+    t->code = t->wcode = NULL;
+}
+
+/* Map the code buffer, W^X: two views of one memory file, read+execute
+ * (host code runs there) and read+write (bt writes there), so a write is a
+ * plain copy; or, where that cannot be had or HV_BT_WX=mprotect, one
+ * read+execute mapping made read+write for each write and back (flips, two
+ * system calls a write).  A fork's child inherits neither view: the views
+ * are shared memory, and a child writing host code into its parent's would
+ * change what the parent runs; the child makes its own (bt_run).  Then the
+ * shared entry and exit.  False: no buffer, bt only interprets. */
+static bool bt_map(struct bt *t)
+{
+    t->code = t->wcode = NULL;
+    t->forks = bt_forks;
+    const char *wx = getenv("HV_BT_WX");
+    int fd = wx && strcmp(wx, "mprotect") == 0 ? -1 : memfd_create("hv-bt-code", MFD_CLOEXEC);
+    if (fd >= 0) {
+        if (ftruncate(fd, BT_CODE_SIZE) == 0) {
+            void *x = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_NORESERVE,
+                           fd, 0);
+            void *w = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                           fd, 0);
+            if (x != MAP_FAILED && w != MAP_FAILED && !madvise(x, BT_CODE_SIZE, MADV_DONTFORK) &&
+                !madvise(w, BT_CODE_SIZE, MADV_DONTFORK)) {
+                t->code = x;
+                t->wcode = w;
+            } else {
+                if (x != MAP_FAILED)
+                    munmap(x, BT_CODE_SIZE);
+                if (w != MAP_FAILED)
+                    munmap(w, BT_CODE_SIZE);
+            }
+        }
+        close(fd);
+    }
+    if (!t->code) {
+        void *x = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (x == MAP_FAILED || madvise(x, BT_CODE_SIZE, MADV_DONTFORK)) {
+            if (x != MAP_FAILED)
+                munmap(x, BT_CODE_SIZE);
+            return false;
+        }
+        t->code = x;
+    }
+    t->code_used = 0;
+    bt_emit_shared(t->buf, sizeof(t->buf), &t->shared);
+    t->enter = t->shared.len ? bt_install(t, t->buf, t->shared.len) : NULL;
+    if (!t->enter) {
+        bt_unmap(t);
+        return false;
+    }
+    return true;
+}
+
 static void *bt_create(struct hv_guest *g)
 {
     struct bt *t = calloc(1, sizeof(*t));
@@ -399,17 +493,8 @@ static void *bt_create(struct hv_guest *g)
     }
     bt_probe_host(&t->host);
     if (translation_wanted(&t->host)) {
-        void *code = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (code != MAP_FAILED) {       /* without it bt only interprets */
-            t->code = code;
-            bt_emit_shared(t->buf, sizeof(t->buf), &t->shared);
-            t->enter = t->shared.len ? bt_install(t, t->buf, t->shared.len) : NULL;
-            if (!t->enter) {
-                munmap(code, BT_CODE_SIZE);
-                t->code = NULL;
-                return t;
-            }
+        pthread_once(&bt_fork_once, bt_fork_watch);
+        if (bt_map(t)) {
             const char *hot = getenv("HV_BT_HOT");
             t->hot = hot && atoi(hot) > 0 ? (uint32_t)atoi(hot) : BT_HOT;
             const char *stats = getenv("HV_BT_STATS");
@@ -431,7 +516,8 @@ static void bt_destroy(void *sw)
         fprintf(stderr, "hv bt: %llu blocks translated (%llu more inlined in them), %llu refused, "
                 "%llu branches made direct, %llu runs of host code, "
                 "%llu instructions in them, %llu in all; host: logic ops %s AF, "
-                "AF and OF as the emu's after SHL %s, SHR %s, SAR %s, ROL %s, ROR %s\n",
+                "AF and OF as the emu's after SHL %s, SHR %s, SAR %s, ROL %s, ROR %s; "
+                "host code written %s\n",
                 (unsigned long long)t->translated, (unsigned long long)t->inlined,
                 (unsigned long long)t->refused,
                 (unsigned long long)t->patched, (unsigned long long)t->entries, (unsigned long long)t->native,
@@ -439,19 +525,28 @@ static void bt_destroy(void *sw)
                 t->host.logic_af_clear ? "clear" : "keep",
                 t->host.shift_as_emu[4] ? "yes" : "no", t->host.shift_as_emu[5] ? "yes" : "no",
                 t->host.shift_as_emu[7] ? "yes" : "no", t->host.shift_as_emu[0] ? "yes" : "no",
-                t->host.shift_as_emu[1] ? "yes" : "no");
+                t->host.shift_as_emu[1] ? "yes" : "no",
+                t->wcode ? "through a second mapping" : "with mprotect flips");
     EMU_OPS.destroy(t->emu);
     free(t->tab);
     free(t->sites);
-    if (t->code)
-        munmap(t->code, BT_CODE_SIZE);
+    bt_unmap(t);
     free(t);
 }
 
 static void bt_run(void *sw, uint64_t budget, struct hv_trap *trap)
 {
-    struct bt *b = sw;
-    EMU_OPS.run(b->emu, budget, trap);
+    struct bt *t = sw;
+    if (HV_UNLIKELY(t->code && t->forks != bt_forks)) {
+        /* A fork's child, with a machine its parent made: its blocks' host
+         * code is not mapped here.  New views, and the emu drops every block
+         * (with their host code) before it runs one. */
+        struct cpu *c = t->emu;
+        c->pending |= PENDING_CODE;
+        if (!bt_map(t))
+            c->bt_decoded = NULL;   /* from now on bt only interprets */
+    }
+    EMU_OPS.run(t->emu, budget, trap);
 }
 
 /* Everything else is the emu's, on the emu's state. */

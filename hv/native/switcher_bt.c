@@ -48,6 +48,7 @@
 #define BT_CODE_SIZE (16u << 20)        /* host code buffer (reserved, filled lazily) */
 #define BT_CODE_MAX 16384               /* host code of one block, at most */
 #define BT_SITES_MAX (BT_CODE_SIZE / 64)  /* blocks with host code, at most */
+#define BT_RETS_LISTED 256              /* RET slots filled that a flush empties one by one */
 
 /* A translated block's sites (outside struct block, which the emu keeps
  * small: its size costs the emu's own runs). */
@@ -76,6 +77,8 @@ struct bt {
     struct bt_shared shared;        /* the entry and exit at the buffer's start */
     bt_enter_fn *enter;
     uint8_t *tab;                   /* c->bt_tab, made at the first translation */
+    uint32_t ret_filled[BT_RETS_LISTED];    /* the BT_TAB_RET slots filled, ... */
+    uint32_t rets_filled;           /* ... how many (more than listed: any) */
     struct bt_sites *sites;         /* BT_SITES_MAX of them, made with tab ... */
     size_t sites_used;              /* ... and taken in turn until a flush */
     uint8_t buf[BT_CODE_MAX];       /* one block's host code, before it is installed */
@@ -233,8 +236,13 @@ static OP(op_bt_enter)
         if (r & BT_INDIRECT) {
             /* The RET's host code looks its target up in BT_TAB_RET next time. */
             struct block *nb = c->jcache[jhash(c->eip)];
-            if (nb && nb->eip == c->eip && nb->bt_chain)
-                ((struct block **)(t->tab + BT_TAB_RET))[c->eip & (BT_RET_SLOTS - 1)] = nb;
+            if (nb && nb->eip == c->eip && nb->bt_chain) {
+                uint32_t k = c->eip & (BT_RET_SLOTS - 1);
+                ((struct block **)(t->tab + BT_TAB_RET))[k] = nb;
+                if (t->rets_filled < BT_RETS_LISTED)
+                    t->ret_filled[t->rets_filled] = k;
+                t->rets_filled++;
+            }
             GOTO_INDIRECT(c->eip);
         }
         const struct insn *j = &x->insns[n];
@@ -254,11 +262,20 @@ static OP(op_bt_enter)
  * for none. */
 static struct block bt_no_block = { .eip = BLOCK_DEAD };
 
-static void bt_no_ret_targets(uint8_t *tab)
+/* Every slot empty; or, when few were filled since (t->ret_filled lists
+ * them), those (a flush at every run of a kept machine need not write the
+ * whole 512 KiB). */
+static void bt_no_ret_targets(struct bt *t)
 {
-    struct block **slot = (struct block **)(tab + BT_TAB_RET);
-    for (uint32_t k = 0; k < BT_RET_SLOTS; k++)
-        slot[k] = &bt_no_block;
+    struct block **slot = (struct block **)(t->tab + BT_TAB_RET);
+    if (t->rets_filled <= BT_RETS_LISTED) {
+        for (uint32_t n = 0; n < t->rets_filled; n++)
+            slot[t->ret_filled[n]] = &bt_no_block;
+    } else {
+        for (uint32_t k = 0; k < BT_RET_SLOTS; k++)
+            slot[k] = &bt_no_block;
+    }
+    t->rets_filled = 0;
 }
 
 /* No store from host code reaches the page (its pairs included). */
@@ -307,10 +324,11 @@ static bool bt_make_tables(struct bt *t, struct cpu *c)
     uint32_t ram_pages = (uint32_t)(c->ram_size / HV_PAGE_SIZE);
     ram_pages_ok(tab, BT_TAB_LOAD, BT_TAB_LOAD2, ram_pages);     /* the rest 0: not RAM */
     ram_pages_ok(tab, BT_TAB_STORE, BT_TAB_STORE2, ram_pages);
-    bt_no_ret_targets(tab);
     for (unsigned v = 0; v < 256; v += 16)
         tab[BT_TAB_ALIGN16 + v] = 1;
     t->tab = c->bt_tab = tab;
+    t->rets_filled = BT_RETS_LISTED + 1;     /* (all of them) */
+    bt_no_ret_targets(t);
     for (uint32_t p = 0; p < ram_pages; p++)       /* the blocks of each page in codemap */
         for (struct block *b = c->page_blocks[p]; b; b = b->page_next[p == b->ppage[0] ? 0 : 1])
             mark_code(t, b);
@@ -385,7 +403,7 @@ static void bt_flushed(struct cpu *c)
     t->sites_used = 0;
     if (t->tab) {               /* no page holds decoded code now; no RET target is known */
         ram_pages_ok(t->tab, BT_TAB_STORE, BT_TAB_STORE2, (uint32_t)(c->ram_size / HV_PAGE_SIZE));
-        bt_no_ret_targets(t->tab);
+        bt_no_ret_targets(t);
     }
 }
 

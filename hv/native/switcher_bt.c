@@ -104,7 +104,21 @@ static size_t bt_next_at(const struct bt *t)
     return (t->code_used + 15) & ~(size_t)15;
 }
 
+/* Forks of this process seen by this process (the child's handler counts
+ * them): views of the code buffer made before a fork are not the child's
+ * (bt_map). */
 static unsigned bt_forks;
+static pthread_once_t bt_fork_once = PTHREAD_ONCE_INIT;
+
+static void bt_forked(void)
+{
+    bt_forks++;
+}
+
+static void bt_fork_watch(void)
+{
+    pthread_atfork(NULL, NULL, bt_forked);
+}
 
 /* Write len bytes of host code at `to`, in the buffer: through the
  * writable view, or (flips) with its pages writable only meanwhile.  False,
@@ -415,21 +429,6 @@ static bool translation_wanted(const struct bt_host *h)
     if (v && strcmp(v, "0") == 0)
         return false;
     return h->usable;
-}
-
-/* bt_forks: forks of this process seen by this process (the child's
- * handler counts them): views made before a fork are not the child's
- * (bt_map). */
-static pthread_once_t bt_fork_once = PTHREAD_ONCE_INIT;
-
-static void bt_forked(void)
-{
-    bt_forks++;
-}
-
-static void bt_fork_watch(void)
-{
-    pthread_atfork(NULL, NULL, bt_forked);
 }
 
 /* The code buffer's views go (not a child's inherited ones: it has none,

@@ -17,8 +17,8 @@ GCC = ["gcc", "-m32", "-nostdlib", "-static", "-fno-pic", "-no-pie", "-Wl,--buil
        "-x", "assembler-with-cpp"]
 
 
-def build(tmp_path, seed, count, paged=False):
-    source, cases = x86_fuzz.generate(seed, count)
+def build(tmp_path, seed, count, paged=False, passes=1):
+    source, cases = x86_fuzz.generate(seed, count, passes)
     src = tmp_path / f"fuzz{seed}.S"
     src.write_text(source)
     native, guest = tmp_path / f"fuzz{seed}.linux", tmp_path / f"fuzz{seed}.elf"

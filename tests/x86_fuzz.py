@@ -1,9 +1,10 @@
 """Random differential testing of the emu switcher against the real CPU.
 
 `generate(seed, count)` writes an assembly program made of `count` random test
-cases.  Each case loads random values into the registers, a scratch buffer and
-the arithmetic flags, executes one random instruction, and records every
-register, EFLAGS and the scratch buffer.  The same source is assembled twice:
+cases (run `passes` times over, when asked).  Each case loads random values
+into the registers, a scratch buffer and the arithmetic flags, executes one
+random instruction, and records every register, EFLAGS and the scratch
+buffer.  The same source is assembled twice:
 as an hv guest (console via the WRITE hypercall) and as a static i386 Linux
 program (write(2) through int $0x80).  Both dumps must agree on everything the
 Intel SDM defines; each case carries the mask of the flags that are defined.
@@ -396,12 +397,17 @@ class Generator:
             dst = f"{out}+{4 * len(REGS) + 4 + k}"
             self.lines.append(f"  movl scratch+{k}, %eax\n  movl %eax, {dst}")
 
-    def program(self, count: int) -> str:
+    def program(self, count: int, passes: int = 1) -> str:
         for _ in range(count):
             self.one_case()
         size = count * RECORD
+        # More passes run the cases again, each writing the same records (a
+        # translator that translates hot code sees them hot).
+        again = ["fuzz_pass:"] if passes > 1 else []
+        loop = ["  decl fuzz_passes", "  jnz fuzz_pass"] if passes > 1 else []
         return "\n".join([
-            "  .text", "  .globl _start", "_start:", *SSE_PROLOGUE, *PAGING_PROLOGUE, *self.lines,
+            "  .text", "  .globl _start", "_start:", *SSE_PROLOGUE, *PAGING_PROLOGUE,
+            *again, *self.lines, *loop,
             "#ifdef HV_TARGET_LINUX",
             "  movl $4, %eax\n  movl $1, %ebx\n  movl $out, %ecx",
             f"  movl ${size}, %edx\n  int $0x80",
@@ -411,6 +417,7 @@ class Generator:
             f"  movl ${size}, %edx\n  int $0x1f",
             "  movl $33, %eax\n  movl $0, %ebx\n  int $0x1f",
             "#endif",
+            "  .data", f"fuzz_passes: .long {passes}",
             "  .bss", "  .align 16", f"scratch: .skip {SCRATCH}", f"out: .skip {size}",
             "#ifdef HV_PAGED", "  .align 4096", "fuzz_pd: .skip 4096", "fuzz_pt: .skip 65536",
             "#endif", "",
@@ -444,9 +451,9 @@ PAGING_PROLOGUE = [
 ]
 
 
-def generate(seed: int, count: int) -> tuple[str, list[Case]]:
+def generate(seed: int, count: int, passes: int = 1) -> tuple[str, list[Case]]:
     g = Generator(seed)
-    return g.program(count), g.cases
+    return g.program(count, passes), g.cases
 
 
 def compare(cases: list[Case], native: bytes, emu: bytes) -> list[str]:

@@ -255,7 +255,8 @@ static OP(op_bt_enter)
                 ((struct block **)(t->tab + BT_TAB_RET))[k] = nb;
                 if (t->rets_filled < BT_RETS_LISTED)
                     t->ret_filled[t->rets_filled] = k;
-                t->rets_filled++;
+                if (t->rets_filled <= BT_RETS_LISTED)
+                    t->rets_filled++;       /* (saturated: it never wraps to "few") */
             }
             GOTO_INDIRECT(c->eip);
         }
@@ -444,6 +445,19 @@ static void bt_unmap(struct bt *t)
     t->code = t->wcode = NULL;
 }
 
+/* A BT_CODE_SIZE mapping that a fork's child does not inherit, or NULL. */
+static uint8_t *bt_map_one(int fd, int prot, int flags)
+{
+    void *p = mmap(NULL, BT_CODE_SIZE, prot, flags | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (madvise(p, BT_CODE_SIZE, MADV_DONTFORK)) {
+        munmap(p, BT_CODE_SIZE);
+        return NULL;
+    }
+    return p;
+}
+
 /* Map the code buffer, W^X: two views of one memory file, read+execute
  * (host code runs there) and read+write (bt writes there), so a write is a
  * plain copy; or, where that cannot be had or HV_BT_WX=mprotect, one
@@ -460,33 +474,17 @@ static bool bt_map(struct bt *t)
     int fd = wx && strcmp(wx, "mprotect") == 0 ? -1 : memfd_create("hv-bt-code", MFD_CLOEXEC);
     if (fd >= 0) {
         if (ftruncate(fd, BT_CODE_SIZE) == 0) {
-            void *x = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_NORESERVE,
-                           fd, 0);
-            void *w = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                           fd, 0);
-            if (x != MAP_FAILED && w != MAP_FAILED && !madvise(x, BT_CODE_SIZE, MADV_DONTFORK) &&
-                !madvise(w, BT_CODE_SIZE, MADV_DONTFORK)) {
-                t->code = x;
-                t->wcode = w;
-            } else {
-                if (x != MAP_FAILED)
-                    munmap(x, BT_CODE_SIZE);
-                if (w != MAP_FAILED)
-                    munmap(w, BT_CODE_SIZE);
-            }
+            t->code = bt_map_one(fd, PROT_READ | PROT_EXEC, MAP_SHARED);
+            t->wcode = bt_map_one(fd, PROT_READ | PROT_WRITE, MAP_SHARED);
+            if (!t->code || !t->wcode)
+                bt_unmap(t);
         }
         close(fd);
     }
-    if (!t->code) {
-        void *x = mmap(NULL, BT_CODE_SIZE, PROT_READ | PROT_EXEC,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (x == MAP_FAILED || madvise(x, BT_CODE_SIZE, MADV_DONTFORK)) {
-            if (x != MAP_FAILED)
-                munmap(x, BT_CODE_SIZE);
-            return false;
-        }
-        t->code = x;
-    }
+    if (!t->code)
+        t->code = bt_map_one(-1, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS);
+    if (!t->code)
+        return false;
     t->code_used = 0;
     bt_emit_shared(t->buf, sizeof(t->buf), &t->shared);
     t->enter = t->shared.len ? bt_install(t, t->buf, t->shared.len) : NULL;

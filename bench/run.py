@@ -435,6 +435,8 @@ def oneshot_commands(qemu: str | None) -> dict[str, list[str]]:
     commands = {
         "hv_run": [sys.executable, "-c", HV_ENTRY.format(repo=str(REPO_DIR)), "run", hello],
         "python": [sys.executable, "-c", "pass"],
+        # pyelftools reading hello's program headers and nothing else: the floor under hv_run.
+        "floor": [sys.executable, str(BENCH_DIR / "startup_floor.py"), hello],
     }
     if qemu is not None:
         commands["qemu"] = [qemu, str(image("empty", ".linux"))]
@@ -471,6 +473,8 @@ def time_oneshot(runs: int, qemu: str | None) -> dict:
             out, cpu, _ = run_native(Path(argv[-1]), argv[:-1], what)
             if what == "hv_run" and out != b"Hello from an hv guest!\n":
                 raise BenchError(f"hv run hello.elf printed {out[-300:]!r}")
+            if what == "floor" and not out.strip().isdigit():
+                raise BenchError(f"bench/startup_floor.py printed {out[-300:]!r}")
             samples[what].append(cpu)
     return {**oneshot_figures(samples), "samples": samples}
 
@@ -687,6 +691,12 @@ def print_report(console, results: list[BenchResult], summary: dict) -> None:
             f"python -c pass {fmt_time(oneshot['python_cpu_min_s'])}, median "
             f"{fmt_time(oneshot['python_cpu_median_s'])}{qemu}"
         )
+        if "floor_cpu_min_s" in oneshot:
+            console.print(
+                f"  the floor under it, pyelftools reading hello's program headers and nothing "
+                f"else (bench/startup_floor.py): {fmt_time(oneshot['floor_cpu_min_s'])}, median "
+                f"{fmt_time(oneshot['floor_cpu_median_s'])}"
+            )
     uc_hello = summary.get("hello_unicorn")
     if uc_hello:
         console.print(f"hello start-to-exit via Unicorn run_image, for comparison: median "

@@ -216,6 +216,8 @@ def test_oneshot_commands_run_this_trees_hv() -> None:
     assert commands["python"][1:] == ["-c", "pass"]
     assert commands["qemu"] == ["qemu-i386", str(run.BUILD_DIR / "bench_empty.linux")]
     assert "qemu" not in run.oneshot_commands(None)
+    assert commands["floor"] == [sys.executable, str(BENCH / "startup_floor.py"),
+                                 str(run.BUILD_DIR / "hello.elf")]
 
 
 def test_consoles_must_agree() -> None:

@@ -132,3 +132,23 @@ assert not any(isinstance(module, elf._Deferred) for module in sys.modules.value
 with open({str(hello)!r}, "rb") as f:
     assert elffile.ELFFile(f)["e_machine"] == "EM_386"
 """)
+
+
+def test_the_startup_floor_reads_the_image_with_only_pyelftools(hello: Path) -> None:
+    # bench/startup_floor.py is the floor bench/run.py sets under a one-shot
+    # run: pyelftools' ELFFile over an mmap, with everything that reading
+    # program headers never calls stood in for. It must still read the image
+    # (it prints the PT_LOAD count), import no hv module, and import none of
+    # the modules it stands in for, nor what only they pull in.
+    floor = REPO / "bench" / "startup_floor.py"
+    proc, added = _probe(f"import runpy\nprobe = runpy.run_path({str(floor)!r})\n"
+                         f"probe['main']({str(hello)!r})\n"
+                         "print(all(type(sys.modules[name]).__name__ == '_StandIn'\n"
+                         "          for name in probe['STOOD_IN_FOR']))")
+    import hv
+
+    loads, stood_in = proc.stdout.split()
+    assert int(loads) == len(hv.load_image(hello).segments) > 0
+    assert stood_in == "True"
+    assert not {name for name in added if name == "hv" or name.startswith("hv.")}
+    assert not added & {"dataclasses", "inspect", "pdb", "elftools.dwarf", "elftools.ehabi"}

@@ -57,7 +57,9 @@ def farm(*args: str, run_dir: Path, timeout: float = 900) -> subprocess.Complete
 def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("farm")
     up = farm("up", run_dir=path)
-    assert up.returncode == 0, f"farm up failed:\n{up.stdout}\n{up.stderr}"
+    if up.returncode != 0:
+        farm("down", run_dir=path)      # the nodes that did boot: not left running
+        pytest.fail(f"farm up failed:\n{up.stdout}\n{up.stderr}")
     yield path
     down = farm("down", run_dir=path)
     assert down.returncode == 0, down.stderr

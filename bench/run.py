@@ -24,7 +24,8 @@ hv's console must be the real CPU's, or the script stops with an error.  A
 peer (Unicorn, qemu-i386) that fails a benchmark or prints something else
 does not stop the run: the table says "failed" and a line below it says why.
 Then it times hello start-to-exit through hv.run, the process time of a
-one-shot `hv run hello.elf` next to `qemu-i386 bench_empty.linux`, and measures
+one-shot `hv run hello.elf` next to `qemu-i386 bench_empty.linux` and the
+floor under it (bench/startup_floor.py), and measures
 the peak RSS of a hello guest.  See bench/README.md for what every figure means.
 """
 
@@ -458,8 +459,10 @@ def time_oneshot(runs: int, qemu: str | None) -> dict:
     """Process time (user + system, os.wait4) of a one-shot `hv run hello.elf`.
 
     It is timed next to `python -c pass` (the interpreter's own start-up, the
-    floor under any Python command) and `qemu-i386 bench_empty.linux`, the
-    three interleaved so that a slow spell hits them alike.  hv's modules are
+    floor under any Python command), bench/startup_floor.py (pyelftools
+    reading the image and nothing else, the floor under `hv run`) and
+    `qemu-i386 bench_empty.linux`, interleaved so that a slow spell hits them
+    alike.  hv's modules are
     compiled first: with PYTHONDONTWRITEBYTECODE set, every run would compile
     them again, which an installed hv never does.
     """

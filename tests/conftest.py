@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -29,6 +30,17 @@ BUILD = IMAGES / "build"
 PT_LOAD, PT_NOTE = 1, 4
 PF_X, PF_W, PF_R = 1, 2, 4
 IMAGE_BASE = 0x100000
+
+
+# ---- Ctrl-C ----
+
+# A non-interactive shell starts a background job with SIGINT ignored, and an
+# ignored signal stays ignored across exec: Python then installs no
+# KeyboardInterrupt handler, and neither does any `hv run` a test starts.  The
+# tests that press Ctrl-C need Python's usual handler, so put it back here
+# (child processes then start with SIGINT at its default, as from a terminal).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # ---- the native module ----
